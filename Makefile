@@ -1,0 +1,40 @@
+# Every target sets itself up: a fresh clone needs only python3 (3.11+) and node on PATH.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+CHECKOV := .tools/checkov/bin/checkov
+ENV ?= dev
+
+# A venv without .pyc files recompiles the 2,200-module provider on every import (DESIGN §3).
+unexport PYTHONDONTWRITEBYTECODE
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: setup synth test bench-synth clean
+
+setup: $(INSTALLED) $(CHECKOV)
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# checkov pins its own boto3/pydantic range; a venv of its own keeps it from dictating ours.
+$(CHECKOV): tools/checkov-requirements.txt
+	test -x .tools/checkov/bin/python || $(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/pip install -q --disable-pip-version-check -r tools/checkov-requirements.txt
+	touch $@
+
+synth: $(INSTALLED)
+	$(BIN)/infra synth --env $(ENV)
+
+test: $(INSTALLED) $(CHECKOV)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench-synth: $(INSTALLED)
+	$(BIN)/python bench/synth.py
+
+clean:
+	rm -rf cdktf.out .pytest_cache

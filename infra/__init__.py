@@ -1,0 +1,1 @@
+"""CDKTF infrastructure for duewin: config model, app builder, stacks, constructs, CLI."""

@@ -1,0 +1,63 @@
+"""Builds the CDKTF app of one environment and synthesizes it to Terraform JSON."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.config import EnvironmentConfig
+
+
+@dataclass(frozen=True)
+class StackSummary:
+    name: str
+    resources: int
+    outputs: int
+    path: Path
+    dependencies: tuple[str, ...]
+
+
+def build_app(config: EnvironmentConfig, outdir: Path):
+    """Wire every stack of ``config`` into a fresh ``cdktf.App``; returns (app, stacks in dependency order)."""
+    from infra import engine
+
+    engine.prepare_provider_import()
+    from cdktf import App
+
+    from infra.stacks.network import NetworkStack
+
+    app = App(outdir=str(outdir))
+    network = NetworkStack(app, config)
+    return app, [network]
+
+
+def synth(config: EnvironmentConfig, outdir: Path) -> list[StackSummary]:
+    """Synthesize every stack into ``outdir`` (replacing an earlier synth there) and summarize it."""
+    outdir = Path(outdir)
+    if (outdir / "manifest.json").is_file():
+        # Stale stacks from a previous run (another environment, a removed stack) must not linger.
+        shutil.rmtree(outdir)
+    app, _ = build_app(config, outdir)
+    app.synth()
+    return summarize(outdir)
+
+
+def summarize(outdir: Path) -> list[StackSummary]:
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    summaries = []
+    for name, stack in manifest["stacks"].items():
+        path = outdir / stack["synthesizedStackPath"]
+        body = json.loads(path.read_text())
+        resources = sum(len(instances) for instances in body.get("resource", {}).values())
+        summaries.append(
+            StackSummary(
+                name=name,
+                resources=resources,
+                outputs=len(body.get("output", {})),
+                path=path,
+                dependencies=tuple(stack.get("dependencies", ())),
+            )
+        )
+    return summaries

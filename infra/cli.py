@@ -1,0 +1,63 @@
+"""`infra` — the project's command line (also `python -m infra`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from infra.config import DEFAULT_ENVIRONMENT, ConfigError, load_environment
+
+
+def _environment_option(function):
+    return click.option(
+        "--env",
+        "env_name",
+        default=lambda: os.environ.get("DUEWIN_ENV", DEFAULT_ENVIRONMENT),
+        show_default=f"$DUEWIN_ENV or {DEFAULT_ENVIRONMENT}",
+        help="Environment file under environments/.",
+    )(function)
+
+
+def _load(env_name: str):
+    try:
+        return load_environment(env_name)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group()
+def main() -> None:
+    """Synthesize and review duewin's AWS infrastructure."""
+
+
+@main.command()
+@_environment_option
+@click.option(
+    "--out",
+    "outdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get("CDKTF_OUTDIR", "cdktf.out"),
+    show_default="$CDKTF_OUTDIR or cdktf.out",
+    help="Where the Terraform JSON goes.",
+)
+@click.option("--quiet", is_flag=True, help="No summary table.")
+def synth(env_name: str, outdir: Path, quiet: bool) -> None:
+    """Synthesize every stack of an environment to Terraform JSON, offline."""
+    config = _load(env_name)
+    from infra.app import synth as synth_app
+
+    started = time.monotonic()
+    summaries = synth_app(config, outdir)
+    if quiet:
+        return
+    rows = [(s.name, str(s.resources), str(s.outputs), str(s.path)) for s in summaries]
+    header = ("stack", "resources", "outputs", "json")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    click.echo(f"{config.name}: {len(summaries)} stacks synthesized in {time.monotonic() - started:.1f}s")

@@ -1,0 +1,287 @@
+"""Typed, validated environment configuration: ``environments/<env>.toml`` → ``EnvironmentConfig``.
+
+The environment files are the only place sizes and toggles live. This module knows no CDKTF, so
+it loads in milliseconds and its errors are tested without synthesizing anything.
+Every error surfaces as one ``ConfigError`` line naming the file, the line where it can be
+found, and the dotted field.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from infra.subnet_plan import SubnetPlan, SubnetPlanError, carve, check_explicit
+
+ENVIRONMENTS_DIR = Path(__file__).resolve().parent.parent / "environments"
+DEFAULT_ENVIRONMENT = "dev"
+
+#: Retention values CloudWatch Logs accepts; anything else fails at apply, so fail here.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+
+class ConfigError(Exception):
+    """A bad environment file. ``str()`` is the one line shown to the user."""
+
+
+class _Section(BaseModel):
+    # Unknown keys are typos until proven otherwise; frozen because stacks share one config.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkConfig(_Section):
+    """The VPC. Defaults: 2 AZs, one shared NAT gateway, flow logs kept 30 days, S3 gateway endpoint."""
+
+    vpc_cidr: IPv4Network
+    az_count: int = Field(2, ge=2, le=6, description="AZs the subnets span; ≥ 2 for RDS Multi-AZ and the ALB")
+    nat_mode: Literal["single", "per-az"] = Field(
+        "single", description="'single' saves cost (dev); 'per-az' survives an AZ outage (prod)"
+    )
+    flow_log_retention_days: int = 30
+    create_s3_endpoint: bool = True
+    create_ssm_endpoints: bool = Field(
+        False, description="Interface endpoints so Session Manager works without NAT (cost ≈ $7/AZ/month each)"
+    )
+    availability_zones: tuple[str, ...] | None = Field(
+        None,
+        description="Zone names in order; default: the region's first az_count letters (a, b, c, …). "
+        "Pinned rather than looked up so a zone AWS adds or retires can never re-order, and so replace, subnets.",
+    )
+    public_subnet_prefix: int = 24
+    app_subnet_prefix: int = 20
+    data_subnet_prefix: int = 24
+    public_subnet_cidrs: tuple[IPv4Network, ...] | None = None
+    app_subnet_cidrs: tuple[IPv4Network, ...] | None = None
+    data_subnet_cidrs: tuple[IPv4Network, ...] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "NetworkConfig":
+        if self.flow_log_retention_days not in LOG_RETENTION_DAYS:
+            raise ValueError(f"flow_log_retention_days must be one of CloudWatch's values {LOG_RETENTION_DAYS}")
+        self.subnets  # noqa: B018 — carving raises for overlapping or too-small CIDRs
+        return self
+
+    @property
+    def subnets(self) -> SubnetPlan:
+        explicit = {
+            tier: list(nets)
+            for tier, nets in (
+                ("public", self.public_subnet_cidrs),
+                ("app", self.app_subnet_cidrs),
+                ("data", self.data_subnet_cidrs),
+            )
+            if nets is not None
+        }
+        try:
+            if explicit:
+                return check_explicit(self.vpc_cidr, self.az_count, explicit)
+            prefixes = {"public": self.public_subnet_prefix, "app": self.app_subnet_prefix, "data": self.data_subnet_prefix}
+            return carve(self.vpc_cidr, self.az_count, prefixes)
+        except SubnetPlanError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class AppConfig(_Section):
+    """The EC2 fleet behind the ALB. Defaults follow the scaling guide: 2/10/2, CPU target 70 %."""
+
+    instance_type: str = Field("t2.micro", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+    min_size: int = Field(2, ge=1)
+    max_size: int = Field(10, ge=1)
+    desired_capacity: int = Field(2, ge=1)
+    cpu_target_percent: float = Field(70, gt=0, le=100)
+    port: int = Field(3000, ge=1, le=65535)
+    health_check_path: str = Field("/health", pattern=r"^/")
+
+    @model_validator(mode="after")
+    def _check_sizes(self) -> "AppConfig":
+        if self.min_size > self.max_size:
+            raise ValueError(f"min_size ({self.min_size}) is greater than max_size ({self.max_size})")
+        if not self.min_size <= self.desired_capacity <= self.max_size:
+            raise ValueError(
+                f"desired_capacity ({self.desired_capacity}) is outside [min_size, max_size] "
+                f"= [{self.min_size}, {self.max_size}]"
+            )
+        return self
+
+
+class DatabaseConfig(_Section):
+    """RDS MySQL. Defaults: db.t3.micro, 20 GB growing to 100 GB, single-AZ."""
+
+    instance_class: str = Field("db.t3.micro", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+    engine_version: str = Field("8.0", pattern=r"^8\.0(\.\d+)?$")
+    allocated_storage_gb: int = Field(20, ge=20, le=65536)
+    max_allocated_storage_gb: int = Field(100, ge=20, le=65536)
+    multi_az: bool = False
+
+    @model_validator(mode="after")
+    def _check_storage(self) -> "DatabaseConfig":
+        if self.max_allocated_storage_gb < self.allocated_storage_gb:
+            raise ValueError(
+                f"max_allocated_storage_gb ({self.max_allocated_storage_gb}) is below "
+                f"allocated_storage_gb ({self.allocated_storage_gb})"
+            )
+        return self
+
+
+class CacheConfig(_Section):
+    """ElastiCache Redis. Defaults: cache.t3.micro, no replicas (replicas ≥ 1 turns on failover)."""
+
+    node_type: str = Field("cache.t3.micro", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
+    engine_version: str = Field("7.1", pattern=r"^\d+\.\d+$")
+    replicas: int = Field(0, ge=0, le=5)
+
+
+class DnsConfig(_Section):
+    """Optional public name and certificate. Without a certificate the ALB serves plain HTTP (dev)."""
+
+    domain: str | None = Field(None, pattern=r"^([a-z0-9-]+\.)+[a-z]{2,}$")
+    certificate_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
+
+
+class AlarmsConfig(_Section):
+    """Who hears about alarms. Empty in dev: alarms still exist, nobody is paged."""
+
+    emails: tuple[str, ...] = Field((), description="SNS e-mail subscriptions")
+
+    @model_validator(mode="after")
+    def _check_emails(self) -> "AlarmsConfig":
+        for email in self.emails:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}", email):
+                raise ValueError(f"{email!r} is not an e-mail address")
+        return self
+
+
+class TerraformCloudConfig(_Section):
+    """Terraform Cloud remote runs. Without an organization, stacks use a relative local backend."""
+
+    organization: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
+    workspace_prefix: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]+$", description="Defaults to the stack name's '<project>-<env>' part"
+    )
+
+
+class EnvironmentConfig(_Section):
+    """One deployable environment; ``name`` comes from the file name, not its content."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9]*$")
+    project: str = Field("duewin", pattern=r"^[a-z][a-z0-9-]{1,20}$")
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    network: NetworkConfig
+    app: AppConfig = AppConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    cache: CacheConfig = CacheConfig()
+    dns: DnsConfig = DnsConfig()
+    alarms: AlarmsConfig = AlarmsConfig()
+    terraform_cloud: TerraformCloudConfig = TerraformCloudConfig()
+
+    @model_validator(mode="after")
+    def _check_zones(self) -> "EnvironmentConfig":
+        zones = self.network.availability_zones
+        if zones is None:
+            return self
+        if len(zones) != self.network.az_count:
+            raise ValueError(f"network.availability_zones lists {len(zones)} zones for az_count {self.network.az_count}")
+        for zone in zones:
+            if not re.fullmatch(re.escape(self.region) + r"[a-z]", zone):
+                raise ValueError(f"network.availability_zones: {zone!r} is not a zone of {self.region}")
+        if len(set(zones)) != len(zones):
+            raise ValueError("network.availability_zones: a zone is listed twice")
+        return self
+
+    @property
+    def availability_zones(self) -> tuple[str, ...]:
+        return self.network.availability_zones or tuple(f"{self.region}{letter}" for letter in "abcdef"[: self.network.az_count])
+
+    @property
+    def prefix(self) -> str:
+        """'<project>-<env>': the stem of every stack and resource name."""
+        return f"{self.project}-{self.name}"
+
+    def stack_name(self, kind: str) -> str:
+        return f"{self.prefix}-{kind}"
+
+
+def available_environments(directory: Path = ENVIRONMENTS_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.toml"))
+
+
+def load_environment(name: str, directory: Path = ENVIRONMENTS_DIR) -> EnvironmentConfig:
+    """Load and validate ``<directory>/<name>.toml``; raise ConfigError with one readable line."""
+    path = directory / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(available_environments(directory)) or "none"
+        raise ConfigError(f"unknown environment {name!r}: no {_shown(path)} (known: {known})")
+    return load_file(path)
+
+
+def load_file(path: Path) -> EnvironmentConfig:
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{_shown(path)}: invalid TOML: {exc}") from None
+    if "name" in data:
+        raise ConfigError(f"{_shown(path)}:{_line_of(text, ('name',))}: name: comes from the file name; remove it")
+    try:
+        return EnvironmentConfig.model_validate({**data, "name": path.stem})
+    except ValidationError as exc:
+        raise ConfigError(_describe(path, text, exc)) from None
+
+
+def _describe(path: Path, text: str, exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    loc = tuple(str(part) for part in error["loc"] if not isinstance(part, int))
+    field = ".".join(loc) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    elif "input" in error and error["type"] not in ("model_type",) and not isinstance(error["input"], dict):
+        message = f"{message} (got {error['input']!r})"
+    line = _line_of(text, loc)
+    where = f"{_shown(path)}:{line}" if line else _shown(path)
+    return f"{where}: {field}: {message}"
+
+
+def _line_of(text: str, loc: tuple[str, ...]) -> int | None:
+    """Best-effort line of a dotted key: the key inside its [table], or the table header itself."""
+    if not loc:
+        return None
+    lines = text.splitlines()
+    *tables, key = loc
+    start, end = 0, len(lines)
+    if not tables:
+        end = next((i for i, line in enumerate(lines) if re.match(r"^\s*\[", line)), len(lines))
+    else:
+        header = re.compile(r"^\s*\[\s*" + re.escape(".".join(tables)) + r"\s*\]")
+        for i, line in enumerate(lines):
+            if header.match(line):
+                start = i
+                break
+        else:
+            return None
+        for j in range(start + 1, len(lines)):
+            if re.match(r"^\s*\[", lines[j]):
+                end = j
+                break
+    key_re = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+    for i in range(start, end):
+        if key_re.match(lines[i]):
+            return i + 1
+    if len(loc) == 1:
+        header = re.compile(r"^\s*\[\s*" + re.escape(key) + r"\s*\]")
+        return next((i + 1 for i, line in enumerate(lines) if header.match(line)), None)
+    return start + 1 if tables else None
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

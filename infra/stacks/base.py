@@ -1,0 +1,45 @@
+"""What every stack of an environment shares: its name, the AWS provider with default tags, its backend."""
+
+from __future__ import annotations
+
+from cdktf import CloudBackend, LocalBackend, NamedCloudWorkspace, TerraformStack
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+from constructs import Construct
+
+from infra.config import EnvironmentConfig
+
+
+class EnvironmentStack(TerraformStack):
+    """One Terraform workspace: ``<project>-<env>-<kind>``."""
+
+    kind: str
+
+    def __init__(self, scope: Construct, config: EnvironmentConfig) -> None:
+        self.stack_name = config.stack_name(self.kind)
+        super().__init__(scope, self.stack_name)
+        self.config = config
+        AwsProvider(
+            self,
+            "aws",
+            region=config.region,
+            default_tags=[
+                AwsProviderDefaultTags(
+                    tags={
+                        "Project": config.project,
+                        "Environment": config.name,
+                        "Stack": self.stack_name,
+                        "ManagedBy": "cdktf",
+                    }
+                )
+            ],
+        )
+        self._init_backend()
+
+    def _init_backend(self) -> None:
+        cloud = self.config.terraform_cloud
+        if cloud.organization:
+            prefix = cloud.workspace_prefix or self.config.prefix
+            CloudBackend(self, organization=cloud.organization, workspaces=NamedCloudWorkspace(f"{prefix}-{self.kind}"))
+        else:
+            # Relative on purpose: an absolute path would make the output depend on the checkout's location.
+            LocalBackend(self, path=f"terraform.{self.stack_name}.tfstate")
