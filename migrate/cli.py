@@ -1,0 +1,216 @@
+"""``migrate``: stream a mysqldump into RDS, prove every row arrived, and inspect dumps.
+
+Exit codes: 0 all tables match, 1 mismatch or a load that stopped part-way, 2 bad input, usage,
+connection or preflight failure (nothing written). Expected failures print one line, no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from migrate import preflight
+from migrate.connection import Endpoint, connect, parse_url, secret_password, tls_context
+from migrate.errors import EXIT_MISMATCH, EXIT_OK, MigrateError, PreflightFailed
+from migrate.loader import Loader, read_ahead
+from migrate.plan import DumpSummary, steps
+from migrate.progress import Progress
+from migrate.report import inspect_text, rewrites_text, summary_document, verdict_table, write_json
+from migrate.rewrite import RewriteOptions, Rewriter
+from migrate.source import DumpSource
+from migrate.splitter import split
+from migrate.verify import compare, count_verdict
+
+
+def expected_failures(command: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except MigrateError as e:
+            click.echo(f"migrate: error: {e}", err=True)
+            sys.exit(e.exit_code)
+
+    return wrapper
+
+
+def rewrite_flags(command: Callable[..., Any]) -> Callable[..., Any]:
+    for flag, help_text in reversed((
+        ("--keep-definer", "Send DEFINER clauses unchanged (RDS rejects them without SUPER)."),
+        ("--keep-gtid-purged", "Send SET @@GLOBAL.GTID_PURGED unchanged."),
+        ("--keep-sql-log-bin", "Send SQL_LOG_BIN assignments unchanged."),
+        ("--keep-collations", "Never map utf8mb4_0900_* collations, even when the target lacks them."),
+        ("--keep-database-statements", "Send USE / CREATE DATABASE unchanged (loads where the dump says)."),
+    )):
+        command = click.option(flag, is_flag=True, help=help_text)(command)
+    return command
+
+
+def rewrite_options(kwargs: dict[str, Any], target_has_0900: bool) -> RewriteOptions:
+    return RewriteOptions(
+        strip_definer=not kwargs["keep_definer"],
+        drop_gtid_purged=not kwargs["keep_gtid_purged"],
+        drop_sql_log_bin=not kwargs["keep_sql_log_bin"],
+        map_collations=not kwargs["keep_collations"] and not target_has_0900,
+        drop_database_statements=not kwargs["keep_database_statements"],
+    )
+
+
+def resolve_login(endpoint: Endpoint, env_var: str, prompt: bool, secret_arn: str | None,
+                  label: str) -> tuple[Endpoint, str | None]:
+    """The password from a secret, a prompt or the environment, in that order of precedence."""
+    if secret_arn:
+        password, username = secret_password(secret_arn)
+        if endpoint.user is None and username:
+            endpoint = Endpoint(endpoint.host, endpoint.port, username, endpoint.database, endpoint.unix_socket)
+        return endpoint, password
+    if prompt:
+        return endpoint, click.prompt(f"{label} password for {endpoint}", hide_input=True, err=True)
+    return endpoint, os.environ.get(env_var)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Move a MySQL/MariaDB database into RDS from a mysqldump, and prove it arrived intact."""
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--target", "target_url", required=True, metavar="URL",
+              help="mysql+pymysql://user@host:port/db (no password in it).")
+@click.option("--password-prompt", is_flag=True, help="Ask for the target password.")
+@click.option("--password-secret-arn", metavar="ARN", help="Read the target password from Secrets Manager.")
+@click.option("--ssl-ca", type=click.Path(), help="CA bundle for TLS (the RDS global bundle).")
+@click.option("--allow-plaintext", is_flag=True, help="Allow a non-loopback target without TLS.")
+@click.option("--force", is_flag=True, help="Load even though the target database is not empty.")
+@click.option("--dry-run", is_flag=True, help="Connect, preflight, parse and rewrite; write nothing.")
+@click.option("--report", "report_path", type=click.Path(), help="Also write the verdict as JSON here.")
+@rewrite_flags
+@expected_failures
+def run(source: str, target_url: str, password_prompt: bool, password_secret_arn: str | None,
+        ssl_ca: str | None, allow_plaintext: bool, force: bool, dry_run: bool, report_path: str | None,
+        **flags: Any) -> None:
+    """Stream SOURCE (.sql, .sql.gz or - for stdin) into the target database, then verify counts."""
+    endpoint = parse_url(target_url)
+    endpoint, password = resolve_login(endpoint, "MIGRATE_TARGET_PASSWORD", password_prompt,
+                                       password_secret_arn, "target")
+    tls = tls_context(endpoint, ssl_ca, allow_plaintext)
+    conn = connect(endpoint, password, tls, autocommit=False)
+    facts = preflight.gather(conn)
+    options = rewrite_options(flags, facts.has_0900_collations)
+    click.echo(f"target: {endpoint} ({facts.version}), max_allowed_packet {facts.max_allowed_packet:,}", err=True)
+
+    # A file is parsed once before the first write so that an oversized statement or a routine the
+    # target would reject stops the run while the target is still untouched; stdin cannot be, and
+    # the loader makes the same checks statement by statement instead.
+    prescan: DumpSummary | None = None
+    if source != "-" and os.path.isfile(source):
+        prescan, would_rewrite = summarize(source, options)
+    found = preflight.problems(facts, endpoint.database, prescan, force)
+    if found:
+        raise PreflightFailed("\n".join(found))
+    if dry_run and prescan is not None:
+        click.echo(inspect_text(source, os.path.getsize(source), False, prescan, would_rewrite))
+        click.echo("dry run: preflight passed, nothing written")
+        return
+
+    started = time.monotonic()
+    with DumpSource(source) as dump:
+        rewriter = Rewriter(options)
+        progress = Progress(dump.raw_offset, dump.size)
+        loader = Loader(conn, max_packet=facts.max_allowed_packet, on_step=progress, dry_run=dry_run,
+                        check_routines=lambda: _routine_check(facts))
+        try:
+            summary = loader.run(read_ahead(steps(split(dump.read, dump.name), rewriter)))
+        except KeyboardInterrupt:
+            click.echo(f"\nmigrate: interrupted; committed through line {loader.committed.through_line}: "
+                       f"{dict(loader.committed.rows) or 'no rows'}", err=True)
+            sys.exit(EXIT_MISMATCH)
+        progress.finish(summary)
+    conn.close()
+    elapsed = time.monotonic() - started
+    click.echo(rewrites_text(rewriter.counts))
+    if dry_run:
+        click.echo("dry run: nothing written")
+        return
+    with connect(endpoint, password, tls) as check:
+        verdicts = count_verdict(check, summary.tables)
+    click.echo(verdict_table(verdicts, "rows in dump"))
+    click.echo(f"{summary.rows:,} rows in {elapsed:.1f} s ({summary.rows / max(elapsed, 1e-9):,.0f} rows/s)")
+    ok = all(v.match for v in verdicts)
+    write_json(report_path, {
+        "source": dump.name, "target": str(endpoint), "seconds": round(elapsed, 3), "match": ok,
+        "verdicts": [v.as_dict() for v in verdicts], **summary_document(summary, rewriter.counts),
+    })
+    sys.exit(EXIT_OK if ok else EXIT_MISMATCH)
+
+
+def _routine_check(facts: preflight.TargetFacts) -> None:
+    problem = preflight.routine_problem(facts, 1)
+    if problem:
+        raise PreflightFailed(problem)
+
+
+def summarize(source: str, options: RewriteOptions) -> tuple[DumpSummary, dict[str, int]]:
+    """Parse a whole dump without a server: the summary and what each rewrite would change."""
+    summary = DumpSummary()
+    rewriter = Rewriter(options)
+    with DumpSource(source) as dump:
+        for step in steps(split(dump.read, dump.name), rewriter):
+            summary.observe(step)
+    return summary, dict(rewriter.counts)
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--report", "report_path", type=click.Path(), help="Also write the summary as JSON here.")
+@expected_failures
+def inspect(source: str, report_path: str | None) -> None:
+    """Tables, rows per table, rewrites, largest statement and size of SOURCE; no target needed."""
+    # Without a target the collation rule is reported as if the target lacked MySQL 8 collations.
+    options = RewriteOptions(map_collations=True)
+    summary, rewrites = summarize(source, options)
+    with DumpSource(source) as dump:
+        size, compressed = dump.size, dump.compressed
+    click.echo(inspect_text(dump.name, size, compressed, summary, rewrites))
+    write_json(report_path, {"source": dump.name, "size": size, **summary_document(summary, rewrites)})
+
+
+@cli.command()
+@click.option("--source", "source_url", required=True, metavar="URL", help="The live source database.")
+@click.option("--target", "target_url", required=True, metavar="URL", help="The target database.")
+@click.option("--source-password-prompt", is_flag=True, help="Ask for the source password "
+              "(else MIGRATE_SOURCE_PASSWORD).")
+@click.option("--password-prompt", is_flag=True, help="Ask for the target password.")
+@click.option("--password-secret-arn", metavar="ARN", help="Read the target password from Secrets Manager.")
+@click.option("--ssl-ca", type=click.Path(), help="CA bundle for TLS to the target.")
+@click.option("--allow-plaintext", is_flag=True, help="Allow non-loopback servers without TLS.")
+@click.option("--report", "report_path", type=click.Path(), help="Also write the verdict as JSON here.")
+@expected_failures
+def verify(source_url: str, target_url: str, source_password_prompt: bool, password_prompt: bool,
+           password_secret_arn: str | None, ssl_ca: str | None, allow_plaintext: bool,
+           report_path: str | None) -> None:
+    """Compare exact row counts and content checksums of every table, source against target."""
+    src_endpoint, src_password = resolve_login(parse_url(source_url, "--source"), "MIGRATE_SOURCE_PASSWORD",
+                                               source_password_prompt, None, "source")
+    dst_endpoint, dst_password = resolve_login(parse_url(target_url), "MIGRATE_TARGET_PASSWORD",
+                                               password_prompt, password_secret_arn, "target")
+    src_tls = tls_context(src_endpoint, None, allow_plaintext)
+    dst_tls = tls_context(dst_endpoint, ssl_ca, allow_plaintext)
+    with connect(src_endpoint, src_password, src_tls) as src, connect(dst_endpoint, dst_password, dst_tls) as dst:
+        verdicts = compare(src, dst)
+    click.echo(verdict_table(verdicts, "rows in source"))
+    ok = all(v.match for v in verdicts)
+    write_json(report_path, {"source": str(src_endpoint), "target": str(dst_endpoint), "match": ok,
+                             "verdicts": [v.as_dict() for v in verdicts]})
+    sys.exit(EXIT_OK if ok else EXIT_MISMATCH)
+
+
+def main() -> None:
+    cli()
