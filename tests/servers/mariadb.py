@@ -118,7 +118,8 @@ class MariaDB:
 
     def client_args(self, database: str | None = None) -> list[str]:
         """Arguments for the native clients (mysql, mariadb-dump) as root over the socket."""
-        return ["--no-defaults", f"--socket={self.socket_path}", "--user=root", *([database] if database else [])]
+        return ["--no-defaults", f"--socket={self.socket_path}", "--user=root", "--default-character-set=utf8mb4",
+                *([database] if database else [])]
 
 
 class ServerPair:
