@@ -111,7 +111,7 @@ def run(source: str, target_url: str, password_prompt: bool, password_secret_arn
     # the loader makes the same checks statement by statement instead.
     prescan: DumpSummary | None = None
     if source != "-" and os.path.isfile(source):
-        prescan, would_rewrite = summarize(source, options)
+        prescan, would_rewrite = summarize(source, options, count=dry_run)
     found = preflight.problems(facts, endpoint.database, prescan, force)
     if found:
         raise PreflightFailed("\n".join(found))
@@ -157,12 +157,12 @@ def _routine_check(facts: preflight.TargetFacts) -> None:
         raise PreflightFailed(problem)
 
 
-def summarize(source: str, options: RewriteOptions) -> tuple[DumpSummary, dict[str, int]]:
+def summarize(source: str, options: RewriteOptions, count: bool = True) -> tuple[DumpSummary, dict[str, int]]:
     """Parse a whole dump without a server: the summary and what each rewrite would change."""
     summary = DumpSummary()
     rewriter = Rewriter(options)
     with DumpSource(source) as dump:
-        for step in steps(split(dump.read, dump.name), rewriter):
+        for step in steps(split(dump.read, dump.name), rewriter, count=count):
             summary.observe(step)
     return summary, dict(rewriter.counts)
 
