@@ -51,29 +51,34 @@ def edge_db(source, dbname):
     return dbname
 
 
-@pytest.mark.parametrize("flags", [(), ("--hex-blob",), ("--skip-extended-insert",)],
-                         ids=["raw-blobs", "hex-blobs", "row-per-insert"])
+@pytest.mark.parametrize("flags", [(), ("--hex-blob",), ("--skip-extended-insert",), ("--databases",)],
+                         ids=["raw-blobs", "hex-blobs", "row-per-insert", "with-create-database"])
 def test_edge_case_data_arrives_identical(source, target, edge_db, tmp_path, flags):
     path = dump(source, edge_db, tmp_path / "dump.sql", *flags)
-    result = migrate("run", str(path), "--target", target.url(edge_db))
+    copy = f"{edge_db}_copy"  # another name, so a USE of the source's name would be caught
+    target.create_database(copy)
+    result = migrate("run", str(path), "--target", target.url(copy))
     assert result.exit_code == 0, result.output
     assert "DEFINER clauses removed" in result.output
+    if "--databases" in flags:
+        # CREATE DATABASE and USE name the source database; the URL's database wins.
+        assert "USE / CREATE DATABASE dropped" in result.output
     assert verdict_row(result.output, "texts") == ["texts", "7", "7", "yes"]
     assert verdict_row(result.output, "nokey") == ["nokey", "4", "4", "yes"]
 
-    verified = migrate("verify", "--source", source.url(edge_db), "--target", target.url(edge_db))
+    verified = migrate("verify", "--source", source.url(edge_db), "--target", target.url(copy))
     assert verified.exit_code == 0, verified.output
     assert "all match" in verified.output
 
     check = "SELECT id, HEX(body), HEX(raw), UNIX_TIMESTAMP(at), price, flag + 0 FROM texts ORDER BY id"
-    assert query(target, edge_db, check) == query(source, edge_db, check)
-    assert query(target, edge_db, "SELECT body FROM texts WHERE id = 5") == [("DEFINER=`root`@`localhost` must survive",)]
+    assert query(target, copy, check) == query(source, edge_db, check)
+    assert query(target, copy, "SELECT body FROM texts WHERE id = 5") == [("DEFINER=`root`@`localhost` must survive",)]
     # Objects exist and work on the target, created without a DEFINER clause.
-    assert query(target, edge_db, "SELECT shout('hi'), (SELECT COUNT(*) FROM texts_view)") == [("HI!", 1)]
-    assert query(target, edge_db, "SELECT COUNT(*) FROM information_schema.TRIGGERS "
+    assert query(target, copy, "SELECT shout('hi'), (SELECT COUNT(*) FROM texts_view)") == [("HI!", 1)]
+    assert query(target, copy, "SELECT COUNT(*) FROM information_schema.TRIGGERS "
                                   "WHERE TRIGGER_SCHEMA = DATABASE()") == [(1,)]
     # The trigger is created after the data: loading did not fire it a second time.
-    assert query(target, edge_db, "SELECT COUNT(*) FROM audit") == query(source, edge_db, "SELECT COUNT(*) FROM audit")
+    assert query(target, copy, "SELECT COUNT(*) FROM audit") == query(source, edge_db, "SELECT COUNT(*) FROM audit")
 
 
 def test_timestamps_keep_their_instant_whatever_the_session_zone(source, target, edge_db, tmp_path):
