@@ -21,6 +21,7 @@ class Kind(Enum):
     DROP_TABLE = "drop table"
     ROUTINE = "routine"  # function, procedure, trigger, event: needs log_bin_trust_function_creators on RDS
     SET = "set"
+    LOCK = "lock"  # LOCK TABLES / UNLOCK TABLES
     USE = "use"
     CREATE_DATABASE = "create database"
     OTHER = "other"
@@ -49,6 +50,7 @@ _PATTERNS: tuple[tuple[Kind, re.Pattern[bytes]], ...] = tuple(
          + rb")\s+)?(?:AGGREGATE\s+)?(?:FUNCTION|PROCEDURE|TRIGGER|EVENT)\s+(?:IF\s+NOT\s+EXISTS\s+)?"
          + _QUALIFIED),
         (Kind.SET, rb"SET\s"),
+        (Kind.LOCK, rb"(?:UN)?LOCK\s+TABLES?\b"),
         (Kind.USE, rb"USE\s+" + _NAME),
         (Kind.CREATE_DATABASE, rb"CREATE\s+(?:DATABASE|SCHEMA)\s+(?:IF\s+NOT\s+EXISTS\s+)?" + _NAME),
     )

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import click
+import pymysql
 
-from migrate import preflight
+from migrate import checkpoint, preflight
 from migrate.connection import Endpoint, connect, parse_url, secret_password, tls_context
-from migrate.errors import EXIT_MISMATCH, EXIT_OK, MigrateError, PreflightFailed
-from migrate.loader import Loader, read_ahead
+from migrate.errors import EXIT_MISMATCH, EXIT_OK, ConnectionFailed, LoadFailed, MigrateError, PreflightFailed
+from migrate.loader import ConnectionLost, Loader, read_ahead
 from migrate.plan import DumpSummary, steps
 from migrate.progress import Progress
 from migrate.report import inspect_text, rewrites_text, summary_document, verdict_table, write_json
@@ -89,22 +91,31 @@ def cli() -> None:
 @click.option("--ssl-ca", type=click.Path(), help="CA bundle for TLS (the RDS global bundle).")
 @click.option("--allow-plaintext", is_flag=True, help="Allow a non-loopback target without TLS.")
 @click.option("--force", is_flag=True, help="Load even though the target database is not empty.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted load from its checkpoint in the target.")
+@click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
+              help="Reconnect and resume this often when the connection is lost (files only).")
+@click.option("--cleanup", is_flag=True, help="Drop the checkpoint table when every table matches.")
 @click.option("--dry-run", is_flag=True, help="Connect, preflight, parse and rewrite; write nothing.")
 @click.option("--report", "report_path", type=click.Path(), help="Also write the verdict as JSON here.")
 @rewrite_flags
 @expected_failures
 def run(source: str, target_url: str, password_prompt: bool, password_secret_arn: str | None,
-        ssl_ca: str | None, allow_plaintext: bool, force: bool, dry_run: bool, report_path: str | None,
-        **flags: Any) -> None:
+        ssl_ca: str | None, allow_plaintext: bool, force: bool, resume: bool, retries: int, cleanup: bool,
+        dry_run: bool, report_path: str | None, **flags: Any) -> None:
     """Stream SOURCE (.sql, .sql.gz or - for stdin) into the target database, then verify counts."""
     endpoint = parse_url(target_url)
     endpoint, password = resolve_login(endpoint, "MIGRATE_TARGET_PASSWORD", password_prompt,
                                        password_secret_arn, "target")
     tls = tls_context(endpoint, ssl_ca, allow_plaintext)
-    conn = connect(endpoint, password, tls, autocommit=False)
+
+    def reconnect() -> pymysql.Connection:
+        return connect(endpoint, password, tls, autocommit=False)
+
+    conn = reconnect()
     facts = preflight.gather(conn)
     options = rewrite_options(flags, facts.has_0900_collations)
     click.echo(f"target: {endpoint} ({facts.version}), max_allowed_packet {facts.max_allowed_packet:,}", err=True)
+    position = checkpoint.read(conn)
 
     # A file is parsed once before the first write so that an oversized statement or a routine the
     # target would reject stops the run while the target is still untouched; stdin cannot be, and
@@ -112,43 +123,84 @@ def run(source: str, target_url: str, password_prompt: bool, password_secret_arn
     prescan: DumpSummary | None = None
     if source != "-" and os.path.isfile(source):
         prescan, would_rewrite = summarize(source, options, count=dry_run)
-    found = preflight.problems(facts, endpoint.database, prescan, force)
+    resuming = resume and position is not None
+    found = preflight.problems(facts, endpoint.database, prescan, force or resuming)
+    if position is not None and not position.complete and not resume:
+        found.insert(0, f"a previous load into `{endpoint.database}` stopped after line {position.line}: "
+                        "continue it with --resume, or load into an empty database")
     if found:
         raise PreflightFailed("\n".join(found))
     if dry_run and prescan is not None:
         click.echo(inspect_text(source, os.path.getsize(source), False, prescan, would_rewrite))
         click.echo("dry run: preflight passed, nothing written")
         return
+    if not resuming and not dry_run:
+        position = checkpoint.start(conn)
+    if resuming:
+        click.echo(f"resuming after line {position.line} (statement {position.statement})", err=True)
 
     started = time.monotonic()
-    with DumpSource(source) as dump:
-        rewriter = Rewriter(options)
-        progress = Progress(dump.raw_offset, dump.size)
-        loader = Loader(conn, max_packet=facts.max_allowed_packet, on_step=progress, dry_run=dry_run,
-                        check_routines=lambda: _routine_check(facts))
+    for attempt in range(retries + 1):
         try:
-            summary = loader.run(read_ahead(steps(split(dump.read, dump.name), rewriter)))
-        except KeyboardInterrupt:
-            click.echo(f"\nmigrate: interrupted; committed through line {loader.committed.through_line}: "
-                       f"{dict(loader.committed.rows) or 'no rows'}", err=True)
-            sys.exit(EXIT_MISMATCH)
-        progress.finish(summary)
+            summary, counts = _load(conn, source, options, facts, position if resume or attempt else None, dry_run)
+            break
+        except ConnectionLost as lost:
+            if source == "-" or attempt == retries:
+                command = shlex.join(["migrate", *sys.argv[1:]] + ([] if resume else ["--resume"]))
+                raise LoadFailed(f"{lost} Gave up after {attempt} retries; continue with: {command}") from None
+            delay = min(2 ** attempt, 30)
+            click.echo(f"migrate: connection lost; retry {attempt + 1}/{retries} in {delay} s", err=True)
+            time.sleep(delay)
+            conn = _connect_with_retries(reconnect)
+            position = checkpoint.read(conn)
     conn.close()
     elapsed = time.monotonic() - started
-    click.echo(rewrites_text(rewriter.counts))
+    click.echo(rewrites_text(counts))
     if dry_run:
         click.echo("dry run: nothing written")
         return
     with connect(endpoint, password, tls) as check:
         verdicts = count_verdict(check, summary.tables)
+        ok = all(v.match for v in verdicts)
+        if ok and cleanup:
+            checkpoint.drop(check)
     click.echo(verdict_table(verdicts, "rows in dump"))
     click.echo(f"{summary.rows:,} rows in {elapsed:.1f} s ({summary.rows / max(elapsed, 1e-9):,.0f} rows/s)")
-    ok = all(v.match for v in verdicts)
     write_json(report_path, {
-        "source": dump.name, "target": str(endpoint), "seconds": round(elapsed, 3), "match": ok,
-        "verdicts": [v.as_dict() for v in verdicts], **summary_document(summary, rewriter.counts),
+        "source": source, "target": str(endpoint), "seconds": round(elapsed, 3), "match": ok,
+        "verdicts": [v.as_dict() for v in verdicts], **summary_document(summary, counts),
     })
     sys.exit(EXIT_OK if ok else EXIT_MISMATCH)
+
+
+def _load(conn: pymysql.Connection, source: str, options: RewriteOptions, facts: preflight.TargetFacts,
+          resume: checkpoint.Position | None, dry_run: bool) -> tuple[DumpSummary, dict[str, int]]:
+    """One pass over the dump; from the checkpoint when ``resume`` is set."""
+    with DumpSource(source) as dump:
+        rewriter = Rewriter(options)
+        progress = Progress(dump.raw_offset, dump.size)
+        loader = Loader(conn, max_packet=facts.max_allowed_packet, on_step=progress, dry_run=dry_run,
+                        check_routines=lambda: _routine_check(facts), resume=resume)
+        try:
+            summary = loader.run(read_ahead(steps(split(dump.read, dump.name), rewriter)))
+        except KeyboardInterrupt:
+            click.echo(f"\nmigrate: interrupted; committed through line {loader.committed.through_line}; "
+                       "continue with --resume", err=True)
+            sys.exit(EXIT_MISMATCH)
+        progress.finish(summary)
+    return summary, dict(rewriter.counts)
+
+
+def _connect_with_retries(reconnect: Callable[[], pymysql.Connection], attempts: int = 10) -> pymysql.Connection:
+    """A restarting server refuses connections for a while; wait for it, boundedly."""
+    for attempt in range(attempts):
+        try:
+            return reconnect()
+        except ConnectionFailed:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(min(2 ** attempt, 10))
+    raise AssertionError("unreachable")
 
 
 def _routine_check(facts: preflight.TargetFacts) -> None:

@@ -18,7 +18,8 @@ import pymysql
 
 from migrate.classify import Kind
 from migrate.connection import error_text
-from migrate.errors import LoadFailed, PreflightFailed
+from migrate import checkpoint
+from migrate.errors import BadInput, LoadFailed, PreflightFailed
 from migrate.plan import DumpSummary, Step
 
 BATCH_BYTES = 1 << 20
@@ -108,32 +109,62 @@ class Committed:
     statements: int = 0
 
 
+# The server or the network went away: the load can continue from the checkpoint.
+CONNECTION_LOST = {2003, 2006, 2013, 2055}
+# "Already exists": the statement in doubt after a crash had completed before it.
+ALREADY_EXISTS = {1050, 1304, 1359, 1537}
+
+
+class ConnectionLost(LoadFailed):
+    pass
+
+
 class Loader:
+    """Executes steps; with ``resume`` set, skips what the checkpoint says is committed.
+
+    Skipped statements still pass through the summary (the verdict counts the whole dump) and
+    session SETs among them are replayed, so the connection is in the state the dump expects.
+    """
+
     def __init__(self, conn: pymysql.Connection, *, max_packet: int,
                  check_routines: Callable[[], None] | None = None,
                  on_step: Callable[[Step, DumpSummary], None] | None = None,
-                 dry_run: bool = False) -> None:
+                 dry_run: bool = False, resume: checkpoint.Position | None = None) -> None:
         self.conn = conn
         self.max_packet = max_packet
         self.check_routines = check_routines
         self.on_step = on_step
         self.dry_run = dry_run
+        self.resume = resume
         self.summary = DumpSummary()
         self.committed = Committed()
+        self.digest = checkpoint.Digest()
+        self.ordinal = 0
 
     def run(self, plan: Iterator[Step]) -> DumpSummary:
         pending_rows: Counter[str] = Counter()
         pending_bytes = pending_statements = 0
+        skip_to = self.resume.statement if self.resume else 0
+        # After a crash, statements past the checkpoint up to the first non-SET one may have run.
+        in_doubt = skip_to > 0
         last: Step | None = None
         for step in plan:
+            is_data = step.what.kind is Kind.INSERT
+            executes = self.ordinal >= skip_to and step.sql is not None
+            if executes and not is_data and pending_statements:
+                self._commit(pending_rows, last)
+                pending_bytes = pending_statements = 0
+            self.ordinal += 1
+            self.digest.update(step.statement.sql)
             self.summary.observe(step)
-            if step.sql is not None:
-                is_data = step.what.kind is Kind.INSERT
-                if not is_data and pending_statements:
-                    self._commit(pending_rows, last)
-                    pending_bytes = pending_statements = 0
+            if not executes:
+                if self.ordinal <= skip_to:
+                    self._skip(step)
+            else:
                 self._guard(step)
-                self._execute(step)
+                self._execute(step, in_doubt)
+                if step.what.kind is not Kind.SET:
+                    in_doubt = False
                 if is_data:
                     pending_bytes += len(step.sql)
                     pending_statements += 1
@@ -142,15 +173,26 @@ class Loader:
                     if pending_bytes >= BATCH_BYTES or pending_statements >= BATCH_STATEMENTS:
                         self._commit(pending_rows, step)
                         pending_bytes = pending_statements = 0
-                else:
-                    self.committed.through_line = step.statement.line
-                    self.committed.statements += 1
-                last = step
+                elif step.what.kind is not Kind.SET:
+                    # DDL committed implicitly; recording it now leaves at most this one in doubt.
+                    self._commit(pending_rows, step)
+            last = step
             if self.on_step:
                 self.on_step(step, self.summary)
-        if pending_statements:
-            self._commit(pending_rows, last)
+        if self.ordinal < skip_to:
+            raise BadInput(f"the dump ends at statement {self.ordinal} but the checkpoint is at statement "
+                           f"{skip_to}: this is not the dump the interrupted load was reading")
+        self._commit(pending_rows, last, complete=True)
         return self.summary
+
+    def _skip(self, step: Step) -> None:
+        assert self.resume is not None
+        if self.ordinal == self.resume.statement and self.digest.hexdigest() != self.resume.digest:
+            raise BadInput(f"the dump differs from the one the interrupted load was reading (statements "
+                           f"1..{self.ordinal}, through line {self.resume.line}, do not match the checkpoint); "
+                           "refusing to resume: load into an empty database instead")
+        if step.what.kind is Kind.SET and step.sql is not None:
+            self._execute(step, in_doubt=False)
 
     def _guard(self, step: Step) -> None:
         """Checks that a prescan makes early; repeated here for stdin, which cannot be prescanned."""
@@ -161,26 +203,32 @@ class Loader:
             self.check_routines()
             self.check_routines = None
 
-    def _execute(self, step: Step) -> None:
+    def _execute(self, step: Step, in_doubt: bool) -> None:
         if self.dry_run:
             return
         try:
             self.conn.query(step.sql)
         except pymysql.err.MySQLError as e:
+            code = _code(e)
+            if in_doubt and code in ALREADY_EXISTS:
+                return
             self._rollback()
-            raise LoadFailed(self._failure(step, error_text(e))) from None
+            raise self._failure(step, error_text(e), code) from None
 
-    def _commit(self, pending: Counter[str], last: Step | None) -> None:
+    def _commit(self, pending: Counter[str], step: Step | None, complete: bool = False) -> None:
+        """Commit the open transaction together with a checkpoint at the last statement seen."""
+        line = step.statement.line if step is not None else 0
         if not self.dry_run:
+            position = checkpoint.Position(self.ordinal, line, self.digest.hexdigest(), complete)
             try:
+                checkpoint.record(self.conn, position)
                 self.conn.commit()
             except pymysql.err.MySQLError as e:
-                raise LoadFailed(self._failure(last, f"COMMIT failed: {error_text(e)}")) from None
+                raise self._failure(step, f"COMMIT failed: {error_text(e)}", _code(e)) from None
         self.committed.rows.update(pending)
         pending.clear()
-        if last is not None:
-            self.committed.through_line = last.statement.line
-        self.committed.statements += 1
+        self.committed.through_line = line
+        self.committed.statements = self.ordinal
 
     def _rollback(self) -> None:
         try:
@@ -188,14 +236,19 @@ class Loader:
         except pymysql.err.MySQLError:
             pass  # the connection is gone; the server rolled back for us
 
-    def _failure(self, step: Step | None, reason: str) -> str:
+    def _failure(self, step: Step | None, reason: str, code: int | None) -> LoadFailed:
         where = "the load"
         if step is not None:
             table = f", table `{step.what.name}`" if step.what.name else ""
             where = f"statement at line {step.statement.line} (byte {step.statement.offset}){table}"
         rows = ", ".join(f"{t}: {n}" for t, n in self.committed.rows.items()) or "no rows"
-        return (f"{where} failed: {reason}. Committed before it: everything through line "
-                f"{self.committed.through_line} ({rows}); the rest was not written.")
+        message = (f"{where} failed: {reason}. Committed before it: everything through line "
+                   f"{self.committed.through_line} ({rows} in this run); the rest was not written.")
+        return (ConnectionLost if code in CONNECTION_LOST else LoadFailed)(message)
+
+
+def _code(e: pymysql.err.MySQLError) -> int | None:
+    return e.args[0] if e.args and isinstance(e.args[0], int) else None
 
 
 def packet_fix(size: int, line: int, max_packet: int) -> str:

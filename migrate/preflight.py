@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pymysql
 
+from migrate import checkpoint
 from migrate.connection import error_text
 from migrate.errors import ConnectionFailed
 from migrate.loader import packet_fix
@@ -39,7 +40,7 @@ def gather(conn: pymysql.Connection) -> TargetFacts:
                         "WHERE COLLATION_NAME = 'utf8mb4_0900_ai_ci'")
             has_0900 = cur.fetchone()[0] > 0
             cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                        "ORDER BY TABLE_NAME")
+                        "AND TABLE_NAME <> %s ORDER BY TABLE_NAME", (checkpoint.TABLE,))
             tables = tuple(r[0] for r in cur.fetchall())
     except pymysql.err.MySQLError as e:
         raise ConnectionFailed(f"preflight query failed: {error_text(e)}") from None

@@ -32,6 +32,7 @@ RULES = {
     "sql_log_bin": "SQL_LOG_BIN assignments dropped (RDS rejects them)",
     "collation": "utf8mb4_0900_* collations mapped (target lacks them, error 1273)",
     "database": "USE / CREATE DATABASE dropped (the target URL names the database)",
+    "lock_tables": "LOCK / UNLOCK TABLES dropped (they would lock out the checkpoint table)",
 }
 
 
@@ -115,6 +116,10 @@ class Rewriter:
                 return None
         if options.drop_database_statements and kind in (Kind.USE, Kind.CREATE_DATABASE):
             self.counts["database"] += 1
+            return None
+        if kind is Kind.LOCK:
+            # Not switchable: under LOCK TABLES the checkpoint row could not be written.
+            self.counts["lock_tables"] += 1
             return None
         if options.strip_definer and b"DEFINER" in sql.upper():
             sql, n = strip_definer(sql)

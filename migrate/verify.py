@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 import pymysql
 
+from migrate import checkpoint
 from migrate.connection import error_text
 from migrate.errors import ConnectionFailed
 
@@ -84,8 +85,8 @@ def count_verdict(conn: pymysql.Connection, expected: dict[str, int | None]) -> 
 
 def base_tables(conn: pymysql.Connection) -> list[str]:
     with conn.cursor() as cur:
-        cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES "
-                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME")
+        cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                    "AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> %s ORDER BY TABLE_NAME", (checkpoint.TABLE,))
         return [r[0] for r in cur.fetchall()]
 
 

@@ -23,7 +23,9 @@ from migrate.splitter import Statement
     (b"DROP TABLE IF EXISTS `actor`", Classified(Kind.DROP_TABLE, "actor")),
     (b"/*!40101 SET NAMES utf8mb4 */", Classified(Kind.SET)),
     (b"USE `sakila`", Classified(Kind.USE, "sakila")),
-    (b"LOCK TABLES `actor` WRITE", Classified(Kind.OTHER)),
+    (b"LOCK TABLES `actor` WRITE", Classified(Kind.LOCK)),
+    (b"UNLOCK TABLES", Classified(Kind.LOCK)),
+    (b"/*!40000 ALTER TABLE `actor` DISABLE KEYS */", Classified(Kind.OTHER)),
 ])
 def test_classify(sql, expected):
     assert classify(sql) == expected
