@@ -55,8 +55,11 @@ def read(conn: pymysql.Connection) -> Position | None:
                     "AND TABLE_NAME = %s", (TABLE,))
         if cur.fetchone()[0] == 0:
             return None
-        cur.execute(f"SELECT statement, line, digest, complete FROM `{TABLE}` WHERE id = 1")
+        # A locking read waits for a batch still committing on a connection that was just lost,
+        # instead of reading the checkpoint from before it and loading that batch twice.
+        cur.execute(f"SELECT statement, line, digest, complete FROM `{TABLE}` WHERE id = 1 FOR UPDATE")
         row = cur.fetchone()
+    conn.commit()
     if row is None:
         return None
     return Position(int(row[0]), int(row[1]), row[2], bool(row[3]))

@@ -75,3 +75,19 @@ def dump(server: MariaDB, database: str, path: Path, *flags: str) -> Path:
 def migrate(*args: str, password: str | None = PASSWORD, input: bytes | None = None) -> Result:
     env = {"MIGRATE_TARGET_PASSWORD": password, "MIGRATE_SOURCE_PASSWORD": password}
     return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+
+
+REPO = Path(__file__).resolve().parents[2]
+# shared/ sits beside the checkout (CI) or beside the worktrees' parent (developer machines).
+SAKILA_CANDIDATES = [REPO.parent / "shared/fixtures/sakila", REPO.parent.parent / "shared/fixtures/sakila"]
+
+
+@pytest.fixture(scope="session")
+def sakila(servers, tmp_path_factory):
+    """Sakila loaded into the source once; its real mariadb-dump."""
+    fixtures = next((p for p in SAKILA_CANDIDATES if (p / "sakila-mv-schema.sql").exists()), None)
+    if fixtures is None:
+        missing(f"Sakila fixture in {' or '.join(map(str, SAKILA_CANDIDATES))}")
+    for name in ("sakila-mv-schema.sql", "sakila-mv-data.sql"):
+        sql(servers.source, None, (fixtures / name).read_bytes())
+    return dump(servers.source, "sakila", tmp_path_factory.mktemp("sakila") / "sakila.sql")

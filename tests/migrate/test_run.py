@@ -7,11 +7,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import missing
 from tests.migrate.conftest import dump, migrate, query, sql
 from tests.servers.mariadb import PASSWORD
 
@@ -86,22 +84,6 @@ def test_timestamps_keep_their_instant_whatever_the_session_zone(source, target,
     assert migrate("run", str(path), "--target", target.url(edge_db)).exit_code == 0
     # 02:30 in +09:00 is 17:30 UTC the day before.
     assert query(target, edge_db, "SELECT UNIX_TIMESTAMP(at) FROM texts WHERE id = 1") == [(1710005400,)]
-
-
-REPO = Path(__file__).resolve().parents[2]
-# shared/ sits beside the checkout (CI) or beside the worktrees' parent (developer machines).
-SAKILA_CANDIDATES = [REPO.parent / "shared/fixtures/sakila", REPO.parent.parent / "shared/fixtures/sakila"]
-
-
-@pytest.fixture(scope="session")
-def sakila(servers, tmp_path_factory):
-    """Sakila loaded into the source once; its real mariadb-dump."""
-    fixtures = next((p for p in SAKILA_CANDIDATES if (p / "sakila-mv-schema.sql").exists()), None)
-    if fixtures is None:
-        missing(f"Sakila fixture in {' or '.join(map(str, SAKILA_CANDIDATES))}")
-    for name in ("sakila-mv-schema.sql", "sakila-mv-data.sql"):
-        sql(servers.source, None, (fixtures / name).read_bytes())
-    return dump(servers.source, "sakila", tmp_path_factory.mktemp("sakila") / "sakila.sql")
 
 
 def test_sakila_loads_and_verifies(source, target, sakila, tmp_path):

@@ -70,6 +70,19 @@ class MariaDB:
     def start(self, template: Path, timeout: float = 60) -> None:
         shutil.copytree(template, self.datadir)
         self.port = free_port()
+        self._launch(timeout)
+        with self.root_connection() as conn, conn.cursor() as cur:
+            for host in ("127.0.0.1", "localhost"):
+                cur.execute(f"CREATE USER '{USER}'@'{host}' IDENTIFIED BY %s", (PASSWORD,))
+                cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'{host}' WITH GRANT OPTION")
+
+    def restart(self, down_for: float = 0.0, timeout: float = 60) -> None:
+        """Stop and start again on the same datadir and port, as a server reboot would."""
+        self.stop()
+        time.sleep(down_for)
+        self._launch(timeout)
+
+    def _launch(self, timeout: float) -> None:
         self.process = subprocess.Popen(
             [find_binary("mariadbd"), "--no-defaults", "--user=root", f"--datadir={self.datadir}",
              f"--socket={self.socket_path}", f"--port={self.port}", "--bind-address=127.0.0.1",
@@ -82,16 +95,12 @@ class MariaDB:
         while True:
             try:
                 self.root_connection().close()
-                break
+                return
             except pymysql.err.OperationalError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     log = self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
-                    raise RuntimeError(f"mariadbd {self.name} did not start:\n{log}")
+                    raise RuntimeError(f"mariadbd {self.name} did not start:\n{log}") from None
                 time.sleep(0.1)
-        with self.root_connection() as conn, conn.cursor() as cur:
-            for host in ("127.0.0.1", "localhost"):
-                cur.execute(f"CREATE USER '{USER}'@'{host}' IDENTIFIED BY %s", (PASSWORD,))
-                cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'{host}' WITH GRANT OPTION")
 
     def stop(self) -> None:
         if self.process is None:
