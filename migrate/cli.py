@@ -22,6 +22,7 @@ from migrate.connection import Endpoint, connect, parse_url, secret_password, tl
 from migrate.errors import EXIT_MISMATCH, EXIT_OK, ConnectionFailed, LoadFailed, MigrateError, PreflightFailed
 from migrate.loader import ConnectionLost, Loader, read_ahead
 from migrate.plan import DumpSummary, steps
+from migrate.prescan import quick_summary
 from migrate.progress import Progress
 from migrate.report import inspect_text, rewrites_text, summary_document, verdict_table, write_json
 from migrate.rewrite import RewriteOptions, Rewriter
@@ -122,7 +123,11 @@ def run(source: str, target_url: str, password_prompt: bool, password_secret_arn
     # the loader makes the same checks statement by statement instead.
     prescan: DumpSummary | None = None
     if source != "-" and os.path.isfile(source):
-        prescan, would_rewrite = summarize(source, options, count=dry_run)
+        if dry_run:
+            prescan, would_rewrite = summarize(source, options)
+        else:
+            with DumpSource(source) as dump:
+                prescan = quick_summary(dump.read, dump.name)
     resuming = resume and position is not None
     found = preflight.problems(facts, endpoint.database, prescan, force or resuming)
     if position is not None and not position.complete and not resume:
@@ -209,12 +214,12 @@ def _routine_check(facts: preflight.TargetFacts) -> None:
         raise PreflightFailed(problem)
 
 
-def summarize(source: str, options: RewriteOptions, count: bool = True) -> tuple[DumpSummary, dict[str, int]]:
+def summarize(source: str, options: RewriteOptions) -> tuple[DumpSummary, dict[str, int]]:
     """Parse a whole dump without a server: the summary and what each rewrite would change."""
     summary = DumpSummary()
     rewriter = Rewriter(options)
     with DumpSource(source) as dump:
-        for step in steps(split(dump.read, dump.name), rewriter, count=count):
+        for step in steps(split(dump.read, dump.name), rewriter):
             summary.observe(step)
     return summary, dict(rewriter.counts)
 

@@ -25,13 +25,11 @@ class Step:
     rows: int | None  # INSERT tuples; None when not an INSERT or not countable
 
 
-def steps(statements: Iterable[Statement], rewriter: Rewriter, *, count: bool = True) -> Iterator[Step]:
-    """``count=False`` skips the tuple count, which costs as much CPU as splitting: a preflight scan
-    needs only sizes and kinds."""
+def steps(statements: Iterable[Statement], rewriter: Rewriter) -> Iterator[Step]:
     for statement in statements:
         what = classify(statement.sql)
         sql = rewriter.apply(statement.sql, what.kind)
-        rows = count_rows(statement.sql) if count and what.kind is Kind.INSERT else None
+        rows = count_rows(statement.sql) if what.kind is Kind.INSERT else None
         yield Step(statement, what, sql, rows)
 
 

@@ -42,7 +42,7 @@ _TOKENS = re.compile(
     rb"(?:[^'\"`/#\-]++|" + b"|".join((SQ, DQ, BQ, _COMMENT_TO_END, _LINE_COMMENT)) + rb"|[/\-])*+", re.S
 )
 _STATEMENT_START = re.compile(rb"[A-Za-z(]|/\*[!M]")
-_BOM = b"\xef\xbb\xbf"
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,11 @@ class Statement:
     sql: bytes
     offset: int  # of the statement's first byte in the (decompressed) dump
     line: int  # 1-based line of that byte
+
+
+def skip_noise(buf: bytes, pos: int, end: int | None = None) -> int:
+    """Where the next statement starts: past whitespace and comments from ``pos``."""
+    return _SKIP.match(buf, pos, len(buf) if end is None else end).end()
 
 
 @lru_cache(maxsize=8)
@@ -71,9 +76,9 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
     buffer doubles the next read instead of rescanning it once per chunk.
     """
     buf = read(chunk)
-    if buf.startswith(_BOM):
-        buf = buf[len(_BOM):]
-        base = len(_BOM)
+    if buf.startswith(BOM):
+        buf = buf[len(BOM):]
+        base = len(BOM)
     else:
         base = 0
     pos, line, eof = 0, 1, not buf
@@ -121,13 +126,12 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
                 fill()
                 continue
             line += buf.count(b"\n", pos, start)
-            raise _unterminated(buf, start, base, line, name, delimiter)
+            raise unterminated(buf, start, base, line, name, delimiter)
         line += buf.count(b"\n", pos, start)
         body_end = found.end(1)
         if body_end > start:
-            if not _STATEMENT_START.match(buf, start):
-                raise BadInput(f"not SQL: statement starts with byte 0x{buf[start]:02x}",
-                               source=name, offset=base + start, line=line)
+            if problem := not_sql(buf, start, base, line, name):
+                raise problem
             sql = buf[start:body_end]
             if sql[-1:].isspace():
                 sql = sql.rstrip()
@@ -136,7 +140,15 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
         pos = found.end()
 
 
-def _unterminated(buf: bytes, start: int, base: int, line: int, name: str, delimiter: bytes) -> BadInput:
+def not_sql(buf: bytes, start: int, base: int, line: int, name: str) -> BadInput | None:
+    """The error for a statement that cannot be SQL (a binary or JSON file), else None."""
+    if start < len(buf) and not _STATEMENT_START.match(buf, start):
+        return BadInput(f"not SQL: statement starts with byte 0x{buf[start]:02x}",
+                        source=name, offset=base + start, line=line)
+    return None
+
+
+def unterminated(buf: bytes, start: int, base: int, line: int, name: str, delimiter: bytes) -> BadInput:
     """Explain, at end of input, why the statement at ``start`` never reached its delimiter."""
     stop = _TOKENS.match(buf, start).end()
     if stop < len(buf):
@@ -145,8 +157,7 @@ def _unterminated(buf: bytes, start: int, base: int, line: int, name: str, delim
                         offset=base + stop, line=line + buf.count(b"\n", start, stop))
     if buf.startswith(b"/*", start):
         return BadInput("unterminated comment (dump truncated?)", source=name, offset=base + start, line=line)
-    if not _STATEMENT_START.match(buf, start):
-        return BadInput(f"not SQL: statement starts with byte 0x{buf[start]:02x}",
-                        source=name, offset=base + start, line=line)
+    if problem := not_sql(buf, start, base, line, name):
+        return problem
     return BadInput(f"statement never ends with {delimiter.decode(errors='replace')!r} (dump truncated?)",
                     source=name, offset=base + start, line=line)

@@ -1,9 +1,14 @@
+import io
+
 import pytest
 
 from migrate.classify import Classified, Kind, classify
-from migrate.plan import DumpSummary, Step
+from migrate.errors import BadInput
+from migrate.plan import DumpSummary, Step, steps
+from migrate.prescan import quick_summary
+from migrate.rewrite import RewriteOptions, Rewriter
 from migrate.rows import count_rows
-from migrate.splitter import Statement
+from migrate.splitter import Statement, split
 
 
 @pytest.mark.parametrize(("sql", "expected"), [
@@ -63,3 +68,27 @@ def test_summary_counts_tables_and_excludes_view_placeholders():
     assert summary.views == ["v"]
     assert summary.header == [b"/*!40103 SET TIME_ZONE='+00:00' */"]
     assert summary.rows == 3
+
+
+def test_quick_prescan_agrees_with_the_full_splitter_on_a_real_dump(sakila):
+    data = sakila.read_bytes()
+    full = DumpSummary()
+    for step in steps(split(io.BytesIO(data).read), Rewriter(RewriteOptions(strip_definer=False))):
+        full.observe(step)
+    quick = quick_summary(io.BytesIO(data).read, chunk=1 << 16)
+    assert (quick.largest.size, quick.largest.line) == (full.largest.size, full.largest.line)
+    assert sorted(quick.routines) == sorted(full.routines)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"CREATE TABLE t (a int);\nINSERT INTO t VALUES (1),('cut", "byte 50, line 2: unterminated"),
+    (b"-- header\n\xff\xd8\xff\xe0 JFIF;\nmore;\n", "byte 10, line 2: not SQL"),
+])
+def test_quick_prescan_rejects_a_cut_or_non_sql_dump_before_any_write(data, message):
+    with pytest.raises(BadInput, match=message):
+        quick_summary(io.BytesIO(data).read, chunk=8)
+
+
+def test_quick_prescan_accepts_a_bom_and_a_final_statement_without_newline():
+    summary = quick_summary(io.BytesIO(b"\xef\xbb\xbfCREATE TABLE t (a int);\nSELECT 1;").read)
+    assert summary.largest.size == len(b"CREATE TABLE t (a int)")
