@@ -33,8 +33,12 @@ def quick_summary(read: Callable[[int], bytes], name: str = "<dump>", chunk: int
         tail = buf[start:]
         offset += start
     first = skip_noise(tail, 0)
-    if first < len(tail) and not tail[first:].rstrip().endswith(b";"):
-        raise unterminated(tail, first, offset, line + tail.count(b"\n", 0, first), name, b";")
+    if first < len(tail):
+        line += tail.count(b"\n", 0, first)
+        if not summary.statements and (problem := not_sql(tail, first, offset, line, name)):
+            raise problem
+        if not tail[first:].rstrip().endswith(b";"):
+            raise unterminated(tail, first, offset, line, name, b";")
     return summary
 
 
