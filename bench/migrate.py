@@ -2,6 +2,7 @@
 
     python bench/migrate.py                 # ~30 MB dump, a couple of minutes
     python bench/migrate.py --size-mb 650   # the DESIGN §5 reference size
+    python bench/migrate.py --soak 200      # exactly-once soak: 200 kill -9 + --resume, then verify
 
 Generates a deterministic mysqldump-style dump (one extended INSERT per line, ~1 MB each, raw
 BLOB bytes, escapes, emoji, NULLs, a keyless table), starts a throwaway MariaDB with fixed
@@ -12,11 +13,11 @@ time, rows/s, the client's peak RSS and CPU, the server's CPU, the ratio, and th
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import random
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from migrate.splitter import split  # noqa: E402
-from tests.servers.mariadb import PASSWORD, USER, MariaDB, install_template, missing_binaries  # noqa: E402
+from migrate.verify import compare  # noqa: E402
+from tests.servers.mariadb import (  # noqa: E402
+    PASSWORD, USER, CheckpointPoller, MariaDB, install_template, missing_binaries)
 
 SERVER_SETTINGS = ("--innodb-buffer-pool-size=1G", "--innodb-log-file-size=256M",
                    "--innodb-flush-log-at-trx-commit=2", "--log-bin=binlog", "--server-id=1",
@@ -178,20 +181,77 @@ def check_counts(server: MariaDB, database: str, rows: dict[str, int]) -> None:
                 sys.exit(f"{database}: {table} has {got} rows, expected {expected}")
 
 
+def soak(dump: Path, root: Path, template: Path, kills: int, seed: int) -> None:
+    """kill -9 ``migrate run`` at seeded points (chosen from its checkpoint, so they land wherever
+    the load is), resume each time, and compare every table's content with a native load."""
+    env = {**os.environ, "MYSQL_PWD": PASSWORD, "MIGRATE_TARGET_PASSWORD": PASSWORD}
+    server = MariaDB("soak", root, SERVER_SETTINGS)
+    server.start(template)
+    try:
+        server.create_database("reference")
+        run_client(["mysql", "--no-defaults", f"--socket={server.socket_path}", "-uroot",
+                    "--default-character-set=utf8mb4", "reference"], server, env, dump)
+        with dump.open("rb") as f:
+            total = sum(1 for _ in split(f.read))
+        rnd, landed, cycles = random.Random(seed), 0, 0
+        poller = CheckpointPoller(server, "soaked")
+        server.create_database("soaked")
+        while landed < kills:
+            done = poller.statement()
+            proc = subprocess.Popen([sys.executable, "-c", "from migrate.cli import main; main()", "run", str(dump),
+                                     "--target", server.url("soaked"), "--resume"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+            if poller.wait(proc, rnd.randrange(done + 1, total + 1)):
+                proc.send_signal(signal.SIGKILL)
+                landed += 1
+            _, err = proc.communicate()
+            if proc.returncode not in (0, -signal.SIGKILL):
+                sys.exit(f"resume failed after {landed} kills:\n{err.decode(errors='replace')}")
+            if proc.returncode == 0:  # finished before the kill point: start over for more kills
+                cycles += 1
+                server.create_database("soaked")
+                poller.conn = None
+        final = subprocess.run([sys.executable, "-c", "from migrate.cli import main; main()", "run", str(dump),
+                                "--target", server.url("soaked"), "--resume"], capture_output=True, env=env)
+        if final.returncode != 0:
+            sys.exit(f"final resume failed:\n{final.stdout.decode()}{final.stderr.decode()}")
+        with server.root_connection("reference") as ref, server.root_connection("soaked") as got:
+            verdicts = compare(ref, got)
+    finally:
+        server.stop()
+    bad = [v.table for v in verdicts if not v.match]
+    print(f"soak: {landed} kills over {cycles + 1} loads of a {total}-statement dump; "
+          f"{len(verdicts)} tables compared with a native load: " + (f"MISMATCH in {bad}" if bad else "all equal"))
+    if bad:
+        sys.exit(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=30, help="dump size (default 30; ≥ 500 for the real figure)")
+    parser.add_argument("--soak", type=int, metavar="KILLS", help="run the exactly-once soak instead")
+    parser.add_argument("--dump", type=Path, help="with --soak: this dump instead of a generated one")
+    parser.add_argument("--seed", type=int, default=1, help="with --soak: seed for the kill points")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (dump, datadir)")
     options = parser.parse_args()
     if missing_binaries():
         sys.exit(f"missing: {', '.join(missing_binaries())}")
     root = Path(tempfile.mkdtemp(prefix="bench-migrate-"))
-    dump = root / "dump.sql"
-    started = time.perf_counter()
-    rows = generate(dump, options.size_mb)
+    dump = options.dump or root / "dump.sql"
+    if options.soak and options.dump:
+        rows = {}
+    else:
+        started = time.perf_counter()
+        rows = generate(dump, options.size_mb)
+        print(f"dump: {dump.stat().st_size / 1e6:.0f} MB, {sum(rows.values()):,} rows in {len(rows)} tables "
+              f"(generated in {time.perf_counter() - started:.0f} s)")
+    if options.soak:
+        try:
+            soak(dump, root, install_template(root), options.soak, options.seed)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return
     total_rows = sum(rows.values())
-    print(f"dump: {dump.stat().st_size / 1e6:.0f} MB, {total_rows:,} rows in {len(rows)} tables "
-          f"(generated in {time.perf_counter() - started:.0f} s)")
     print(f"splitter: {splitter_speed(dump):.0f} MB/s of CPU time (in-process, streaming the file)")
 
     template = install_template(root)

@@ -152,7 +152,8 @@ def run(source: str, target_url: str, password_prompt: bool, password_secret_arn
         except ConnectionLost as lost:
             if source == "-" or attempt == retries:
                 command = shlex.join(["migrate", *sys.argv[1:]] + ([] if resume else ["--resume"]))
-                raise LoadFailed(f"{lost} Gave up after {attempt} retries; continue with: {command}") from None
+                why = "stdin cannot be read again" if source == "-" else f"gave up after {retries} retries"
+                raise LoadFailed(f"{lost} The connection was lost and {why}; continue with: {command}") from None
             delay = min(2 ** attempt, 30)
             click.echo(f"migrate: connection lost; retry {attempt + 1}/{retries} in {delay} s", err=True)
             time.sleep(delay)
@@ -185,7 +186,7 @@ def _load(conn: pymysql.Connection, source: str, options: RewriteOptions, facts:
         rewriter = Rewriter(options)
         progress = Progress(dump.raw_offset, dump.size)
         loader = Loader(conn, max_packet=facts.max_allowed_packet, on_step=progress, dry_run=dry_run,
-                        check_routines=lambda: _routine_check(facts), resume=resume)
+                        check_routines=lambda: preflight.routine_problem(facts, 1), resume=resume)
         try:
             summary = loader.run(read_ahead(steps(split(dump.read, dump.name), rewriter)))
         except KeyboardInterrupt:
@@ -206,12 +207,6 @@ def _connect_with_retries(reconnect: Callable[[], pymysql.Connection], attempts:
                 raise
             time.sleep(min(2 ** attempt, 10))
     raise AssertionError("unreachable")
-
-
-def _routine_check(facts: preflight.TargetFacts) -> None:
-    problem = preflight.routine_problem(facts, 1)
-    if problem:
-        raise PreflightFailed(problem)
 
 
 def summarize(source: str, options: RewriteOptions) -> tuple[DumpSummary, dict[str, int]]:

@@ -24,7 +24,7 @@ from migrate.plan import DumpSummary, Step
 
 BATCH_BYTES = 1 << 20
 BATCH_STATEMENTS = 1000
-QUEUE_BYTES = 64 << 20
+QUEUE_BYTES = 16 << 20
 
 
 class _End:
@@ -127,7 +127,7 @@ class Loader:
     """
 
     def __init__(self, conn: pymysql.Connection, *, max_packet: int,
-                 check_routines: Callable[[], None] | None = None,
+                 check_routines: Callable[[], str | None] | None = None,
                  on_step: Callable[[Step, DumpSummary], None] | None = None,
                  dry_run: bool = False, resume: checkpoint.Position | None = None) -> None:
         self.conn = conn
@@ -197,11 +197,17 @@ class Loader:
     def _guard(self, step: Step) -> None:
         """Checks that a prescan makes early; repeated here for stdin, which cannot be prescanned."""
         assert step.sql is not None
+        problem = None
         if len(step.sql) + 1024 > self.max_packet:
-            raise PreflightFailed(packet_fix(len(step.sql), step.statement.line, self.max_packet))
-        if step.what.kind is Kind.ROUTINE and self.check_routines is not None:
-            self.check_routines()
-            self.check_routines = None
+            problem = packet_fix(len(step.sql), step.statement.line, self.max_packet)
+        elif step.what.kind is Kind.ROUTINE and self.check_routines is not None:
+            problem, self.check_routines = self.check_routines(), None
+        if problem is None:
+            return
+        if not self.committed.statements:
+            raise PreflightFailed(problem)
+        self._rollback()
+        raise self._failure(step, problem, None)
 
     def _execute(self, step: Step, in_doubt: bool) -> None:
         if self.dry_run:

@@ -41,6 +41,7 @@ def inspect_text(name: str, size: int | None, compressed: bool, summary: DumpSum
                  rewrites: dict[str, int]) -> str:
     lines = [f"source: {name}" + (f" ({size:,} bytes{', gzip' if compressed else ''})" if size else ""),
              f"statements: {summary.statements:,}, SQL bytes: {summary.bytes:,}",
+             "  by kind: " + ", ".join(f"{kind} {n:,}" for kind, n in summary.kinds.most_common()),
              f"largest statement: {summary.largest.size:,} bytes at line {summary.largest.line}",
              "session header (replayed on every connection):"]
     lines += [f"  {sql.decode('utf-8', 'replace')}" for sql in summary.header]
@@ -68,6 +69,7 @@ def write_json(path: str | None, document: dict[str, object]) -> None:
 def summary_document(summary: DumpSummary, rewrites: dict[str, int]) -> dict[str, object]:
     return {
         "statements": summary.statements,
+        "statement_kinds": dict(summary.kinds),
         "sql_bytes": summary.bytes,
         "largest_statement": {"bytes": summary.largest.size, "line": summary.largest.line},
         "tables": summary.tables,

@@ -9,12 +9,11 @@ import subprocess
 import sys
 import time
 
-import pymysql
 import pytest
 
 from migrate.checkpoint import TABLE
 from tests.migrate.conftest import migrate, query
-from tests.servers.mariadb import PASSWORD, MariaDB
+from tests.servers.mariadb import PASSWORD, CheckpointPoller, MariaDB
 
 
 def start_run(target: MariaDB, database: str, path, *extra: str) -> subprocess.Popen:
@@ -24,43 +23,15 @@ def start_run(target: MariaDB, database: str, path, *extra: str) -> subprocess.P
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
-class Poller:
-    """Reads the checkpoint over one open connection: a fresh connection per poll is too slow to
-    catch a load of small DDL statements."""
-
-    def __init__(self, target: MariaDB, database: str) -> None:
-        self.target, self.database, self.conn = target, database, None
-
-    def statement(self) -> int:
-        try:
-            if self.conn is None:
-                self.conn = self.target.root_connection(self.database)
-            with self.conn.cursor() as cur:
-                cur.execute(f"SELECT statement FROM `{TABLE}` WHERE id = 1")
-                row = cur.fetchone()
-                return row[0] if row else 0
-        except pymysql.err.MySQLError:
-            self.conn = None  # not created yet, or the server is restarting
-            return 0
-
-    def wait(self, proc: subprocess.Popen, statement: int) -> bool:
-        """Poll until the load has committed past ``statement``; False if it finished first."""
-        while proc.poll() is None:
-            if self.statement() >= statement:
-                return True
-            time.sleep(0.001)
-        return False
-
-
 def wait_for_checkpoint(proc: subprocess.Popen, target: MariaDB, database: str, statement: int) -> bool:
-    return Poller(target, database).wait(proc, statement)
+    return CheckpointPoller(target, database).wait(proc, statement)
 
 
 def test_kill_9_at_ten_seeded_points_then_resume_loads_every_row_once(source, target, sakila, tmp_path):
     database = "sakila_killed"
     target.create_database(database)
     total = sum(1 for line in sakila.read_bytes().split(b";\n") if line.strip())  # ≈ statements
-    poller = Poller(target, database)
+    poller = CheckpointPoller(target, database)
     points = sorted(random.Random(10).sample(range(1, total), 14))
     kills = 0
     for point in points:

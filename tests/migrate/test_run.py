@@ -114,6 +114,7 @@ def test_inspect_reports_tables_rows_rewrites_and_largest_statement(sakila, sour
     assert "19  DEFINER clauses removed" in result.output
     assert "SET TIME_ZONE='+00:00'" in result.output
     assert "largest statement:" in result.output
+    assert "by kind: set " in result.output and "routine 12" in result.output and "insert 18" in result.output
 
 
 def _cli(*args: str, stdin: bytes | None = None, password: str = PASSWORD) -> subprocess.CompletedProcess:
@@ -214,9 +215,10 @@ def test_statement_above_max_allowed_packet_is_refused_before_any_write(target, 
     assert result.exit_code == 2
     assert "max_allowed_packet" in result.output and "line 2" in result.output
     assert query(target, dbname, "SHOW TABLES") == []
-    # stdin cannot be prescanned: the same check stops the load before that statement is sent.
+    # stdin cannot be prescanned: the same check stops the load before that statement is sent,
+    # after the CREATE TABLE, so it is a load that stopped part-way (exit 1) and says so.
     proc = _cli("run", "-", "--target", target.url(dbname), stdin=big)
-    _assert_one_line_error(proc, 2, "max_allowed_packet", "line 2")
+    _assert_one_line_error(proc, 1, "max_allowed_packet", "line 2", "Committed before it: everything through line 1")
     assert query(target, dbname, "SELECT COUNT(*) FROM t") == [(0,)]
 
 

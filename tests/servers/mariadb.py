@@ -155,10 +155,36 @@ class ServerPair:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_pair() -> ServerPair:
-    pair = ServerPair()
-    pair.start()
-    return pair
+class CheckpointPoller:
+    """Watches a running ``migrate run`` commit, through the checkpoint it keeps in the target, over
+    one open connection: a fresh connection per poll is too slow to catch a burst of small DDL.
+    Kill points chosen this way land where the load really is, not where a timer guessed."""
+
+    def __init__(self, server: MariaDB, database: str) -> None:
+        self.server, self.database, self.conn = server, database, None
+
+    def statement(self) -> int:
+        """The ordinal of the last committed dump statement; 0 before the first."""
+        from migrate.checkpoint import TABLE
+
+        try:
+            if self.conn is None:
+                self.conn = self.server.root_connection(self.database)
+            with self.conn.cursor() as cur:
+                cur.execute(f"SELECT statement FROM `{TABLE}` WHERE id = 1")
+                row = cur.fetchone()
+                return row[0] if row else 0
+        except pymysql.err.MySQLError:
+            self.conn = None  # not created yet, or the server is restarting
+            return 0
+
+    def wait(self, proc: subprocess.Popen, statement: int) -> bool:
+        """Poll until the load has committed past ``statement``; False if it finished first."""
+        while proc.poll() is None:
+            if self.statement() >= statement:
+                return True
+            time.sleep(0.001)
+        return False
 
 
 def native_env() -> dict[str, str]:
