@@ -198,6 +198,11 @@ def soak(dump: Path, root: Path, template: Path, kills: int, seed: int) -> None:
         server.create_database("soaked")
         while landed < kills:
             done = poller.statement()
+            if done >= total:  # killed after its last commit: nothing left to interrupt
+                cycles += 1
+                server.create_database("soaked")
+                poller.conn = None
+                continue
             proc = subprocess.Popen([sys.executable, "-c", "from migrate.cli import main; main()", "run", str(dump),
                                      "--target", server.url("soaked"), "--resume"],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
