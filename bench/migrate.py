@@ -34,7 +34,7 @@ from tests.servers.mariadb import (  # noqa: E402
 
 SERVER_SETTINGS = ("--innodb-buffer-pool-size=1G", "--innodb-log-file-size=256M",
                    "--innodb-flush-log-at-trx-commit=2", "--log-bin=binlog", "--server-id=1",
-                   "--max-allowed-packet=64M")
+                   "--max-allowed-packet=64M", "--log-bin-trust-function-creators=1")
 STATEMENT_BYTES = 1_000_000
 HEADER = b"""-- deterministic benchmark dump (bench/migrate.py)
 /*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
