@@ -55,13 +55,18 @@ def test_kill_9_at_ten_seeded_points_then_resume_loads_every_row_once(source, ta
     assert query(target, database, f"SELECT complete FROM `{TABLE}`") == [(1,)]
 
 
-def test_without_resume_an_interrupted_load_is_not_overwritten(target, sakila):
-    database = "sakila_half"
+def kill_load_after(target: MariaDB, database: str, dump, statement: int) -> None:
+    """A fresh load into ``database``, killed with SIGKILL once ``statement`` is committed."""
     target.create_database(database)
-    proc = start_run(target, database, sakila)
-    assert wait_for_checkpoint(proc, target, database, 100)
+    proc = start_run(target, database, dump)
+    assert wait_for_checkpoint(proc, target, database, statement)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+
+
+def test_without_resume_an_interrupted_load_is_not_overwritten(target, sakila):
+    database = "sakila_half"
+    kill_load_after(target, database, sakila, 100)
     again = migrate("run", str(sakila), "--target", target.url(database))
     assert again.exit_code == 2
     assert "stopped after line" in again.output and "--resume" in again.output
@@ -69,11 +74,7 @@ def test_without_resume_an_interrupted_load_is_not_overwritten(target, sakila):
 
 def test_resume_with_a_changed_dump_is_refused(target, sakila, tmp_path):
     database = "sakila_changed"
-    target.create_database(database)
-    proc = start_run(target, database, sakila)
-    assert wait_for_checkpoint(proc, target, database, 150)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_load_after(target, database, sakila, 150)
     changed = tmp_path / "changed.sql"
     changed.write_bytes(sakila.read_bytes().replace(b"'PENELOPE'", b"'PENELOPA'", 1))
     before = query(target, database, f"SELECT statement FROM `{TABLE}`")
