@@ -96,13 +96,15 @@ def cli() -> None:
 @click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
               help="Reconnect and resume this often when the connection is lost (files only).")
 @click.option("--cleanup", is_flag=True, help="Drop the checkpoint table when every table matches.")
+@click.option("--jobs", type=click.IntRange(1, 16), default=min(4, os.cpu_count() or 1), show_default=True,
+              help="Connections loading data batches at once (DDL stays in dump order).")
 @click.option("--dry-run", is_flag=True, help="Connect, preflight, parse and rewrite; write nothing.")
 @click.option("--report", "report_path", type=click.Path(), help="Also write the verdict as JSON here.")
 @rewrite_flags
 @expected_failures
 def run(source: str, target_url: str, password_prompt: bool, password_secret_arn: str | None,
         ssl_ca: str | None, allow_plaintext: bool, force: bool, resume: bool, retries: int, cleanup: bool,
-        dry_run: bool, report_path: str | None, **flags: Any) -> None:
+        jobs: int, dry_run: bool, report_path: str | None, **flags: Any) -> None:
     """Stream SOURCE (.sql, .sql.gz or - for stdin) into the target database, then verify counts."""
     endpoint = parse_url(target_url)
     endpoint, password = resolve_login(endpoint, "MIGRATE_TARGET_PASSWORD", password_prompt,
@@ -147,7 +149,8 @@ def run(source: str, target_url: str, password_prompt: bool, password_secret_arn
     started = time.monotonic()
     for attempt in range(retries + 1):
         try:
-            summary, counts = _load(conn, source, options, facts, position if resume or attempt else None, dry_run)
+            summary, counts = _load(conn, reconnect, jobs, source, options, facts,
+                                    position if resume or attempt else None, dry_run)
             break
         except ConnectionLost as lost:
             if source == "-" or attempt == retries:
@@ -179,14 +182,15 @@ def run(source: str, target_url: str, password_prompt: bool, password_secret_arn
     sys.exit(EXIT_OK if ok else EXIT_MISMATCH)
 
 
-def _load(conn: pymysql.Connection, source: str, options: RewriteOptions, facts: preflight.TargetFacts,
-          resume: checkpoint.Position | None, dry_run: bool) -> tuple[DumpSummary, dict[str, int]]:
+def _load(conn: pymysql.Connection, reconnect: Callable[[], pymysql.Connection], jobs: int, source: str,
+          options: RewriteOptions, facts: preflight.TargetFacts, resume: checkpoint.Position | None,
+          dry_run: bool) -> tuple[DumpSummary, dict[str, int]]:
     """One pass over the dump; from the checkpoint when ``resume`` is set."""
     with DumpSource(source) as dump:
         rewriter = Rewriter(options)
         progress = Progress(dump.raw_offset, dump.size)
-        loader = Loader(conn, max_packet=facts.max_allowed_packet, on_step=progress, dry_run=dry_run,
-                        check_routines=lambda: preflight.routine_problem(facts, 1), resume=resume)
+        loader = Loader(conn, reconnect, jobs=jobs, max_packet=facts.max_allowed_packet, on_step=progress,
+                        dry_run=dry_run, check_routines=lambda: preflight.routine_problem(facts, 1), resume=resume)
         try:
             summary = loader.run(read_ahead(steps(split(dump.read, dump.name), rewriter)))
         except KeyboardInterrupt:

@@ -1,14 +1,15 @@
-"""Execute a dump's steps on one connection, in batches, while a reader thread parses ahead.
+"""Execute a dump's steps over several connections, in batches, while a reader thread parses ahead.
 
 Parsing is overlapped with execution (DESIGN §5: a serial loader adds ~6 s per 650 MB), through
 a queue bounded in bytes so memory stays flat whatever the dump size. Rows are committed about
 every MB: with the binary log on (as on RDS) 10 MB transactions cost the server twice the CPU of
-1 MB ones here; tiny statements (--skip-extended-insert dumps) are still grouped. Batch boundaries
-are where the exactly-once checkpoint (issue 10) will be written.
+1 MB ones here; tiny statements (--skip-extended-insert dumps) are still grouped. Each batch commits
+together with the exactly-once checkpoint (checkpoint.py).
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -16,10 +17,10 @@ from dataclasses import dataclass, field
 
 import pymysql
 
+from migrate import checkpoint
 from migrate.classify import Kind
 from migrate.connection import error_text
-from migrate import checkpoint
-from migrate.errors import BadInput, LoadFailed, PreflightFailed
+from migrate.errors import BadInput, LoadFailed, MigrateError, PreflightFailed
 from migrate.plan import DumpSummary, Step
 
 BATCH_BYTES = 1 << 20
@@ -110,7 +111,8 @@ class Committed:
 
 
 # The server or the network went away: the load can continue from the checkpoint.
-CONNECTION_LOST = {2003, 2006, 2013, 2055}
+CONNECTION_REFUSED = 2003
+CONNECTION_LOST = {CONNECTION_REFUSED, 2006, 2013, 2055}
 # "Already exists": the statement in doubt after a crash had completed before it.
 ALREADY_EXISTS = {1050, 1304, 1359, 1537}
 
@@ -119,18 +121,50 @@ class ConnectionLost(LoadFailed):
     pass
 
 
-class Loader:
-    """Executes steps; with ``resume`` set, skips what the checkpoint says is committed.
+@dataclass
+class Batch:
+    """Consecutive INSERTs that commit together, with the checkpoint that says so."""
 
-    Skipped statements still pass through the summary (the verdict counts the whole dump) and
-    session SETs among them are replayed, so the connection is in the state the dump expects.
+    seq: int
+    steps: list[Step]
+    position: checkpoint.Position
+    sets_before: int  # how many of the dump's session SETs precede it
+    rows: Counter[str]
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """Why the load stops. Batches before ``seq`` still commit (they are valid, and committing
+    them keeps "what is committed" a clean prefix); later ones roll back. ``seq`` None: the
+    dispatcher itself stopped (bad input, interrupt), and nothing more commits."""
+
+    seq: int | None
+    step: Step | None
+    reason: str
+    code: int | None
+
+
+class Loader:
+    """Executes steps: DDL and session SETs in dump order on a control connection, data batches on
+    ``jobs`` worker connections at once. Workers run their INSERTs concurrently but commit in dump
+    order, so the committed batches are always a prefix of the dump and one checkpoint row (the
+    end of that prefix, written in each batch's own transaction) stays exact.
+
+    Every worker replays the dump's session SETs that precede its batch (the header: names,
+    TIME_ZONE, SQL_MODE, checks), so its rows arrive as they would on a single connection. DDL
+    waits for every batch before it to commit: a table's DDL precedes its rows, and triggers,
+    views and routines see all the data, in dump order. With ``resume`` set, statements the
+    checkpoint covers are skipped (their SETs still replayed), and the first one past it, which
+    a crash may have left half-recorded, treats "already exists" as done.
     """
 
-    def __init__(self, conn: pymysql.Connection, *, max_packet: int,
-                 check_routines: Callable[[], str | None] | None = None,
+    def __init__(self, control: pymysql.Connection, connect: Callable[[], pymysql.Connection], *,
+                 jobs: int, max_packet: int, check_routines: Callable[[], str | None] | None = None,
                  on_step: Callable[[Step, DumpSummary], None] | None = None,
                  dry_run: bool = False, resume: checkpoint.Position | None = None) -> None:
-        self.conn = conn
+        self.control = control
+        self.connect = connect
+        self.jobs = jobs
         self.max_packet = max_packet
         self.check_routines = check_routines
         self.on_step = on_step
@@ -140,49 +174,82 @@ class Loader:
         self.committed = Committed()
         self.digest = checkpoint.Digest()
         self.ordinal = 0
+        self.session_sets: list[bytes] = []
+        self.cond = threading.Condition()
+        self.dispatched = 0  # batches handed to workers
+        self.next_commit = 0  # the batch whose turn it is to commit
+        self.failure: _Failure | None = None
+        self.error: BaseException | None = None  # a bug in a worker: re-raised as is
+        self.work: queue.Queue[Batch | None] = queue.Queue(maxsize=jobs)
+        self.workers: list[threading.Thread] = []
 
     def run(self, plan: Iterator[Step]) -> DumpSummary:
-        pending_rows: Counter[str] = Counter()
-        pending_bytes = pending_statements = 0
+        try:
+            summary = self._run(plan)
+        except BaseException:
+            self._stop_workers(failed=True)
+            raise
+        self._stop_workers(failed=False)
+        return summary
+
+    def _fail(self, seq: int | None, step: Step | None, reason: str, code: int | None) -> None:
+        with self.cond:
+            if self.failure is None or (seq is not None and (self.failure.seq is None or seq < self.failure.seq)):
+                self.failure = _Failure(seq, step, reason, code)
+            self.cond.notify_all()
+
+    def _abandoned(self, seq: int) -> bool:
+        """Whether batch ``seq`` must roll back instead of committing (call with the lock held)."""
+        failure = self.failure
+        return self.error is not None or (failure is not None and (failure.seq is None or seq > failure.seq))
+
+    def _run(self, plan: Iterator[Step]) -> DumpSummary:
         skip_to = self.resume.statement if self.resume else 0
-        # After a crash, statements past the checkpoint up to the first non-SET one may have run.
         in_doubt = skip_to > 0
+        batch: list[Step] = []
+        batch_bytes = 0
         last: Step | None = None
         for step in plan:
-            is_data = step.what.kind is Kind.INSERT
+            self._check_workers()
+            kind = step.what.kind
             executes = self.ordinal >= skip_to and step.sql is not None
-            if executes and not is_data and pending_statements:
-                self._commit(pending_rows, last)
-                pending_bytes = pending_statements = 0
+            if executes and kind is not Kind.INSERT and batch:
+                self._dispatch(batch, last)
+                batch, batch_bytes = [], 0
             self.ordinal += 1
             self.digest.update(step.statement.sql)
             self.summary.observe(step)
             if not executes:
                 if self.ordinal <= skip_to:
                     self._skip(step)
-            else:
+            elif kind is Kind.INSERT:
                 self._guard(step)
-                self._execute(step, in_doubt)
-                if step.what.kind is not Kind.SET:
-                    in_doubt = False
-                if is_data:
-                    pending_bytes += len(step.sql)
-                    pending_statements += 1
-                    if step.what.name and step.rows:
-                        pending_rows[step.what.name] += step.rows
-                    if pending_bytes >= BATCH_BYTES or pending_statements >= BATCH_STATEMENTS:
-                        self._commit(pending_rows, step)
-                        pending_bytes = pending_statements = 0
-                elif step.what.kind is not Kind.SET:
-                    # DDL committed implicitly; recording it now leaves at most this one in doubt.
-                    self._commit(pending_rows, step)
+                in_doubt = False
+                batch.append(step)
+                batch_bytes += len(step.sql)
+                if batch_bytes >= BATCH_BYTES or len(batch) >= BATCH_STATEMENTS:
+                    self._dispatch(batch, step)
+                    batch, batch_bytes = [], 0
+            elif kind is Kind.SET:
+                self._execute(self.control, step, in_doubt=False)
+                self.session_sets.append(step.sql)
+            else:
+                self._barrier()
+                self._guard(step)
+                self._execute(self.control, step, in_doubt)
+                in_doubt = False
+                # DDL committed implicitly; recording it now leaves at most this one in doubt.
+                self._record(step)
             last = step
             if self.on_step:
                 self.on_step(step, self.summary)
         if self.ordinal < skip_to:
             raise BadInput(f"the dump ends at statement {self.ordinal} but the checkpoint is at statement "
                            f"{skip_to}: this is not the dump the interrupted load was reading")
-        self._commit(pending_rows, last, complete=True)
+        if batch:
+            self._dispatch(batch, last)
+        self._barrier()
+        self._record(last, complete=True)
         return self.summary
 
     def _skip(self, step: Step) -> None:
@@ -192,7 +259,8 @@ class Loader:
                            f"1..{self.ordinal}, through line {self.resume.line}, do not match the checkpoint); "
                            "refusing to resume: load into an empty database instead")
         if step.what.kind is Kind.SET and step.sql is not None:
-            self._execute(step, in_doubt=False)
+            self._execute(self.control, step, in_doubt=False)
+            self.session_sets.append(step.sql)
 
     def _guard(self, step: Step) -> None:
         """Checks that a prescan makes early; repeated here for stdin, which cannot be prescanned."""
@@ -204,43 +272,158 @@ class Loader:
             problem, self.check_routines = self.check_routines(), None
         if problem is None:
             return
+        self._barrier()
         if not self.committed.statements:
             raise PreflightFailed(problem)
-        self._rollback()
         raise self._failure(step, problem, None)
 
-    def _execute(self, step: Step, in_doubt: bool) -> None:
+    def _execute(self, conn: pymysql.Connection, step: Step, in_doubt: bool) -> None:
         if self.dry_run:
             return
         try:
-            self.conn.query(step.sql)
+            conn.query(step.sql)
         except pymysql.err.MySQLError as e:
             code = _code(e)
             if in_doubt and code in ALREADY_EXISTS:
                 return
-            self._rollback()
+            _rollback(conn)
             raise self._failure(step, error_text(e), code) from None
 
-    def _commit(self, pending: Counter[str], step: Step | None, complete: bool = False) -> None:
-        """Commit the open transaction together with a checkpoint at the last statement seen."""
+    def _record(self, step: Step | None, complete: bool = False) -> None:
+        """Checkpoint the control connection's progress; every batch before it has committed."""
         line = step.statement.line if step is not None else 0
         if not self.dry_run:
             position = checkpoint.Position(self.ordinal, line, self.digest.hexdigest(), complete)
             try:
-                checkpoint.record(self.conn, position)
-                self.conn.commit()
+                checkpoint.record(self.control, position)
+                self.control.commit()
             except pymysql.err.MySQLError as e:
                 raise self._failure(step, f"COMMIT failed: {error_text(e)}", _code(e)) from None
-        self.committed.rows.update(pending)
-        pending.clear()
         self.committed.through_line = line
         self.committed.statements = self.ordinal
 
-    def _rollback(self) -> None:
+    def _dispatch(self, steps: list[Step], last: Step | None) -> None:
+        rows: Counter[str] = Counter()
+        for step in steps:
+            if step.what.name and step.rows:
+                rows[step.what.name] += step.rows
+        line = last.statement.line if last is not None else 0
+        batch = Batch(self.dispatched, steps, checkpoint.Position(self.ordinal, line, self.digest.hexdigest()),
+                      len(self.session_sets), rows)
+        self.dispatched += 1
+        if self.dry_run:
+            self._committed(batch)
+            return
+        if len(self.workers) < self.jobs:
+            worker = threading.Thread(target=self._worker, name=f"migrate-worker-{len(self.workers)}", daemon=True)
+            self.workers.append(worker)
+            worker.start()
+        while True:
+            self._check_workers()
+            try:
+                self.work.put(batch, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _worker(self) -> None:
+        conn: pymysql.Connection | None = None
+        applied = 0
         try:
-            self.conn.rollback()
-        except pymysql.err.MySQLError:
-            pass  # the connection is gone; the server rolled back for us
+            while (batch := self.work.get()) is not None:
+                with self.cond:
+                    if self._abandoned(batch.seq):
+                        continue
+                try:
+                    if conn is None:
+                        conn = self._worker_connection()
+                    for sql in self.session_sets[applied:batch.sets_before]:
+                        conn.query(sql)
+                    applied = batch.sets_before
+                    for step in batch.steps:
+                        try:
+                            conn.query(step.sql)
+                        except pymysql.err.MySQLError as e:
+                            _rollback(conn)
+                            self._fail(batch.seq, step, error_text(e), _code(e))
+                            break
+                    else:
+                        self._commit_in_turn(conn, batch)
+                except pymysql.err.MySQLError as e:
+                    self._fail(batch.seq, batch.steps[-1], error_text(e), _code(e))
+                except ConnectionLost as e:
+                    self._fail(batch.seq, None, str(e), CONNECTION_REFUSED)
+        except BaseException as e:  # noqa: BLE001 - a bug: handed to the dispatcher, which re-raises it
+            with self.cond:
+                self.error = self.error or e
+                self.cond.notify_all()
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _commit_in_turn(self, conn: pymysql.Connection, batch: Batch) -> None:
+        """Commit with the checkpoint once every earlier batch has, keeping the committed part a prefix."""
+        with self.cond:
+            while self.next_commit != batch.seq and not self._abandoned(batch.seq):
+                self.cond.wait()
+            if self._abandoned(batch.seq):
+                _rollback(conn)
+                return
+        try:
+            checkpoint.record(conn, batch.position)
+            conn.commit()
+        except pymysql.err.MySQLError as e:
+            _rollback(conn)
+            self._fail(batch.seq, batch.steps[-1], f"COMMIT failed: {error_text(e)}", _code(e))
+            return
+        self._committed(batch)
+
+    def _worker_connection(self) -> pymysql.Connection:
+        try:
+            return self.connect()
+        except MigrateError as e:
+            # Writes have begun: a connection that cannot be opened now is a lost one.
+            raise ConnectionLost(str(e)) from None
+
+    def _committed(self, batch: Batch) -> None:
+        with self.cond:
+            self.next_commit += 1
+            self.committed.rows.update(batch.rows)
+            self.committed.through_line = batch.position.line
+            self.committed.statements = batch.position.statement
+            self.cond.notify_all()
+
+    def _barrier(self) -> None:
+        """Wait until every dispatched batch has committed."""
+        with self.cond:
+            while self.next_commit < self.dispatched and self.failure is None and self.error is None:
+                self.cond.wait()
+        self._check_workers()
+
+    def _check_workers(self) -> None:
+        """Raise what stopped a worker, once the batches before the failed one have committed."""
+        if self.error is not None:
+            raise self.error
+        if self.failure is None:
+            return
+        with self.cond:
+            while self.failure.seq is not None and self.next_commit < self.failure.seq and self.error is None:
+                self.cond.wait()
+        failure = self.failure
+        raise self._failure(failure.step, failure.reason, failure.code)
+
+    def _stop_workers(self, failed: bool) -> None:
+        if failed:
+            self._fail(None, None, "stopped", None)
+            while True:
+                try:
+                    self.work.get_nowait()
+                except queue.Empty:
+                    break
+        for _ in self.workers:
+            self.work.put(None)
+        for worker in self.workers:
+            worker.join(timeout=120)
 
     def _failure(self, step: Step | None, reason: str, code: int | None) -> LoadFailed:
         where = "the load"
@@ -251,6 +434,13 @@ class Loader:
         message = (f"{where} failed: {reason}. Committed before it: everything through line "
                    f"{self.committed.through_line} ({rows} in this run); the rest was not written.")
         return (ConnectionLost if code in CONNECTION_LOST else LoadFailed)(message)
+
+
+def _rollback(conn: pymysql.Connection) -> None:
+    try:
+        conn.rollback()
+    except pymysql.err.MySQLError:
+        pass  # the connection is gone; the server rolled back for us
 
 
 def _code(e: pymysql.err.MySQLError) -> int | None:

@@ -105,6 +105,16 @@ def test_sakila_loads_and_verifies(source, target, sakila, tmp_path):
     assert query(target, "sakila_copy", "SELECT COUNT(*) FROM film_list") == [(997,)]
 
 
+@pytest.mark.parametrize("jobs", ["1", "3"])
+def test_any_number_of_connections_loads_the_same_content(source, target, sakila, jobs):
+    database = f"sakila_jobs{jobs}"
+    target.create_database(database)
+    result = migrate("run", str(sakila), "--target", target.url(database), "--jobs", jobs)
+    assert result.exit_code == 0, result.output
+    verified = migrate("verify", "--source", source.url("sakila"), "--target", target.url(database))
+    assert "16 tables, all match" in verified.output, verified.output
+
+
 def test_inspect_reports_tables_rows_rewrites_and_largest_statement(sakila, source):
     result = migrate("inspect", str(sakila))
     assert result.exit_code == 0, result.output
