@@ -189,7 +189,7 @@ def soak(dump: Path, root: Path, template: Path, kills: int, seed: int) -> None:
     server.start(template)
     try:
         server.create_database("reference")
-        run_client(["mysql", "--no-defaults", f"--socket={server.socket_path}", "-uroot",
+        run_client(["mariadb", "--no-defaults", f"--socket={server.socket_path}", "-uroot",
                     "--default-character-set=utf8mb4", "reference"], server, env, dump)
         with dump.open("rb") as f:
             total = sum(1 for _ in split(f.read))
@@ -237,6 +237,7 @@ def main() -> None:
     parser.add_argument("--soak", type=int, metavar="KILLS", help="run the exactly-once soak instead")
     parser.add_argument("--dump", type=Path, help="with --soak: this dump instead of a generated one")
     parser.add_argument("--seed", type=int, default=1, help="with --soak: seed for the kill points")
+    parser.add_argument("--jobs", type=int, default=2, help="migrate run --jobs (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (dump, datadir)")
     options = parser.parse_args()
     if missing_binaries():
@@ -271,12 +272,12 @@ def main() -> None:
             try:
                 server.create_database(name)
                 if name == "native":
-                    args = ["mysql", "--no-defaults", "--protocol=TCP", "-h127.0.0.1", f"-P{server.port}",
+                    args = ["mariadb", "--no-defaults", "--protocol=TCP", "-h127.0.0.1", f"-P{server.port}",
                             f"-u{USER}", "--default-character-set=utf8mb4", name]
                     results[name] = run_client(args, server, env, dump)
                 else:
                     args = [sys.executable, "-c", "from migrate.cli import main; main()", "run", str(dump),
-                            "--target", server.url(name)]
+                            "--target", server.url(name), "--jobs", str(options.jobs)]
                     results[name] = run_client(args, server, env, None)
                 check_counts(server, name, rows)
             finally:
@@ -285,7 +286,8 @@ def main() -> None:
         if not options.keep:
             shutil.rmtree(root, ignore_errors=True)
 
-    print("server: a fresh MariaDB per client, " + " ".join(SERVER_SETTINGS) + "; both over TCP loopback")
+    print("server: a fresh MariaDB per client, " + " ".join(SERVER_SETTINGS) + "; both over TCP loopback; "
+          f"migrate --jobs {options.jobs}")
     print(f"{'client':<8} {'wall s':>8} {'rows/s':>10} {'peak RSS MB':>12} {'client CPU s':>13} {'server CPU s':>13}")
     for name, r in results.items():
         print(f"{name:<8} {r['wall']:>8.1f} {total_rows / r['wall']:>10,.0f} {r['rss_mb']:>12.0f} "

@@ -75,30 +75,30 @@ class ByteBoundedQueue:
 
 def read_ahead(produce: Iterator[Step], limit: int = QUEUE_BYTES) -> Iterator[Step]:
     """Run ``produce`` on a thread and yield its steps; its exceptions re-raise here."""
-    queue = ByteBoundedQueue(limit)
+    buffer = ByteBoundedQueue(limit)
 
     def reader() -> None:
         error: BaseException | None = None
         try:
             for step in produce:
-                if not queue.put(step, len(step.statement.sql)):
+                if not buffer.put(step, len(step.statement.sql)):
                     return
         except BaseException as e:  # noqa: BLE001 - handed to the consumer, which re-raises it
             error = e
-        queue.put(_End(error), 0)
+        buffer.put(_End(error), 0)
 
     thread = threading.Thread(target=reader, name="migrate-reader", daemon=True)
     thread.start()
     try:
         while True:
-            item = queue.get()
+            item = buffer.get()
             if isinstance(item, _End):
                 if item.error is not None:
                     raise item.error
                 return
             yield item  # type: ignore[misc]
     finally:
-        queue.close()
+        buffer.close()
 
 
 @dataclass
@@ -231,12 +231,12 @@ class Loader:
                     self._dispatch(batch, step)
                     batch, batch_bytes = [], 0
             elif kind is Kind.SET:
-                self._execute(self.control, step, in_doubt=False)
+                self._execute(step, in_doubt=False)
                 self.session_sets.append(step.sql)
             else:
                 self._barrier()
                 self._guard(step)
-                self._execute(self.control, step, in_doubt)
+                self._execute(step, in_doubt)
                 in_doubt = False
                 # DDL committed implicitly; recording it now leaves at most this one in doubt.
                 self._record(step)
@@ -259,7 +259,7 @@ class Loader:
                            f"1..{self.ordinal}, through line {self.resume.line}, do not match the checkpoint); "
                            "refusing to resume: load into an empty database instead")
         if step.what.kind is Kind.SET and step.sql is not None:
-            self._execute(self.control, step, in_doubt=False)
+            self._execute(step, in_doubt=False)
             self.session_sets.append(step.sql)
 
     def _guard(self, step: Step) -> None:
@@ -277,16 +277,16 @@ class Loader:
             raise PreflightFailed(problem)
         raise self._failure(step, problem, None)
 
-    def _execute(self, conn: pymysql.Connection, step: Step, in_doubt: bool) -> None:
+    def _execute(self, step: Step, in_doubt: bool) -> None:
         if self.dry_run:
             return
         try:
-            conn.query(step.sql)
+            self.control.query(step.sql)
         except pymysql.err.MySQLError as e:
             code = _code(e)
             if in_doubt and code in ALREADY_EXISTS:
                 return
-            _rollback(conn)
+            _rollback(self.control)
             raise self._failure(step, error_text(e), code) from None
 
     def _record(self, step: Step | None, complete: bool = False) -> None:

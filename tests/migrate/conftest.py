@@ -54,7 +54,7 @@ def dbname(request: pytest.FixtureRequest) -> str:
 def sql(server: MariaDB, database: str | None, statements: str | bytes) -> None:
     """Run a script through the native client, the way a real application's data would arrive."""
     data = statements.encode() if isinstance(statements, str) else statements
-    proc = subprocess.run(["mysql", *server.client_args(database)], input=data, env=native_env(),
+    proc = subprocess.run(["mariadb", *server.client_args(database)], input=data, env=native_env(),
                           capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
 

@@ -20,7 +20,8 @@ import pymysql
 
 USER = "migrate"
 PASSWORD = "s3cret-pw!"
-BINARIES = ("mariadbd", "mariadb-install-db", "mysql", "mariadb-dump")
+# "mariadb", not "mysql": Debian 13 moved the mysql* names to mariadb-client-compat.
+BINARIES = ("mariadbd", "mariadb-install-db", "mariadb", "mariadb-dump")
 
 
 def find_binary(name: str) -> str | None:
