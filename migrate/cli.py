@@ -50,18 +50,20 @@ def rewrite_flags(command: Callable[..., Any]) -> Callable[..., Any]:
         ("--keep-sql-log-bin", "Send SQL_LOG_BIN assignments unchanged."),
         ("--keep-collations", "Never map utf8mb4_0900_* collations, even when the target lacks them."),
         ("--keep-database-statements", "Send USE / CREATE DATABASE unchanged (loads where the dump says)."),
+        ("--keep-sql-modes", "Send sql_mode values unchanged, even those a MySQL 8 target rejects."),
     )):
         command = click.option(flag, is_flag=True, help=help_text)(command)
     return command
 
 
-def rewrite_options(kwargs: dict[str, Any], target_has_0900: bool) -> RewriteOptions:
+def rewrite_options(kwargs: dict[str, Any], facts: preflight.TargetFacts) -> RewriteOptions:
     return RewriteOptions(
         strip_definer=not kwargs["keep_definer"],
         drop_gtid_purged=not kwargs["keep_gtid_purged"],
         drop_sql_log_bin=not kwargs["keep_sql_log_bin"],
-        map_collations=not kwargs["keep_collations"] and not target_has_0900,
+        map_collations=not kwargs["keep_collations"] and not facts.has_0900_collations,
         drop_database_statements=not kwargs["keep_database_statements"],
+        drop_removed_sql_modes=not kwargs["keep_sql_modes"] and facts.mysql8,
     )
 
 
@@ -116,7 +118,7 @@ def run(source: str, target_url: str, password_prompt: bool, password_secret_arn
 
     conn = reconnect()
     facts = preflight.gather(conn)
-    options = rewrite_options(flags, facts.has_0900_collations)
+    options = rewrite_options(flags, facts)
     click.echo(f"target: {endpoint} ({facts.version}), max_allowed_packet {facts.max_allowed_packet:,}", err=True)
     position = checkpoint.read(conn)
 
@@ -229,8 +231,9 @@ def summarize(source: str, options: RewriteOptions) -> tuple[DumpSummary, dict[s
 @expected_failures
 def inspect(source: str, report_path: str | None) -> None:
     """Tables, rows per table, rewrites, largest statement and size of SOURCE; no target needed."""
-    # Without a target the collation rule is reported as if the target lacked MySQL 8 collations.
-    options = RewriteOptions(map_collations=True)
+    # Without a target, target-dependent rules are reported as if the target were RDS MySQL 8
+    # without MySQL 8 collations: the most rewriting either kind of target could need.
+    options = RewriteOptions(map_collations=True, drop_removed_sql_modes=True)
     summary, rewrites = summarize(source, options)
     with DumpSource(source) as dump:
         size, compressed = dump.size, dump.compressed

@@ -32,6 +32,7 @@ RULES = {
     "sql_log_bin": "SQL_LOG_BIN assignments dropped (RDS rejects them)",
     "collation": "utf8mb4_0900_* collations mapped (target lacks them, error 1273)",
     "database": "USE / CREATE DATABASE dropped (the target URL names the database)",
+    "sql_mode": "sql_mode values MySQL 8 removed (NO_AUTO_CREATE_USER, …) dropped (error 1231)",
     "lock_tables": "LOCK / UNLOCK TABLES dropped (they would lock out the checkpoint table)",
 }
 
@@ -43,6 +44,8 @@ class RewriteOptions:
     drop_sql_log_bin: bool = True
     # Decided by asking the target (preflight); a MySQL 8 target keeps its own collations.
     map_collations: bool = False
+    # Decided by the target's version: MySQL 8 rejects the modes 5.7 and MariaDB dumps set.
+    drop_removed_sql_modes: bool = False
     drop_database_statements: bool = True
 
 
@@ -88,6 +91,27 @@ def map_collations(sql: bytes) -> tuple[bytes, int]:
     return text, mapped
 
 
+# sql_mode values MySQL 8.0 removed; 5.7 and MariaDB dumps set them around every routine.
+REMOVED_SQL_MODES = frozenset({b"NO_AUTO_CREATE_USER", b"NO_FIELD_OPTIONS", b"NO_KEY_OPTIONS", b"NO_TABLE_OPTIONS",
+                               b"DB2", b"MAXDB", b"MSSQL", b"MYSQL323", b"MYSQL40", b"ORACLE", b"POSTGRESQL"})
+_SQL_MODE_VALUE = re.compile(rb"(\bsql_mode\s*=\s*)'([^']*)'", re.I)
+
+
+def drop_removed_sql_modes(sql: bytes) -> tuple[bytes, int]:
+    """Remove the modes MySQL 8 rejects from ``sql_mode = '…'`` assignments."""
+    removed = 0
+
+    def replace(m: re.Match[bytes]) -> bytes:
+        nonlocal removed
+        modes = m.group(2).split(b",")
+        kept = [mode for mode in modes if mode.strip().upper() not in REMOVED_SQL_MODES]
+        removed += len(modes) - len(kept)
+        return m.group(1) + b"'" + b",".join(kept) + b"'"
+
+    text = _SQL_MODE_VALUE.sub(replace, sql)
+    return text, removed
+
+
 def assigned_variable(sql: bytes) -> str | None:
     """The system variable a ``SET`` statement assigns first (upper case), if any."""
     m = _SESSION_ASSIGN.match(sql)
@@ -124,6 +148,9 @@ class Rewriter:
         if options.strip_definer and b"DEFINER" in sql.upper():
             sql, n = strip_definer(sql)
             self.counts["definer"] += n
+        if options.drop_removed_sql_modes and kind is Kind.SET and b"sql_mode" in sql.lower():
+            sql, n = drop_removed_sql_modes(sql)
+            self.counts["sql_mode"] += n
         if options.map_collations and b"_0900_" in sql:
             sql, n = map_collations(sql)
             self.counts["collation"] += n

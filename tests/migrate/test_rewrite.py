@@ -1,6 +1,7 @@
 import pytest
 
 from migrate.classify import Kind, classify
+from migrate.preflight import TargetFacts
 from migrate.rewrite import RewriteOptions, Rewriter, map_collations, mapped_collation, strip_definer
 
 
@@ -88,3 +89,23 @@ def test_each_rule_can_be_switched_off(options, sql):
     rewriter = Rewriter(options)
     assert rewriter.apply(sql, classify(sql).kind) == sql
     assert not rewriter.counts
+
+
+def test_sql_modes_mysql8_removed_are_dropped_for_a_mysql8_target():
+    sql = (b"/*!50003 SET sql_mode = 'STRICT_TRANS_TABLES,NO_ZERO_DATE,TRADITIONAL,NO_AUTO_CREATE_USER,"
+           b"NO_ENGINE_SUBSTITUTION' */")
+    rewriter = Rewriter(RewriteOptions(drop_removed_sql_modes=True))
+    assert rewriter.apply(sql, classify(sql).kind) == (
+        b"/*!50003 SET sql_mode = 'STRICT_TRANS_TABLES,NO_ZERO_DATE,TRADITIONAL,NO_ENGINE_SUBSTITUTION' */")
+    assert rewriter.counts == {"sql_mode": 1}
+    header = b"/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */"
+    assert rewriter.apply(header, classify(header).kind) == header
+    assert Rewriter(RewriteOptions()).apply(sql, classify(sql).kind) == sql
+
+
+@pytest.mark.parametrize(("version", "mysql8"), [
+    ("8.0.35", True), ("8.4.3", True), ("9.1.0", True), ("5.7.44-log", False),
+    ("10.11.19-MariaDB-0+deb12u1-log", False), ("11.4.2-MariaDB", False),
+])
+def test_which_targets_reject_the_old_sql_modes(version, mysql8):
+    assert TargetFacts(version, 1 << 26, False, False, True, ()).mysql8 is mysql8
