@@ -106,9 +106,10 @@ def test_resume_when_nothing_was_started_is_a_fresh_run_and_cleanup_drops_the_ch
 
 @pytest.fixture
 def big_dump(tmp_path):
-    """~12 MB in 1 MB statements: long enough to restart the server in the middle of it."""
+    """~30 MB in 1 MB statements: long enough, even on an idle machine, to restart the server in
+    the middle of it."""
     lines = [b"CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(255));\n"]
-    for chunk in range(12):
+    for chunk in range(30):
         base = chunk * 4_500
         rows = ",".join(f"({base + i},'{'x' * 200}')" for i in range(4_500))
         lines.append(f"INSERT INTO big VALUES {rows};\n".encode())
@@ -124,7 +125,7 @@ def test_target_restart_mid_load_completes_after_retries(target, dbname, big_dum
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()
     assert b"connection lost; retry 1/8" in err
-    assert query(target, dbname, "SELECT COUNT(*), COUNT(DISTINCT id) FROM big") == [(54_000, 54_000)]
+    assert query(target, dbname, "SELECT COUNT(*), COUNT(DISTINCT id) FROM big") == [(135_000, 135_000)]
 
 
 def test_lost_connection_on_stdin_ends_with_the_resume_command(target, dbname, big_dump):
@@ -142,4 +143,4 @@ def test_lost_connection_on_stdin_ends_with_the_resume_command(target, dbname, b
     with big_dump.open("rb") as stdin:
         resumed = migrate("run", "-", "--target", target.url(dbname), "--resume", input=stdin.read())
     assert resumed.exit_code == 0, resumed.output
-    assert query(target, dbname, "SELECT COUNT(*), COUNT(DISTINCT id) FROM big") == [(54_000, 54_000)]
+    assert query(target, dbname, "SELECT COUNT(*), COUNT(DISTINCT id) FROM big") == [(135_000, 135_000)]
