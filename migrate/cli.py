@@ -193,12 +193,15 @@ def _load(conn: pymysql.Connection, reconnect: Callable[[], pymysql.Connection],
         progress = Progress(dump.raw_offset, dump.size)
         loader = Loader(conn, reconnect, jobs=jobs, max_packet=facts.max_allowed_packet, on_step=progress,
                         dry_run=dry_run, check_routines=lambda: preflight.routine_problem(facts, 1), resume=resume)
+        plan = read_ahead(steps(split(dump.read, dump.name), rewriter))
         try:
-            summary = loader.run(read_ahead(steps(split(dump.read, dump.name), rewriter)))
+            summary = loader.run(plan)
         except KeyboardInterrupt:
             click.echo(f"\nmigrate: interrupted; committed through line {loader.committed.through_line}; "
                        "continue with --resume", err=True)
             sys.exit(EXIT_MISMATCH)
+        finally:
+            plan.close()
         progress.finish(summary)
     return summary, dict(rewriter.counts)
 

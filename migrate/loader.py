@@ -98,7 +98,10 @@ def read_ahead(produce: Iterator[Step], limit: int = QUEUE_BYTES) -> Iterator[St
                 return
             yield item  # type: ignore[misc]
     finally:
+        # A reader still inside stdin's read() at interpreter exit aborts the process (SIGABRT):
+        # let it see the closed buffer and leave first.
         buffer.close()
+        thread.join(timeout=30)
 
 
 @dataclass
