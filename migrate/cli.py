@@ -128,7 +128,8 @@ def run(source: str, target_url: str, password_prompt: bool, password_secret_arn
     prescan: DumpSummary | None = None
     if source != "-" and os.path.isfile(source):
         if dry_run:
-            prescan, would_rewrite = summarize(source, options)
+            with DumpSource(source) as dump:
+                prescan, would_rewrite = summarize(dump, options)
         else:
             with DumpSource(source) as dump:
                 prescan = quick_summary(dump.read, dump.name)
@@ -218,13 +219,12 @@ def _connect_with_retries(reconnect: Callable[[], pymysql.Connection], attempts:
     raise AssertionError("unreachable")
 
 
-def summarize(source: str, options: RewriteOptions) -> tuple[DumpSummary, dict[str, int]]:
+def summarize(dump: DumpSource, options: RewriteOptions) -> tuple[DumpSummary, dict[str, int]]:
     """Parse a whole dump without a server: the summary and what each rewrite would change."""
     summary = DumpSummary()
     rewriter = Rewriter(options)
-    with DumpSource(source) as dump:
-        for step in steps(split(dump.read, dump.name), rewriter):
-            summary.observe(step)
+    for step in steps(split(dump.read, dump.name), rewriter):
+        summary.observe(step)
     return summary, dict(rewriter.counts)
 
 
@@ -237,11 +237,10 @@ def inspect(source: str, report_path: str | None) -> None:
     # Without a target, target-dependent rules are reported as if the target were RDS MySQL 8
     # without MySQL 8 collations: the most rewriting either kind of target could need.
     options = RewriteOptions(map_collations=True, drop_removed_sql_modes=True)
-    summary, rewrites = summarize(source, options)
     with DumpSource(source) as dump:
-        size, compressed = dump.size, dump.compressed
-    click.echo(inspect_text(dump.name, size, compressed, summary, rewrites))
-    write_json(report_path, {"source": dump.name, "size": size, **summary_document(summary, rewrites)})
+        summary, rewrites = summarize(dump, options)
+    click.echo(inspect_text(dump.name, dump.size, dump.compressed, summary, rewrites))
+    write_json(report_path, {"source": dump.name, "size": dump.size, **summary_document(summary, rewrites)})
 
 
 @cli.command()

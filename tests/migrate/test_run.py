@@ -125,6 +125,8 @@ def test_inspect_reports_tables_rows_rewrites_and_largest_statement(sakila, sour
     assert "SET TIME_ZONE='+00:00'" in result.output
     assert "largest statement:" in result.output
     assert "by kind: set " in result.output and "routine 12" in result.output and "insert 18" in result.output
+    piped = migrate("inspect", "-", input=gzip.compress(sakila.read_bytes()))
+    assert piped.exit_code == 0 and "tables: 16, rows: 47,273" in piped.output
 
 
 def _cli(*args: str, stdin: bytes | None = None, password: str = PASSWORD) -> subprocess.CompletedProcess:
