@@ -51,6 +51,7 @@ def rewrite_flags(command: Callable[..., Any]) -> Callable[..., Any]:
         ("--keep-collations", "Never map utf8mb4_0900_* collations, even when the target lacks them."),
         ("--keep-database-statements", "Send USE / CREATE DATABASE unchanged (loads where the dump says)."),
         ("--keep-sql-modes", "Send sql_mode values unchanged, even those a MySQL 8 target rejects."),
+        ("--keep-mariadb-only", "Send MariaDB-only /*M!…*/ statements to a MySQL target anyway."),
     )):
         command = click.option(flag, is_flag=True, help=help_text)(command)
     return command
@@ -64,6 +65,7 @@ def rewrite_options(kwargs: dict[str, Any], facts: preflight.TargetFacts) -> Rew
         map_collations=not kwargs["keep_collations"] and not facts.has_0900_collations,
         drop_database_statements=not kwargs["keep_database_statements"],
         drop_removed_sql_modes=not kwargs["keep_sql_modes"] and facts.mysql8,
+        drop_mariadb_only=not kwargs["keep_mariadb_only"] and not facts.mariadb,
     )
 
 
@@ -236,7 +238,7 @@ def inspect(source: str, report_path: str | None) -> None:
     """Tables, rows per table, rewrites, largest statement and size of SOURCE; no target needed."""
     # Without a target, target-dependent rules are reported as if the target were RDS MySQL 8
     # without MySQL 8 collations: the most rewriting either kind of target could need.
-    options = RewriteOptions(map_collations=True, drop_removed_sql_modes=True)
+    options = RewriteOptions(map_collations=True, drop_removed_sql_modes=True, drop_mariadb_only=True)
     with DumpSource(source) as dump:
         summary, rewrites = summarize(dump, options)
     click.echo(inspect_text(dump.name, dump.size, dump.compressed, summary, rewrites))

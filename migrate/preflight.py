@@ -27,10 +27,14 @@ class TargetFacts:
     tables: tuple[str, ...]  # anything already in the target database
 
     @property
+    def mariadb(self) -> bool:
+        return "mariadb" in self.version.lower()
+
+    @property
     def mysql8(self) -> bool:
         """MySQL 8.0 or later (MariaDB reports 10.x/11.x and keeps the old sql_modes)."""
         major = self.version.split(".", 1)[0]
-        return "mariadb" not in self.version.lower() and major.isdigit() and int(major) >= 8
+        return not self.mariadb and major.isdigit() and int(major) >= 8
 
 
 def gather(conn: pymysql.Connection) -> TargetFacts:

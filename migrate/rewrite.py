@@ -22,6 +22,7 @@ _DEFINER = re.compile(
 )
 _COLLATION_TOKEN = re.compile(rb"(" + SQ + rb"|" + DQ + rb"|" + BQ + rb")|\butf8mb4_(?:\w+_)?0900_\w+", re.S)
 _MYSQL8_COLLATION = re.compile(rb"utf8mb4_(?:\w+_)?0900_(\w+)")
+_MARIADB_ONLY = re.compile(rb"/\*M!\d*(?:[^*]++|\*(?!/))*+\*/", re.S)
 _SESSION_ASSIGN = re.compile(
     rb"\s*(?:/\*!\d*\s*)?SET\s+(?:@@(?:GLOBAL|SESSION|LOCAL)\.|(?:GLOBAL|SESSION|LOCAL)\s+)?(\w+)\s*:?=", re.I
 )
@@ -33,6 +34,7 @@ RULES = {
     "collation": "utf8mb4_0900_* collations mapped (target lacks them, error 1273)",
     "database": "USE / CREATE DATABASE dropped (the target URL names the database)",
     "sql_mode": "sql_mode values MySQL 8 removed (NO_AUTO_CREATE_USER, …) dropped (error 1231)",
+    "mariadb_only": "MariaDB-only /*M!…*/ statements dropped (a MySQL target sees an empty query, 1065)",
     "lock_tables": "LOCK / UNLOCK TABLES dropped (they would lock out the checkpoint table)",
 }
 
@@ -46,6 +48,8 @@ class RewriteOptions:
     map_collations: bool = False
     # Decided by the target's version: MySQL 8 rejects the modes 5.7 and MariaDB dumps set.
     drop_removed_sql_modes: bool = False
+    # Decided by the target's kind: to MySQL a statement that is one /*M!…*/ comment is empty.
+    drop_mariadb_only: bool = False
     drop_database_statements: bool = True
 
 
@@ -130,6 +134,9 @@ class Rewriter:
         if kind is Kind.INSERT:
             return sql
         options = self.options
+        if options.drop_mariadb_only and sql.startswith(b"/*M!") and _MARIADB_ONLY.fullmatch(sql):
+            self.counts["mariadb_only"] += 1
+            return None
         if kind is Kind.SET:
             variable = assigned_variable(sql)
             if options.drop_gtid_purged and variable == "GTID_PURGED":

@@ -105,7 +105,19 @@ def test_sql_modes_mysql8_removed_are_dropped_for_a_mysql8_target():
 
 @pytest.mark.parametrize(("version", "mysql8"), [
     ("8.0.35", True), ("8.4.3", True), ("9.1.0", True), ("5.7.44-log", False),
-    ("10.11.19-MariaDB-0+deb12u1-log", False), ("11.4.2-MariaDB", False),
+    ("10.11.19-MariaDB-0+deb12u1-log", False), ("11.4.2-MariaDB", False), ("5.5.5-10.11.6-MariaDB", False),
 ])
 def test_which_targets_reject_the_old_sql_modes(version, mysql8):
     assert TargetFacts(version, 1 << 26, False, False, True, ()).mysql8 is mysql8
+
+
+@pytest.mark.parametrize(("sql", "dropped"), [
+    (b"/*M!100616 SET @OLD_NOTE_VERBOSITY=@@NOTE_VERBOSITY, NOTE_VERBOSITY=0 */", True),
+    (b"/*M!100616 SET NOTE_VERBOSITY=@OLD_NOTE_VERBOSITY */", True),
+    (b"/*M!100616 SET a=1 */ /*!40101 SET b=2 */", False),  # the MySQL part must still run
+    (b"/*!40101 SET NAMES utf8mb4 */", False),
+])
+def test_mariadb_only_statements_are_dropped_for_a_mysql_target(sql, dropped):
+    to_mysql = Rewriter(RewriteOptions(drop_mariadb_only=True))
+    assert (to_mysql.apply(sql, classify(sql).kind) is None) is dropped
+    assert Rewriter(RewriteOptions()).apply(sql, classify(sql).kind) == sql
