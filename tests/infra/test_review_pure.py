@@ -188,3 +188,18 @@ def test_digest_matches_the_shell_pipeline_deploys_run(synthesized):
         shell=True, cwd=outdir, capture_output=True, text=True, check=True,
     )
     assert digest(outdir) == shell.stdout.strip()
+
+
+def test_speculative_plans_follow_dependencies_and_summarize_terraform_output():
+    from infra.review.plans import PlanSummary, stack_order, summarize, to_markdown
+
+    manifest = {"stacks": {"app": {"dependencies": ["network", "data"]}, "data": {"dependencies": ["network"]}, "network": {}, "edge": {"dependencies": ["app"]}}}
+    assert stack_order(manifest) == ["network", "data", "app", "edge"]
+    url = "https://app.terraform.io/app/duewin/workspaces/duewin-dev-data/runs/run-AbC123"
+    planned = summarize(0, f"To view this run in a browser, visit:\n{url}\n...\nPlan: 2 to add, 1 to change, 1 to destroy.\n")
+    assert planned == PlanSummary("planned", 2, 1, 1, url)
+    assert summarize(0, "No changes. Your infrastructure matches the configuration.") == PlanSummary("no changes")
+    assert summarize(1, "Error: Invalid credentials").status == "failed"
+    text = to_markdown([("dev", "duewin-dev-data", planned)])
+    assert f"| dev | duewin-dev-data | planned | 2 | 1 | **1** | [run]({url}) |" in text
+    assert len(to_markdown([("dev", f"s{i}", planned) for i in range(500)])) <= 5_000
