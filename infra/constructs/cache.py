@@ -23,7 +23,7 @@ from cdktf_cdktf_provider_aws.secretsmanager_secret_version import Secretsmanage
 from constructs import Construct
 
 from infra.config import CacheConfig
-from infra.constructs.service_security_group import ServiceSecurityGroup
+from infra.constructs.data_service import DataServicePlacement, ServiceSecurityGroup
 
 PORT = 6379
 # ElastiCache accepts 16–128 printable characters except / " @; letters and digits only keeps the
@@ -42,37 +42,22 @@ class Cache(Construct):
     secret's value is the bare AUTH token), ``security_group``, ``replication_group``.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        config: CacheConfig,
-        name: str,
-        vpc_id: str,
-        subnet_ids: list[str],
-        app_security_group_id: str,
-        log_key_arn: str,
-        storage_key_arn: str,
-        secrets_key_arn: str,
-    ) -> None:
+    def __init__(self, scope: Construct, id_: str, *, config: CacheConfig, placement: DataServicePlacement) -> None:
         super().__init__(scope, id_)
         self._config = config
-        self._name = name
+        name = self._name = placement.name
         self.port = PORT
-        self.security_group = ServiceSecurityGroup(
-            self, "access", name=f"{name}-redis", service="Redis", port=PORT, vpc_id=vpc_id, app_security_group_id=app_security_group_id
-        ).group
-        self.subnet_group = ElasticacheSubnetGroup(self, "subnets", name=f"{name}-data", subnet_ids=subnet_ids)
+        self.security_group = ServiceSecurityGroup(self, "access", placement=placement, service="Redis", port=PORT).group
+        self.subnet_group = ElasticacheSubnetGroup(self, "subnets", name=f"{name}-data", subnet_ids=placement.subnet_ids)
         self.parameter_group = self._init_parameter_group()
-        self.auth_secret, auth_token = self._init_auth_token(secrets_key_arn)
+        self.auth_secret, auth_token = self._init_auth_token(placement.secrets_key_arn)
         self.auth_secret_arn = self.auth_secret.arn
         self.slow_log = CloudwatchLogGroup(
             self,
             "slow-log",
             name=f"/aws/elasticache/{name}/slow-log",
             retention_in_days=config.log_retention_days,
-            kms_key_id=log_key_arn,
+            kms_key_id=placement.log_key_arn,
         )
         highly_available = config.replicas >= 1
         self.replication_group = ElasticacheReplicationGroup(
@@ -92,7 +77,7 @@ class Cache(Construct):
             parameter_group_name=self.parameter_group.name,
             # A string in the 6.x bindings; Terraform converts "true" for the 5.x provider too.
             at_rest_encryption_enabled="true",
-            kms_key_id=storage_key_arn,
+            kms_key_id=placement.storage_key_arn,
             transit_encryption_enabled=True,
             transit_encryption_mode="required",
             auth_token=auth_token,

@@ -16,7 +16,7 @@ from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAtt
 from constructs import Construct
 
 from infra.config import DatabaseConfig
-from infra.constructs.service_security_group import ServiceSecurityGroup
+from infra.constructs.data_service import DataServicePlacement, ServiceSecurityGroup
 
 PORT = 3306
 LOG_EXPORTS = ("error", "slowquery")
@@ -59,34 +59,19 @@ class Database(Construct):
     ``instance``, ``max_allowed_packet`` (bytes; the cutover tool sizes statements by it).
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        config: DatabaseConfig,
-        name: str,
-        vpc_id: str,
-        subnet_ids: list[str],
-        app_security_group_id: str,
-        log_key_arn: str,
-        storage_key_arn: str,
-        secrets_key_arn: str,
-    ) -> None:
+    def __init__(self, scope: Construct, id_: str, *, config: DatabaseConfig, placement: DataServicePlacement) -> None:
         super().__init__(scope, id_)
         self._config = config
-        self._name = name
+        name = self._name = placement.name
         self.db_name = config.name
         self.username = config.username
         self.max_allowed_packet = config.max_allowed_packet_mb * 1024 * 1024
-        self.security_group = ServiceSecurityGroup(
-            self, "access", name=f"{name}-mysql", service="MySQL", port=PORT, vpc_id=vpc_id, app_security_group_id=app_security_group_id
-        ).group
-        self.subnet_group = DbSubnetGroup(self, "subnets", name=f"{name}-data", subnet_ids=subnet_ids, tags={"Name": f"{name}-data"})
+        self.security_group = ServiceSecurityGroup(self, "access", placement=placement, service="MySQL", port=PORT).group
+        self.subnet_group = DbSubnetGroup(self, "subnets", name=f"{name}-data", subnet_ids=placement.subnet_ids, tags={"Name": f"{name}-data"})
         self.parameter_group = self._init_parameter_group()
         # RDS would create the export log groups itself, unencrypted and kept forever; and it refuses
         # a monitoring role whose policy is not attached yet.
-        prerequisites = self._init_log_groups(log_key_arn)
+        prerequisites = self._init_log_groups(placement.log_key_arn)
         monitoring_role = None
         if config.monitoring_interval:
             monitoring_role, attachment = self._init_monitoring_role()
@@ -102,7 +87,7 @@ class Database(Construct):
             db_name=config.name,
             username=config.username,
             manage_master_user_password=True,
-            master_user_secret_kms_key_id=secrets_key_arn,
+            master_user_secret_kms_key_id=placement.secrets_key_arn,
             iam_database_authentication_enabled=True,
             db_subnet_group_name=self.subnet_group.name,
             vpc_security_group_ids=[self.security_group.id],
@@ -112,7 +97,7 @@ class Database(Construct):
             allocated_storage=config.allocated_storage_gb,
             max_allocated_storage=config.max_allocated_storage_gb,
             storage_encrypted=True,
-            kms_key_id=storage_key_arn,
+            kms_key_id=placement.storage_key_arn,
             multi_az=config.multi_az,
             deletion_protection=config.deletion_protection,
             skip_final_snapshot=not config.final_snapshot,
@@ -124,7 +109,7 @@ class Database(Construct):
             auto_minor_version_upgrade=True,
             ca_cert_identifier=config.ca_cert_identifier,
             performance_insights_enabled=config.performance_insights,
-            performance_insights_kms_key_id=storage_key_arn if config.performance_insights else None,
+            performance_insights_kms_key_id=placement.storage_key_arn if config.performance_insights else None,
             performance_insights_retention_period=7 if config.performance_insights else None,
             monitoring_interval=config.monitoring_interval,
             monitoring_role_arn=monitoring_role.arn if monitoring_role else None,

@@ -4,10 +4,13 @@ and nothing the app stack does can change this stack (values flow one way, data 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
 from infra.constructs.cache import Cache
+from infra.constructs.data_service import DataServicePlacement
 from infra.constructs.database import Database
 from infra.constructs.encryption_key import EncryptionKey
 from infra.stacks.base import EnvironmentStack
@@ -33,15 +36,15 @@ class DataStack(EnvironmentStack):
         self.storage_key = EncryptionKey(self, "storage-key", alias=f"{name}-data-storage", description=f"{name}: RDS and ElastiCache storage")
         self.secrets_key_arn = self.secrets_key.arn
         self.storage_key_arn = self.storage_key.arn
-        shared = {
-            "name": name,
-            "vpc_id": network.vpc.vpc.id,
-            "subnet_ids": network.vpc.subnet_ids["data"],
-            "app_security_group_id": network.app_security_group.id,
-            "log_key_arn": network.log_key.key.arn,
-            "secrets_key_arn": self.secrets_key_arn,
-        }
-        self.database = Database(
-            self, "database", config=config.database, storage_key_arn=config.database.storage_kms_key_arn or self.storage_key_arn, **shared
+        placement = DataServicePlacement(
+            name=name,
+            vpc_id=network.vpc.vpc.id,
+            subnet_ids=network.vpc.subnet_ids["data"],
+            app_security_group_id=network.app_security_group.id,
+            log_key_arn=network.log_key.key.arn,
+            storage_key_arn=self.storage_key_arn,
+            secrets_key_arn=self.secrets_key_arn,
         )
-        self.cache = Cache(self, "cache", config=config.cache, storage_key_arn=self.storage_key_arn, **shared)
+        database_placement = replace(placement, storage_key_arn=config.database.storage_kms_key_arn or self.storage_key_arn)
+        self.database = Database(self, "database", config=config.database, placement=database_placement)
+        self.cache = Cache(self, "cache", config=config.cache, placement=placement)
