@@ -181,10 +181,15 @@ class CacheConfig(_Section):
         "volatile-lru", description="Evict only keys with a TTL: sessions and Socket.IO state without one are never dropped"
     )
     log_retention_days: int = 30
+    secret_recovery_days: int = Field(
+        7, description="How long a deleted AUTH secret stays recoverable (0 or 7–30); 0 lets dev be destroyed and re-created at once"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "CacheConfig":
         _check_log_retention("log_retention_days", self.log_retention_days)
+        if self.secret_recovery_days != 0 and not 7 <= self.secret_recovery_days <= 30:
+            raise ValueError(f"secret_recovery_days must be 0 or 7–30 (Secrets Manager's range), not {self.secret_recovery_days}")
         return self
 
 

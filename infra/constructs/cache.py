@@ -120,7 +120,7 @@ class Cache(Construct):
             name=f"{self._name}/redis/auth-token",
             description=f"{self._name}: Redis AUTH token (the bare token)",
             kms_key_id=secrets_key_arn,
-            recovery_window_in_days=7,
+            recovery_window_in_days=self._config.secret_recovery_days,
         )
         version = SecretsmanagerSecretVersion(
             self,
