@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers.redis import find_binary, free_port
+from tests.servers.redis import find_binary, free_port, wait_ready
 
 CONFIG = """\
 daemon off;
@@ -69,17 +68,7 @@ class RoundRobinProxy:
             [find_binary("nginx"), "-p", str(self.root), "-c", str(config), "-e", str(log)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-                    raise RuntimeError(f"nginx did not start:\n{text}") from None
-                time.sleep(0.05)
+        wait_ready(self, lambda: socket.create_connection(("127.0.0.1", self.port), timeout=1).close(), OSError, log, timeout)
 
     def stop(self) -> None:
         if self.process is None:

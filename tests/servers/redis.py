@@ -26,6 +26,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_ready(server, probe, errors, log: Path, timeout: float) -> None:
+    """Polls ``probe`` until it stops raising ``errors``; if the server exits or the time runs out,
+    stops it and raises with the tail of its ``log``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            probe()
+            return
+        except errors:
+            if server.process.poll() is not None or time.monotonic() > deadline:
+                server.stop()
+                text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                raise RuntimeError(f"{type(server).__name__} did not start:\n{text}") from None
+            time.sleep(0.05)
+
+
 @dataclass
 class RedisServer:
     root: Path
@@ -49,8 +65,8 @@ class RedisServer:
     def _tls_args(self) -> list[str]:
         key = self.root / "key.pem"
         subprocess.run(
-            [find_binary("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-             "-keyout", str(key), "-out", str(self.ca_file), "-subj", "/CN=127.0.0.1",
+            [find_binary("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-days", "1", "-keyout", str(key), "-out", str(self.ca_file), "-subj", "/CN=127.0.0.1",
              "-addext", "subjectAltName=IP:127.0.0.1"],
             check=True, capture_output=True, timeout=30,
         )
@@ -68,17 +84,7 @@ class RedisServer:
              "--appendonly", "no", "--dir", str(self.root), "--logfile", str(log)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.client().ping()
-                return
-            except redis.ConnectionError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-                    raise RuntimeError(f"redis-server did not start:\n{text}") from None
-                time.sleep(0.05)
+        wait_ready(self, lambda: self.client().ping(), redis.ConnectionError, log, timeout)
 
     def stop(self) -> None:
         if self.process is None:
