@@ -94,15 +94,15 @@ def _say(message: str) -> None:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     # COMMAND is everything after the first "--", verbatim: argparse would try to read its options.
-    if "--" not in argv:
-        raise UsageError("COMMAND: missing; put it after `--`")
-    split = argv.index("--")
+    split = argv.index("--") if "--" in argv else len(argv)
     options, command = argv[:split], argv[split + 1 :]
-    if not command:
-        raise UsageError("COMMAND: missing after `--`")
-    parser = _Parser(prog="fleet-lock")
+    parser = _Parser(prog="fleet-lock", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="action", required=True)
-    run = actions.add_parser("run", help="run COMMAND if this runner gets the lock")
+    run = actions.add_parser(
+        "run",
+        help="run COMMAND if this runner gets the lock",
+        usage="fleet-lock run --name NAME --ttl SECONDS [--fail-open] [--env-file PATH] -- COMMAND [ARG ...]",
+    )
     run.add_argument("--name", required=True, help="lock name, the same on every instance")
     run.add_argument("--ttl", required=True, type=int, help="seconds a crashed holder blocks the lock")
     run.add_argument("--fail-open", action="store_true", help="run COMMAND unlocked when Redis is unreachable")
@@ -112,6 +112,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         raise UsageError("argument --name: use 1-200 of A-Z a-z 0-9 _ . : -")
     if args.ttl < 1:
         raise UsageError("argument --ttl: must be at least 1 second")
+    if not command:
+        raise UsageError("COMMAND: missing; put it after `--`")
     args.command = command
     return args
 

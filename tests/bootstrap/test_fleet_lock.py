@@ -274,6 +274,13 @@ def test_env_file_reads_like_dotenv_and_the_environment_wins(tmp_path, monkeypat
     assert fleet_lock.redis_url(env_file) == "redis://from-environment:6379/0"
 
 
+def test_help_needs_no_command(capsys):
+    with pytest.raises(SystemExit) as exited:
+        fleet_lock.main(["run", "--help"])
+    assert exited.value.code == 0
+    assert "--fail-open" in capsys.readouterr().out
+
+
 def test_the_script_needs_only_the_standard_library_and_redis_py():
     # Instances get it as one copied file with Ubuntu's python3-redis: nothing else is installed.
     tree = ast.parse(SOURCE.read_text())
