@@ -54,17 +54,27 @@ class FleetLock:
         self.env_file = root / "app.env"
         self.env_file.write_text(f"NODE_ENV=production\nREDIS_URL={url}\n")
         self.env = env
+        self.started: list[subprocess.Popen] = []
 
     def start(self, *command: str, ttl: float = 1, options: tuple[str, ...] = ()) -> subprocess.Popen:
         args = [sys.executable, "-I", str(self.script), "run", "--name", "job", "--ttl", str(ttl),
                 "--env-file", str(self.env_file), *options, "--", *command]
-        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=self.env, cwd=self.root)
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=self.env, cwd=self.root)
+        self.started.append(process)
+        return process
 
     def run(self, *command: str, **kwargs) -> subprocess.CompletedProcess:
         process = self.start(*command, **kwargs)
         out, err = process.communicate(timeout=30)
         return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+    def kill_leftovers(self) -> None:
+        """After a failed test: no runner stays frozen or waiting, and (parent-death signal) no job."""
+        for process in self.started:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 @pytest.fixture
@@ -79,7 +89,9 @@ def server(tmp_path):
 
 @pytest.fixture
 def lock(server, tmp_path):
-    return FleetLock(tmp_path / "instance", server.url)
+    lock = FleetLock(tmp_path / "instance", server.url)
+    yield lock
+    lock.kill_leftovers()
 
 
 def test_only_one_of_many_concurrent_runners_runs_the_job(lock, server):

@@ -27,19 +27,22 @@ def free_port() -> int:
 
 
 def wait_ready(server, probe, errors, log: Path, timeout: float) -> None:
-    """Polls ``probe`` until it stops raising ``errors``; if the server exits or the time runs out,
-    stops it and raises with the tail of its ``log``."""
+    """Polls ``probe`` until it stops raising ``errors``. On any failure (the server exits, time
+    runs out, the probe itself is broken) stops the server, so no test leaks one, and raises."""
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            probe()
-            return
-        except errors:
-            if server.process.poll() is not None or time.monotonic() > deadline:
-                server.stop()
-                text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-                raise RuntimeError(f"{type(server).__name__} did not start:\n{text}") from None
-            time.sleep(0.05)
+    try:
+        while True:
+            try:
+                probe()
+                return
+            except errors:
+                if server.process.poll() is not None or time.monotonic() > deadline:
+                    text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                    raise RuntimeError(f"{type(server).__name__} did not start:\n{text}") from None
+                time.sleep(0.05)
+    except BaseException:
+        server.stop()
+        raise
 
 
 @dataclass
