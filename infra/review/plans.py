@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.review.synthesized import stack_order
+
 MAX_CHARS = 5_000  # the review takes the rest of the comment (it is given 60,000)
 _PLAN = re.compile(r"Plan: (\d+) to add, (\d+) to change, (\d+) to destroy")
 _RUN_URL = re.compile(r"https://\S+/runs/run-[A-Za-z0-9]+")
@@ -29,27 +31,6 @@ class PlanSummary:
     change: int = 0
     destroy: int = 0
     url: str | None = None
-
-
-def stack_order(manifest: dict) -> list[str]:
-    """Stacks so that each comes after those it depends on; manifest order breaks ties."""
-    stacks = manifest["stacks"]
-    ordered: list[str] = []
-    visiting: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in ordered:
-            return
-        if name in visiting:
-            raise ValueError(f"dependency cycle through {name}")
-        visiting.add(name)
-        for dependency in stacks[name].get("dependencies", ()):
-            visit(dependency)
-        ordered.append(name)
-
-    for name in stacks:
-        visit(name)
-    return ordered
 
 
 def summarize(returncode: int, output: str) -> PlanSummary:

@@ -58,7 +58,7 @@ class Stack:
 
 @dataclass(frozen=True)
 class Synth:
-    """Stacks in the manifest's order (CDKTF writes them in construction, i.e. dependency, order)."""
+    """Stacks in dependency order (each after the stacks it reads from)."""
 
     stacks: dict[str, Stack] = field(default_factory=dict)
 
@@ -74,10 +74,32 @@ def load(outdir: Path) -> Synth:
     outdir = Path(outdir)
     manifest = json.loads((outdir / "manifest.json").read_text())
     stacks = {}
-    for name, entry in manifest["stacks"].items():
+    for name in stack_order(manifest):
+        entry = manifest["stacks"][name]
         body = json.loads((outdir / entry["synthesizedStackPath"]).read_text())
         stacks[name] = parse_stack(name, body, tuple(entry.get("dependencies", ())))
     return Synth(stacks)
+
+
+def stack_order(manifest: dict) -> list[str]:
+    """Stacks so that each comes after those it depends on; manifest order breaks ties."""
+    stacks = manifest["stacks"]
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            raise ValueError(f"dependency cycle through {name}")
+        visiting.add(name)
+        for dependency in stacks[name].get("dependencies", ()):
+            visit(dependency)
+        ordered.append(name)
+
+    for name in stacks:
+        visit(name)
+    return ordered
 
 
 def parse_stack(name: str, body: dict, dependencies: tuple[str, ...] = ()) -> Stack:

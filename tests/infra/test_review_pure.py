@@ -191,7 +191,8 @@ def test_digest_matches_the_shell_pipeline_deploys_run(synthesized):
 
 
 def test_speculative_plans_follow_dependencies_and_summarize_terraform_output():
-    from infra.review.plans import PlanSummary, stack_order, summarize, to_markdown
+    from infra.review.plans import PlanSummary, summarize, to_markdown
+    from infra.review.synthesized import stack_order
 
     manifest = {"stacks": {"app": {"dependencies": ["network", "data"]}, "data": {"dependencies": ["network"]}, "network": {}, "edge": {"dependencies": ["app"]}}}
     assert stack_order(manifest) == ["network", "data", "app", "edge"]
@@ -203,3 +204,18 @@ def test_speculative_plans_follow_dependencies_and_summarize_terraform_output():
     text = to_markdown([("dev", "duewin-dev-data", planned)])
     assert f"| dev | duewin-dev-data | planned | 2 | 1 | **1** | [run]({url}) |" in text
     assert len(to_markdown([("dev", f"s{i}", planned) for i in range(500)])) <= 5_000
+
+
+def test_resource_star_in_a_kms_key_policy_means_the_key_itself():
+    # GIVEN a new key whose policy lets the account's IAM manage it (the AWS default statement)
+    doc = {"statement": [{"sid": "Root", "actions": ["kms:*"], "resources": ["*"]}]}
+    after = {
+        "data": {"aws_iam_policy_document": {"key": doc, "role": copy.deepcopy(doc)}},
+        "resource": {"aws_kms_key": {"k": {"policy": "${data.aws_iam_policy_document.key.json}"}}},
+    }
+    # THEN the key policy's Resource "*" is not flagged, its kms:* is, and the same document used elsewhere is
+    assert _risks({}, after) == [
+        ("iam-wildcard", "data.aws_iam_policy_document.key", "statement 'Root': Action 'kms:*'"),
+        ("iam-wildcard", "data.aws_iam_policy_document.role", "statement 'Root': Action 'kms:*'"),
+        ("iam-wildcard", "data.aws_iam_policy_document.role", "statement 'Root': Resource '*'"),
+    ]
