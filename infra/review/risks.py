@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from infra.review.diff import ABSENT, BlockChange, flatten
 from infra.review.stateful import STATEFUL
-from infra.review.synthesized import Block, Stack, Synth
+from infra.review.synthesized import Block, Stack, Synth, references
 
 WORLD = ("0.0.0.0/0", "::/0")
 
@@ -31,6 +31,7 @@ PROTECTIVE = {
 }
 # Resources whose only job is encryption: removing one turns encryption off for what it configured.
 ENCRYPTION_RESOURCES = ("aws_s3_bucket_server_side_encryption_configuration", "aws_ebs_encryption_by_default")
+KEY_POLICY_TYPES = ("aws_kms_key", "aws_kms_key_policy")
 
 # Order of the risk table: the irreversible first.
 KINDS = {
@@ -137,6 +138,13 @@ def open_ingress(stack: Stack) -> list[tuple[str, str]]:
 
 def iam_wildcards(stack: Stack) -> list[tuple[str, str]]:
     """(address, 'statement "<sid or actions>": Resource "*"') for each wildcard in an Allow statement."""
+    # In a KMS key policy "Resource": "*" means the key itself, not every resource: not a widening.
+    key_policies = {
+        address
+        for block in stack.of_kind("resource")
+        if block.type in KEY_POLICY_TYPES
+        for address in {block.address} | references(block.body.get("policy"), stack.blocks)
+    }
     found = []
     for block in stack.blocks.values():
         for statement in _statements(block):
@@ -144,7 +152,8 @@ def iam_wildcards(stack: Stack) -> list[tuple[str, str]]:
                 continue
             key = statement.get("sid") or ",".join(sorted(statement["actions"])) or "(no actions)"
             wildcards = [f"Action {a!r}" for a in statement["actions"] if "*" in a]
-            wildcards += [f"Resource {r!r}" for r in statement["resources"] if r == "*"]
+            if block.address not in key_policies:
+                wildcards += [f"Resource {r!r}" for r in statement["resources"] if r == "*"]
             wildcards += [f"Principal {p!r}" for p in statement["principals"] if p == "*"]
             found += [(block.address, f"statement {key!r}: {w}") for w in wildcards]
     return found

@@ -36,7 +36,7 @@ def test_svg_nodes_are_the_synthesized_resources(synthesized, tmp_path):
     clusters = set(_titles(root, "cluster"))
     assert {"cluster_0", "cluster_0_public", "cluster_0_app", "cluster_0_data"} <= clusters
 
-    # Every subnet sits in its own tier's cluster; the NAT gateway in the public one.
+    # Every subnet sits in its own tier's cluster, the NAT gateway in the public one, the databases in the data one.
     tier_of = tiers(loaded)
     for stack in loaded.stacks.values():
         for block in stack.of_kind("resource"):
@@ -45,6 +45,9 @@ def test_svg_nodes_are_the_synthesized_resources(synthesized, tmp_path):
                 assert tier_of[node] == block.body["tags"]["Tier"]
             if block.type == "aws_nat_gateway":
                 assert tier_of[node] == "public"
+            if block.type in ("aws_db_instance", "aws_elasticache_replication_group"):
+                assert tier_of[node] == "data", "placed through its subnet group, across stacks"
+    assert sum(cross for _, _, cross in edges(loaded)) > 0, "the data stack's remote-state references are edges"
 
 
 def test_cross_stack_references_and_subnet_groups_place_resources():
