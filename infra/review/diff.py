@@ -62,7 +62,7 @@ class BlockChange:
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """Leaves of a JSON value by path. Lists of scalars stay whole: their order rarely means anything."""
-    if isinstance(value, dict) and value:
+    if isinstance(value, dict) and (value or not prefix):  # an empty body has no attributes; an empty block is one
         leaves: dict[str, Any] = {}
         for key, item in value.items():
             leaves.update(flatten(item, f"{prefix}.{key}" if prefix else key))

@@ -7,6 +7,7 @@ listener that was already open to the internet is not news, one that becomes ope
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -32,6 +33,9 @@ PROTECTIVE = {
 # Resources whose only job is encryption: removing one turns encryption off for what it configured.
 ENCRYPTION_RESOURCES = ("aws_s3_bucket_server_side_encryption_configuration", "aws_ebs_encryption_by_default")
 KEY_POLICY_TYPES = ("aws_kms_key", "aws_kms_key_policy")
+# Arguments naming the key or algorithm that encrypts something: set before, unset after = off, or
+# down to the AWS-managed default (an SNS topic without kms_master_key_id is not encrypted at all).
+ENCRYPTION_ARGUMENTS = ("kms_key_id", "kms_master_key_id", "kms_key_arn", "sse_algorithm")
 
 # Order of the risk table: the irreversible first.
 KINDS = {
@@ -89,6 +93,11 @@ def protection_risks(changes: Iterable[BlockChange]) -> list[Risk]:
             continue
         if change.action == "removed" and change.type in ENCRYPTION_RESOURCES:
             risks.append(Risk("protection-off", change.stack, change.address, "encryption configuration removed"))
+        if change.action == "changed":
+            before, after = _leaves_by_name(change.before.body), _leaves_by_name(change.after.body)
+            for name in ENCRYPTION_ARGUMENTS:
+                if before.get(name) and not after.get(name):
+                    risks.append(Risk("protection-off", change.stack, change.address, f"{name} removed: encryption with that key ends"))
         for attribute in change.attributes:
             protects = PROTECTIVE.get(attribute.leaf)
             if protects is None:
@@ -97,6 +106,15 @@ def protection_risks(changes: Iterable[BlockChange]) -> list[Risk]:
                 after = "unset" if attribute.after is ABSENT else json.dumps(attribute.after)
                 risks.append(Risk("protection-off", change.stack, change.address, f"{attribute.path}: {json.dumps(attribute.before)} → {after}"))
     return risks
+
+
+def _leaves_by_name(body: Any) -> dict[str, list]:
+    """Set values by argument name at any depth (so a block moving position in a list is not a removal)."""
+    found: dict[str, list] = {}
+    for path, value in flatten(body).items():
+        if value not in (None, "", []):
+            found.setdefault(re.split(r"[.\[\]]+", path.rstrip("]"))[-1], []).append(value)
+    return found
 
 
 def _as_bool(value: Any) -> Any:

@@ -7,7 +7,8 @@ Where the facts come from: the AWS provider's resource schemas mark these argume
 fails if any argument named here is missing from the real 5.100.0 schema, so a renamed or removed
 argument cannot make a row silently useless. Replacements decided at plan time by the provider's
 CustomizeDiff (an engine *downgrade* on ElastiCache, ``subnets`` on a *network* load balancer) are not
-in the table: Terraform Cloud's speculative plan shows those.
+in the table, nor is a replacement caused by replacing something the resource references (a new
+subnet group's name, say): Terraform Cloud's speculative plan shows those.
 """
 
 from __future__ import annotations

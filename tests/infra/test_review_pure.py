@@ -102,6 +102,8 @@ def test_deletion_protection_or_encryption_turned_off():
             "aws_lb": {"alb": {"enable_deletion_protection": True, "lifecycle": {"prevent_destroy": True}}},
             "aws_elasticache_replication_group": {"redis": {"transit_encryption_enabled": True, "at_rest_encryption_enabled": "true"}},
             "aws_s3_bucket_server_side_encryption_configuration": {"sse": {"bucket": "b"}},
+            "aws_cloudwatch_log_group": {"logs": {"name": "l", "kms_key_id": "${aws_kms_key.k.arn}"}},
+            "aws_s3_bucket": {"old": {"server_side_encryption_configuration": [{"rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": "aws:kms"}]}]}]}},
         }
     }
     off = copy.deepcopy(base)
@@ -109,8 +111,11 @@ def test_deletion_protection_or_encryption_turned_off():
     off["resource"]["aws_lb"]["alb"] = {"enable_deletion_protection": False}
     off["resource"]["aws_elasticache_replication_group"]["redis"] = {"transit_encryption_enabled": False, "at_rest_encryption_enabled": "false"}
     del off["resource"]["aws_s3_bucket_server_side_encryption_configuration"]
+    off["resource"]["aws_cloudwatch_log_group"]["logs"] = {"name": "l"}
+    off["resource"]["aws_s3_bucket"]["old"] = {}
     found = [(a, d) for k, a, d in _risks(base, off) if k == "protection-off"]
     assert found == [
+        ("aws_cloudwatch_log_group.logs", "kms_key_id removed: encryption with that key ends"),
         ("aws_db_instance.db", "deletion_protection: true → false"),
         ("aws_db_instance.db", "skip_final_snapshot: false → true"),
         ("aws_db_instance.db", "storage_encrypted: true → unset"),
@@ -118,6 +123,7 @@ def test_deletion_protection_or_encryption_turned_off():
         ("aws_elasticache_replication_group.redis", "transit_encryption_enabled: true → false"),
         ("aws_lb.alb", "enable_deletion_protection: true → false"),
         ("aws_lb.alb", "lifecycle.prevent_destroy: true → unset"),
+        ("aws_s3_bucket.old", "sse_algorithm removed: encryption with that key ends"),
         ("aws_s3_bucket_server_side_encryption_configuration.sse", "encryption configuration removed"),
     ]
     # Turning protection on is not a risk.
