@@ -72,6 +72,8 @@ def find_risks(changes: list[BlockChange], before: Synth, after: Synth) -> list[
 def stateful_risks(changes: Iterable[BlockChange]) -> list[Risk]:
     risks = []
     for change in changes:
+        if change.kind == "provider" and change.action == "changed" and any(a.top == "region" for a in change.attributes):
+            risks.append(Risk("replace", change.stack, change.address, "region changes: every resource of the stack is re-created there"))
         entry = STATEFUL.get(change.type) if change.kind == "resource" else None
         if entry is None:
             continue

@@ -58,6 +58,11 @@ def test_stateful_destroy_and_replacement_but_not_an_in_place_change():
     assert kinds == [("destroy", "aws_s3_bucket.logs"), ("replace", "aws_db_instance.db")]
     assert "identifier forces a new resource" in _risks(base, renamed)[1][2]
 
+    moved = {**copy.deepcopy(base), "provider": {"aws": [{"region": "eu-west-1"}]}}
+    assert _risks({**base, "provider": {"aws": [{"region": "us-east-1"}]}}, moved) == [
+        ("replace", "provider.aws", "region changes: every resource of the stack is re-created there")
+    ]
+
 
 def test_security_group_newly_open_to_the_internet_in_every_rule_form():
     closed = _resource(SG, "web", {"ingress": [{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["10.0.0.0/16"]}],
