@@ -84,8 +84,9 @@ def to_markdown(review: Review, max_chars: int = GITHUB_COMMENT_LIMIT) -> str:
     if risks:
         head += [f"> [!WARNING]\n> **{len(risks)} flagged risk{'s' * (len(risks) != 1)}**: read these before approving.", ""]
     else:
+        checkov = "new checkov finding" if all(e.checkov is not None for e in review.environments) else "checkov finding (not run)"
         head += ["No flagged risks: nothing stateful destroyed or replaced, no new internet exposure, IAM wildcard, "
-                 "disabled protection or new checkov finding.", ""]
+                 f"disabled protection or {checkov}.", ""]
     risk_lines = ["| env | stack | resource | risk | detail |", "| --- | --- | --- | --- | --- |"] if risks else []
     risk_lines += [f"| {env} | {r.stack} | `{r.address}` | {KINDS[r.kind]} | {_cell(r.detail)} |" for env, r in risks]
     risk_lines += [""] if risks else []
@@ -138,7 +139,8 @@ def _detail_lines(review: Review) -> list[str]:
     for e in review.environments:
         for stack in dict.fromkeys(c.stack for c in e.changes):
             changes = [c for c in e.changes if c.stack == stack]
-            lines += [f"<details><summary>{e.env} · <code>{stack}</code>: {len(changes)} changed blocks</summary>", "", "```diff"]
+            counts = " ".join(f"{_SYMBOL[a]}{sum(c.action == a for c in changes)}" for a in _SYMBOL)
+            lines += [f"<details><summary>{e.env} · <code>{stack}</code>: {counts}</summary>", "", "```diff"]
             for change in changes:
                 lines.append(f"{_SYMBOL[change.action]} {change.address}")
                 for attribute in change.attributes:
