@@ -230,3 +230,12 @@ def test_resource_star_in_a_kms_key_policy_means_the_key_itself():
         ("iam-wildcard", "data.aws_iam_policy_document.role", "statement 'Root': Action 'kms:*'"),
         ("iam-wildcard", "data.aws_iam_policy_document.role", "statement 'Root': Resource '*'"),
     ]
+
+
+def test_pure_modules_import_no_cdktf():
+    import sys
+
+    modules = ["diff", "graph", "plans", "report", "risks", "stateful", "synthesized"]
+    code = "import sys\n" + "".join(f"import infra.review.{m}\n" for m in modules) + "print(sorted(m for m in sys.modules if 'cdktf' in m or m == 'jsii'))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
