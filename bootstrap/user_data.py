@@ -171,6 +171,7 @@ path = sys.argv[1]
 db = json.loads(os.environ["DB_SECRET"])
 token = urllib.parse.quote(os.environ["REDIS_TOKEN"], safe="")
 settings = {
+    "INSTANCE_ID": os.environ["INSTANCE_ID"],
     "NODE_ENV": "production",
     "SERVER_PORT": os.environ["SERVER_PORT"],
     "DB_HOST": os.environ["DB_HOST"],
@@ -269,7 +270,7 @@ db_secret=$(aws secretsmanager get-secret-value --region "$REGION" --secret-id "
 redis_token=$(aws secretsmanager get-secret-value --region "$REGION" --secret-id "$REDIS_AUTH_SECRET_ARN" --query SecretString --output text)
 jwt_secret=$(aws ssm get-parameter --region "$REGION" --name "$PARAMETER_PATH/JWT_SECRET" --with-decryption --query Parameter.Value --output text)
 DB_SECRET=$db_secret REDIS_TOKEN=$redis_token JWT_SECRET=$jwt_secret \
-  DB_HOST=$DB_HOST DB_PORT=$DB_PORT DB_NAME=$DB_NAME REDIS_HOST=$REDIS_HOST REDIS_PORT=$REDIS_PORT \
+  INSTANCE_ID=$INSTANCE_ID DB_HOST=$DB_HOST DB_PORT=$DB_PORT DB_NAME=$DB_NAME REDIS_HOST=$REDIS_HOST REDIS_PORT=$REDIS_PORT \
   python3 - "$APP_DIR/.env" <<'PYTHON'
 __ENV_WRITER__
 PYTHON
@@ -283,7 +284,7 @@ FLEET_LOCK
 chmod 0755 "$ROOT/usr/local/bin/fleet-lock"
 cat > "$ROOT/etc/cron.d/fleet-lock-example" <<'CRON'
 # Every instance runs the same crontab; fleet-lock lets one of them run the job. Example:
-# */5 * * * * app /usr/local/bin/fleet-lock run --name cleanup --ttl 300 -- /usr/bin/node /opt/app/jobs/cleanup.js
+# 15 3 * * * app /usr/local/bin/fleet-lock run --name nightly-report --ttl 120 -- /usr/bin/node /opt/app/scripts/report.js 2>&1 | logger -t nightly-report
 CRON
 
 log "PM2"

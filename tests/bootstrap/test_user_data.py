@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from bootstrap.user_data import (
-    FLEET_LOCK_PATH,
     USER_DATA_LIMIT_BYTES,
     InstanceReferences,
     cloudwatch_agent_config,
@@ -28,8 +27,7 @@ from infra.config import load_environment
 from tests.conftest import missing
 from tests.infra.conftest import ENVIRONMENTS
 
-# The real module once it is on the branch; until then a stand-in keeps the embedding tested.
-FLEET_LOCK = fleet_lock_source() if FLEET_LOCK_PATH.is_file() else "#!/usr/bin/env python3\nprint('fleet-lock stand-in')\n"
+FLEET_LOCK = fleet_lock_source()
 
 REFS = InstanceReferences(
     db_host="duewin-dev.abc123.us-east-1.rds.amazonaws.com",
@@ -204,6 +202,7 @@ def test_script_writes_env_and_starts_pm2_in_order(tmp_path, variant):
     # ... the .env holds every setting, quoted so dotenv reads the secrets back verbatim, mode 0600.
     env_file = root / "opt/app/.env"
     assert env_file.read_text() == (
+        "INSTANCE_ID='i-0123456789abcdef0'\n"
         "NODE_ENV='production'\n"
         "SERVER_PORT='3000'\n"
         f"DB_HOST='{REFS.db_host}'\n"
