@@ -128,8 +128,7 @@ class AppConfig(_Section):
             )
         if (self.repository is None) == (self.artifact is None):
             raise ValueError("set exactly one of repository (git) and artifact (s3://…tar.gz)")
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise ValueError(f"log_retention_days must be one of CloudWatch's values {LOG_RETENTION_DAYS}")
+        _check_log_retention("log_retention_days", self.log_retention_days)
         return self
 
 

@@ -16,6 +16,7 @@ from infra.constructs.fleet import Fleet
 from infra.constructs.instance_role import InstanceRole
 from infra.constructs.load_balancer import LoadBalancer
 from infra.stacks.base import EnvironmentStack
+from infra.stacks.data import DataStack
 from infra.stacks.network import NetworkStack
 
 
@@ -24,7 +25,7 @@ class AppStack(EnvironmentStack):
 
     kind = "app"
 
-    def __init__(self, scope: Construct, config: EnvironmentConfig, network: NetworkStack, data) -> None:
+    def __init__(self, scope: Construct, config: EnvironmentConfig, network: NetworkStack, data: DataStack) -> None:
         super().__init__(scope, config)
         name = config.prefix
         database, cache = data.database, data.cache
