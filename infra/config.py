@@ -25,6 +25,10 @@ DEFAULT_ENVIRONMENT = "dev"
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
 
+#: '<project>-<env>' must leave room for '-alb' in a load balancer name (32 characters).
+MAX_PREFIX_LENGTH = 28
+
+
 class ConfigError(Exception):
     """A bad environment file. ``str()`` is the one line shown to the user."""
 
@@ -283,6 +287,16 @@ class EnvironmentConfig(_Section):
     load_balancer: LoadBalancerConfig = LoadBalancerConfig()
     alarms: AlarmsConfig = AlarmsConfig()
     terraform_cloud: TerraformCloudConfig = TerraformCloudConfig()
+
+    @model_validator(mode="after")
+    def _check_prefix_length(self) -> "EnvironmentConfig":
+        # The longest name built from it: the load balancer's '<prefix>-alb' (AWS allows 32 characters).
+        if len(self.prefix) > MAX_PREFIX_LENGTH:
+            raise ValueError(
+                f"project and environment name make the prefix {self.prefix!r} ({len(self.prefix)} characters); "
+                f"load balancer names allow at most {MAX_PREFIX_LENGTH}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_zones(self) -> "EnvironmentConfig":

@@ -101,6 +101,7 @@ class Fleet(Construct):
             "launch-template",
             name=f"{self._name}-app",
             description="duewin app instance: Ubuntu LTS, bootstrapped by bootstrap/user_data.py",
+            # An AMI id is no secret; `value` is marked sensitive and would hide which image a plan rolls out.
             image_id=ami.insecure_value,
             instance_type=config.instance_type,
             key_name=config.ssh_key_name,

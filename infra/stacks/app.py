@@ -1,7 +1,8 @@
 """`<project>-<env>-app`: the load balancer, the fleet and what the instances may read.
 
-Values flow one way: network and data → app. Nothing here can change the data stack; the app
-instances' security group belongs to the network stack, and this stack only adds rules to it.
+Values flow one way: network and data → app. Nothing here changes a resource of the data stack
+(CDKTF only adds an output there for each value read); the app instances' security group belongs
+to the network stack, and this stack only adds rules to it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class AppStack(EnvironmentStack):
         )
         self.log_group = CloudwatchLogGroup(
             self,
-            "log-group",
+            "app-log-group",
             name=log_group_name(config),
             retention_in_days=config.app.log_retention_days,
             kms_key_id=network.log_key.key.arn,

@@ -44,7 +44,9 @@ def toggled(tmp_path_factory):
     config = config.model_copy(
         update={
             "dns": config.dns.model_copy(update={"certificate_arn": CERTIFICATE}),
-            "app": config.app.model_copy(update={"requests_per_target": 1000, "repository": None, "artifact": ARTIFACT}),
+            "app": config.app.model_copy(
+                update={"requests_per_target": 1000, "repository": None, "artifact": ARTIFACT, "ssh_key_name": "ops-key"}
+            ),
             "load_balancer": config.load_balancer.model_copy(update={"stickiness": True}),
         }
     )
@@ -125,6 +127,14 @@ def test_target_group_health_checks_the_app_port(synthesized, env):
     assert (check["interval"], check["timeout"]) == (lb.health_check_interval_seconds, lb.health_check_timeout_seconds)
     assert (check["healthy_threshold"], check["unhealthy_threshold"]) == (lb.healthy_threshold, lb.unhealthy_threshold)
     assert group["stickiness"]["enabled"] is False
+
+
+def test_ssh_key_is_optional_and_opens_no_port(toggled):
+    # GIVEN a key pair configured THEN instances get it, and still nothing admits port 22 (use Session Manager).
+    _, synth = toggled
+    assert _one(synth.resources("app", "aws_launch_template"))["key_name"] == "ops-key"
+    assert _app_port_sources(synth.stack("app"), 22) == []
+    assert all(port != 22 for _, port in _open_ingress(synth.stack("app")))
 
 
 def test_stickiness_follows_config(toggled):

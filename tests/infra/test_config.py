@@ -93,6 +93,13 @@ def test_bad_file_is_one_line_naming_file_and_field(tmp_path, case):
     assert re.search(pattern, message), message
 
 
+def test_prefix_too_long_for_load_balancer_names(tmp_path):
+    # GIVEN a long project name and a long environment name WHEN loaded THEN refused before AWS refuses the ALB.
+    directory = _write(tmp_path, DEV.replace('project = "duewin"', 'project = "duewin-backend-api"'), name="performance")
+    with pytest.raises(ConfigError, match=r"performance\.toml: \(top level\): .*'duewin-backend-api-performance' \(30 characters\); load balancer names allow at most 28"):
+        load_environment("performance", directory)
+
+
 def test_line_number_points_at_the_offending_key(tmp_path):
     directory = _write(tmp_path, DEV.replace("az_count = 2", "az_count = 1"))
     with pytest.raises(ConfigError) as caught:
