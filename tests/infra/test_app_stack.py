@@ -9,13 +9,17 @@ import copy
 import gzip
 import json
 import re
+import shutil
 
 import pytest
 
 from bootstrap.user_data import render_script
 from infra.app import synth
+from infra.checkov_scan import CheckovUnavailable, checkov_binary, scan
 from infra.config import load_environment
 from infra.constructs.fleet import UBUNTU_AMI_PARAMETER
+from infra.terraform_cli import OfflineTerraform, TerraformUnavailable
+from tests.conftest import missing
 from tests.infra.conftest import ENVIRONMENTS, Synth
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-0b0a-0908-0706-050403020100"
@@ -135,6 +139,24 @@ def test_ssh_key_is_optional_and_opens_no_port(toggled):
     assert _one(synth.resources("app", "aws_launch_template"))["key_name"] == "ops-key"
     assert _app_port_sources(synth.stack("app"), 22) == []
     assert all(port != 22 for _, port in _open_ingress(synth.stack("app")))
+
+
+def test_toggled_stack_validates_and_needs_none_of_the_plain_http_skips(toggled, tmp_path):
+    # The tiers cover shipped environments only; this covers the HTTPS path none of them takes yet.
+    _, synth = toggled
+    try:
+        terraform = OfflineTerraform.create(tmp_path / "terraform-home")
+        checkov_binary()
+    except (TerraformUnavailable, CheckovUnavailable) as exc:
+        missing(str(exc))
+    workdir = tmp_path / "app"
+    shutil.copytree(synth.stack_dir("app"), workdir)
+    result = terraform.validate(workdir)
+    assert result.returncode == 0 and json.loads(result.stdout)["valid"] is True, result.stdout[-3000:] + result.stderr[-3000:]
+    findings = scan(synth.outdir, "prod")
+    assert findings.unexplained == []
+    plain_http = {"CKV_AWS_2", "CKV_AWS_103", "CKV2_AWS_20"}
+    assert not [f for f, _ in findings.accepted if f.check_id in plain_http and f.stack.endswith("-app")]
 
 
 def test_stickiness_follows_config(toggled):
