@@ -217,8 +217,13 @@ readonly IMDS=http://169.254.169.254/latest
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# cloud-init may run this without HOME, which npm and gpg need.
+export HOME="${HOME:-/root}"
+
 log() { echo "bootstrap: $*"; }
 as_app() { runuser -u "$APP_USER" -- env HOME="$APP_HOME" PATH="$PATH" "$@"; }
+# On first boot apt-daily/unattended-upgrades often hold the dpkg lock for a while: wait, don't fail.
+apt_get() { apt-get -o DPkg::Lock::Timeout=600 -y -q "$@"; }
 
 log "identity (IMDSv2)"
 imds_token=$(curl -fsS --retry 5 -X PUT "$IMDS/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
@@ -229,23 +234,24 @@ __TAG_READS__
 
 log "packages"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q ca-certificates curl gnupg git python3 python3-redis
-# Ubuntu 24.04 ships no awscli package; the snap is AWS's own build.
+apt_get update
+apt_get install ca-certificates curl gnupg git python3 python3-redis
+# Ubuntu 24.04 ships no awscli package; the snap is AWS's own build. snapd refuses installs until seeded.
+snap wait system seed.loaded
 snap install aws-cli --classic
 install -d -m 0755 "$ROOT/etc/apt/keyrings" "$ROOT/etc/apt/sources.list.d"
 curl -fsSL https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key \
   | gpg --dearmor --yes -o "$ROOT/etc/apt/keyrings/nodesource.gpg"
 echo "deb [signed-by=/etc/apt/keyrings/nodesource.gpg] https://deb.nodesource.com/node_${NODE_MAJOR}.x nodistro main" \
   > "$ROOT/etc/apt/sources.list.d/nodesource.list"
-apt-get update -q
-apt-get install -y -q nodejs
+apt_get update
+apt_get install nodejs
 npm install -g --no-fund --no-audit __PM2_SPEC__
 
 log "CloudWatch agent (before the app, so a failed boot still ships its log)"
 curl -fsSL -o "$work/amazon-cloudwatch-agent.deb" \
   "https://amazoncloudwatch-agent-$REGION.s3.$REGION.amazonaws.com/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb"
-dpkg -i -E "$work/amazon-cloudwatch-agent.deb"
+apt_get install "$work/amazon-cloudwatch-agent.deb"
 cwagent_config="$ROOT/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json"
 install -d -m 0755 "$(dirname "$cwagent_config")"
 cat > "$cwagent_config" <<'CWAGENT_JSON'

@@ -147,7 +147,7 @@ while [[ $1 != -- ]]; do shift; done; shift; exec "$@" """,
 if [[ $1 == clone ]]; then mkdir -p "${!#}"; echo '{}' > "${!#}/package.json"; fi""",
     "gpg": "cat > /dev/null",
 }
-RECORD_ONLY = ("apt-get", "snap", "dpkg", "npm", "pm2", "useradd", "chown", "systemctl")
+RECORD_ONLY = ("apt-get", "snap", "npm", "pm2", "useradd", "chown", "systemctl")
 
 
 def _install_stubs(tmp_path: Path, root: Path) -> Path:
@@ -170,9 +170,12 @@ def _install_stubs(tmp_path: Path, root: Path) -> Path:
     return bin_dir
 
 
-def _run(tmp_path: Path, **app_changes) -> tuple[subprocess.CompletedProcess, list[str], Path]:
+def _run(tmp_path: Path, break_stubs=None, **app_changes) -> tuple[subprocess.CompletedProcess, list[str], Path]:
+    """Render for a scratch root, install the stubs (``break_stubs(data_dir)`` may sabotage them), run bash."""
     root = tmp_path / "root"
     bin_dir = _install_stubs(tmp_path, root)
+    if break_stubs:
+        break_stubs(tmp_path / "data")
     script = tmp_path / "user-data.sh"
     script.write_text(render_script(_config(**app_changes), root=str(root), fleet_lock=FLEET_LOCK))
     log = tmp_path / "calls.log"
@@ -225,10 +228,12 @@ def test_script_writes_env_and_starts_pm2_in_order(tmp_path, variant):
     fetch = r"^git clone .*--branch main https://github.com/duewin/backend.git" if variant == "git" else r"^aws s3 cp .*s3://duewin-builds/backend.tar.gz"
     order = [
         r"^curl .*-X PUT .*/api/token",
-        r"^apt-get install .*python3-redis",
-        r"^apt-get install .*nodejs",
+        r"^apt-get -o DPkg::Lock::Timeout=600 -y -q install .*python3-redis",
+        r"^snap wait system seed.loaded",
+        r"^snap install aws-cli",
+        r"^apt-get .* install nodejs",
         r"^npm install -g .*pm2@5",
-        r"^dpkg -i",
+        r"^apt-get .* install /\S+/amazon-cloudwatch-agent.deb",
         r"^amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s",
         fetch,
         r"^npm (ci|install) --omit=dev",
@@ -250,14 +255,8 @@ def test_script_writes_env_and_starts_pm2_in_order(tmp_path, variant):
 
 def test_script_stops_at_the_first_failure(tmp_path):
     # GIVEN Secrets Manager refuses WHEN the script runs THEN it fails before writing .env or starting PM2.
-    root = tmp_path / "root"
-    bin_dir = _install_stubs(tmp_path, root)
-    (tmp_path / "data" / "db-secret").unlink()
-    script = tmp_path / "user-data.sh"
-    script.write_text(render_script(_config(), root=str(root), fleet_lock=FLEET_LOCK))
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "STUB_LOG": str(tmp_path / "calls.log"), "STUB_DATA": str(tmp_path / "data"),
-           "STUB_DB_SECRET_ARN": REFS.db_secret_arn, "STUB_REDIS_SECRET_ARN": REFS.redis_auth_secret_arn}
-    result = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    result, calls, root = _run(tmp_path, break_stubs=lambda data: (data / "db-secret").unlink())
     assert result.returncode != 0
     assert not (root / "opt/app/.env").exists()
-    assert not [c for c in (tmp_path / "calls.log").read_text().splitlines() if c.startswith("pm2 ")]
+    _position(calls, r"^aws secretsmanager get-secret-value")  # it got as far as asking
+    assert not [c for c in calls if c.startswith("pm2 ")]
