@@ -61,8 +61,9 @@ def carve(vpc: IPv4Network, az_count: int, prefixes: dict[str, int] | None = Non
             block = _take(free, prefixes[tier])
             if block is None:
                 raise SubnetPlanError(
-                    f"VPC {vpc} is too small for {slots} AZs (room is reserved for {RESERVED_AZS}) of "
-                    f"/{prefixes['app']} app, /{prefixes['public']} public and /{prefixes['data']} data subnets"
+                    f"VPC {vpc} is too small for /{prefixes['app']} app, /{prefixes['public']} public and "
+                    f"/{prefixes['data']} data subnets in {slots} AZs (room for {RESERVED_AZS} is always "
+                    f"reserved); use a larger VPC or longer *_subnet_prefix values"
                 )
             allocated[tier].append(block)
     return SubnetPlan(**{tier: tuple(nets[:az_count]) for tier, nets in allocated.items()})

@@ -17,7 +17,7 @@ from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.eip import Eip
 from cdktf_cdktf_provider_aws.internet_gateway import InternetGateway
 from cdktf_cdktf_provider_aws.nat_gateway import NatGateway
-from cdktf_cdktf_provider_aws.network_acl import NetworkAcl
+from cdktf_cdktf_provider_aws.network_acl import NetworkAcl, NetworkAclEgress, NetworkAclIngress
 from cdktf_cdktf_provider_aws.route import Route
 from cdktf_cdktf_provider_aws.route_table import RouteTable
 from cdktf_cdktf_provider_aws.route_table_association import RouteTableAssociation
@@ -127,15 +127,15 @@ class Vpc(Construct):
 
     def _init_network_acls(self) -> None:
         vpc_cidr = str(self._config.vpc_cidr)
-        within_vpc = [_rule(100, "-1", 0, 0, vpc_cidr)]
-        ephemeral_from_anywhere = [_rule(200 + i, "tcp", lo, hi, ANYWHERE) for i, (lo, hi) in enumerate(EPHEMERAL_RANGES)]
+        within_vpc = [_allow(100, "-1", 0, 0, vpc_cidr)]
+        ephemeral_from_anywhere = [_allow(200 + i, "tcp", lo, hi, ANYWHERE) for i, (lo, hi) in enumerate(EPHEMERAL_RANGES)]
         rules = {
             "public": (
-                within_vpc + [_rule(110, "tcp", 443, 443, ANYWHERE), _rule(120, "tcp", 80, 80, ANYWHERE)] + ephemeral_from_anywhere,
-                [_rule(100, "-1", 0, 0, ANYWHERE)],
+                within_vpc + [_allow(110, "tcp", 443, 443, ANYWHERE), _allow(120, "tcp", 80, 80, ANYWHERE)] + ephemeral_from_anywhere,
+                [_allow(100, "-1", 0, 0, ANYWHERE)],
             ),
-            "app": (within_vpc + ephemeral_from_anywhere, [_rule(100, "-1", 0, 0, ANYWHERE)]),
-            "data": (within_vpc, [_rule(100, "-1", 0, 0, vpc_cidr)]),
+            "app": (within_vpc + ephemeral_from_anywhere, [_allow(100, "-1", 0, 0, ANYWHERE)]),
+            "data": (within_vpc, [_allow(100, "-1", 0, 0, vpc_cidr)]),
         }
         for tier, (ingress, egress) in rules.items():
             NetworkAcl(
@@ -143,19 +143,12 @@ class Vpc(Construct):
                 f"{tier}-nacl",
                 vpc_id=self.vpc.id,
                 subnet_ids=self.subnet_ids[tier],
-                ingress=ingress,
-                egress=egress,
+                # jsii passes plain dicts through untranslated, so multi-word keys need the struct classes.
+                ingress=[NetworkAclIngress(**rule) for rule in ingress],
+                egress=[NetworkAclEgress(**rule) for rule in egress],
                 tags={"Name": f"{self._name}-{tier}"},
             )
 
 
-def _rule(number: int, protocol: str, from_port: int, to_port: int, cidr: str) -> dict:
-    # Ingress and egress rules share one shape; jsii accepts the keyword dict for either struct.
-    return {
-        "rule_no": number,
-        "protocol": protocol,
-        "action": "allow",
-        "cidr_block": cidr,
-        "from_port": from_port,
-        "to_port": to_port,
-    }
+def _allow(number: int, protocol: str, from_port: int, to_port: int, cidr: str) -> dict:
+    return {"rule_no": number, "protocol": protocol, "action": "allow", "cidr_block": cidr, "from_port": from_port, "to_port": to_port}

@@ -7,7 +7,7 @@ if the NAT fails). The SSM endpoints let Session Manager reach instances without
 from __future__ import annotations
 
 from cdktf_cdktf_provider_aws.data_aws_region import DataAwsRegion
-from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup, SecurityGroupIngress
 from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from constructs import Construct
 
@@ -52,7 +52,9 @@ class VpcEndpoints(Construct):
             name=f"{name}-endpoints",
             description="HTTPS from inside the VPC to the SSM interface endpoints",
             vpc_id=vpc_id,
-            ingress=[{"description": "HTTPS from the VPC", "protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": [vpc_cidr]}],
+            ingress=[
+                SecurityGroupIngress(description="HTTPS from the VPC", protocol="tcp", from_port=443, to_port=443, cidr_blocks=[vpc_cidr])
+            ],
             egress=[],
             tags={"Name": f"{name}-endpoints"},
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
@@ -13,7 +14,13 @@ from infra.stacks.base import EnvironmentStack
 
 
 class NetworkStack(EnvironmentStack):
-    """Attributes for later stacks: ``vpc`` (the Vpc construct: ids per tier, CIDR), ``log_key``."""
+    """Attributes for later stacks: ``vpc`` (the Vpc construct: ids per tier, CIDR), ``log_key``,
+    ``app_security_group``.
+
+    The app instances' security group lives here, without rules, because both later stacks need it:
+    the data stack admits it to MySQL and Redis, the app stack attaches it to instances and adds the
+    ALB → app rule. Owning it in either of them would make the two stacks depend on each other.
+    """
 
     kind = "network"
 
@@ -29,6 +36,14 @@ class NetworkStack(EnvironmentStack):
             vpc_id=self.vpc.vpc.id,
             retention_days=network.flow_log_retention_days,
             kms_key_arn=self.log_key.key.arn,
+        )
+        self.app_security_group = SecurityGroup(
+            self,
+            "app-sg",
+            name=f"{config.prefix}-app",
+            description="duewin app instances; rules are separate resources in the app and data stacks",
+            vpc_id=self.vpc.vpc.id,
+            tags={"Name": f"{config.prefix}-app"},
         )
         self.endpoints = VpcEndpoints(
             self,

@@ -1,0 +1,52 @@
+"""Synthesize each environment once per test session; every infra test reads that output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from infra.app import synth
+from infra.config import available_environments, load_environment
+
+ENVIRONMENTS = available_environments()
+
+
+class Synth:
+    """One synthesized environment: its directory and each stack's parsed JSON."""
+
+    def __init__(self, env: str, outdir: Path) -> None:
+        self.env = env
+        self.outdir = outdir
+        self.manifest = json.loads((outdir / "manifest.json").read_text())
+
+    def stack_names(self) -> list[str]:
+        return list(self.manifest["stacks"])
+
+    def stack_dir(self, kind: str) -> Path:
+        return self.outdir / "stacks" / f"duewin-{self.env}-{kind}"
+
+    def stack(self, kind: str) -> dict:
+        return json.loads((self.stack_dir(kind) / "cdk.tf.json").read_text())
+
+    def resources(self, kind: str, resource_type: str) -> dict[str, dict]:
+        return self.stack(kind).get("resource", {}).get(resource_type, {})
+
+    def data(self, kind: str, data_type: str) -> dict[str, dict]:
+        return self.stack(kind).get("data", {}).get(data_type, {})
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory):
+    """``synthesized(env) -> Synth``, synthesizing each environment at most once per session."""
+    cache: dict[str, Synth] = {}
+
+    def get(env: str) -> Synth:
+        if env not in cache:
+            outdir = tmp_path_factory.mktemp(f"synth-{env}")
+            synth(load_environment(env), outdir)
+            cache[env] = Synth(env, outdir)
+        return cache[env]
+
+    return get

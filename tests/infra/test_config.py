@@ -1,0 +1,126 @@
+"""Environment files: the shipped ones load; every kind of bad file is one line naming file, line and field."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.config import ENVIRONMENTS_DIR, ConfigError, load_environment
+
+DEV = (ENVIRONMENTS_DIR / "dev.toml").read_text()
+
+
+def test_shipped_environments_follow_the_scaling_guide():
+    dev, prod = load_environment("dev"), load_environment("prod")
+    assert (dev.app.min_size, dev.app.max_size, dev.app.desired_capacity, dev.app.cpu_target_percent) == (2, 10, 2, 70)
+    assert (dev.database.instance_class, dev.cache.node_type, dev.app.instance_type) == ("db.t3.micro", "cache.t3.micro", "t2.micro")
+    assert dev.network.nat_mode == "single" and not dev.database.multi_az
+    assert prod.app.instance_type == "t2.small" and prod.database.multi_az and prod.network.nat_mode == "per-az"
+    assert load_environment("staging").stack_name("network") == "duewin-staging-network"
+
+
+def _write(tmp_path: Path, text: str, name: str = "dev") -> Path:
+    (tmp_path / f"{name}.toml").write_text(text)
+    return tmp_path
+
+
+BAD_FILES = {
+    "unknown key": (DEV.replace("[app]\n", "[app]\ninstance_typo = 'x'\n"), r"dev\.toml:\d+: app\.instance_typo: unknown key"),
+    "wrong type": (DEV.replace("min_size = 2", 'min_size = "two"'), r"dev\.toml:\d+: app\.min_size: .*integer"),
+    "min above max": (DEV.replace("min_size = 2", "min_size = 11"), r"dev\.toml:\d+: app: min_size \(11\) is greater than max_size \(10\)"),
+    "desired outside range": (DEV.replace("desired_capacity = 2", "desired_capacity = 12"), r"app: desired_capacity \(12\) is outside \[min_size, max_size\]"),
+    "one AZ": (DEV.replace("az_count = 2", "az_count = 1"), r"dev\.toml:\d+: network\.az_count: .*greater than or equal to 2"),
+    "too small VPC": (DEV.replace('"10.10.0.0/16"', '"10.10.0.0/20"'), r"network: VPC 10\.10\.0\.0/20 is too small"),
+    "host bits in CIDR": (DEV.replace('"10.10.0.0/16"', '"10.10.0.1/16"'), r"network\.vpc_cidr: "),
+    "overlapping subnets": (
+        DEV.replace("[app]\n", 'public_subnet_cidrs = ["10.10.0.0/24", "10.10.1.0/24"]\napp_subnet_cidrs = ["10.10.1.0/24", "10.10.16.0/20"]\n\n[app]\n'),
+        r"network: app subnet 10\.10\.1\.0/24 overlaps public subnet",
+    ),
+    "invalid TOML": (DEV.replace("[app]", "[app"), r"dev\.toml: invalid TOML: .*line \d+"),
+    "bad retention": (DEV.replace("flow_log_retention_days = 30", "flow_log_retention_days = 31"), r"network: flow_log_retention_days must be one of"),
+    "git and S3 source both": (
+        DEV.replace("entrypoint =", 'artifact = "s3://duewin-builds/backend.tar.gz"\nentrypoint ='),
+        r"dev\.toml:\d+: app: set exactly one of repository \(git\) and artifact",
+    ),
+    "no app source": (re.sub(r"\nrepository = .*", "", DEV), r"app: set exactly one of repository"),
+    "bad app log retention": (DEV.replace("log_retention_days = 30\n\n[load_balancer]", "log_retention_days = 31\n\n[load_balancer]"), r"app: log_retention_days must be one of"),
+    "health check timeout not below interval": (
+        DEV.replace("health_check_timeout_seconds = 5", "health_check_timeout_seconds = 15"),
+        r"dev\.toml:\d+: load_balancer: health_check_timeout_seconds \(15\) must be below health_check_interval_seconds \(15\)",
+    ),
+    "TLS policy below 1.3": (
+        DEV.replace("idle_timeout_seconds = 300", 'idle_timeout_seconds = 300\nssl_policy = "ELBSecurityPolicy-2016-08"'),
+        r"load_balancer\.ssl_policy: .*ELBSecurityPolicy-TLS13-",
+    ),
+    "idle timeout too short for WebSockets": (DEV.replace("idle_timeout_seconds = 300", "idle_timeout_seconds = 20"), r"load_balancer\.idle_timeout_seconds: .*greater than or equal to 60"),
+    "zone of another region": (DEV.replace("az_count = 2", 'az_count = 2\navailability_zones = ["us-east-1a", "eu-west-1b"]'), r"'eu-west-1b' is not a zone of us-east-1"),
+    "performance insights on a micro class": (
+        DEV.replace("performance_insights = false", "performance_insights = true"),
+        r"dev\.toml:\d+: database: performance_insights is not available on db\.t3\.micro",
+    ),
+    "database log retention": (
+        DEV.replace("max_allowed_packet_mb = 64\nlog_retention_days = 30", "max_allowed_packet_mb = 64\nlog_retention_days = 31"),
+        r"database: log_retention_days must be one of",
+    ),
+    "packet too small for the cutover": (DEV.replace("max_allowed_packet_mb = 64", "max_allowed_packet_mb = 8"), r"database\.max_allowed_packet_mb: .*greater than or equal to 16"),
+    "backups off": (DEV.replace("backup_retention_days = 1", "backup_retention_days = 0"), r"database\.backup_retention_days: .*greater than or equal to 1"),
+    "bad backup window": (DEV.replace("backup_retention_days = 1", 'backup_retention_days = 1\nbackup_window = "3am"'), r"database\.backup_window: .*pattern"),
+    "bad monitoring interval": (DEV.replace("monitoring_interval = 60", "monitoring_interval = 45"), r"database\.monitoring_interval: "),
+    "bad master username": (DEV.replace("[database]\n", '[database]\nusername = "admin-user"\n'), r"database\.username: .*pattern"),
+    "redis version without TLS+AUTH": (DEV.replace("replicas = 0", 'replicas = 0\nengine_version = "5.0"'), r"cache\.engine_version: .*pattern"),
+    "redis snapshots off": (DEV.replace("snapshot_retention_days = 1", "snapshot_retention_days = 0"), r"cache\.snapshot_retention_days: .*greater than or equal to 1"),
+    "secret recovery window": (DEV.replace("secret_recovery_days = 0", "secret_recovery_days = 3"), r"dev\.toml:\d+: cache: secret_recovery_days must be 0 or 7–30"),
+    "redis log retention": (
+        DEV.replace("snapshot_retention_days = 1\nlog_retention_days = 30", "snapshot_retention_days = 1\nlog_retention_days = 2"),
+        r"cache: log_retention_days must be one of",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_file_is_one_line_naming_file_and_field(tmp_path, case):
+    text, pattern = BAD_FILES[case]
+    directory = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_environment("dev", directory)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(directory / "dev.toml") in message or "dev.toml" in message
+    assert re.search(pattern, message), message
+
+
+def test_prefix_too_long_for_load_balancer_names(tmp_path):
+    # GIVEN a long project name and a long environment name WHEN loaded THEN refused before AWS refuses the ALB.
+    directory = _write(tmp_path, DEV.replace('project = "duewin"', 'project = "duewin-backend-api"'), name="performance")
+    with pytest.raises(ConfigError, match=r"performance\.toml: \(top level\): .*'duewin-backend-api-performance' \(30 characters\); load balancer names allow at most 28"):
+        load_environment("performance", directory)
+
+
+def test_line_number_points_at_the_offending_key(tmp_path):
+    directory = _write(tmp_path, DEV.replace("az_count = 2", "az_count = 1"))
+    with pytest.raises(ConfigError) as caught:
+        load_environment("dev", directory)
+    line = int(str(caught.value).split(":")[1])
+    assert DEV.splitlines()[line - 1].startswith("az_count")
+
+
+def test_unknown_environment_lists_the_known_ones():
+    with pytest.raises(ConfigError, match=r"unknown environment 'qa'.*known: dev, prod, staging"):
+        load_environment("qa")
+
+
+def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path):
+    # GIVEN an unknown environment WHEN synth runs THEN exit 2, one stderr line, nothing synthesized.
+    proc = subprocess.run(
+        [sys.executable, "-m", "infra", "synth", "--env", "qa", "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: unknown environment 'qa'")
+    assert not (tmp_path / "out").exists()
