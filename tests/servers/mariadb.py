@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,24 +17,16 @@ from pathlib import Path
 
 import pymysql
 
+from tests.servers.redis import find_binary, free_port, wait_ready
+
 USER = "migrate"
 PASSWORD = "s3cret-pw!"
 # "mariadb", not "mysql": Debian 13 moved the mysql* names to mariadb-client-compat.
 BINARIES = ("mariadbd", "mariadb-install-db", "mariadb", "mariadb-dump")
 
 
-def find_binary(name: str) -> str | None:
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
-
-
 def missing_binaries() -> list[str]:
     return [name for name in BINARIES if find_binary(name) is None]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def install_template(root: Path) -> Path:
@@ -92,16 +83,7 @@ class MariaDB:
              "--innodb-flush-log-at-trx-commit=2", "--skip-name-resolve", *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.root_connection().close()
-                return
-            except pymysql.err.OperationalError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    log = self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
-                    raise RuntimeError(f"mariadbd {self.name} did not start:\n{log}") from None
-                time.sleep(0.1)
+        wait_ready(self, lambda: self.root_connection().close(), pymysql.err.OperationalError, self.log_path, timeout)
 
     def stop(self) -> None:
         if self.process is None:
