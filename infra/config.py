@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from infra.subnet_plan import SubnetPlan, SubnetPlanError, carve, check_explicit
+from monitoring.thresholds import AlarmThresholds
 
 ENVIRONMENTS_DIR = Path(__file__).resolve().parent.parent / "environments"
 DEFAULT_ENVIRONMENT = "dev"
@@ -144,9 +145,12 @@ class DnsConfig(_Section):
 
 
 class AlarmsConfig(_Section):
-    """Who hears about alarms. Empty in dev: alarms still exist, nobody is paged."""
+    """Who hears about alarms, and when they fire. No e-mails in dev: alarms still exist, nobody is paged."""
 
-    emails: tuple[str, ...] = Field((), description="SNS e-mail subscriptions")
+    emails: tuple[str, ...] = Field((), description="SNS e-mail subscriptions (each must confirm once)")
+    thresholds: AlarmThresholds = Field(
+        AlarmThresholds(), description="[alarms.thresholds]; defaults fit the smallest shapes (monitoring/thresholds.py)"
+    )
 
     @model_validator(mode="after")
     def _check_emails(self) -> "AlarmsConfig":
@@ -178,6 +182,16 @@ class EnvironmentConfig(_Section):
     dns: DnsConfig = DnsConfig()
     alarms: AlarmsConfig = AlarmsConfig()
     terraform_cloud: TerraformCloudConfig = TerraformCloudConfig()
+
+    @model_validator(mode="after")
+    def _check_storage_alarm(self) -> "EnvironmentConfig":
+        floor, allocated = self.alarms.thresholds.db_free_storage_gb, self.database.allocated_storage_gb
+        if floor >= allocated:
+            # The alarm would fire on an empty database from the first minute.
+            raise ValueError(
+                f"alarms.thresholds.db_free_storage_gb ({floor:g}) must be below database.allocated_storage_gb ({allocated})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_zones(self) -> "EnvironmentConfig":

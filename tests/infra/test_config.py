@@ -43,6 +43,14 @@ BAD_FILES = {
     "invalid TOML": (DEV.replace("[app]", "[app"), r"dev\.toml: invalid TOML: .*line \d+"),
     "bad retention": (DEV.replace("flow_log_retention_days = 30", "flow_log_retention_days = 31"), r"network: flow_log_retention_days must be one of"),
     "zone of another region": (DEV.replace("az_count = 2", 'az_count = 2\navailability_zones = ["us-east-1a", "eu-west-1b"]'), r"'eu-west-1b' is not a zone of us-east-1"),
+    "alarm threshold out of range": (
+        DEV.replace("fleet_cpu_percent = 90", "fleet_cpu_percent = 190"),
+        r"dev\.toml:\d+: alarms\.thresholds\.fleet_cpu_percent: .*less than or equal to 100",
+    ),
+    "storage alarm above the allocation": (
+        DEV.replace("db_free_storage_gb = 2", "db_free_storage_gb = 25"),
+        r"alarms\.thresholds\.db_free_storage_gb \(25\) must be below database\.allocated_storage_gb \(20\)",
+    ),
 }
 
 
