@@ -5,6 +5,8 @@ thresholds. The identifiers are whatever strings the caller has: Terraform refer
 time, plain names in unit tests. The infra side turns each ``Alarm`` into one
 ``aws_cloudwatch_metric_alarm``; nothing here knows CDKTF.
 
+Alarms set no ``unit``: one that differs from what the service publishes matches no data at all.
+
 Missing data is decided per alarm, because "no data" means different things: the load balancer
 publishes request metrics only while requests flow (quiet is fine → notBreaching), whereas RDS and
 the host counts always report (silence means the thing is gone → breaching).
@@ -13,7 +15,7 @@ the host counts always report (silence means the thing is gone → breaching).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from monitoring.metrics import check_metric, is_statistic
@@ -63,7 +65,6 @@ class Alarm:
     threshold: float
     comparison: Comparison
     missing_data: MissingData
-    unit: str | None = field(default=None)
 
     def __post_init__(self) -> None:
         check_metric(self.namespace, self.metric, self.dimensions)
@@ -120,7 +121,6 @@ def _load_balancer(r: MonitoredResources, t: AlarmThresholds, fleet_min_size: in
             "AWS/ApplicationELB", "TargetResponseTime", tg, "p99",
             period=60, evaluation_periods=5, datapoints_to_alarm=3,
             threshold=t.target_p99_seconds, comparison="GreaterThanThreshold", missing_data="notBreaching",
-            unit="Seconds",
         ),
         Alarm(
             "unhealthy-hosts",
@@ -149,7 +149,6 @@ def _fleet(r: MonitoredResources, t: AlarmThresholds) -> list[Alarm]:
             "AWS/EC2", "CPUUtilization", asg, "Average",
             period=300, evaluation_periods=3, datapoints_to_alarm=3,
             threshold=t.fleet_cpu_percent, comparison="GreaterThanThreshold", missing_data="notBreaching",
-            unit="Percent",
         ),
         Alarm(
             # Breaching when missing: a fleet that stops reporting memory has lost its CloudWatch agent.
@@ -158,7 +157,6 @@ def _fleet(r: MonitoredResources, t: AlarmThresholds) -> list[Alarm]:
             "CWAgent", "mem_used_percent", asg, "Maximum",
             period=300, evaluation_periods=2, datapoints_to_alarm=2,
             threshold=t.fleet_memory_percent, comparison="GreaterThanThreshold", missing_data="breaching",
-            unit="Percent",
         ),
     ]
 
@@ -172,7 +170,6 @@ def _database(r: MonitoredResources, t: AlarmThresholds) -> list[Alarm]:
             "AWS/RDS", "CPUUtilization", db, "Average",
             period=300, evaluation_periods=3, datapoints_to_alarm=3,
             threshold=t.db_cpu_percent, comparison="GreaterThanThreshold", missing_data="missing",
-            unit="Percent",
         ),
         Alarm(
             "db-free-storage",
@@ -180,7 +177,6 @@ def _database(r: MonitoredResources, t: AlarmThresholds) -> list[Alarm]:
             "AWS/RDS", "FreeStorageSpace", db, "Minimum",
             period=300, evaluation_periods=1, datapoints_to_alarm=1,
             threshold=t.db_free_storage_gb * GIB, comparison="LessThanThreshold", missing_data="breaching",
-            unit="Bytes",
         ),
         Alarm(
             "db-freeable-memory",
@@ -188,7 +184,6 @@ def _database(r: MonitoredResources, t: AlarmThresholds) -> list[Alarm]:
             "AWS/RDS", "FreeableMemory", db, "Average",
             period=300, evaluation_periods=3, datapoints_to_alarm=3,
             threshold=t.db_freeable_memory_mb * MIB, comparison="LessThanThreshold", missing_data="breaching",
-            unit="Bytes",
         ),
         Alarm(
             "db-connections",
@@ -212,7 +207,6 @@ def _cache(r: MonitoredResources, t: AlarmThresholds) -> list[Alarm]:
                 "AWS/ElastiCache", "EngineCPUUtilization", cluster, "Average",
                 period=300, evaluation_periods=3, datapoints_to_alarm=3,
                 threshold=t.redis_engine_cpu_percent, comparison="GreaterThanThreshold", missing_data="missing",
-                unit="Percent",
             ),
             Alarm(
                 f"redis-memory{suffix}",
@@ -220,7 +214,6 @@ def _cache(r: MonitoredResources, t: AlarmThresholds) -> list[Alarm]:
                 "AWS/ElastiCache", "DatabaseMemoryUsagePercentage", cluster, "Maximum",
                 period=300, evaluation_periods=2, datapoints_to_alarm=2,
                 threshold=t.redis_memory_percent, comparison="GreaterThanThreshold", missing_data="missing",
-                unit="Percent",
             ),
             Alarm(
                 f"redis-evictions{suffix}",
