@@ -61,3 +61,5 @@ def synth(env_name: str, outdir: Path, quiet: bool) -> None:
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     click.echo(f"{config.name}: {len(summaries)} stacks synthesized in {time.monotonic() - started:.1f}s")
+from infra.check_scaling import check_scaling
+main.add_command(check_scaling)
