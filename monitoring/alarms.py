@@ -224,3 +224,14 @@ def _cache(r: MonitoredResources, t: AlarmThresholds) -> list[Alarm]:
             ),
         ]
     return alarms
+
+
+def health_check_alarm(health_check_id: str) -> Alarm:
+    """The public ``/health`` check (Route 53, seen from outside AWS's network) reports the site down."""
+    return Alarm(
+        "public-health",
+        "Route 53 health checkers cannot get /health through the public name for 2 minutes",
+        "AWS/Route53", "HealthCheckStatus", {"HealthCheckId": health_check_id}, "Minimum",
+        period=60, evaluation_periods=2, datapoints_to_alarm=2,
+        threshold=1, comparison="LessThanThreshold", missing_data="breaching",
+    )

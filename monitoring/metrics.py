@@ -103,6 +103,12 @@ NAMESPACES: dict[str, Namespace] = {
                 "CurrConnections": _ELASTICACHE,
             },
         ),
+        Namespace(
+            "AWS/Route53",
+            "https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/monitoring-health-check-status.html"
+            " (health-check metrics exist only in us-east-1)",
+            {"HealthCheckStatus": _sets({"HealthCheckId"})},
+        ),
     )
 }
 

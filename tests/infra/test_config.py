@@ -47,6 +47,26 @@ BAD_FILES = {
         DEV.replace("fleet_cpu_percent = 90", "fleet_cpu_percent = 190"),
         r"dev\.toml:\d+: alarms\.thresholds\.fleet_cpu_percent: .*less than or equal to 100",
     ),
+    "edge without a domain": (
+        DEV.replace("create_dns = false", "create_dns = true"),
+        r"dev\.toml: \(top level\): edge\.create_cloudfront and edge\.create_dns need dns\.domain",
+    ),
+    "cloudfront without dns": (
+        DEV.replace("create_cloudfront = false", "create_cloudfront = true").replace("[edge]", '[dns]\ndomain = "example.com"\n\n[edge]'),
+        r"edge\.create_cloudfront needs edge\.create_dns",
+    ),
+    "cloudfront without the ALB certificate": (
+        DEV.replace("create_cloudfront = false", "create_cloudfront = true")
+        .replace("create_dns = false", "create_dns = true")
+        .replace("[edge]", '[dns]\ndomain = "example.com"\n\n[edge]'),
+        r"edge\.create_cloudfront needs dns\.certificate_arn",
+    ),
+    "health check outside us-east-1": (
+        DEV.replace("create_dns = false", "create_dns = true")
+        .replace('region = "us-east-1"', 'region = "eu-west-1"')
+        .replace("[edge]", '[dns]\ndomain = "example.com"\n\n[edge]'),
+        r"edge\.create_dns needs region us-east-1",
+    ),
     "storage alarm above the allocation": (
         DEV.replace("db_free_storage_gb = 2", "db_free_storage_gb = 25"),
         r"alarms\.thresholds\.db_free_storage_gb \(25\) must be below database\.allocated_storage_gb \(20\)",

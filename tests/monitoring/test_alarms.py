@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.config import load_environment
-from monitoring.alarms import GIB, Alarm, MonitoredResources, alarm_table
+from monitoring.alarms import GIB, Alarm, MonitoredResources, alarm_table, health_check_alarm
 from monitoring.metrics import NAMESPACES, UnknownMetric, check_metric, is_statistic
 from monitoring.thresholds import AlarmThresholds
 
@@ -129,3 +129,10 @@ def test_threshold_defaults_are_documented_and_validated():
         AlarmThresholds(fleet_cpu_percent=120)
     with pytest.raises(ValueError):
         AlarmThresholds(unknown=1)
+
+
+def test_public_health_alarm_fires_when_checkers_fail_or_go_silent():
+    alarm = health_check_alarm("abcdef-1234")
+    check_metric(alarm.namespace, alarm.metric, alarm.dimensions)
+    # HealthCheckStatus is 1 while healthy: Minimum < 1 means at least one failing minute.
+    assert (alarm.statistic, alarm.comparison, alarm.threshold, alarm.missing_data) == ("Minimum", "LessThanThreshold", 1, "breaching")
