@@ -41,7 +41,7 @@ class MonitoredResources:
     target_group_arn_suffix: str
     asg_name: str
     db_instance_id: str
-    #: The replication group's member clusters (primary first): ElastiCache publishes per cluster.
+    #: The replication group's member clusters (any order): ElastiCache publishes per cluster, not per group.
     redis_cluster_ids: tuple[str, ...]
 
     def __post_init__(self) -> None:

@@ -8,6 +8,7 @@ that serves traffic or holds data.
 
 from __future__ import annotations
 
+from cdktf import Fn
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
@@ -23,11 +24,26 @@ class MonitoringStack(EnvironmentStack):
 
     kind = "monitoring"
 
-    def __init__(self, scope: Construct, config: EnvironmentConfig, *, resources: MonitoredResources) -> None:
+    def __init__(self, scope: Construct, config: EnvironmentConfig, *, app, data) -> None:
         super().__init__(scope, config)
+        resources = monitored_resources(config, app, data)
         self.alarm_topic = AlarmTopic(self, "alarm-topic", name=config.prefix, config=config.alarms)
         table = alarm_table(resources, config.alarms.thresholds, fleet_min_size=config.app.min_size)
         self.alarms = Alarms(self, "alarms", prefix=config.prefix, table=table, topic_arn=self.alarm_topic.topic.arn)
         self.dashboard = Dashboard(
             self, "dashboard", name=config.prefix, region=config.region, resources=resources, alarm_arns=self.alarms.arns
         )
+
+
+def monitored_resources(config: EnvironmentConfig, app, data) -> MonitoredResources:
+    """The app and data stacks' resources as CloudWatch dimension values (references, resolved at apply)."""
+    load_balancer, group = app.load_balancer, data.cache.replication_group
+    return MonitoredResources(
+        alb_arn_suffix=load_balancer.alb.arn_suffix,
+        target_group_arn_suffix=load_balancer.target_group.arn_suffix,
+        asg_name=app.fleet.group.name,
+        # ``identifier``, not ``id``: since provider 5 an instance's id is its resource id (db-…).
+        db_instance_id=data.database.instance.identifier,
+        # Member clusters are a set (name order: <group>-001, -002, …); their count is fixed by config.
+        redis_cluster_ids=tuple(Fn.element(group.member_clusters, i) for i in range(1 + config.cache.replicas)),
+    )

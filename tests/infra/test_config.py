@@ -71,6 +71,26 @@ BAD_FILES = {
         DEV.replace("db_free_storage_gb = 2", "db_free_storage_gb = 25"),
         r"alarms\.thresholds\.db_free_storage_gb \(25\) must be below database\.allocated_storage_gb \(20\)",
     ),
+    "performance insights on a micro class": (
+        DEV.replace("performance_insights = false", "performance_insights = true"),
+        r"dev\.toml:\d+: database: performance_insights is not available on db\.t3\.micro",
+    ),
+    "database log retention": (
+        DEV.replace("max_allowed_packet_mb = 64\nlog_retention_days = 30", "max_allowed_packet_mb = 64\nlog_retention_days = 31"),
+        r"database: log_retention_days must be one of",
+    ),
+    "packet too small for the cutover": (DEV.replace("max_allowed_packet_mb = 64", "max_allowed_packet_mb = 8"), r"database\.max_allowed_packet_mb: .*greater than or equal to 16"),
+    "backups off": (DEV.replace("backup_retention_days = 1", "backup_retention_days = 0"), r"database\.backup_retention_days: .*greater than or equal to 1"),
+    "bad backup window": (DEV.replace("backup_retention_days = 1", 'backup_retention_days = 1\nbackup_window = "3am"'), r"database\.backup_window: .*pattern"),
+    "bad monitoring interval": (DEV.replace("monitoring_interval = 60", "monitoring_interval = 45"), r"database\.monitoring_interval: "),
+    "bad master username": (DEV.replace("[database]\n", '[database]\nusername = "admin-user"\n'), r"database\.username: .*pattern"),
+    "redis version without TLS+AUTH": (DEV.replace("replicas = 0", 'replicas = 0\nengine_version = "5.0"'), r"cache\.engine_version: .*pattern"),
+    "redis snapshots off": (DEV.replace("snapshot_retention_days = 1", "snapshot_retention_days = 0"), r"cache\.snapshot_retention_days: .*greater than or equal to 1"),
+    "secret recovery window": (DEV.replace("secret_recovery_days = 0", "secret_recovery_days = 3"), r"dev\.toml:\d+: cache: secret_recovery_days must be 0 or 7–30"),
+    "redis log retention": (
+        DEV.replace("snapshot_retention_days = 1\nlog_retention_days = 30", "snapshot_retention_days = 1\nlog_retention_days = 2"),
+        r"cache: log_retention_days must be one of",
+    ),
 }
 
 
