@@ -63,3 +63,10 @@ def synth(env_name: str, outdir: Path, quiet: bool) -> None:
     click.echo(f"{config.name}: {len(summaries)} stacks synthesized in {time.monotonic() - started:.1f}s")
 from infra.check_scaling import check_scaling
 main.add_command(check_scaling)
+
+
+# Defined in infra/review/cli.py; registered here so `infra --help` lists every command.
+from infra.review.cli import graph, review  # noqa: E402
+
+main.add_command(review)
+main.add_command(graph)
