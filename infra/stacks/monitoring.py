@@ -15,7 +15,9 @@ from infra.config import EnvironmentConfig
 from infra.constructs.alarm_topic import AlarmTopic
 from infra.constructs.alarms import Alarms
 from infra.constructs.dashboard import Dashboard
+from infra.stacks.app import AppStack
 from infra.stacks.base import EnvironmentStack
+from infra.stacks.data import DataStack
 from monitoring.alarms import MonitoredResources, alarm_table
 
 
@@ -24,7 +26,7 @@ class MonitoringStack(EnvironmentStack):
 
     kind = "monitoring"
 
-    def __init__(self, scope: Construct, config: EnvironmentConfig, *, app, data) -> None:
+    def __init__(self, scope: Construct, config: EnvironmentConfig, *, app: AppStack, data: DataStack) -> None:
         super().__init__(scope, config)
         resources = monitored_resources(config, app, data)
         self.alarm_topic = AlarmTopic(self, "alarm-topic", name=config.prefix, config=config.alarms)
@@ -35,7 +37,7 @@ class MonitoringStack(EnvironmentStack):
         )
 
 
-def monitored_resources(config: EnvironmentConfig, app, data) -> MonitoredResources:
+def monitored_resources(config: EnvironmentConfig, app: AppStack, data: DataStack) -> MonitoredResources:
     """The app and data stacks' resources as CloudWatch dimension values (references, resolved at apply)."""
     load_balancer, group = app.load_balancer, data.cache.replication_group
     return MonitoredResources(

@@ -186,3 +186,13 @@ def test_bootstrap_agent_publishes_every_cwagent_series_the_alarms_and_dashboard
     used = {frozenset(a.dimensions) for a in alarm_table(resources, config.alarms.thresholds, fleet_min_size=1) if a.namespace == "CWAgent"}
     assert used and used <= published
     assert "mem_used_percent" in agent["metrics_collected"]["mem"]["measurement"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_group_publishes_every_auto_scaling_metric_the_dashboard_graphs(synthesized, env):
+    # AWS/AutoScaling group metrics exist only for the metrics the group enables.
+    synth = synthesized(env)
+    (group,) = synth.resources("app", "aws_autoscaling_group").values()
+    graphed = {metric for namespace, metric, _ in _widget_dimensions(_dashboard(synth)) if namespace == "AWS/AutoScaling"}
+    assert graphed and graphed <= set(group["enabled_metrics"])
+    assert group["metrics_granularity"] == "1Minute"
