@@ -14,7 +14,7 @@ import pytest
 
 from infra.terraform_cli import OfflineTerraform, TerraformUnavailable
 from tests.conftest import missing
-from tests.infra.conftest import ENVIRONMENTS
+from tests.infra.conftest import EDGE, ENVIRONMENTS
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +25,7 @@ def terraform(tmp_path_factory):
         missing(str(exc))
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", [*ENVIRONMENTS, EDGE])
 def test_every_stack_validates(terraform, synthesized, env, tmp_path):
     synth = synthesized(env)
     for stack in synth.stack_names():
