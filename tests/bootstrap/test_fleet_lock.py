@@ -16,7 +16,8 @@ import pytest
 
 from bootstrap import fleet_lock
 from tests.conftest import missing
-from tests.servers.redis import RedisServer, find_binary, free_port
+from tests.servers.process import find_binary, free_port
+from tests.servers.redis import RedisServer
 
 SOURCE = Path(fleet_lock.__file__)
 KEY = "fleet-lock:job"

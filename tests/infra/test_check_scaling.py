@@ -17,7 +17,7 @@ from infra.check_scaling import percentile
 from infra.cli import main
 from tests.conftest import missing
 from tests.servers.nginx import RoundRobinProxy
-from tests.servers.redis import find_binary
+from tests.servers.process import find_binary
 
 
 class Backend:

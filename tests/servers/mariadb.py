@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pymysql
 
-from tests.servers.redis import find_binary, free_port, wait_ready
+from tests.servers.process import find_binary, free_port, stop_process, wait_ready
 
 USER = "migrate"
 PASSWORD = "s3cret-pw!"
@@ -86,14 +86,7 @@ class MariaDB:
         wait_ready(self, lambda: self.root_connection().close(), pymysql.err.OperationalError, self.log_path, timeout)
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout=60)
         self.process = None
 
     def root_connection(self, database: str | None = None) -> pymysql.Connection:

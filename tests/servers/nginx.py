@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers.redis import find_binary, free_port, wait_ready
+from tests.servers.process import find_binary, free_port, stop_process, wait_ready
 
 CONFIG = """\
 daemon off;
@@ -71,12 +71,5 @@ class RoundRobinProxy:
         wait_ready(self, lambda: socket.create_connection(("127.0.0.1", self.port), timeout=1).close(), OSError, log, timeout)
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()  # nginx's fast shutdown; workers exit with the master
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout=10)
         self.process = None

@@ -6,43 +6,13 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 
-
-def find_binary(name: str) -> str | None:
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(server, probe, errors, log: Path, timeout: float) -> None:
-    """Polls ``probe`` until it stops raising ``errors``. On any failure (the server exits, time
-    runs out, the probe itself is broken) stops the server, so no test leaks one, and raises."""
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            try:
-                probe()
-                return
-            except errors:
-                if server.process.poll() is not None or time.monotonic() > deadline:
-                    text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-                    raise RuntimeError(f"{type(server).__name__} did not start:\n{text}") from None
-                time.sleep(0.05)
-    except BaseException:
-        server.stop()
-        raise
+from tests.servers.process import find_binary, free_port, wait_ready
 
 
 @dataclass
