@@ -38,3 +38,7 @@ bench-synth: $(INSTALLED)
 
 clean:
 	rm -rf cdktf.out .pytest_cache
+
+# Every stack of ENV applied, re-planned and destroyed against moto on 127.0.0.1 (README: Deploy rehearsal).
+rehearse: $(INSTALLED)
+	$(BIN)/infra rehearse --env $(ENV)
