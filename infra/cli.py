@@ -72,3 +72,7 @@ def rehearse(env_name: str, lite: bool) -> None:
 
     config = _load(env_name)
     sys.exit(rehearse_environment(lite_config(config) if lite else config, echo=click.echo))
+
+
+from infra.check_scaling import check_scaling
+main.add_command(check_scaling)

@@ -1,0 +1,97 @@
+"""Throwaway redis-server for tests (DESIGN §6): its own loopback port and temp dir, nothing saved.
+
+``RedisServer(root, password=..., tls=True)`` also serves AUTH and TLS the way ElastiCache does
+(TLS only, no plain port); its self-signed certificate is the CA clients must trust.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+
+def find_binary(name: str) -> str | None:
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(server, probe, errors, log: Path, timeout: float) -> None:
+    """Polls ``probe`` until it stops raising ``errors``. On any failure (the server exits, time
+    runs out, the probe itself is broken) stops the server, so no test leaks one, and raises."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                probe()
+                return
+            except errors:
+                if server.process.poll() is not None or time.monotonic() > deadline:
+                    text = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                    raise RuntimeError(f"{type(server).__name__} did not start:\n{text}") from None
+                time.sleep(0.05)
+    except BaseException:
+        server.stop()
+        raise
+
+
+@dataclass
+class RedisServer:
+    root: Path
+    password: str | None = None
+    tls: bool = False
+    port: int = 0
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def ca_file(self) -> Path:
+        return self.root / "cert.pem"
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"{'rediss' if self.tls else 'redis'}://{auth}127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, **({"ssl_ca_certs": str(self.ca_file)} if self.tls else {}))
+
+    def _tls_args(self) -> list[str]:
+        key = self.root / "key.pem"
+        subprocess.run(
+            [find_binary("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-days", "1", "-keyout", str(key), "-out", str(self.ca_file), "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True, capture_output=True, timeout=30,
+        )
+        return ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.ca_file),
+                "--tls-key-file", str(key), "--tls-ca-cert-file", str(self.ca_file), "--tls-auth-clients", "no"]
+
+    def start(self, timeout: float = 10) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        listen = self._tls_args() if self.tls else ["--port", str(self.port)]
+        auth = ["--requirepass", self.password] if self.password else []
+        log = self.root / "redis.log"
+        self.process = subprocess.Popen(
+            [find_binary("redis-server"), *listen, *auth, "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.root), "--logfile", str(log)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_ready(self, lambda: self.client().ping(), redis.ConnectionError, log, timeout)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.kill()
+        self.process.wait()
+        self.process = None
