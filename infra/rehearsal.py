@@ -173,6 +173,42 @@ def write_overrides(stacks: list[Stack], region: str) -> None:
         (stack.directory / OVERRIDE_FILE).write_text(json.dumps(emulator_override(stack, region), indent=2) + "\n")
 
 
+TEARDOWN_OVERRIDE_FILE = "zz_rehearsal_teardown_override.tf.json"
+#: Resource type → the settings that let terraform destroy it; applied just before destroy, so the
+#: rehearsal first proves the real (protected) values deploy and re-plan clean.
+TEARDOWN_SETTINGS = {
+    "aws_db_instance": {"deletion_protection": False, "skip_final_snapshot": True, "delete_automated_backups": True},
+    "aws_rds_cluster": {"deletion_protection": False, "skip_final_snapshot": True},
+    "aws_lb": {"enable_deletion_protection": False},
+}
+#: Resource types terraform cannot destroy on moto: removed from state before destroy and reported as
+#: abandoned, not as left behind. ElastiCache: moto does not implement DeleteCacheSubnetGroup, so
+#: destroy would wait for the provider's timeout.
+ABANDONED_TYPES = ("aws_elasticache_subnet_group",)
+
+
+def teardown_override(body: dict) -> dict | None:
+    """The override that lifts deletion protection from ``body``'s resources, or None if none has it."""
+    resources = {
+        resource_type: {name: TEARDOWN_SETTINGS[resource_type] for name in instances}
+        for resource_type, instances in body.get("resource", {}).items()
+        if resource_type in TEARDOWN_SETTINGS
+    }
+    return {"resource": resources} if resources else None
+
+
+def seeded_zones(stacks: list[Stack]) -> list[str]:
+    """Hosted zones the stacks look up but do not create (a real account has them already)."""
+    return sorted(
+        {
+            lookup["name"]
+            for stack in stacks
+            for lookup in stack.body().get("data", {}).get("aws_route53_zone", {}).values()
+            if "name" in lookup and "${" not in lookup["name"]
+        }
+    )
+
+
 # ---------------------------------------------------------------- known diffs (pure)
 
 
@@ -436,6 +472,21 @@ FACTS: dict[str, Callable[[EnvironmentConfig, Emulator], list[str]]] = {
 # ---------------------------------------------------------------- the cycle
 
 
+def state_resources(stack: Stack) -> dict[str, dict]:
+    """Managed resource address → attributes, read from the stack's local state (no provider start)."""
+    path = stack.directory / stack.state_file
+    state = json.loads(path.read_text()) if path.is_file() else {}
+    held = {}
+    for resource in state.get("resources", []):
+        if resource["mode"] != "managed":
+            continue
+        for instance in resource["instances"]:
+            key = instance.get("index_key")
+            suffix = "" if key is None else f"[{json.dumps(key)}]"
+            held[f"{resource['type']}.{resource['name']}{suffix}"] = instance["attributes"]
+    return held
+
+
 @dataclass
 class Report:
     """Everything a rehearsal found. ``ok`` when nothing unexpected happened."""
@@ -448,6 +499,8 @@ class Report:
     fact_problems: list[str] = field(default_factory=list)
     order_problems: list[str] = field(default_factory=list)
     leftovers: dict[str, list[str]] = field(default_factory=dict)
+    abandoned: list[str] = field(default_factory=list)
+    seeded: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
 
     @property
@@ -490,6 +543,10 @@ class Rehearsal:
         destroy = list(reversed(self.stacks))
         self.report.order_problems = destroy_order_problems(destroy)
         write_overrides(self.stacks, self.config.region)
+        route53 = self.emulator.client("route53")
+        for zone in seeded_zones(self.stacks):
+            route53.create_hosted_zone(Name=zone, CallerReference=f"rehearsal-{zone}")
+            self.report.seeded.append(zone)
         for stack in self.stacks:
             self._step(stack, "init", "init")
             # apply plans first; a separate `plan -out` would load the 700 MB provider's schema once more.
@@ -499,8 +556,14 @@ class Rehearsal:
             if any(s.name == self.config.stack_name(kind) for s in self.stacks):
                 self.report.fact_problems += [f"{kind}: {p}" for p in check(self.config, self.emulator)]
         for stack in destroy:
-            self._step(stack, "destroy", "destroy", "-auto-approve")
-        self.report.leftovers = leftovers(self.emulator)
+            self._teardown(stack)
+        held = leftovers(self.emulator)
+        abandoned = {name.rsplit("/", 1)[-1] for name in self.report.abandoned}
+        seeded = {zone.rstrip(".") + "." for zone in self.report.seeded}
+        for call, names in held.items():
+            names = [n for n in names if n not in abandoned and n not in seeded]
+            if names:
+                self.report.leftovers[call] = names
         self.report.wall_seconds = time.monotonic() - started
         return self.report
 
@@ -510,9 +573,9 @@ class Rehearsal:
         applied: set[str] = set()
         for stack in self.stacks:
             result = self._step(stack, "replan", "plan", "-detailed-exitcode", f"-out={PLAN_FILE}", ok=(0, 2))
-            state = self.terraform.run(stack.directory, "state", "list")
-            applied |= set(state.stdout.split())
-            self.report.resources[stack.name] = sum(1 for a in state.stdout.split() if not a.startswith("data."))
+            held = state_resources(stack)
+            applied |= set(held)
+            self.report.resources[stack.name] = len(held)
             if result.returncode == 2:
                 shown = self.terraform.run(stack.directory, "show", "-json", PLAN_FILE)
                 diffs += [(stack.name, d) for d in plan_diffs(json.loads(shown.stdout))]
@@ -520,6 +583,18 @@ class Rehearsal:
             bucket = self.report.unexplained_diffs if unexplained_diffs([diff], self.known) else self.report.accepted_diffs
             bucket.append((stack_name, diff))
         self.report.stale_known_diffs = stale_known_diffs(self.known, applied, [d for _, d in diffs])
+
+    def _teardown(self, stack: Stack) -> None:
+        """destroy, after the documented workarounds: protection lifted, undeletable resources abandoned."""
+        override = teardown_override(stack.body())
+        if override:
+            (stack.directory / TEARDOWN_OVERRIDE_FILE).write_text(json.dumps(override, indent=2) + "\n")
+            self._step(stack, "unprotect", "apply", "-auto-approve")
+        for address, attributes in state_resources(stack).items():
+            if address.split(".")[0] in ABANDONED_TYPES:
+                self._step(stack, "abandon", "state", "rm", address)
+                self.report.abandoned.append(f"{address}/{attributes.get('name') or attributes['id']}")
+        self._step(stack, "destroy", "destroy", "-auto-approve")
 
     def _step(self, stack: Stack, step: str, *args: str, ok: tuple[int, ...] = (0,)):
         began = time.monotonic()
@@ -539,7 +614,7 @@ TERRAFORM_HOME = ROOT / ".tools" / "terraform"
 
 
 def format_report(report: Report, known: list[KnownDiff]) -> list[str]:
-    steps = ("init", "apply", "replan", "destroy")
+    steps = ("init", "apply", "replan", "unprotect", "destroy")
     rows = [("stack", "resources", *steps)]
     rows += [
         (name, str(report.resources.get(name, "-")), *(f"{seconds.get(step, 0):.1f}s" for step in steps))
@@ -551,6 +626,8 @@ def format_report(report: Report, known: list[KnownDiff]) -> list[str]:
     for stack, diff in report.accepted_diffs:
         why = next(reasons[id(k)] for k in known if k.accepts(diff))
         lines.append(f"known emulator diff, {stack}: {diff} — {why}")
+    lines += [f"seeded hosted zone (a real account has it): {zone}" for zone in report.seeded]
+    lines += [f"abandoned in the emulator (removed from state before destroy): {name}" for name in report.abandoned]
     lines += [f"PROBLEM: {problem}" for problem in report.problems()]
     lines.append(f"rehearsal {'passed' if report.ok else 'FAILED'} in {report.wall_seconds:.0f}s; left behind: {report.leftovers or 'nothing'}")
     return lines

@@ -34,7 +34,10 @@ from infra.rehearsal import (
     network_facts,
     plan_diffs,
     read_manifest,
+    seeded_zones,
     stale_known_diffs,
+    state_resources,
+    teardown_override,
     unexplained_diffs,
 )
 
@@ -92,6 +95,33 @@ def test_override_points_at_the_emulator_only_through_the_environment(tmp_path):
     assert body["terraform"]["required_providers"]["aws"]["version"] == "5.100.0"
     remote = body["data"]["terraform_remote_state"]["cross-stack-reference-input-duewin-dev-network"]
     assert remote == {"backend": "local", "config": {"path": "../duewin-dev-network/terraform.duewin-dev-network.tfstate"}}
+
+
+def test_teardown_lifts_protection_only_where_a_protected_type_exists(tmp_path):
+    body = {"resource": {"aws_lb": {"alb": {"enable_deletion_protection": True}}, "aws_vpc": {"v": {}}}}
+    assert teardown_override(body) == {"resource": {"aws_lb": {"alb": {"enable_deletion_protection": False}}}}
+    assert teardown_override({"resource": {"aws_vpc": {"v": {}}}}) is None
+
+
+def test_zones_looked_up_but_not_created_are_seeded(tmp_path):
+    stack = _stack(tmp_path, "edge")
+    body = {"data": {"aws_route53_zone": {"z": {"name": "example.com"}, "computed": {"name": "${var.x}"}}}}
+    (stack.directory / "cdk.tf.json").write_text(json.dumps(body))
+    assert seeded_zones([stack, _stack(tmp_path, "network")]) == ["example.com"]
+
+
+def test_state_resources_reads_managed_instances_from_the_local_state(tmp_path):
+    stack = _stack(tmp_path, "data")
+    state = {
+        "resources": [
+            {"mode": "data", "type": "aws_caller_identity", "name": "me", "instances": [{"attributes": {}}]},
+            {"mode": "managed", "type": "aws_elasticache_subnet_group", "name": "cache", "instances": [{"attributes": {"name": "c"}}]},
+            {"mode": "managed", "type": "aws_subnet", "name": "s", "instances": [{"index_key": 0, "attributes": {"id": "subnet-1"}}]},
+        ]
+    }
+    (stack.directory / stack.state_file).write_text(json.dumps(state))
+    assert state_resources(stack) == {"aws_elasticache_subnet_group.cache": {"name": "c"}, "aws_subnet.s[0]": {"id": "subnet-1"}}
+    assert state_resources(_stack(tmp_path, "never-applied")) == {}
 
 
 def test_known_diffs_accept_only_listed_updates_and_go_stale():
