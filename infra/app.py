@@ -26,11 +26,13 @@ def build_app(config: EnvironmentConfig, outdir: Path):
     engine.prepare_provider_import()
     from cdktf import App
 
+    from infra.stacks.data import DataStack
     from infra.stacks.network import NetworkStack
 
     app = App(outdir=str(outdir))
     network = NetworkStack(app, config)
-    return app, [network]
+    data = DataStack(app, config, network)
+    return app, [network, data]
 
 
 def synth(config: EnvironmentConfig, outdir: Path) -> list[StackSummary]:

@@ -29,6 +29,11 @@ class ConfigError(Exception):
     """A bad environment file. ``str()`` is the one line shown to the user."""
 
 
+def _check_log_retention(field: str, days: int) -> None:
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(f"{field} must be one of CloudWatch's values {LOG_RETENTION_DAYS}")
+
+
 class _Section(BaseModel):
     # Unknown keys are typos until proven otherwise; frozen because stacks share one config.
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -61,8 +66,7 @@ class NetworkConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> "NetworkConfig":
-        if self.flow_log_retention_days not in LOG_RETENTION_DAYS:
-            raise ValueError(f"flow_log_retention_days must be one of CloudWatch's values {LOG_RETENTION_DAYS}")
+        _check_log_retention("flow_log_retention_days", self.flow_log_retention_days)
         self.subnets  # noqa: B018 — carving raises for overlapping or too-small CIDRs
         return self
 
@@ -109,31 +113,84 @@ class AppConfig(_Section):
         return self
 
 
+#: RDS instance classes Performance Insights (and its successor, Database Insights) does not run on for MySQL.
+PERFORMANCE_INSIGHTS_UNSUPPORTED = ("db.t2.micro", "db.t2.small", "db.t3.micro", "db.t3.small", "db.t4g.micro", "db.t4g.small")
+_WINDOW = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
+_WEEKLY_WINDOW = r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"
+
+
 class DatabaseConfig(_Section):
-    """RDS MySQL. Defaults: db.t3.micro, 20 GB growing to 100 GB, single-AZ."""
+    """RDS MySQL. Defaults are the safe ones (deletion protection, final snapshot, 7 days of backups);
+    an environment turns them off explicitly where cheapness matters more (dev)."""
 
     instance_class: str = Field("db.t3.micro", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
-    engine_version: str = Field("8.0", pattern=r"^8\.0(\.\d+)?$")
+    engine_version: str = Field("8.0", pattern=r"^8\.(0|4)(\.\d+)?$", description="'8.0' lets RDS pick (and upgrade) the minor")
     allocated_storage_gb: int = Field(20, ge=20, le=65536)
-    max_allocated_storage_gb: int = Field(100, ge=20, le=65536)
+    max_allocated_storage_gb: int = Field(100, ge=20, le=65536, description="Storage autoscaling ceiling")
     multi_az: bool = False
+    name: str = Field("duewin", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$", description="The schema created at launch")
+    username: str = Field("duewin_admin", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,15}$", description="Master user; its password lives only in Secrets Manager")
+    deletion_protection: bool = True
+    final_snapshot: bool = Field(True, description="Snapshot on destroy; off in dev, where the data is disposable")
+    copy_tags_to_snapshot: bool = True
+    backup_retention_days: int = Field(7, ge=1, le=35, description="≥ 1: 0 would turn off backups and point-in-time recovery")
+    backup_window: str = Field("03:00-04:00", pattern=_WINDOW, description="UTC, daily")
+    maintenance_window: str = Field("sun:04:30-sun:05:30", pattern=_WEEKLY_WINDOW, description="UTC; after the backup window")
+    ca_cert_identifier: str = Field("rds-ca-rsa2048-g1", pattern=r"^rds-ca-[a-z0-9-]+$")
+    performance_insights: bool = Field(False, description=f"Not available on {', '.join(PERFORMANCE_INSIGHTS_UNSUPPORTED)}")
+    monitoring_interval: Literal[0, 1, 5, 10, 15, 30, 60] = Field(60, description="Enhanced Monitoring seconds; 0 turns it off")
+    max_allowed_packet_mb: int = Field(
+        64,
+        ge=16,
+        le=1024,
+        description="Largest statement the server accepts. The cutover tool sends statements up to this size; 64 MB "
+        "holds mysqldump's extended INSERTs (≈1 MB) and any single row the source could store (MySQL 8's own "
+        "default, above MariaDB's 16 MB).",
+    )
+    slow_query_seconds: float = Field(1.0, gt=0, le=60, description="long_query_time: statements slower than this go to the slow log")
+    log_retention_days: int = 30
+    storage_kms_key_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]+$",
+        description="Bring-your-own key for storage and Performance Insights; default: a key the data stack creates",
+    )
 
     @model_validator(mode="after")
-    def _check_storage(self) -> "DatabaseConfig":
+    def _check(self) -> "DatabaseConfig":
         if self.max_allocated_storage_gb < self.allocated_storage_gb:
             raise ValueError(
                 f"max_allocated_storage_gb ({self.max_allocated_storage_gb}) is below "
                 f"allocated_storage_gb ({self.allocated_storage_gb})"
             )
+        if self.performance_insights and self.instance_class in PERFORMANCE_INSIGHTS_UNSUPPORTED:
+            raise ValueError(f"performance_insights is not available on {self.instance_class}")
+        _check_log_retention("log_retention_days", self.log_retention_days)
         return self
 
 
 class CacheConfig(_Section):
-    """ElastiCache Redis. Defaults: cache.t3.micro, no replicas (replicas ≥ 1 turns on failover)."""
+    """ElastiCache Redis. Defaults: cache.t3.micro, no replicas (replicas ≥ 1 turns on failover and Multi-AZ)."""
 
     node_type: str = Field("cache.t3.micro", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
-    engine_version: str = Field("7.1", pattern=r"^\d+\.\d+$")
+    engine_version: str = Field("7.1", pattern=r"^(6\.[02]|7\.[01])$", description="Redis OSS versions ElastiCache offers with AUTH + TLS")
     replicas: int = Field(0, ge=0, le=5)
+    snapshot_retention_days: int = Field(1, ge=1, le=35, description="≥ 1: daily snapshots are the only backup of the cache")
+    snapshot_window: str = Field("03:00-04:00", pattern=_WINDOW, description="UTC, daily")
+    maintenance_window: str = Field("sun:05:30-sun:06:30", pattern=_WEEKLY_WINDOW, description="UTC; after the database's")
+    maxmemory_policy: Literal["volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu", "volatile-ttl", "noeviction"] = Field(
+        "volatile-lru", description="Evict only keys with a TTL: sessions and Socket.IO state without one are never dropped"
+    )
+    log_retention_days: int = 30
+    secret_recovery_days: int = Field(
+        7, description="How long a deleted AUTH secret stays recoverable (0 or 7–30); 0 lets dev be destroyed and re-created at once"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> "CacheConfig":
+        _check_log_retention("log_retention_days", self.log_retention_days)
+        if self.secret_recovery_days != 0 and not 7 <= self.secret_recovery_days <= 30:
+            raise ValueError(f"secret_recovery_days must be 0 or 7–30 (Secrets Manager's range), not {self.secret_recovery_days}")
+        return self
 
 
 class DnsConfig(_Section):

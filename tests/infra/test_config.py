@@ -43,6 +43,26 @@ BAD_FILES = {
     "invalid TOML": (DEV.replace("[app]", "[app"), r"dev\.toml: invalid TOML: .*line \d+"),
     "bad retention": (DEV.replace("flow_log_retention_days = 30", "flow_log_retention_days = 31"), r"network: flow_log_retention_days must be one of"),
     "zone of another region": (DEV.replace("az_count = 2", 'az_count = 2\navailability_zones = ["us-east-1a", "eu-west-1b"]'), r"'eu-west-1b' is not a zone of us-east-1"),
+    "performance insights on a micro class": (
+        DEV.replace("performance_insights = false", "performance_insights = true"),
+        r"dev\.toml:\d+: database: performance_insights is not available on db\.t3\.micro",
+    ),
+    "database log retention": (
+        DEV.replace("max_allowed_packet_mb = 64\nlog_retention_days = 30", "max_allowed_packet_mb = 64\nlog_retention_days = 31"),
+        r"database: log_retention_days must be one of",
+    ),
+    "packet too small for the cutover": (DEV.replace("max_allowed_packet_mb = 64", "max_allowed_packet_mb = 8"), r"database\.max_allowed_packet_mb: .*greater than or equal to 16"),
+    "backups off": (DEV.replace("backup_retention_days = 1", "backup_retention_days = 0"), r"database\.backup_retention_days: .*greater than or equal to 1"),
+    "bad backup window": (DEV.replace("backup_retention_days = 1", 'backup_retention_days = 1\nbackup_window = "3am"'), r"database\.backup_window: .*pattern"),
+    "bad monitoring interval": (DEV.replace("monitoring_interval = 60", "monitoring_interval = 45"), r"database\.monitoring_interval: "),
+    "bad master username": (DEV.replace("[database]\n", '[database]\nusername = "admin-user"\n'), r"database\.username: .*pattern"),
+    "redis version without TLS+AUTH": (DEV.replace("replicas = 0", 'replicas = 0\nengine_version = "5.0"'), r"cache\.engine_version: .*pattern"),
+    "redis snapshots off": (DEV.replace("snapshot_retention_days = 1", "snapshot_retention_days = 0"), r"cache\.snapshot_retention_days: .*greater than or equal to 1"),
+    "secret recovery window": (DEV.replace("secret_recovery_days = 0", "secret_recovery_days = 3"), r"dev\.toml:\d+: cache: secret_recovery_days must be 0 or 7–30"),
+    "redis log retention": (
+        DEV.replace("snapshot_retention_days = 1\nlog_retention_days = 30", "snapshot_retention_days = 1\nlog_retention_days = 2"),
+        r"cache: log_retention_days must be one of",
+    ),
 }
 
 

@@ -1,0 +1,39 @@
+"""A customer-managed KMS key administered by the account, for data services that use it through grants.
+
+RDS, ElastiCache and Secrets Manager use a key on behalf of the principal calling them, so the key
+policy only has to delegate to IAM (the account-root statement); who may read secrets is then
+decided by IAM policies that name this key's ARN — e.g. the app role's kms:Decrypt on exactly it.
+"""
+
+from __future__ import annotations
+
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
+from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from constructs import Construct
+
+
+class EncryptionKey(Construct):
+    """Attributes: ``key`` (rotated yearly; 30-day deletion window), ``arn``."""
+
+    def __init__(self, scope: Construct, id_: str, *, alias: str, description: str) -> None:
+        super().__init__(scope, id_)
+        account = DataAwsCallerIdentity(self, "account")
+        partition = DataAwsPartition(self, "partition")
+        policy = DataAwsIamPolicyDocument(
+            self,
+            "policy",
+            statement=[
+                {
+                    "sid": "AccountDelegatesToIam",
+                    "principals": [{"type": "AWS", "identifiers": [f"arn:{partition.partition}:iam::{account.account_id}:root"]}],
+                    "actions": ["kms:*"],
+                    "resources": ["*"],
+                }
+            ],
+        )
+        self.key = KmsKey(self, "key", description=description, enable_key_rotation=True, deletion_window_in_days=30, policy=policy.json)
+        self.arn = self.key.arn
+        KmsAlias(self, "alias", name=f"alias/{alias}", target_key_id=self.key.key_id)

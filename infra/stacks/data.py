@@ -1,0 +1,50 @@
+"""`<project>-<env>-data`: RDS MySQL and ElastiCache Redis. Stateful: changes here are reviewed hard,
+and nothing the app stack does can change this stack (values flow one way, data → app).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from constructs import Construct
+
+from infra.config import EnvironmentConfig
+from infra.constructs.cache import Cache
+from infra.constructs.data_service import DataServicePlacement
+from infra.constructs.database import Database
+from infra.constructs.encryption_key import EncryptionKey
+from infra.stacks.base import EnvironmentStack
+from infra.stacks.network import NetworkStack
+
+
+class DataStack(EnvironmentStack):
+    """Attributes for the app stack: ``database`` (Database), ``cache`` (Cache), ``secrets_key_arn`` (the
+    KMS key encrypting both secrets: the app role needs kms:Decrypt on exactly it), ``storage_key_arn``.
+
+    This stack also adds the app security group's egress rules to MySQL and Redis; the app stack
+    must not add them again (AWS rejects a duplicate rule).
+    """
+
+    kind = "data"
+
+    def __init__(self, scope: Construct, config: EnvironmentConfig, network: NetworkStack) -> None:
+        super().__init__(scope, config)
+        name = config.prefix
+        # Separate keys: reading a secret needs kms:Decrypt on the secrets key, which then grants
+        # nothing over the storage of the database or the cache.
+        self.secrets_key = EncryptionKey(self, "secrets-key", alias=f"{name}-data-secrets", description=f"{name}: database and Redis secrets")
+        self.storage_key = EncryptionKey(self, "storage-key", alias=f"{name}-data-storage", description=f"{name}: RDS and ElastiCache storage")
+        self.secrets_key_arn = self.secrets_key.arn
+        self.storage_key_arn = self.storage_key.arn
+        placement = DataServicePlacement(
+            name=name,
+            vpc_id=network.vpc.vpc.id,
+            subnet_ids=network.vpc.subnet_ids["data"],
+            app_security_group_id=network.app_security_group.id,
+            log_key_arn=network.log_key.key.arn,
+            storage_key_arn=self.storage_key_arn,
+            secrets_key_arn=self.secrets_key_arn,
+        )
+        database_placement = replace(placement, storage_key_arn=config.database.storage_kms_key_arn or self.storage_key_arn)
+        self.database = Database(self, "database", config=config.database, placement=database_placement)
+        self.cache = Cache(self, "cache", config=config.cache, placement=placement)
