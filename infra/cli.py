@@ -68,10 +68,9 @@ def synth(env_name: str, outdir: Path, quiet: bool) -> None:
 @click.option("--lite", is_flag=True, help="Leave out what the emulator cannot do or does slowly (the test suite's subset).")
 def rehearse(env_name: str, lite: bool) -> None:
     """Apply, re-plan and destroy every stack against a local AWS emulator (moto on 127.0.0.1)."""
-    from infra.rehearsal import lite_config, rehearse_environment
+    from infra.rehearsal import emulator_config, rehearse_environment
 
-    config = _load(env_name)
-    sys.exit(rehearse_environment(lite_config(config) if lite else config, echo=click.echo))
+    sys.exit(rehearse_environment(emulator_config(_load(env_name), lite=lite), echo=click.echo))
 
 
 from infra.check_scaling import check_scaling

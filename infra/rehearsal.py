@@ -27,6 +27,7 @@ import time
 import tomllib
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,16 +49,23 @@ class RehearsalFailed(RuntimeError):
 
 # ---------------------------------------------------------------- the lite subset (pure)
 
-#: Config toggles the lite rehearsal (the test suite's) turns off, each with what the emulator lacks.
-#: Lite is expressed in config, not by cutting resources out of the JSON, so what is rehearsed is
-#: exactly what an environment with those toggles off would deploy.
-LITE_OFF: dict[str, str] = {}
+#: Config toggles every rehearsal turns off: what moto 5.2.5 cannot deploy at all. Expressed in config,
+#: not by cutting resources out of the JSON, so what is rehearsed is exactly what an environment
+#: with those toggles off would deploy.
+EMULATOR_OFF: dict[str, str] = {
+    "cache.create_replication_group": "ElastiCache: moto has no CreateCacheParameterGroup, and a replication "
+    "group fails (CacheClusterNotFound for its member cluster)",
+}
+#: Turned off as well in the lite run (the test suite's): what the emulator only does slowly.
+LITE_OFF: dict[str, str] = {
+    "database.create_instance": "RDS instance: ≈ 80 s create + 60 s delete of fixed waits in the provider",
+}
 
 
-def lite_config(config: EnvironmentConfig) -> EnvironmentConfig:
-    """``config`` with every ``LITE_OFF`` toggle off, validated again."""
+def emulator_config(config: EnvironmentConfig, *, lite: bool) -> EnvironmentConfig:
+    """``config`` with the emulator's toggles (and for ``lite`` the slow ones) off, validated again."""
     data = config.model_dump()
-    for path in LITE_OFF:
+    for path in {**EMULATOR_OFF, **(LITE_OFF if lite else {})}:
         section, key = path.split(".")
         data[section][key] = False
     return type(config).model_validate(data)
@@ -189,24 +197,36 @@ ABANDONED_TYPES = ("aws_elasticache_subnet_group",)
 
 def teardown_override(body: dict) -> dict | None:
     """The override that lifts deletion protection from ``body``'s resources, or None if none has it."""
-    resources = {
-        resource_type: {name: TEARDOWN_SETTINGS[resource_type] for name in instances}
-        for resource_type, instances in body.get("resource", {}).items()
-        if resource_type in TEARDOWN_SETTINGS
-    }
+    resources: dict[str, dict] = {}
+    for resource_type, instances in body.get("resource", {}).items():
+        settings = TEARDOWN_SETTINGS.get(resource_type, {})
+        for name, arguments in instances.items():
+            # Unset arguments take the provider's defaults, which protect nothing.
+            if any(arguments.get(key, value) != value for key, value in settings.items()):
+                resources.setdefault(resource_type, {})[name] = settings
     return {"resource": resources} if resources else None
 
 
-def seeded_zones(stacks: list[Stack]) -> list[str]:
-    """Hosted zones the stacks look up but do not create (a real account has them already)."""
+def _looked_up(stacks: list[Stack], data_type: str) -> list[str]:
+    """Literal names the stacks read through ``data_type`` lookups."""
     return sorted(
         {
             lookup["name"]
             for stack in stacks
-            for lookup in stack.body().get("data", {}).get("aws_route53_zone", {}).values()
-            if "name" in lookup and "${" not in lookup["name"]
+            for lookup in stack.body().get("data", {}).get(data_type, {}).values()
+            if "${" not in lookup.get("name", "${")
         }
     )
+
+
+def seeded_zones(stacks: list[Stack]) -> list[str]:
+    """Hosted zones the stacks look up but do not create (a real account has them already)."""
+    return _looked_up(stacks, "aws_route53_zone")
+
+
+def seeded_image_parameters(stacks: list[Stack]) -> list[str]:
+    """AWS's public AMI parameters the stacks read; moto ships only Amazon Linux's."""
+    return [name for name in _looked_up(stacks, "aws_ssm_parameter") if name.startswith("/aws/service/") and name.endswith("/ami-id")]
 
 
 # ---------------------------------------------------------------- known diffs (pure)
@@ -293,6 +313,32 @@ def _free_refusing_port() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     return sock
+
+
+def _put_public_parameter(region: str, name: str, value: str) -> None:
+    """Store an AWS-owned (``/aws/service/...``) parameter in the in-process emulator's SSM backend.
+
+    moto refuses PutParameter under /aws/ as AWS does; its own catalogue is loaded the same way.
+    Reaches into moto's internals, which the pinned moto version (pyproject) keeps stable.
+    """
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ssm.models import Parameter, ssm_backends
+
+    parameters = ssm_backends[DEFAULT_ACCOUNT_ID][region]._parameters
+    parameters[name].append(
+        Parameter(
+            account_id=DEFAULT_ACCOUNT_ID,
+            name=name,
+            value=value,
+            parameter_type="String",
+            description=None,
+            allowed_pattern=None,
+            keyid=None,
+            last_modified_date=time.time(),
+            version=1,
+            data_type="aws:ec2:image",
+        )
+    )
 
 
 @dataclass
@@ -463,9 +509,56 @@ def network_facts(config: EnvironmentConfig, emulator: Emulator) -> list[str]:
     return problems
 
 
+def data_facts(config: EnvironmentConfig, emulator: Emulator) -> list[str]:
+    """Both subnet groups span the data subnets, the AUTH token is stored, the services are up and private."""
+    problems = []
+    name = config.prefix
+    subnet_group = emulator.client("rds").describe_db_subnet_groups(DBSubnetGroupName=f"{name}-data")["DBSubnetGroups"][0]
+    if len(subnet_group["Subnets"]) != config.network.az_count:
+        problems.append(f"DB subnet group spans {len(subnet_group['Subnets'])} subnets, expected {config.network.az_count}")
+    token = emulator.client("secretsmanager").get_secret_value(SecretId=f"{name}/redis/auth-token")["SecretString"]
+    if not (len(token) == 64 and token.isalnum()):
+        problems.append(f"Redis AUTH token is not 64 letters and digits ({len(token)} characters)")
+    if config.database.create_instance:
+        db = emulator.client("rds").describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
+        if db["DBInstanceStatus"] != "available" or not db["StorageEncrypted"] or db["PubliclyAccessible"]:
+            problems.append(f"RDS {name}: status {db['DBInstanceStatus']}, encrypted {db['StorageEncrypted']}, public {db['PubliclyAccessible']}")
+    if config.cache.create_replication_group:
+        group = emulator.client("elasticache").describe_replication_groups(ReplicationGroupId=name)["ReplicationGroups"][0]
+        if group["Status"] != "available" or not group.get("TransitEncryptionEnabled"):
+            problems.append(f"replication group {name}: status {group['Status']}, TLS {group.get('TransitEncryptionEnabled')}")
+    return problems
+
+
+def app_facts(config: EnvironmentConfig, emulator: Emulator) -> list[str]:
+    """ALB active; the ASG's instances InService and healthy, each registered healthy in the target group."""
+    problems = []
+    elbv2, name = emulator.client("elbv2"), config.prefix
+    balancer = elbv2.describe_load_balancers(Names=[f"{name}-alb"])["LoadBalancers"][0]
+    if balancer["State"]["Code"] != "active" or balancer["Scheme"] != "internet-facing":
+        problems.append(f"ALB {name}-alb: {balancer['State']}, {balancer['Scheme']}")
+    group = emulator.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{name}-app"])["AutoScalingGroups"][0]
+    in_service = {i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService" and i["HealthStatus"] == "Healthy"}
+    if len(in_service) != config.app.desired_capacity:
+        problems.append(f"ASG {name}-app: {len(in_service)} healthy InService instances, expected {config.app.desired_capacity}: {group['Instances']}")
+    target_group = elbv2.describe_target_groups(Names=[f"{name}-app"])["TargetGroups"][0]
+    if target_group["TargetGroupArn"] not in group["TargetGroupARNs"]:
+        problems.append(f"ASG {name}-app is not attached to target group {name}-app")
+    health = elbv2.describe_target_health(TargetGroupArn=target_group["TargetGroupArn"])["TargetHealthDescriptions"]
+    healthy = {t["Target"]["Id"] for t in health if t["TargetHealth"]["State"] == "healthy"}
+    if not in_service or healthy != in_service:
+        problems.append(f"target group {name}-app: healthy targets {sorted(healthy)}, ASG instances {sorted(in_service)}")
+    listeners = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+    if 80 not in {listener["Port"] for listener in listeners}:
+        problems.append(f"ALB {name}-alb has no listener on 80: {[listener['Port'] for listener in listeners]}")
+    return problems
+
+
 #: Stack kind → the facts checked through boto3 once every stack is applied.
 FACTS: dict[str, Callable[[EnvironmentConfig, Emulator], list[str]]] = {
     "network": network_facts,
+    "data": data_facts,
+    "app": app_facts,
 }
 
 
@@ -543,13 +636,12 @@ class Rehearsal:
         destroy = list(reversed(self.stacks))
         self.report.order_problems = destroy_order_problems(destroy)
         write_overrides(self.stacks, self.config.region)
-        route53 = self.emulator.client("route53")
-        for zone in seeded_zones(self.stacks):
-            route53.create_hosted_zone(Name=zone, CallerReference=f"rehearsal-{zone}")
-            self.report.seeded.append(zone)
+        self._seed()
+        # Each terraform call spends seconds loading the provider's schema; init and the second plans
+        # do not depend on one another, so they overlap.
+        self._each(lambda stack: self._step(stack, "init", "init"))
         for stack in self.stacks:
-            self._step(stack, "init", "init")
-            # apply plans first; a separate `plan -out` would load the 700 MB provider's schema once more.
+            # apply plans first; a separate `plan -out` would load the provider's schema once more.
             self._step(stack, "apply", "apply", "-auto-approve")
         self._replan()
         for kind, check in FACTS.items():
@@ -569,20 +661,44 @@ class Rehearsal:
 
     def _replan(self) -> None:
         """Second plan of every stack once all are applied, so a later stack's drift on an earlier one shows."""
-        diffs: list[tuple[str, Diff]] = []
+
+        def replan(stack: Stack) -> list[tuple[str, Diff]]:
+            result = self._step(stack, "replan", "plan", "-detailed-exitcode", f"-out={PLAN_FILE}", ok=(0, 2))
+            if result.returncode == 0:
+                return []
+            shown = self.terraform.run(stack.directory, "show", "-json", PLAN_FILE)
+            return [(stack.name, d) for d in plan_diffs(json.loads(shown.stdout))]
+
+        diffs = [diff for found in self._each(replan) for diff in found]
         applied: set[str] = set()
         for stack in self.stacks:
-            result = self._step(stack, "replan", "plan", "-detailed-exitcode", f"-out={PLAN_FILE}", ok=(0, 2))
             held = state_resources(stack)
             applied |= set(held)
             self.report.resources[stack.name] = len(held)
-            if result.returncode == 2:
-                shown = self.terraform.run(stack.directory, "show", "-json", PLAN_FILE)
-                diffs += [(stack.name, d) for d in plan_diffs(json.loads(shown.stdout))]
         for stack_name, diff in diffs:
             bucket = self.report.unexplained_diffs if unexplained_diffs([diff], self.known) else self.report.accepted_diffs
             bucket.append((stack_name, diff))
         self.report.stale_known_diffs = stale_known_diffs(self.known, applied, [d for _, d in diffs])
+
+    def _seed(self) -> None:
+        """What a real account has before the first deploy: the hosted zone, AWS's public AMI parameters."""
+        route53 = self.emulator.client("route53")
+        for zone in seeded_zones(self.stacks):
+            route53.create_hosted_zone(Name=zone, CallerReference=f"rehearsal-{zone}")
+            self.report.seeded.append(f"hosted zone {zone}")
+        parameters = seeded_image_parameters(self.stacks)
+        if parameters:
+            ssm = self.emulator.client("ssm")
+            image = self.emulator.client("ec2").describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+            for name in parameters:
+                if not ssm.get_parameters(Names=[name])["Parameters"]:
+                    # Under /aws/ moto refuses PutParameter, so the seed goes in through the backend.
+                    _put_public_parameter(self.emulator.region, name, image)
+                    self.report.seeded.append(f"parameter {name} = {image}")
+
+    def _each(self, step: Callable[[Stack], object]) -> list:
+        with ThreadPoolExecutor(max_workers=len(self.stacks)) as pool:
+            return list(pool.map(step, self.stacks))
 
     def _teardown(self, stack: Stack) -> None:
         """destroy, after the documented workarounds: protection lifted, undeletable resources abandoned."""
@@ -622,7 +738,7 @@ def format_report(report: Report, known: list[KnownDiff]) -> list[str]:
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    reasons = {id(k): k.reason.splitlines()[0] for k in known}
+    reasons = {id(k): " ".join(k.reason.split()) for k in known}
     for stack, diff in report.accepted_diffs:
         why = next(reasons[id(k)] for k in known if k.accepts(diff))
         lines.append(f"known emulator diff, {stack}: {diff} — {why}")

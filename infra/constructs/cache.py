@@ -23,7 +23,7 @@ from cdktf_cdktf_provider_aws.secretsmanager_secret_version import Secretsmanage
 from constructs import Construct
 
 from infra.config import CacheConfig
-from infra.constructs.data_service import DataServicePlacement, ServiceSecurityGroup
+from infra.constructs.data_service import DataServicePlacement, ServiceSecurityGroup, stand_in_address
 
 PORT = 6379
 # ElastiCache accepts 16–128 printable characters except / " @; letters and digits only keeps the
@@ -49,7 +49,6 @@ class Cache(Construct):
         self.port = PORT
         self.security_group = ServiceSecurityGroup(self, "access", placement=placement, service="Redis", port=PORT).group
         self.subnet_group = ElasticacheSubnetGroup(self, "subnets", name=f"{name}-data", subnet_ids=placement.subnet_ids)
-        self.parameter_group = self._init_parameter_group()
         self.auth_secret, auth_token = self._init_auth_token(placement.secrets_key_arn)
         self.auth_secret_arn = self.auth_secret.arn
         self.slow_log = CloudwatchLogGroup(
@@ -59,6 +58,11 @@ class Cache(Construct):
             retention_in_days=config.log_retention_days,
             kms_key_id=placement.log_key_arn,
         )
+        if not config.create_replication_group:
+            self.parameter_group = self.replication_group = None
+            self.primary_endpoint = stand_in_address(name, "redis")
+            return
+        self.parameter_group = self._init_parameter_group()
         highly_available = config.replicas >= 1
         self.replication_group = ElasticacheReplicationGroup(
             self,
