@@ -26,13 +26,14 @@ def build_app(config: EnvironmentConfig, outdir: Path):
     engine.prepare_provider_import()
     from cdktf import App
 
+    from infra.stacks.app import AppStack
     from infra.stacks.data import DataStack
     from infra.stacks.network import NetworkStack
 
     app = App(outdir=str(outdir))
     network = NetworkStack(app, config)
     data = DataStack(app, config, network)
-    return app, [network, data]
+    return app, [network, data, AppStack(app, config, network, data)]
 
 
 def synth(config: EnvironmentConfig, outdir: Path) -> list[StackSummary]:

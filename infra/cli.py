@@ -75,3 +75,10 @@ def rehearse(env_name: str, lite: bool) -> None:
 
 from infra.check_scaling import check_scaling
 main.add_command(check_scaling)
+
+
+# Defined in infra/review/cli.py; registered here so `infra --help` lists every command.
+from infra.review.cli import graph, review  # noqa: E402
+
+main.add_command(review)
+main.add_command(graph)

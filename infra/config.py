@@ -25,6 +25,10 @@ DEFAULT_ENVIRONMENT = "dev"
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
 
+#: '<project>-<env>' must leave room for '-alb' in a load balancer name (32 characters).
+MAX_PREFIX_LENGTH = 28
+
+
 class ConfigError(Exception):
     """A bad environment file. ``str()`` is the one line shown to the user."""
 
@@ -91,15 +95,31 @@ class NetworkConfig(_Section):
 
 
 class AppConfig(_Section):
-    """The EC2 fleet behind the ALB. Defaults follow the scaling guide: 2/10/2, CPU target 70 %."""
+    """The EC2 fleet behind the ALB and what boots on it. Defaults follow the scaling guide: 2/10/2,
+    CPU target 70 %, Node 20 with PM2. Exactly one of ``repository`` / ``artifact`` says where the code comes from."""
 
     instance_type: str = Field("t2.micro", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
     min_size: int = Field(2, ge=1)
     max_size: int = Field(10, ge=1)
     desired_capacity: int = Field(2, ge=1)
     cpu_target_percent: float = Field(70, gt=0, le=100)
+    requests_per_target: int | None = Field(
+        None, ge=1, description="Second target-tracking policy on ALB requests per instance per minute; off by default"
+    )
     port: int = Field(3000, ge=1, le=65535)
     health_check_path: str = Field("/health", pattern=r"^/")
+    health_check_grace_seconds: int = Field(
+        300, ge=0, le=3600, description="Boot + npm install time the ASG waits before ELB health counts"
+    )
+    root_volume_gb: int = Field(20, ge=8, le=1024)
+    ssh_key_name: str | None = Field(None, description="Optional EC2 key pair; SSH is never open to the internet (use Session Manager)")
+    node_version: str = Field("20", pattern=r"^\d{2}$", description="Node.js major, installed from NodeSource's signed apt repository")
+    pm2_version: str = Field("5", pattern=r"^\d+(\.\d+){0,2}$", description="npm version spec for pm2")
+    repository: str | None = Field(None, pattern=r"^https://\S+$", description="Git repository (HTTPS) the instances clone")
+    branch: str = Field("main", pattern=r"^[A-Za-z0-9._/-]+$")
+    artifact: str | None = Field(None, pattern=r"^s3://[a-z0-9.-]{3,63}/\S+\.(tar\.gz|tgz)$", description="S3 tarball instead of git")
+    entrypoint: str = Field("server.js", pattern=r"^[A-Za-z0-9._/-]+$", description="The file PM2 starts")
+    log_retention_days: int = Field(30, description="CloudWatch retention of the app's and the bootstrap's logs")
 
     @model_validator(mode="after")
     def _check_sizes(self) -> "AppConfig":
@@ -110,6 +130,9 @@ class AppConfig(_Section):
                 f"desired_capacity ({self.desired_capacity}) is outside [min_size, max_size] "
                 f"= [{self.min_size}, {self.max_size}]"
             )
+        if (self.repository is None) == (self.artifact is None):
+            raise ValueError("set exactly one of repository (git) and artifact (s3://…tar.gz)")
+        _check_log_retention("log_retention_days", self.log_retention_days)
         return self
 
 
@@ -210,6 +233,34 @@ class DnsConfig(_Section):
     certificate_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
 
 
+class LoadBalancerConfig(_Section):
+    """The public ALB and its target group. Defaults are the safe ones (deletion protection on)."""
+
+    idle_timeout_seconds: int = Field(
+        300, ge=60, le=4000, description="Above Socket.IO's 25 s ping interval with room, so idle WebSockets survive"
+    )
+    deletion_protection: bool = True
+    access_log_retention_days: int = Field(90, ge=1, description="S3 lifecycle expiry of ALB access logs")
+    ssl_policy: str = Field("ELBSecurityPolicy-TLS13-1-2-2021-06", pattern=r"^ELBSecurityPolicy-TLS13-", description="TLS 1.3 policies only")
+    health_check_interval_seconds: int = Field(15, ge=5, le=300)
+    health_check_timeout_seconds: int = Field(5, ge=2, le=120)
+    healthy_threshold: int = Field(2, ge=2, le=10)
+    unhealthy_threshold: int = Field(3, ge=2, le=10)
+    health_check_matcher: str = Field("200", pattern=r"^[1-5]\d\d([,-][1-5]\d\d)*$")
+    deregistration_delay_seconds: int = Field(30, ge=0, le=3600, description="Drain time for in-flight requests on scale-in")
+    stickiness: bool = Field(False, description="Socket.IO's long-polling fallback needs it unless the app uses the Redis adapter")
+    stickiness_duration_seconds: int = Field(86400, ge=1, le=604800)
+
+    @model_validator(mode="after")
+    def _check_health(self) -> "LoadBalancerConfig":
+        if self.health_check_timeout_seconds >= self.health_check_interval_seconds:
+            raise ValueError(
+                f"health_check_timeout_seconds ({self.health_check_timeout_seconds}) must be below "
+                f"health_check_interval_seconds ({self.health_check_interval_seconds})"
+            )
+        return self
+
+
 class AlarmsConfig(_Section):
     """Who hears about alarms. Empty in dev: alarms still exist, nobody is paged."""
 
@@ -239,12 +290,23 @@ class EnvironmentConfig(_Section):
     project: str = Field("duewin", pattern=r"^[a-z][a-z0-9-]{1,20}$")
     region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
     network: NetworkConfig
-    app: AppConfig = AppConfig()
+    app: AppConfig
     database: DatabaseConfig = DatabaseConfig()
     cache: CacheConfig = CacheConfig()
     dns: DnsConfig = DnsConfig()
+    load_balancer: LoadBalancerConfig = LoadBalancerConfig()
     alarms: AlarmsConfig = AlarmsConfig()
     terraform_cloud: TerraformCloudConfig = TerraformCloudConfig()
+
+    @model_validator(mode="after")
+    def _check_prefix_length(self) -> "EnvironmentConfig":
+        # The longest name built from it: the load balancer's '<prefix>-alb' (AWS allows 32 characters).
+        if len(self.prefix) > MAX_PREFIX_LENGTH:
+            raise ValueError(
+                f"project and environment name make the prefix {self.prefix!r} ({len(self.prefix)} characters); "
+                f"load balancer names allow at most {MAX_PREFIX_LENGTH}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_zones(self) -> "EnvironmentConfig":

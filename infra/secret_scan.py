@@ -12,7 +12,10 @@ from collections.abc import Iterator
 
 SECRET_KEY = re.compile(r"password|passwd|secret|token|api_?key|private_?key|credential", re.IGNORECASE)
 # Keys whose names look secret but whose literal values never are (settings, not material).
-NOT_SECRET_KEYS = frozenset({"auth_token_update_strategy", "manage_master_user_password", "password_length"})
+NOT_SECRET_KEYS = frozenset({"auth_token_update_strategy", "manage_master_user_password", "password_length", "http_tokens"})
+# CDKTF's metadata block: Terraform reads "//" as a comment, and it lists cross-stack output names
+# (e.g. "...master_user_secret[0].secret_arn") as plain strings.
+METADATA_KEY = "//"
 CREDENTIAL_SHAPES = (
     re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key id
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
@@ -27,6 +30,8 @@ def secret_literals(node: object, path: str = "") -> Iterator[str]:
     """Dotted paths of every secret-looking literal under ``node`` (a parsed cdk.tf.json)."""
     if isinstance(node, dict):
         for key, value in node.items():
+            if key == METADATA_KEY:
+                continue
             where = f"{path}.{key}" if path else str(key)
             if isinstance(value, str) and SECRET_KEY.search(str(key)) and key not in NOT_SECRET_KEYS and _is_literal(value):
                 yield where

@@ -18,21 +18,9 @@ class EnvironmentStack(TerraformStack):
         self.stack_name = config.stack_name(self.kind)
         super().__init__(scope, self.stack_name)
         self.config = config
-        AwsProvider(
-            self,
-            "aws",
-            region=config.region,
-            default_tags=[
-                AwsProviderDefaultTags(
-                    tags={
-                        "Project": config.project,
-                        "Environment": config.name,
-                        "Stack": self.stack_name,
-                        "ManagedBy": "cdktf",
-                    }
-                )
-            ],
-        )
+        # Also what the Auto Scaling group propagates to its instances: provider default tags do not reach them.
+        self.default_tags = {"Project": config.project, "Environment": config.name, "Stack": self.stack_name, "ManagedBy": "cdktf"}
+        AwsProvider(self, "aws", region=config.region, default_tags=[AwsProviderDefaultTags(tags=self.default_tags)])
         self._init_backend()
 
     def _init_backend(self) -> None:

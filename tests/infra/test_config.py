@@ -42,6 +42,21 @@ BAD_FILES = {
     ),
     "invalid TOML": (DEV.replace("[app]", "[app"), r"dev\.toml: invalid TOML: .*line \d+"),
     "bad retention": (DEV.replace("flow_log_retention_days = 30", "flow_log_retention_days = 31"), r"network: flow_log_retention_days must be one of"),
+    "git and S3 source both": (
+        DEV.replace("entrypoint =", 'artifact = "s3://duewin-builds/backend.tar.gz"\nentrypoint ='),
+        r"dev\.toml:\d+: app: set exactly one of repository \(git\) and artifact",
+    ),
+    "no app source": (re.sub(r"\nrepository = .*", "", DEV), r"app: set exactly one of repository"),
+    "bad app log retention": (DEV.replace("log_retention_days = 30\n\n[load_balancer]", "log_retention_days = 31\n\n[load_balancer]"), r"app: log_retention_days must be one of"),
+    "health check timeout not below interval": (
+        DEV.replace("health_check_timeout_seconds = 5", "health_check_timeout_seconds = 15"),
+        r"dev\.toml:\d+: load_balancer: health_check_timeout_seconds \(15\) must be below health_check_interval_seconds \(15\)",
+    ),
+    "TLS policy below 1.3": (
+        DEV.replace("idle_timeout_seconds = 300", 'idle_timeout_seconds = 300\nssl_policy = "ELBSecurityPolicy-2016-08"'),
+        r"load_balancer\.ssl_policy: .*ELBSecurityPolicy-TLS13-",
+    ),
+    "idle timeout too short for WebSockets": (DEV.replace("idle_timeout_seconds = 300", "idle_timeout_seconds = 20"), r"load_balancer\.idle_timeout_seconds: .*greater than or equal to 60"),
     "zone of another region": (DEV.replace("az_count = 2", 'az_count = 2\navailability_zones = ["us-east-1a", "eu-west-1b"]'), r"'eu-west-1b' is not a zone of us-east-1"),
     "performance insights on a micro class": (
         DEV.replace("performance_insights = false", "performance_insights = true"),
@@ -77,6 +92,13 @@ def test_bad_file_is_one_line_naming_file_and_field(tmp_path, case):
     assert "\n" not in message
     assert str(directory / "dev.toml") in message or "dev.toml" in message
     assert re.search(pattern, message), message
+
+
+def test_prefix_too_long_for_load_balancer_names(tmp_path):
+    # GIVEN a long project name and a long environment name WHEN loaded THEN refused before AWS refuses the ALB.
+    directory = _write(tmp_path, DEV.replace('project = "duewin"', 'project = "duewin-backend-api"'), name="performance")
+    with pytest.raises(ConfigError, match=r"performance\.toml: \(top level\): .*'duewin-backend-api-performance' \(30 characters\); load balancer names allow at most 28"):
+        load_environment("performance", directory)
 
 
 def test_line_number_points_at_the_offending_key(tmp_path):

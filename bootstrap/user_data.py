@@ -1,0 +1,302 @@
+"""EC2 user data for the app instances: a pure function of the environment's config.
+
+What Terraform alone knows (database and Redis endpoints, secret ARNs) is NOT rendered into the
+script: the launch template puts it on the instance as tags (``instance_tags``), and the script reads
+them back through IMDSv2 (``instance_metadata_tags`` is enabled). So the script needs no Terraform
+escaping (bash's ``${…}`` is Terraform's interpolation syntax too), it can be gzipped here, and the
+bytes tested are the bytes shipped. A changed endpoint still changes the launch template (its tags),
+which rolls the fleet through instance refresh. Secrets never appear in either: the instance fetches
+them at boot through its role and writes them only to ``/opt/app/.env`` (mode 0600).
+
+This module imports no CDKTF (DESIGN §2): rendering and its tests take milliseconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from infra.config import EnvironmentConfig
+
+#: EC2 rejects user data above 16 KB (raw, before base64).
+USER_DATA_LIMIT_BYTES = 16 * 1024
+APP_USER = "app"
+APP_DIR = "/opt/app"
+APP_LOG_DIR = "/var/log/app"
+FLEET_LOCK_PATH = Path(__file__).with_name("fleet_lock.py")
+
+
+@dataclass(frozen=True)
+class InstanceReferences:
+    """Values from other stacks the instance needs; Terraform tokens in a stack, plain strings in tests."""
+
+    db_host: str
+    db_port: str
+    db_name: str
+    db_secret_arn: str
+    redis_host: str
+    redis_port: str
+    redis_auth_secret_arn: str
+
+
+def instance_tags(refs: InstanceReferences) -> dict[str, str]:
+    """Launch-template instance tags carrying ``refs``: key ``bootstrap:<field-with-dashes>``."""
+    return {_tag_key(f.name): str(getattr(refs, f.name)) for f in fields(InstanceReferences)}
+
+
+def parameter_path(config: EnvironmentConfig) -> str:
+    """The SSM Parameter Store path of the app's own settings (JWT_SECRET lives here as a SecureString)."""
+    return f"/{config.project}/{config.name}/app"
+
+
+def log_group_name(config: EnvironmentConfig) -> str:
+    """The CloudWatch log group the agent ships the app's and the bootstrap's logs to."""
+    return f"/{config.project}/{config.name}/app"
+
+
+def fleet_lock_source(path: Path = FLEET_LOCK_PATH) -> str:
+    """``bootstrap/fleet_lock.py``'s text, installed verbatim as ``/usr/local/bin/fleet-lock``."""
+    return path.read_text(encoding="utf-8")
+
+
+def cloudwatch_agent_config(config: EnvironmentConfig, root: str = "") -> dict:
+    """Memory and disk metrics per Auto Scaling group (the alarms use ``mem_used_percent`` in
+    ``CWAgent`` with only the ``AutoScalingGroupName`` dimension), and the logs worth keeping."""
+    group = log_group_name(config)
+
+    def ship(path: str, stream: str) -> dict:
+        return {"file_path": f"{root}{path}", "log_group_name": group, "log_stream_name": f"{{instance_id}}/{stream}"}
+
+    return {
+        "agent": {"metrics_collection_interval": 60},
+        "metrics": {
+            "namespace": "CWAgent",
+            "append_dimensions": {"AutoScalingGroupName": "${aws:AutoScalingGroupName}", "InstanceId": "${aws:InstanceId}"},
+            # Also publish the series aggregated over the group alone: that is what an alarm can name.
+            "aggregation_dimensions": [["AutoScalingGroupName"]],
+            "metrics_collected": {
+                "mem": {"measurement": ["mem_used_percent"]},
+                "disk": {"measurement": ["used_percent"], "resources": ["/"], "drop_device": True},
+            },
+        },
+        "logs": {
+            "logs_collected": {
+                "files": {
+                    "collect_list": [
+                        ship(f"{APP_LOG_DIR}/out.log", "app-out"),
+                        ship(f"{APP_LOG_DIR}/error.log", "app-error"),
+                        ship("/var/log/cloud-init-output.log", "bootstrap"),
+                    ]
+                }
+            }
+        },
+    }
+
+
+def render_script(config: EnvironmentConfig, *, root: str = "", fleet_lock: str | None = None) -> str:
+    """The bash script cloud-init runs once as root. ``root`` prefixes every path written (tests run
+    the script in a scratch directory); ``fleet_lock`` defaults to ``bootstrap/fleet_lock.py``'s text."""
+    app = config.app
+    lock_text = fleet_lock_source() if fleet_lock is None else fleet_lock
+    if app.repository:
+        fetch = f"as_app git clone --quiet --depth 1 --branch {_quote(app.branch)} {_quote(app.repository)} \"$APP_DIR\""
+    else:
+        fetch = (
+            f'aws s3 cp --only-show-errors --region "$REGION" {_quote(str(app.artifact))} "$work/app.tar.gz"\n'
+            'tar -xzf "$work/app.tar.gz" -C "$APP_DIR"\n'
+            'chown -R "$APP_USER:$APP_USER" "$APP_DIR"'
+        )
+    values = {
+        "PREFIX": config.prefix,
+        "ENV": config.name,
+        "REGION": _quote(config.region),
+        "ROOT": _quote(root),
+        "APP_USER": _quote(APP_USER),
+        "APP_DIR": APP_DIR,
+        "APP_LOG_DIR": APP_LOG_DIR,
+        "PARAMETER_PATH": _quote(parameter_path(config)),
+        "SERVER_PORT": str(app.port),
+        "NODE_MAJOR": app.node_version,
+        "PM2_SPEC": _quote(f"pm2@{app.pm2_version}"),
+        "ENTRYPOINT": _quote(app.entrypoint),
+        "FETCH_APP": fetch,
+        "TAG_READS": "\n".join(
+            f"{f.name.upper()}=$(imds tags/instance/{_tag_key(f.name)})" for f in fields(InstanceReferences)
+        ),
+        "CWAGENT_CONFIG": json.dumps(cloudwatch_agent_config(config, root), indent=1, sort_keys=True),
+        "ENV_WRITER": _ENV_WRITER,
+        "FLEET_LOCK": lock_text.rstrip("\n"),
+    }
+    for name, heredoc in (("CWAGENT_CONFIG", "CWAGENT_JSON"), ("ENV_WRITER", "PYTHON"), ("FLEET_LOCK", "FLEET_LOCK")):
+        if re.search(rf"^{heredoc}$", values[name], re.MULTILINE):
+            raise ValueError(f"{name} contains its heredoc delimiter {heredoc}")
+    script = _TEMPLATE
+    for key, value in values.items():
+        script = script.replace(f"__{key}__", value)
+    leftover = re.findall(r"__[A-Z_]+__", script.replace(values["FLEET_LOCK"], ""))
+    if leftover:
+        raise ValueError(f"unrendered placeholders: {sorted(set(leftover))}")
+    return script
+
+
+def render_user_data(config: EnvironmentConfig, *, fleet_lock: str | None = None) -> str:
+    """Base64 of the gzipped script, as ``aws_launch_template.user_data`` wants it. cloud-init
+    recognises gzip by its magic bytes; mtime=0 keeps the output (and so the synth) deterministic."""
+    payload = gzip.compress(render_script(config, fleet_lock=fleet_lock).encode(), compresslevel=9, mtime=0)
+    if len(payload) > USER_DATA_LIMIT_BYTES:
+        raise ValueError(f"user data is {len(payload)} bytes gzipped; EC2 accepts {USER_DATA_LIMIT_BYTES}")
+    return base64.b64encode(payload).decode()
+
+
+def _tag_key(field: str) -> str:
+    return "bootstrap:" + field.replace("_", "-")
+
+
+def _quote(value: str) -> str:
+    """Single-quote for bash; config values are validated, but a quote would still end the string."""
+    if "'" in value:
+        raise ValueError(f"refusing to render a value with a single quote: {value!r}")
+    return f"'{value}'"
+
+
+# Reads the secrets from its environment (never argv, which other users can list), quotes each value
+# so dotenv and fleet-lock read it back verbatim, and creates the file 0600 before writing a byte.
+_ENV_WRITER = r"""import json, os, sys, urllib.parse
+
+path = sys.argv[1]
+db = json.loads(os.environ["DB_SECRET"])
+token = urllib.parse.quote(os.environ["REDIS_TOKEN"], safe="")
+settings = {
+    "INSTANCE_ID": os.environ["INSTANCE_ID"],
+    "NODE_ENV": "production",
+    "SERVER_PORT": os.environ["SERVER_PORT"],
+    "DB_HOST": os.environ["DB_HOST"],
+    "DB_PORT": os.environ["DB_PORT"],
+    "DB_NAME": os.environ["DB_NAME"],
+    "DB_USER": db["username"],
+    "DB_PASS": db["password"],
+    "REDIS_URL": f"rediss://:{token}@{os.environ['REDIS_HOST']}:{os.environ['REDIS_PORT']}/0",
+    "JWT_SECRET": os.environ["JWT_SECRET"],
+}
+
+
+def quoted(key, value):
+    for quote in "'\"":
+        if quote not in value and "\n" not in value:
+            return quote + value + quote
+    sys.exit(f"{key}: contains both quote characters or a newline; dotenv cannot hold it")
+
+
+lines = "".join(f"{key}={quoted(key, value)}\n" for key, value in settings.items())
+temporary = path + ".new"
+fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as handle:
+    handle.write(lines)
+os.replace(temporary, path)"""
+
+_TEMPLATE = r"""#!/bin/bash
+# __PREFIX__ app instance bootstrap, rendered by bootstrap/user_data.py from environments/__ENV__.toml.
+# cloud-init runs it once, as root; its output lands in /var/log/cloud-init-output.log, which the
+# CloudWatch agent ships as the "<instance-id>/bootstrap" stream.
+set -euo pipefail
+
+readonly ROOT=__ROOT__
+readonly REGION=__REGION__
+readonly APP_USER=__APP_USER__
+readonly APP_HOME="$ROOT/home/$APP_USER"
+readonly APP_DIR="$ROOT"__APP_DIR__
+readonly LOG_DIR="$ROOT"__APP_LOG_DIR__
+readonly PARAMETER_PATH=__PARAMETER_PATH__
+declare -rx SERVER_PORT=__SERVER_PORT__
+readonly NODE_MAJOR=__NODE_MAJOR__
+readonly IMDS=http://169.254.169.254/latest
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# cloud-init may run this without HOME, which npm and gpg need.
+export HOME="${HOME:-/root}"
+
+log() { echo "bootstrap: $*"; }
+as_app() { runuser -u "$APP_USER" -- env HOME="$APP_HOME" PATH="$PATH" "$@"; }
+# On first boot apt-daily/unattended-upgrades often hold the dpkg lock for a while: wait, don't fail.
+apt_get() { apt-get -o DPkg::Lock::Timeout=600 -y -q "$@"; }
+
+log "identity (IMDSv2)"
+imds_token=$(curl -fsS --retry 5 -X PUT "$IMDS/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
+imds() { curl -fsS --retry 5 -H "X-aws-ec2-metadata-token: $imds_token" "$IMDS/meta-data/$1"; }
+INSTANCE_ID=$(imds instance-id)
+# Endpoints and secret ARNs arrive as instance tags set by the launch template (see user_data.py).
+__TAG_READS__
+
+log "packages"
+export DEBIAN_FRONTEND=noninteractive
+apt_get update
+apt_get install ca-certificates curl gnupg git python3 python3-redis
+# Ubuntu 24.04 ships no awscli package; the snap is AWS's own build. snapd refuses installs until seeded.
+snap wait system seed.loaded
+snap install aws-cli --classic
+install -d -m 0755 "$ROOT/etc/apt/keyrings" "$ROOT/etc/apt/sources.list.d"
+curl -fsSL https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key \
+  | gpg --dearmor --yes -o "$ROOT/etc/apt/keyrings/nodesource.gpg"
+echo "deb [signed-by=/etc/apt/keyrings/nodesource.gpg] https://deb.nodesource.com/node_${NODE_MAJOR}.x nodistro main" \
+  > "$ROOT/etc/apt/sources.list.d/nodesource.list"
+apt_get update
+apt_get install nodejs
+npm install -g --no-fund --no-audit __PM2_SPEC__
+
+log "CloudWatch agent (before the app, so a failed boot still ships its log)"
+curl -fsSL -o "$work/amazon-cloudwatch-agent.deb" \
+  "https://amazoncloudwatch-agent-$REGION.s3.$REGION.amazonaws.com/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb"
+apt_get install "$work/amazon-cloudwatch-agent.deb"
+cwagent_config="$ROOT/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json"
+install -d -m 0755 "$(dirname "$cwagent_config")"
+cat > "$cwagent_config" <<'CWAGENT_JSON'
+__CWAGENT_CONFIG__
+CWAGENT_JSON
+"$ROOT/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl" -a fetch-config -m ec2 -s -c "file:$cwagent_config"
+
+log "application"
+id -u "$APP_USER" >/dev/null 2>&1 || useradd --system --create-home --home-dir "$APP_HOME" --shell /usr/sbin/nologin "$APP_USER"
+install -d -m 0750 "$APP_DIR" "$LOG_DIR"
+chown "$APP_USER:$APP_USER" "$APP_DIR" "$LOG_DIR"
+__FETCH_APP__
+cd "$APP_DIR"
+if [[ -f package-lock.json ]]; then
+  as_app npm ci --omit=dev --no-fund --no-audit
+else
+  as_app npm install --omit=dev --no-fund --no-audit
+fi
+
+log "settings (.env from Secrets Manager and SSM, through the instance role)"
+db_secret=$(aws secretsmanager get-secret-value --region "$REGION" --secret-id "$DB_SECRET_ARN" --query SecretString --output text)
+redis_token=$(aws secretsmanager get-secret-value --region "$REGION" --secret-id "$REDIS_AUTH_SECRET_ARN" --query SecretString --output text)
+jwt_secret=$(aws ssm get-parameter --region "$REGION" --name "$PARAMETER_PATH/JWT_SECRET" --with-decryption --query Parameter.Value --output text)
+DB_SECRET=$db_secret REDIS_TOKEN=$redis_token JWT_SECRET=$jwt_secret \
+  INSTANCE_ID=$INSTANCE_ID DB_HOST=$DB_HOST DB_PORT=$DB_PORT DB_NAME=$DB_NAME REDIS_HOST=$REDIS_HOST REDIS_PORT=$REDIS_PORT \
+  python3 - "$APP_DIR/.env" <<'PYTHON'
+__ENV_WRITER__
+PYTHON
+unset db_secret redis_token jwt_secret
+chown "$APP_USER:$APP_USER" "$APP_DIR/.env"
+
+log "fleet-lock (run a cron job on one instance of the fleet)"
+cat > "$ROOT/usr/local/bin/fleet-lock" <<'FLEET_LOCK'
+__FLEET_LOCK__
+FLEET_LOCK
+chmod 0755 "$ROOT/usr/local/bin/fleet-lock"
+cat > "$ROOT/etc/cron.d/fleet-lock-example" <<'CRON'
+# Every instance runs the same crontab; fleet-lock lets one of them run the job. Example:
+# 15 3 * * * app /usr/local/bin/fleet-lock run --name nightly-report --ttl 120 -- /usr/bin/node /opt/app/scripts/report.js 2>&1 | logger -t nightly-report
+CRON
+
+log "PM2"
+as_app pm2 start __ENTRYPOINT__ --name "$INSTANCE_ID" --cwd "$APP_DIR" --time \
+  --output "$LOG_DIR/out.log" --error "$LOG_DIR/error.log"
+pm2 startup systemd -u "$APP_USER" --hp "$APP_HOME"
+as_app pm2 save
+log "done: $INSTANCE_ID runs the app on port $SERVER_PORT"
+"""

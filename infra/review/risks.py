@@ -1,0 +1,231 @@
+"""What a reviewer must not miss in a change, found in the two synthesized outputs.
+
+Each detector compares *before* and *after*, so only what the change introduces is flagged: an ALB
+listener that was already open to the internet is not news, one that becomes open is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from infra.review.diff import ABSENT, BlockChange, flatten
+from infra.review.stateful import STATEFUL
+from infra.review.synthesized import Block, Stack, Synth, references
+
+WORLD = ("0.0.0.0/0", "::/0")
+
+# Arguments that protect data or access, and the value that protects. Matched at any depth (a launch
+# template's block_device_mappings[0].ebs.encrypted, an S3 rule's bucket_key_enabled does not count).
+PROTECTIVE = {
+    "deletion_protection": True,
+    "enable_deletion_protection": True,
+    "prevent_destroy": True,
+    "skip_final_snapshot": False,
+    "storage_encrypted": True,
+    "at_rest_encryption_enabled": True,
+    "transit_encryption_enabled": True,
+    "encrypted": True,
+    "enable_key_rotation": True,
+}
+# Resources whose only job is encryption: removing one turns encryption off for what it configured.
+ENCRYPTION_RESOURCES = ("aws_s3_bucket_server_side_encryption_configuration", "aws_ebs_encryption_by_default")
+KEY_POLICY_TYPES = ("aws_kms_key", "aws_kms_key_policy")
+# Arguments naming the key or algorithm that encrypts something: set before, unset after = off, or
+# down to the AWS-managed default (an SNS topic without kms_master_key_id is not encrypted at all).
+ENCRYPTION_ARGUMENTS = ("kms_key_id", "kms_master_key_id", "kms_key_arn", "sse_algorithm")
+
+# Order of the risk table: the irreversible first.
+KINDS = {
+    "destroy": "destroys a stateful resource",
+    "replace": "likely replaces a stateful resource",
+    "protection-off": "turns off deletion protection or encryption",
+    "open-ingress": "opens a security group to the internet",
+    "iam-wildcard": "adds a wildcard to an IAM statement",
+    "checkov": "new checkov finding",
+}
+
+
+@dataclass(frozen=True)
+class Risk:
+    kind: str  # a key of KINDS
+    stack: str
+    address: str
+    detail: str
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "stack": self.stack, "address": self.address, "detail": self.detail}
+
+
+def find_risks(changes: list[BlockChange], before: Synth, after: Synth) -> list[Risk]:
+    risks = [
+        *stateful_risks(changes),
+        *protection_risks(changes),
+        *_new(open_ingress, "open-ingress", before, after),
+        *_new(iam_wildcards, "iam-wildcard", before, after),
+    ]
+    return sorted(risks, key=lambda r: (list(KINDS).index(r.kind), r.stack, r.address, r.detail))
+
+
+def stateful_risks(changes: Iterable[BlockChange]) -> list[Risk]:
+    risks = []
+    for change in changes:
+        if change.kind == "provider" and change.action == "changed" and any(a.top == "region" for a in change.attributes):
+            risks.append(Risk("replace", change.stack, change.address, "region changes: every resource of the stack is re-created there"))
+        entry = STATEFUL.get(change.type) if change.kind == "resource" else None
+        if entry is None:
+            continue
+        if change.action == "removed":
+            risks.append(
+                Risk("destroy", change.stack, change.address, f"{entry.what} is destroyed. If it was only renamed, add a `moved` block.")
+            )
+        elif change.action == "changed":
+            forcing = sorted({a.top for a in change.attributes if a.top in entry.forces_replacement})
+            if forcing:
+                risks.append(Risk("replace", change.stack, change.address, f"{entry.what}: changing {', '.join(forcing)} forces a new resource."))
+    return risks
+
+
+def protection_risks(changes: Iterable[BlockChange]) -> list[Risk]:
+    risks = []
+    for change in changes:
+        if change.kind != "resource":
+            continue
+        if change.action == "removed" and change.type in ENCRYPTION_RESOURCES:
+            risks.append(Risk("protection-off", change.stack, change.address, "encryption configuration removed"))
+        if change.action == "changed":
+            before, after = _leaves_by_name(change.before.body), _leaves_by_name(change.after.body)
+            for name in ENCRYPTION_ARGUMENTS:
+                if before.get(name) and not after.get(name):
+                    risks.append(Risk("protection-off", change.stack, change.address, f"{name} removed: encryption with that key ends"))
+        for attribute in change.attributes:
+            protects = PROTECTIVE.get(attribute.leaf)
+            if protects is None:
+                continue
+            if _as_bool(attribute.before) == protects and _as_bool(attribute.after) != protects:
+                after = "unset" if attribute.after is ABSENT else json.dumps(attribute.after)
+                risks.append(Risk("protection-off", change.stack, change.address, f"{attribute.path}: {json.dumps(attribute.before)} → {after}"))
+    return risks
+
+
+def _leaves_by_name(body: Any) -> dict[str, list]:
+    """Set values by argument name at any depth (so a block moving position in a list is not a removal)."""
+    found: dict[str, list] = {}
+    for path, value in flatten(body).items():
+        if value not in (None, "", []):
+            found.setdefault(re.split(r"[.\[\]]+", path.rstrip("]"))[-1], []).append(value)
+    return found
+
+
+def _as_bool(value: Any) -> Any:
+    # Nullable booleans (ElastiCache's at_rest_encryption_enabled) are strings in the 6.x bindings.
+    return {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+
+
+def _new(detector, kind: str, before: Synth, after: Synth) -> list[Risk]:
+    """Findings of ``detector`` present after the change and absent before it."""
+    old = {(stack.name, *finding) for stack in before.stacks.values() for finding in detector(stack)}
+    return [
+        Risk(kind, stack.name, address, detail)
+        for stack in after.stacks.values()
+        for address, detail in sorted(set(detector(stack)))
+        if (stack.name, address, detail) not in old
+    ]
+
+
+def open_ingress(stack: Stack) -> list[tuple[str, str]]:
+    """(address, "tcp 22-22 from 0.0.0.0/0") for every ingress rule open to the whole internet."""
+    found = []
+    for block in stack.of_kind("resource"):
+        body = block.body
+        if block.type in ("aws_security_group", "aws_default_security_group"):
+            rules = [rule for rule in body.get("ingress") or [] if isinstance(rule, dict)]
+            ranges = [(r, r.get("cidr_blocks"), r.get("ipv6_cidr_blocks"), r.get("protocol")) for r in rules]
+        elif block.type == "aws_security_group_rule" and body.get("type") == "ingress":
+            ranges = [(body, body.get("cidr_blocks"), body.get("ipv6_cidr_blocks"), body.get("protocol"))]
+        elif block.type == "aws_vpc_security_group_ingress_rule":
+            ranges = [(body, [body.get("cidr_ipv4")], [body.get("cidr_ipv6")], body.get("ip_protocol"))]
+        else:
+            continue
+        for rule, ipv4, ipv6, protocol in ranges:
+            for cidr in [*(ipv4 or []), *(ipv6 or [])]:
+                if cidr in WORLD:
+                    found.append((block.address, f"{protocol} {rule.get('from_port', 'all')}-{rule.get('to_port', 'all')} from {cidr}"))
+    return found
+
+
+def iam_wildcards(stack: Stack) -> list[tuple[str, str]]:
+    """(address, 'statement "<sid or actions>": Resource "*"') for each wildcard in an Allow statement."""
+    # In a KMS key policy "Resource": "*" means the key itself, not every resource: not a widening.
+    key_policies = {
+        address
+        for block in stack.of_kind("resource")
+        if block.type in KEY_POLICY_TYPES
+        for address in {block.address} | references(block.body.get("policy"), stack.blocks)
+    }
+    found = []
+    for block in stack.blocks.values():
+        for statement in _statements(block):
+            if str(statement.get("effect", "Allow")).lower() != "allow":
+                continue
+            key = statement.get("sid") or ",".join(sorted(statement["actions"])) or "(no actions)"
+            wildcards = [f"Action {a!r}" for a in statement["actions"] if "*" in a]
+            if block.address not in key_policies:
+                wildcards += [f"Resource {r!r}" for r in statement["resources"] if r == "*"]
+            wildcards += [f"Principal {p!r}" for p in statement["principals"] if p == "*"]
+            found += [(block.address, f"statement {key!r}: {w}") for w in wildcards]
+    return found
+
+
+def _statements(block: Block) -> list[dict]:
+    """A block's IAM statements, normalized: {sid, effect, actions, resources, principals} of strings."""
+    if block.kind == "data" and block.type == "aws_iam_policy_document":
+        return [
+            {
+                "sid": s.get("sid"),
+                "effect": s.get("effect", "Allow"),
+                "actions": [*_list(s.get("actions")), *_list(s.get("not_actions"))],
+                "resources": [*_list(s.get("resources")), *_list(s.get("not_resources"))],
+                "principals": [i for p in _list(s.get("principals")) for i in _list(p.get("identifiers"))],
+            }
+            for s in _list(block.body.get("statement"))
+        ]
+    statements = []
+    for path, value in flatten(block.body).items():
+        if not path.endswith("policy") or not isinstance(value, str) or not value.lstrip().startswith("{"):
+            continue
+        try:
+            document = json.loads(value)
+        except json.JSONDecodeError:
+            continue  # an HCL expression (jsonencode(...)): not a literal document
+        for s in _list(document.get("Statement")):
+            principal = s.get("Principal", s.get("NotPrincipal"))
+            statements.append(
+                {
+                    "sid": s.get("Sid"),
+                    "effect": s.get("Effect", "Allow"),
+                    "actions": [*_list(s.get("Action")), *_list(s.get("NotAction"))],
+                    "resources": [*_list(s.get("Resource")), *_list(s.get("NotResource"))],
+                    "principals": [principal] if isinstance(principal, str) else [i for v in (principal or {}).values() for i in _list(v)],
+                }
+            )
+    return statements
+
+
+def _list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def checkov_risks(before: Iterable, after: Iterable) -> list[Risk]:
+    """Unexplained checkov findings (``infra.checkov_scan.Finding``) that the change introduces."""
+    old = {(f.check_id, f.stack, f.resource) for f in before}
+    return [
+        Risk("checkov", f.stack, f.resource, f"{f.check_id}: {f.check_name}")
+        for f in sorted(set(after), key=lambda f: (f.stack, f.resource, f.check_id))
+        if (f.check_id, f.stack, f.resource) not in old
+    ]
+

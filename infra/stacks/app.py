@@ -1,0 +1,89 @@
+"""`<project>-<env>-app`: the load balancer, the fleet and what the instances may read.
+
+Values flow one way: network and data → app. Nothing here changes a resource of the data stack
+(CDKTF only adds an output there for each value read); the app instances' security group belongs
+to the network stack, and this stack only adds rules to it.
+"""
+
+from __future__ import annotations
+
+from cdktf import Token
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from constructs import Construct
+
+from bootstrap.user_data import InstanceReferences, instance_tags, log_group_name, parameter_path, render_user_data
+from infra.config import EnvironmentConfig
+from infra.constructs.fleet import Fleet
+from infra.constructs.instance_role import InstanceRole
+from infra.constructs.load_balancer import LoadBalancer
+from infra.stacks.base import EnvironmentStack
+from infra.stacks.data import DataStack
+from infra.stacks.network import NetworkStack
+
+
+class AppStack(EnvironmentStack):
+    """Attributes: ``load_balancer`` (LoadBalancer), ``fleet`` (Fleet), ``instance_role``, ``log_group``."""
+
+    kind = "app"
+
+    def __init__(self, scope: Construct, config: EnvironmentConfig, network: NetworkStack, data: DataStack) -> None:
+        super().__init__(scope, config)
+        name = config.prefix
+        database, cache = data.database, data.cache
+        app_sg = network.app_security_group
+        self.load_balancer = LoadBalancer(
+            self,
+            "load-balancer",
+            name=name,
+            config=config.load_balancer,
+            app=config.app,
+            certificate_arn=config.dns.certificate_arn,
+            vpc_id=network.vpc.vpc.id,
+            subnet_ids=network.vpc.subnet_ids["public"],
+            target_security_group_id=app_sg.id,
+        )
+        self.log_group = CloudwatchLogGroup(
+            self,
+            "app-log-group",
+            name=log_group_name(config),
+            retention_in_days=config.app.log_retention_days,
+            kms_key_id=network.log_key.key.arn,
+        )
+        self.instance_role = InstanceRole(
+            self,
+            "instance-role",
+            name=name,
+            secret_arns=[database.master_secret_arn, cache.auth_secret_arn],
+            secrets_key_arn=data.secrets_key_arn,
+            parameter_path=parameter_path(config),
+            log_group_arn=self.log_group.arn,
+            artifact_url=config.app.artifact,
+        )
+        references = InstanceReferences(
+            db_host=database.address,
+            db_port=_text(database.port),
+            db_name=database.db_name,
+            db_secret_arn=database.master_secret_arn,
+            redis_host=cache.primary_endpoint,
+            redis_port=_text(cache.port),
+            redis_auth_secret_arn=cache.auth_secret_arn,
+        )
+        self.fleet = Fleet(
+            self,
+            "fleet",
+            name=name,
+            config=config.app,
+            subnet_ids=network.vpc.subnet_ids["app"],
+            security_group_id=app_sg.id,
+            instance_profile_arn=self.instance_role.profile.arn,
+            user_data=render_user_data(config),
+            instance_tags=instance_tags(references),
+            propagated_tags=self.default_tags,
+            target_group_arn=self.load_balancer.target_group.arn,
+            request_count_label=self.load_balancer.request_count_label,
+        )
+
+
+def _text(value) -> str:
+    """A port as a tag value: a plain number, or a number token from another stack's attribute."""
+    return Token.as_string(value)
