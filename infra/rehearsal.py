@@ -47,7 +47,7 @@ class RehearsalFailed(RuntimeError):
     """A step of the cycle failed; the message names the stack, the step and terraform's output tail."""
 
 
-# ---------------------------------------------------------------- the lite subset (pure)
+# ---------------------------------------------------------------- what the emulator leaves out (pure)
 
 #: Config toggles every rehearsal turns off: what moto 5.2.5 cannot deploy at all. Expressed in config,
 #: not by cutting resources out of the JSON, so what is rehearsed is exactly what an environment

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -206,6 +208,13 @@ def test_lite_synth_leaves_out_only_the_toggled_services(lite_outdir, synthesize
     if app_json.is_file():
         text = app_json.read_text()
         assert f"duewin-{LITE_ENV}-mysql.rehearsal.invalid" in text and f"duewin-{LITE_ENV}-redis.rehearsal.invalid" in text
+
+
+def test_harness_loads_without_the_engine_or_the_emulator():
+    # `infra rehearse --help` and the pure helpers must not pay for cdktf/jsii (≈ 10 s) or moto.
+    probe = "import sys, infra.rehearsal; print([m for m in ('cdktf', 'jsii', 'moto') if m in sys.modules])"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
 
 
 # ---------------------------------------------------------------- against the emulator
