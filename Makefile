@@ -11,7 +11,7 @@ ENV ?= dev
 unexport PYTHONDONTWRITEBYTECODE
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup synth test bench-synth clean
+.PHONY: setup synth test bench-synth bench-migrate clean
 
 setup: $(INSTALLED) $(CHECKOV)
 
@@ -35,6 +35,9 @@ test: $(INSTALLED) $(CHECKOV)
 
 bench-synth: $(INSTALLED)
 	$(BIN)/python bench/synth.py
+
+bench-migrate: $(INSTALLED)
+	$(BIN)/python bench/migrate.py $(BENCH_ARGS)
 
 clean:
 	rm -rf cdktf.out .pytest_cache

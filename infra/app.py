@@ -28,12 +28,19 @@ def build_app(config: EnvironmentConfig, outdir: Path):
 
     from infra.stacks.app import AppStack
     from infra.stacks.data import DataStack
+    from infra.stacks.edge import EdgeStack
+    from infra.stacks.monitoring import MonitoringStack
     from infra.stacks.network import NetworkStack
 
     app = App(outdir=str(outdir))
     network = NetworkStack(app, config)
     data = DataStack(app, config, network)
-    return app, [network, data, AppStack(app, config, network, data)]
+    app_stack = AppStack(app, config, network, data)
+    monitoring = MonitoringStack(app, config, app=app_stack, data=data)
+    stacks = [network, data, app_stack, monitoring]
+    if config.edge.enabled:
+        stacks.append(EdgeStack(app, config, load_balancer=app_stack.load_balancer, alarm_topic_arn=monitoring.alarm_topic.topic.arn))
+    return app, stacks
 
 
 def synth(config: EnvironmentConfig, outdir: Path) -> list[StackSummary]:

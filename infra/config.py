@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from infra.subnet_plan import SubnetPlan, SubnetPlanError, carve, check_explicit
+from monitoring.thresholds import AlarmThresholds
 
 ENVIRONMENTS_DIR = Path(__file__).resolve().parent.parent / "environments"
 DEFAULT_ENVIRONMENT = "dev"
@@ -261,10 +262,39 @@ class LoadBalancerConfig(_Section):
         return self
 
 
-class AlarmsConfig(_Section):
-    """Who hears about alarms. Empty in dev: alarms still exist, nobody is paged."""
+class EdgeConfig(_Section):
+    """Optional edge in front of the ALB (both off by default; each needs ``dns.domain``).
 
-    emails: tuple[str, ...] = Field((), description="SNS e-mail subscriptions")
+    ``create_cloudfront``: CloudFront with a us-east-1 certificate, security headers, and an origin
+    header without which the ALB answers 403. ``create_dns``: the Route 53 zone (looked up, or created
+    with ``create_zone``), apex and www aliases to CloudFront (or to the ALB), certificate validation
+    records, and a ``/health`` check with an alarm.
+    """
+
+    create_cloudfront: bool = False
+    create_dns: bool = False
+    create_zone: bool = Field(False, description="Create the public zone (then delegate the domain to its name servers)")
+    price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = Field(
+        "PriceClass_100", description="Edge locations used: 100 = North America and Europe, the cheapest"
+    )
+    static_default_ttl_seconds: int = Field(
+        3600, ge=0, le=31536000, description="Cache time of default-behaviour responses that send no Cache-Control"
+    )
+    health_check_interval_seconds: Literal[10, 30] = 30
+    health_check_failure_threshold: int = Field(3, ge=1, le=10)
+
+    @property
+    def enabled(self) -> bool:
+        return self.create_cloudfront or self.create_dns
+
+
+class AlarmsConfig(_Section):
+    """Who hears about alarms, and when they fire. No e-mails in dev: alarms still exist, nobody is paged."""
+
+    emails: tuple[str, ...] = Field((), description="SNS e-mail subscriptions (each must confirm once)")
+    thresholds: AlarmThresholds = Field(
+        AlarmThresholds(), description="[alarms.thresholds]; defaults fit the smallest shapes (monitoring/thresholds.py)"
+    )
 
     @model_validator(mode="after")
     def _check_emails(self) -> "AlarmsConfig":
@@ -295,6 +325,7 @@ class EnvironmentConfig(_Section):
     cache: CacheConfig = CacheConfig()
     dns: DnsConfig = DnsConfig()
     load_balancer: LoadBalancerConfig = LoadBalancerConfig()
+    edge: EdgeConfig = EdgeConfig()
     alarms: AlarmsConfig = AlarmsConfig()
     terraform_cloud: TerraformCloudConfig = TerraformCloudConfig()
 
@@ -305,6 +336,35 @@ class EnvironmentConfig(_Section):
             raise ValueError(
                 f"project and environment name make the prefix {self.prefix!r} ({len(self.prefix)} characters); "
                 f"load balancer names allow at most {MAX_PREFIX_LENGTH}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_edge(self) -> "EnvironmentConfig":
+        edge = self.edge
+        if edge.enabled and not self.dns.domain:
+            raise ValueError("edge.create_cloudfront and edge.create_dns need dns.domain")
+        if edge.create_cloudfront and not edge.create_dns:
+            # Its us-east-1 certificate is validated through records in the Route 53 zone.
+            raise ValueError("edge.create_cloudfront needs edge.create_dns")
+        if edge.create_cloudfront and not self.dns.certificate_arn:
+            # The origin is HTTPS-only: the ALB needs its HTTPS listener, which needs the certificate.
+            raise ValueError("edge.create_cloudfront needs dns.certificate_arn (the ALB's HTTPS listener)")
+        if edge.create_zone and not edge.create_dns:
+            raise ValueError("edge.create_zone needs edge.create_dns")
+        if edge.create_dns and self.region != "us-east-1":
+            # Route 53 publishes health-check metrics only in us-east-1, and an alarm can notify only a
+            # topic of its own region: the /health alarm could not reach the environment's alarm topic.
+            raise ValueError(f"edge.create_dns needs region us-east-1 (the /health check's alarm), not {self.region}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_storage_alarm(self) -> "EnvironmentConfig":
+        floor, allocated = self.alarms.thresholds.db_free_storage_gb, self.database.allocated_storage_gb
+        if floor >= allocated:
+            # The alarm would fire on an empty database from the first minute.
+            raise ValueError(
+                f"alarms.thresholds.db_free_storage_gb ({floor:g}) must be below database.allocated_storage_gb ({allocated})"
             )
         return self
 

@@ -7,6 +7,8 @@ decided by IAM policies that name this key's ARN — e.g. the app role's kms:Dec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
@@ -18,7 +20,11 @@ from constructs import Construct
 class EncryptionKey(Construct):
     """Attributes: ``key`` (rotated yearly; 30-day deletion window), ``arn``."""
 
-    def __init__(self, scope: Construct, id_: str, *, alias: str, description: str) -> None:
+    def __init__(
+        self, scope: Construct, id_: str, *, alias: str, description: str, service_statements: Sequence[dict] = ()
+    ) -> None:
+        """``service_statements``: key-policy statements for AWS services that use the key as
+        themselves rather than on a caller's behalf (e.g. CloudWatch publishing to an encrypted topic)."""
         super().__init__(scope, id_)
         account = DataAwsCallerIdentity(self, "account")
         partition = DataAwsPartition(self, "partition")
@@ -31,7 +37,8 @@ class EncryptionKey(Construct):
                     "principals": [{"type": "AWS", "identifiers": [f"arn:{partition.partition}:iam::{account.account_id}:root"]}],
                     "actions": ["kms:*"],
                     "resources": ["*"],
-                }
+                },
+                *service_statements,
             ],
         )
         self.key = KmsKey(self, "key", description=description, enable_key_rotation=True, deletion_window_in_days=30, policy=policy.json)

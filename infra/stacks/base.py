@@ -23,6 +23,10 @@ class EnvironmentStack(TerraformStack):
         AwsProvider(self, "aws", region=config.region, default_tags=[AwsProviderDefaultTags(tags=self.default_tags)])
         self._init_backend()
 
+    def aliased_provider(self, region: str) -> AwsProvider:
+        """A second provider for ``region`` (CloudFront takes certificates from us-east-1 only), same tags."""
+        return AwsProvider(self, f"aws-{region}", alias=region, region=region, default_tags=[AwsProviderDefaultTags(tags=self.default_tags)])
+
     def _init_backend(self) -> None:
         cloud = self.config.terraform_cloud
         if cloud.organization:

@@ -8,18 +8,34 @@ from pathlib import Path
 import pytest
 
 from infra.app import synth
-from infra.config import available_environments, load_environment
+from infra.config import EnvironmentConfig, available_environments, load_environment
 from infra.terraform_cli import OfflineTerraform, TerraformUnavailable
 from tests.conftest import missing
 
 ENVIRONMENTS = available_environments()
+#: A synthesized configuration that no shipped environment has, for toggles off everywhere by default.
+EDGE = "prod+edge"
+EDGE_DOMAIN = "duewin.example.com"
+
+
+def edge_config() -> EnvironmentConfig:
+    """prod with the whole edge on (created zone, CloudFront, the ALB's certificate) and two e-mails."""
+    base = load_environment("prod").model_dump()
+    return EnvironmentConfig.model_validate(
+        {
+            **base,
+            "dns": {"domain": EDGE_DOMAIN, "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"},
+            "edge": {**base["edge"], "create_cloudfront": True, "create_dns": True, "create_zone": True},
+            "alarms": {**base["alarms"], "emails": ("ops@example.com", "oncall@example.com")},
+        }
+    )
 
 
 class Synth:
     """One synthesized environment: its directory and each stack's parsed JSON."""
 
     def __init__(self, env: str, outdir: Path) -> None:
-        self.env = env
+        self.env = env  # the environment's name (a variant keeps its base environment's name)
         self.outdir = outdir
         self.manifest = json.loads((outdir / "manifest.json").read_text())
 
@@ -41,14 +57,15 @@ class Synth:
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory):
-    """``synthesized(env) -> Synth``, synthesizing each environment at most once per session."""
+    """``synthesized(env) -> Synth``, synthesizing each environment (or ``EDGE``) at most once per session."""
     cache: dict[str, Synth] = {}
 
     def get(env: str) -> Synth:
         if env not in cache:
+            config = edge_config() if env == EDGE else load_environment(env)
             outdir = tmp_path_factory.mktemp(f"synth-{env}")
-            synth(load_environment(env), outdir)
-            cache[env] = Synth(env, outdir)
+            synth(config, outdir)
+            cache[env] = Synth(config.name, outdir)
         return cache[env]
 
     return get

@@ -58,6 +58,34 @@ BAD_FILES = {
     ),
     "idle timeout too short for WebSockets": (DEV.replace("idle_timeout_seconds = 300", "idle_timeout_seconds = 20"), r"load_balancer\.idle_timeout_seconds: .*greater than or equal to 60"),
     "zone of another region": (DEV.replace("az_count = 2", 'az_count = 2\navailability_zones = ["us-east-1a", "eu-west-1b"]'), r"'eu-west-1b' is not a zone of us-east-1"),
+    "alarm threshold out of range": (
+        DEV.replace("fleet_cpu_percent = 90", "fleet_cpu_percent = 190"),
+        r"dev\.toml:\d+: alarms\.thresholds\.fleet_cpu_percent: .*less than or equal to 100",
+    ),
+    "edge without a domain": (
+        DEV.replace("create_dns = false", "create_dns = true"),
+        r"dev\.toml: \(top level\): edge\.create_cloudfront and edge\.create_dns need dns\.domain",
+    ),
+    "cloudfront without dns": (
+        DEV.replace("create_cloudfront = false", "create_cloudfront = true").replace("[edge]", '[dns]\ndomain = "example.com"\n\n[edge]'),
+        r"edge\.create_cloudfront needs edge\.create_dns",
+    ),
+    "cloudfront without the ALB certificate": (
+        DEV.replace("create_cloudfront = false", "create_cloudfront = true")
+        .replace("create_dns = false", "create_dns = true")
+        .replace("[edge]", '[dns]\ndomain = "example.com"\n\n[edge]'),
+        r"edge\.create_cloudfront needs dns\.certificate_arn",
+    ),
+    "health check outside us-east-1": (
+        DEV.replace("create_dns = false", "create_dns = true")
+        .replace('region = "us-east-1"', 'region = "eu-west-1"')
+        .replace("[edge]", '[dns]\ndomain = "example.com"\n\n[edge]'),
+        r"edge\.create_dns needs region us-east-1",
+    ),
+    "storage alarm above the allocation": (
+        DEV.replace("db_free_storage_gb = 2", "db_free_storage_gb = 25"),
+        r"alarms\.thresholds\.db_free_storage_gb \(25\) must be below database\.allocated_storage_gb \(20\)",
+    ),
     "performance insights on a micro class": (
         DEV.replace("performance_insights = false", "performance_insights = true"),
         r"dev\.toml:\d+: database: performance_insights is not available on db\.t3\.micro",

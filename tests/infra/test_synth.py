@@ -84,4 +84,4 @@ def test_cdktf_json_app_command_synthesizes_where_the_cdktf_cli_asks(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert [s.name for s in summarize(tmp_path)] == ["duewin-prod-app", "duewin-prod-data", "duewin-prod-network"]
+    assert [s.name for s in summarize(tmp_path)] == ["duewin-prod-app", "duewin-prod-data", "duewin-prod-monitoring", "duewin-prod-network"]

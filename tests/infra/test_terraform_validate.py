@@ -12,10 +12,10 @@ import shutil
 
 import pytest
 
-from tests.infra.conftest import ENVIRONMENTS
+from tests.infra.conftest import EDGE, ENVIRONMENTS
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", [*ENVIRONMENTS, EDGE])
 def test_every_stack_validates(terraform, synthesized, env, tmp_path):
     synth = synthesized(env)
     for stack in synth.stack_names():

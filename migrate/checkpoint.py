@@ -1,0 +1,88 @@
+"""Exactly-once progress, kept in the target itself (issue 10).
+
+One row records the last dump statement whose effect is committed: data batches update it inside
+their own transaction (so a batch and its checkpoint commit or vanish together), DDL updates it
+right after the DDL's implicit commit. A crash between a DDL and its record leaves exactly one
+statement in doubt: the first one after the checkpoint, which resume makes idempotent.
+
+The row also holds a digest of every statement up to that point: resuming with a dump whose
+loaded part differs is refused instead of silently skipping the wrong statements.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pymysql
+
+TABLE = "_migrate_checkpoint"
+_CREATE = f"""CREATE TABLE IF NOT EXISTS `{TABLE}` (
+  `id` TINYINT UNSIGNED NOT NULL PRIMARY KEY,
+  `statement` BIGINT UNSIGNED NOT NULL COMMENT 'ordinal of the last statement whose effect is committed',
+  `line` BIGINT UNSIGNED NOT NULL,
+  `digest` CHAR(64) NOT NULL COMMENT 'blake2b of the dump statements 1..statement',
+  `complete` TINYINT NOT NULL DEFAULT 0,
+  `updated_at` TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP
+) ENGINE=InnoDB COMMENT='migrate run progress; drop with migrate run --cleanup'"""
+
+
+@dataclass(frozen=True)
+class Position:
+    statement: int  # 0: nothing committed yet
+    line: int
+    digest: str
+    complete: bool = False
+
+
+class Digest:
+    """Running hash of the dump's statements, in order."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.blake2b(digest_size=32)
+
+    def update(self, sql: bytes) -> None:
+        self._hash.update(len(sql).to_bytes(8, "little"))
+        self._hash.update(sql)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def read(conn: pymysql.Connection) -> Position | None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                    "AND TABLE_NAME = %s", (TABLE,))
+        if cur.fetchone()[0] == 0:
+            return None
+        # A locking read waits for a batch still committing on a connection that was just lost,
+        # instead of reading the checkpoint from before it and loading that batch twice.
+        cur.execute(f"SELECT statement, line, digest, complete FROM `{TABLE}` WHERE id = 1 FOR UPDATE")
+        row = cur.fetchone()
+    conn.commit()
+    if row is None:
+        return None
+    return Position(int(row[0]), int(row[1]), row[2], bool(row[3]))
+
+
+def start(conn: pymysql.Connection) -> Position:
+    """A fresh checkpoint at statement 0, committed before the first write of the load."""
+    position = Position(0, 0, Digest().hexdigest())
+    with conn.cursor() as cur:
+        cur.execute(_CREATE)
+        cur.execute(f"REPLACE INTO `{TABLE}` (id, statement, line, digest, complete) VALUES (1, 0, 0, %s, 0)",
+                    (position.digest,))
+    conn.commit()
+    return position
+
+
+def record(conn: pymysql.Connection, position: Position) -> None:
+    """Write ``position`` in the connection's current transaction; the caller commits."""
+    with conn.cursor() as cur:
+        cur.execute(f"UPDATE `{TABLE}` SET statement = %s, line = %s, digest = %s, complete = %s WHERE id = 1",
+                    (position.statement, position.line, position.digest, int(position.complete)))
+
+
+def drop(conn: pymysql.Connection) -> None:
+    with conn.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS `{TABLE}`")

@@ -1,0 +1,77 @@
+"""Before the first write: ask the target what it will reject, and stop early with the fix.
+
+``problems`` is a pure function of the target's facts and the dump's summary, so every rule is
+tested without a server; ``gather`` is the only part that talks to one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pymysql
+
+from migrate import checkpoint
+from migrate.connection import error_text
+from migrate.errors import ConnectionFailed
+from migrate.loader import packet_fix
+from migrate.plan import DumpSummary
+
+
+@dataclass(frozen=True)
+class TargetFacts:
+    version: str
+    max_allowed_packet: int
+    log_bin: bool
+    trust_function_creators: bool
+    has_0900_collations: bool
+    tables: tuple[str, ...]  # anything already in the target database
+
+    @property
+    def mariadb(self) -> bool:
+        return "mariadb" in self.version.lower()
+
+    @property
+    def mysql8(self) -> bool:
+        """MySQL 8.0 or later (MariaDB reports 10.x/11.x and keeps the old sql_modes)."""
+        major = self.version.split(".", 1)[0]
+        return not self.mariadb and major.isdigit() and int(major) >= 8
+
+
+def gather(conn: pymysql.Connection) -> TargetFacts:
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT VERSION(), @@max_allowed_packet, @@log_bin, @@log_bin_trust_function_creators")
+            version, packet, log_bin, trust = cur.fetchone()
+            cur.execute("SELECT COUNT(*) FROM information_schema.COLLATIONS "
+                        "WHERE COLLATION_NAME = 'utf8mb4_0900_ai_ci'")
+            has_0900 = cur.fetchone()[0] > 0
+            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                        "AND TABLE_NAME <> %s ORDER BY TABLE_NAME", (checkpoint.TABLE,))
+            tables = tuple(r[0] for r in cur.fetchall())
+    except pymysql.err.MySQLError as e:
+        raise ConnectionFailed(f"preflight query failed: {error_text(e)}") from None
+    return TargetFacts(str(version), int(packet), bool(int(log_bin)), bool(int(trust)), has_0900, tables)
+
+
+def routine_problem(facts: TargetFacts, routines: int) -> str | None:
+    if routines and facts.log_bin and not facts.trust_function_creators:
+        return (f"the dump creates {routines} routines/triggers and the target logs binary with "
+                "log_bin_trust_function_creators=0, so it will reject them (error 1419): set "
+                "log_bin_trust_function_creators=1 in the DB parameter group")
+    return None
+
+
+def problems(facts: TargetFacts, database: str, summary: DumpSummary | None, force: bool) -> list[str]:
+    """Everything that would make the load fail; an empty list means go."""
+    found = []
+    if facts.tables and not force:
+        shown = ", ".join(facts.tables[:5]) + (", …" if len(facts.tables) > 5 else "")
+        found.append(f"target database `{database}` is not empty ({len(facts.tables)} tables: {shown}); "
+                     "load into an empty database, or pass --force to load over it")
+    if summary is not None:
+        if summary.largest.size + 1024 > facts.max_allowed_packet:
+            found.append(packet_fix(summary.largest.size, summary.largest.line, facts.max_allowed_packet))
+        problem = routine_problem(facts, len(summary.routines))
+        if problem:
+            found.append(problem)
+    return found

@@ -1,0 +1,79 @@
+"""What the operator reads: the verdict table, the inspect summary, and the JSON report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from migrate.errors import BadInput
+from migrate.plan import DumpSummary
+from migrate.rewrite import RULES
+from migrate.verify import TableVerdict
+
+
+def _cell(n: int | None, missing: str) -> str:
+    return missing if n is None else f"{n:,}"
+
+
+def verdict_table(verdicts: list[TableVerdict], expected_label: str) -> str:
+    show_checksum = any(v.checksum is not None for v in verdicts)
+    header = ["table", expected_label, "rows in target"] + (["content"] if show_checksum else []) + ["match"]
+    rows = [
+        [v.table, _cell(v.expected, "?"), _cell(v.actual, "missing")]
+        + ([v.checksum or ""] if show_checksum else [])
+        + ["yes" if v.match else "NO"]
+        for v in verdicts
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in [header, *rows]]
+    bad = sum(not v.match for v in verdicts)
+    lines.append(f"{len(verdicts)} tables, {bad} mismatched" if bad else f"{len(verdicts)} tables, all match")
+    return "\n".join(lines)
+
+
+def rewrites_text(counts: dict[str, int]) -> str:
+    applied = [f"  {counts[rule]:>6}  {RULES[rule]}" for rule in RULES if counts.get(rule)]
+    return "rewrites:\n" + "\n".join(applied) if applied else "rewrites: none needed"
+
+
+def inspect_text(name: str, size: int | None, compressed: bool, summary: DumpSummary,
+                 rewrites: dict[str, int]) -> str:
+    lines = [f"source: {name}" + (f" ({size:,} bytes{', gzip' if compressed else ''})" if size else ""),
+             f"statements: {summary.statements:,}, SQL bytes: {summary.bytes:,}",
+             "  by kind: " + ", ".join(f"{kind} {n:,}" for kind, n in summary.kinds.most_common()),
+             f"largest statement: {summary.largest.size:,} bytes at line {summary.largest.line}",
+             "session header (replayed on every connection):"]
+    lines += [f"  {sql.decode('utf-8', 'replace')}" for sql in summary.header]
+    lines.append(f"tables: {len(summary.tables)}, rows: {summary.rows:,}")
+    width = max((len(t) for t in summary.tables), default=0)
+    lines += [f"  {t.ljust(width)}  {_cell(n, 'not countable (INSERT … SELECT)'):>12}"
+              for t, n in sorted(summary.tables.items())]
+    if summary.views:
+        lines.append(f"views: {', '.join(summary.views)}")
+    if summary.routines:
+        lines.append(f"routines and triggers: {', '.join(summary.routines)}")
+    lines.append(rewrites_text(rewrites))
+    return "\n".join(lines)
+
+
+def write_json(path: str | None, document: dict[str, object]) -> None:
+    if path is None:
+        return
+    try:
+        Path(path).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    except OSError as e:
+        raise BadInput(f"--report {path}: cannot write ({e.strerror})") from None
+
+
+def summary_document(summary: DumpSummary, rewrites: dict[str, int]) -> dict[str, object]:
+    return {
+        "statements": summary.statements,
+        "statement_kinds": dict(summary.kinds),
+        "sql_bytes": summary.bytes,
+        "largest_statement": {"bytes": summary.largest.size, "line": summary.largest.line},
+        "tables": summary.tables,
+        "views": summary.views,
+        "routines": summary.routines,
+        "rewrites": dict(rewrites),
+    }

@@ -1,0 +1,163 @@
+"""Split a SQL dump into statements, on bytes, at the speed of the regex engine.
+
+A dump is not valid UTF-8 (raw BLOBs inside quotes, DESIGN §5), so everything here is bytes.
+One statement is matched by one possessive regex call, so the per-byte work runs in C: a Python
+char loop manages 7 MB/s, this ≥ 100 MB/s. Possessive quantifiers never backtrack, which keeps a
+1 GB string from costing more than one pass.
+
+Tokens honoured: '…' "…" `…` with backslash and doubled-quote escapes, -- and # line comments,
+/* */ comments, /*!NNNNN … */ and /*M!NNNNNN … */ executable comments (their contents are code, as
+the mysql client treats them), the client's DELIMITER command, and MariaDB's sandbox line
+``/*M!999999\\- enable the sandbox mode */`` (a client command without ';', dropped like a comment).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+from migrate.errors import BadInput
+
+CHUNK = 8 << 20
+
+# Quoted tokens, shared with rows.py and rewrite.py.
+# A doubled quote ('it''s') splits the same as two adjacent strings, so the loops need no '' case.
+SQ = rb"'[^'\\]*+(?:\\.[^'\\]*+)*+'"
+DQ = rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
+BQ = rb"`[^`]*+`"
+# A plain comment: not executable (/*!, /*M!, /*+ hint) unless it is the sandbox line.
+_COMMENT_OPEN = rb"/\*(?!!|\+|M!(?!999999\\-))"
+_CLOSED_COMMENT = _COMMENT_OPEN + rb"[^*]*+\*++(?:[^/*][^*]*+\*++)*+/"
+# Unterminated runs to the end of the buffer, so a comment cut by a chunk boundary is never
+# scanned as code (where a ';' inside it would end the statement early).
+_COMMENT_TO_END = _COMMENT_OPEN + rb"(?:[^*]++|\*(?!/))*+(?:\*/|\Z)"
+_LINE_COMMENT = rb"(?:--(?=[ \t\r\n]|\Z)|\#)[^\n]*+"
+
+_SKIP = re.compile(rb"(?:\s++|" + _CLOSED_COMMENT + rb"|" + _LINE_COMMENT + rb")*+", re.S)
+_DELIMITER_CMD = re.compile(rb"(?i:delimiter)[ \t]++(\S++)[^\n]*+(?:\n|\Z)")
+# Everything up to an unquoted delimiter-free stop; used to say why a statement never ended.
+_TOKENS = re.compile(
+    rb"(?:[^'\"`/#\-]++|" + b"|".join((SQ, DQ, BQ, _COMMENT_TO_END, _LINE_COMMENT)) + rb"|[/\-])*+", re.S
+)
+_STATEMENT_START = re.compile(rb"[A-Za-z(]|/\*[!M]")
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    sql: bytes
+    offset: int  # of the statement's first byte in the (decompressed) dump
+    line: int  # 1-based line of that byte
+
+
+def skip_noise(buf: bytes, pos: int, end: int | None = None) -> int:
+    """Where the next statement starts: past whitespace and comments from ``pos``."""
+    return _SKIP.match(buf, pos, len(buf) if end is None else end).end()
+
+
+@lru_cache(maxsize=8)
+def statement_pattern(delimiter: bytes) -> re.Pattern[bytes]:
+    """Group 1 is the statement body; the match ends after the delimiter."""
+    first = re.escape(delimiter[:1])
+    plain = rb"[^'\"`/#\-" + first + rb"]++"
+    # A lone '/' or '-' that starts no comment, or the delimiter's first byte when it is not the
+    # whole delimiter (';' inside a ';;' routine body).
+    stray = rb"(?!" + re.escape(delimiter) + rb")[/\-" + first + rb"]"
+    body = b"|".join((plain, SQ, DQ, BQ, _COMMENT_TO_END, _LINE_COMMENT, stray))
+    return re.compile(rb"((?:" + body + rb")*+)" + re.escape(delimiter), re.S)
+
+
+def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK) -> Iterator[Statement]:
+    """Yield every statement of the stream ``read`` in order; raise BadInput on a malformed dump.
+
+    Memory is the largest statement plus one chunk: an incomplete statement at the end of the
+    buffer doubles the next read instead of rescanning it once per chunk.
+    """
+    buf = read(chunk)
+    if buf.startswith(BOM):
+        buf = buf[len(BOM):]
+        base = len(BOM)
+    else:
+        base = 0
+    pos, line, eof = 0, 1, not buf
+    delimiter = b";"
+    pattern = statement_pattern(delimiter)
+    # Where the last delimiter + newline in the buffer is: a cheap "can a statement end here".
+    horizon = buf.rfind(delimiter + b"\n")
+
+    def fill() -> None:
+        nonlocal buf, base, pos, eof, horizon
+        more = read(max(chunk, len(buf) - pos))
+        if not more:
+            eof = True
+            return
+        buf = buf[pos:] + more
+        base += pos
+        pos = 0
+        horizon = buf.rfind(delimiter + b"\n")
+
+    while True:
+        start = _SKIP.match(buf, pos).end()
+        if start == len(buf):
+            if eof:
+                return
+            fill()
+            continue
+        if buf[start] in b"dD" and (cmd := _DELIMITER_CMD.match(buf, start)):
+            if not eof and not buf.endswith(b"\n", 0, cmd.end()):
+                fill()
+                continue
+            delimiter = cmd.group(1)
+            pattern = statement_pattern(delimiter)
+            horizon = buf.rfind(delimiter + b"\n")
+            line += buf.count(b"\n", pos, cmd.end())
+            pos = cmd.end()
+            continue
+        # A dump ends statements with delimiter + newline; until one is in the buffer (or the
+        # statement is oversized) a match attempt would fail and be repeated after the next read.
+        if not eof and horizon < start and len(buf) - start < 2 * chunk:
+            fill()
+            continue
+        found = pattern.match(buf, start)
+        if found is None:
+            if not eof:
+                fill()
+                continue
+            line += buf.count(b"\n", pos, start)
+            raise unterminated(buf, start, base, line, name, delimiter)
+        line += buf.count(b"\n", pos, start)
+        body_end = found.end(1)
+        if body_end > start:
+            if problem := not_sql(buf, start, base, line, name):
+                raise problem
+            sql = buf[start:body_end]
+            if sql[-1:].isspace():
+                sql = sql.rstrip()
+            yield Statement(sql, base + start, line)
+        line += buf.count(b"\n", start, found.end())
+        pos = found.end()
+
+
+def not_sql(buf: bytes, start: int, base: int, line: int, name: str) -> BadInput | None:
+    """The error for a statement that cannot be SQL (a binary or JSON file), else None."""
+    if start < len(buf) and not _STATEMENT_START.match(buf, start):
+        return BadInput(f"not SQL: statement starts with byte 0x{buf[start]:02x}",
+                        source=name, offset=base + start, line=line)
+    return None
+
+
+def unterminated(buf: bytes, start: int, base: int, line: int, name: str, delimiter: bytes) -> BadInput:
+    """Explain, at end of input, why the statement at ``start`` never reached its delimiter."""
+    stop = _TOKENS.match(buf, start).end()
+    if stop < len(buf):
+        quote = chr(buf[stop])
+        return BadInput(f"unterminated {quote}…{quote} string (dump truncated or corrupt)", source=name,
+                        offset=base + stop, line=line + buf.count(b"\n", start, stop))
+    if buf.startswith(b"/*", start):
+        return BadInput("unterminated comment (dump truncated?)", source=name, offset=base + start, line=line)
+    if problem := not_sql(buf, start, base, line, name):
+        return problem
+    return BadInput(f"statement never ends with {delimiter.decode(errors='replace')!r} (dump truncated?)",
+                    source=name, offset=base + start, line=line)

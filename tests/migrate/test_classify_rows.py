@@ -1,0 +1,94 @@
+import io
+
+import pytest
+
+from migrate.classify import Classified, Kind, classify
+from migrate.errors import BadInput
+from migrate.plan import DumpSummary, Step, steps
+from migrate.prescan import quick_summary
+from migrate.rewrite import RewriteOptions, Rewriter
+from migrate.rows import count_rows
+from migrate.splitter import Statement, split
+
+
+@pytest.mark.parametrize(("sql", "expected"), [
+    (b"INSERT INTO `t` VALUES (1),(2)", Classified(Kind.INSERT, "t")),
+    (b"INSERT IGNORE INTO db.`we``ird` VALUES (1)", Classified(Kind.INSERT, "we`ird")),
+    (b"REPLACE INTO t2 VALUES (1)", Classified(Kind.INSERT, "t2")),
+    (b"CREATE TABLE IF NOT EXISTS `orders` (id int)", Classified(Kind.CREATE_TABLE, "orders")),
+    (b"/*!50001 CREATE VIEW `v` AS SELECT\n 1 AS `a` */", Classified(Kind.CREATE_VIEW, "v")),
+    (b"/*!50001 CREATE ALGORITHM=UNDEFINED */\n/*!50013 DEFINER=`root`@`localhost` SQL SECURITY DEFINER */\n"
+     b"/*!50001 VIEW `staff_list` AS select 1 */", Classified(Kind.CREATE_VIEW, "staff_list")),
+    (b"/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER ins_film AFTER INSERT */",
+     Classified(Kind.ROUTINE, "ins_film")),
+    (b"CREATE DEFINER=`root`@`localhost` FUNCTION `f`(x INT) RETURNS int", Classified(Kind.ROUTINE, "f")),
+    (b"CREATE PROCEDURE rewards_report (IN a INT)", Classified(Kind.ROUTINE, "rewards_report")),
+    (b"/*!50106 CREATE*/ /*!50117 DEFINER=`root`@`localhost`*/ /*!50106 EVENT `e` ON SCHEDULE */",
+     Classified(Kind.ROUTINE, "e")),
+    (b"DROP TABLE IF EXISTS `actor`", Classified(Kind.DROP_TABLE, "actor")),
+    (b"/*!40101 SET NAMES utf8mb4 */", Classified(Kind.SET)),
+    (b"USE `sakila`", Classified(Kind.USE, "sakila")),
+    (b"LOCK TABLES `actor` WRITE", Classified(Kind.LOCK)),
+    (b"UNLOCK TABLES", Classified(Kind.LOCK)),
+    (b"/*!40000 ALTER TABLE `actor` DISABLE KEYS */", Classified(Kind.OTHER)),
+])
+def test_classify(sql, expected):
+    assert classify(sql) == expected
+
+
+@pytest.mark.parametrize(("sql", "rows"), [
+    (b"INSERT INTO `t` VALUES (1,'a'),(2,'b'),(3,NULL)", 3),
+    (b"INSERT INTO `t` VALUES\n(1,'a'),\n(2,'b')", 2),
+    (b"INSERT INTO t (a, `b(c`) VALUES (1, 2)", 1),
+    (b"INSERT INTO t VALUES ('),('),('\\'),(')", 2),
+    (b"INSERT INTO t VALUES (1, 'x'')(''y'), (2, \"q),(\")", 2),
+    (b"INSERT INTO t VALUES (NOW(), CONCAT('a', LOWER('B'))), (1, ST_GeomFromText('POINT(1 1)'))", 2),
+    (b"INSERT INTO t VALUES (1),(2) ON DUPLICATE KEY UPDATE a=VALUES(a)", 2),
+    (b"INSERT INTO t SET a = 1, b = 'x'", 1),
+    (b"INSERT INTO t SELECT * FROM u", None),
+    (b"INSERT INTO t VALUES (_binary '\x00\xff)(', 0x1F)", 1),
+])
+def test_count_rows(sql, rows):
+    assert count_rows(sql) == rows
+
+
+def _step(sql: bytes, line: int = 1) -> Step:
+    what = classify(sql)
+    return Step(Statement(sql, 0, line), what, sql, count_rows(sql) if what.kind is Kind.INSERT else None)
+
+
+def test_summary_counts_tables_and_excludes_view_placeholders():
+    summary = DumpSummary()
+    for sql in (b"/*!40103 SET TIME_ZONE='+00:00' */", b"DROP TABLE IF EXISTS `a`", b"SET @x = 1",
+                b"CREATE TABLE `a` (id int)", b"CREATE TABLE `empty` (id int)", b"INSERT INTO `a` VALUES (1),(2)",
+                b"INSERT INTO `a` VALUES (3)", b"CREATE TABLE `v` (x int)", b"/*!50001 CREATE VIEW `v` AS SELECT 1 */",
+                b"CREATE TABLE `s` (id int)", b"INSERT INTO `s` SELECT 1"):
+        summary.observe(_step(sql))
+    assert summary.tables == {"a": 3, "empty": 0, "s": None}
+    assert summary.views == ["v"]
+    assert summary.header == [b"/*!40103 SET TIME_ZONE='+00:00' */"]
+    assert summary.rows == 3
+
+
+def test_quick_prescan_agrees_with_the_full_splitter_on_a_real_dump(sakila):
+    data = sakila.read_bytes()
+    full = DumpSummary()
+    for step in steps(split(io.BytesIO(data).read), Rewriter(RewriteOptions(strip_definer=False))):
+        full.observe(step)
+    quick = quick_summary(io.BytesIO(data).read, chunk=1 << 16)
+    assert (quick.largest.size, quick.largest.line) == (full.largest.size, full.largest.line)
+    assert sorted(quick.routines) == sorted(full.routines)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"CREATE TABLE t (a int);\nINSERT INTO t VALUES (1),('cut", "byte 50, line 2: unterminated"),
+    (b"-- header\n\xff\xd8\xff\xe0 JFIF;\nmore;\n", "byte 10, line 2: not SQL"),
+])
+def test_quick_prescan_rejects_a_cut_or_non_sql_dump_before_any_write(data, message):
+    with pytest.raises(BadInput, match=message):
+        quick_summary(io.BytesIO(data).read, chunk=8)
+
+
+def test_quick_prescan_accepts_a_bom_and_a_final_statement_without_newline():
+    summary = quick_summary(io.BytesIO(b"\xef\xbb\xbfCREATE TABLE t (a int);\nSELECT 1;").read)
+    assert summary.largest.size == len(b"CREATE TABLE t (a int)")
