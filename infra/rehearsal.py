@@ -569,11 +569,30 @@ def app_facts(config: EnvironmentConfig, emulator: Emulator) -> list[str]:
     return problems
 
 
+def monitoring_facts(config: EnvironmentConfig, emulator: Emulator) -> list[str]:
+    """Every alarm of the environment's alarm table exists and notifies the alarm topic."""
+    from monitoring.alarms import MonitoredResources, alarm_table
+
+    # Only the names are compared, and they do not depend on the dimension values.
+    stand_ins = MonitoredResources("alb", "tg", "asg", "db", tuple(f"redis-{i}" for i in range(1 + config.cache.replicas)))
+    expected = {a.name(config.prefix) for a in alarm_table(stand_ins, config.alarms.thresholds, fleet_min_size=config.app.min_size)}
+    alarms = emulator.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{config.prefix}-")["MetricAlarms"]
+    topic = f":{config.prefix}-alarms"
+    problems = []
+    if {a["AlarmName"] for a in alarms} != expected:
+        problems.append(f"alarms: expected {sorted(expected)}, found {sorted(a['AlarmName'] for a in alarms)}")
+    silent = [a["AlarmName"] for a in alarms if not any(action.endswith(topic) for action in a["AlarmActions"])]
+    if silent:
+        problems.append(f"alarms that notify no {config.prefix}-alarms topic: {silent}")
+    return problems
+
+
 #: Stack kind → the facts checked through boto3 once every stack is applied.
 FACTS: dict[str, Callable[[EnvironmentConfig, Emulator], list[str]]] = {
     "network": network_facts,
     "data": data_facts,
     "app": app_facts,
+    "monitoring": monitoring_facts,
 }
 
 
@@ -655,11 +674,9 @@ class Rehearsal:
         self.report.seconds = {stack.name: {} for stack in self.stacks}  # the report lists them in apply order
         write_overrides(self.stacks, self.config.region)
         self._seed()
-        # Each terraform call spends seconds loading the provider's schema; init and the second plans
-        # do not depend on one another, so they overlap.
-        # The first init fills the shared plugin cache; concurrent first inits would race to create it.
-        self._step(self.stacks[0], "init", "init")
-        self._each(lambda stack: stack is self.stacks[0] or self._step(stack, "init", "init"))
+        for stack in self.stacks:
+            # One at a time: terraform's shared plugin cache is not safe for concurrent inits.
+            self._step(stack, "init", "init")
         for stack in self.stacks:
             # apply plans first; a separate `plan -out` would load the provider's schema once more.
             self._step(stack, "apply", "apply", "-auto-approve")
@@ -683,7 +700,10 @@ class Rehearsal:
         return found
 
     def _replan(self) -> None:
-        """Second plan of every stack once all are applied, so a later stack's drift on an earlier one shows."""
+        """Second plan of every stack once all are applied, so a later stack's drift on an earlier one shows.
+
+        Each terraform call spends seconds loading the provider's schema, and plans of different
+        stacks do not depend on one another, so they overlap."""
 
         def replan(stack: Stack) -> list[tuple[str, Diff]]:
             result = self._step(stack, "replan", "plan", "-detailed-exitcode", f"-out={PLAN_FILE}", ok=(0, 2))

@@ -39,7 +39,7 @@ def parameter_group_family(engine_version: str) -> str:
 
 class Cache(Construct):
     """Attributes for the app stack: ``primary_endpoint``, ``port`` (6379), ``auth_secret_arn`` (the
-    secret's value is the bare AUTH token), ``security_group``, ``replication_group``.
+    secret's value is the bare AUTH token), ``security_group``, ``replication_group``, ``member_clusters`` (for alarms).
     """
 
     def __init__(self, scope: Construct, id_: str, *, config: CacheConfig, placement: DataServicePlacement) -> None:
@@ -61,6 +61,8 @@ class Cache(Construct):
         if not config.create_replication_group:
             self.parameter_group = self.replication_group = None
             self.primary_endpoint = stand_in_address(name, "redis")
+            # The names ElastiCache would give the members, so alarms and dashboard still synthesize.
+            self.member_clusters = [f"{name}-{index:03d}" for index in range(1, 2 + config.replicas)]
             return
         self.parameter_group = self._init_parameter_group()
         highly_available = config.replicas >= 1
@@ -101,6 +103,7 @@ class Cache(Construct):
             tags={"Name": name},
         )
         self.primary_endpoint = self.replication_group.primary_endpoint_address
+        self.member_clusters = self.replication_group.member_clusters
 
     def _init_parameter_group(self) -> ElasticacheParameterGroup:
         family = parameter_group_family(self._config.engine_version)

@@ -57,7 +57,7 @@ def parameters(config: DatabaseConfig) -> dict[str, str]:
 class Database(Construct):
     """Attributes for the app stack: ``address``, ``port``, ``db_name``, ``username``,
     ``master_secret_arn`` (the RDS-managed secret: JSON ``{"username", "password"}``), ``security_group``,
-    ``instance``, ``max_allowed_packet`` (bytes; the cutover tool sizes statements by it).
+    ``instance``, ``identifier`` (for alarms), ``max_allowed_packet`` (bytes; the cutover tool sizes statements by it).
     """
 
     def __init__(self, scope: Construct, id_: str, *, config: DatabaseConfig, placement: DataServicePlacement) -> None:
@@ -123,6 +123,7 @@ class Database(Construct):
             depends_on=prerequisites,
             tags={"Name": name},
         )
+        self.identifier = self.instance.identifier
         self.address = self.instance.address
         self.port = self.instance.port
         self.master_secret_arn = self.instance.master_user_secret.get(0).secret_arn
@@ -131,6 +132,7 @@ class Database(Construct):
         """No instance (``create_instance`` off): a stand-in address and an empty secret in the master
         secret's place, so the app stack's wiring and IAM policy are rehearsed unchanged."""
         self.instance = None
+        self.identifier = self._name
         self.address = stand_in_address(self._name, "mysql")
         self.port = PORT
         self.master_secret_arn = SecretsmanagerSecret(
