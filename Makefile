@@ -41,3 +41,7 @@ bench-migrate: $(INSTALLED)
 
 clean:
 	rm -rf cdktf.out .pytest_cache
+
+# Every stack of ENV applied, re-planned and destroyed against moto on 127.0.0.1 (README: Deploy rehearsal).
+rehearse: $(INSTALLED)
+	$(BIN)/infra rehearse --env $(ENV)

@@ -61,6 +61,18 @@ def synth(env_name: str, outdir: Path, quiet: bool) -> None:
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     click.echo(f"{config.name}: {len(summaries)} stacks synthesized in {time.monotonic() - started:.1f}s")
+
+
+@main.command()
+@_environment_option
+@click.option("--lite", is_flag=True, help="Leave out what the emulator cannot do or does slowly (the test suite's subset).")
+def rehearse(env_name: str, lite: bool) -> None:
+    """Apply, re-plan and destroy every stack against a local AWS emulator (moto on 127.0.0.1)."""
+    from infra.rehearsal import emulator_config, rehearse_environment
+
+    sys.exit(rehearse_environment(emulator_config(_load(env_name), lite=lite), echo=click.echo))
+
+
 from infra.check_scaling import check_scaling
 main.add_command(check_scaling)
 

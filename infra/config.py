@@ -152,6 +152,11 @@ class DatabaseConfig(_Section):
     allocated_storage_gb: int = Field(20, ge=20, le=65536)
     max_allocated_storage_gb: int = Field(100, ge=20, le=65536, description="Storage autoscaling ceiling")
     multi_az: bool = False
+    create_instance: bool = Field(
+        True,
+        description="False only for the deploy rehearsal's lite run (moto costs ≈ 140 s of fixed provider waits): "
+        "everything around the instance is still created; the app stack gets a stand-in address and secret",
+    )
     name: str = Field("duewin", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$", description="The schema created at launch")
     username: str = Field("duewin_admin", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,15}$", description="Master user; its password lives only in Secrets Manager")
     deletion_protection: bool = True
@@ -198,6 +203,11 @@ class CacheConfig(_Section):
     node_type: str = Field("cache.t3.micro", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
     engine_version: str = Field("7.1", pattern=r"^(6\.[02]|7\.[01])$", description="Redis OSS versions ElastiCache offers with AUTH + TLS")
     replicas: int = Field(0, ge=0, le=5)
+    create_replication_group: bool = Field(
+        True,
+        description="False only for the deploy rehearsal (moto implements neither the parameter group nor the "
+        "replication group): the subnet group, AUTH secret and slow log are still created; the app stack gets a stand-in address",
+    )
     snapshot_retention_days: int = Field(1, ge=1, le=35, description="≥ 1: daily snapshots are the only backup of the cache")
     snapshot_window: str = Field("03:00-04:00", pattern=_WINDOW, description="UTC, daily")
     maintenance_window: str = Field("sun:05:30-sun:06:30", pattern=_WEEKLY_WINDOW, description="UTC; after the database's")

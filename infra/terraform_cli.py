@@ -19,6 +19,7 @@ from pathlib import Path
 MIRROR_ENV = "DUEWIN_TF_MIRROR"
 MIRROR_PROVIDER_VERSION = "5.100.0"
 OVERRIDE_FILE = "zz_offline_override.tf.json"
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "ALL_PROXY")
 
 
 class TerraformUnavailable(RuntimeError):
@@ -61,8 +62,10 @@ class OfflineTerraform:
         return self.home / "terraform.rc"
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        # The caller's AWS profile, keys or endpoints must never reach a run meant to be offline.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k.upper() not in PROXY_VARIABLES}
         return {
-            **os.environ,
+            **inherited,
             "TF_CLI_CONFIG_FILE": str(self.cli_config),
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",
@@ -90,9 +93,13 @@ class OfflineTerraform:
         return self.run(stack_dir, "validate", "-json")
 
 
+def provider_pin(version: str = MIRROR_PROVIDER_VERSION) -> dict:
+    """The override body that pins the AWS provider to the mirror's version (a fresh dict to extend)."""
+    return {"terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": version}}}}
+
+
 def pin_provider_version(stack_dir: Path, version: str = MIRROR_PROVIDER_VERSION) -> Path:
     """Write the override file that pins the AWS provider to the mirror's version."""
-    body = {"terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": version}}}}
     path = Path(stack_dir) / OVERRIDE_FILE
-    path.write_text(json.dumps(body, indent=2) + "\n")
+    path.write_text(json.dumps(provider_pin(version), indent=2) + "\n")
     return path

@@ -23,7 +23,7 @@ from cdktf_cdktf_provider_aws.secretsmanager_secret_version import Secretsmanage
 from constructs import Construct
 
 from infra.config import CacheConfig
-from infra.constructs.data_service import DataServicePlacement, ServiceSecurityGroup
+from infra.constructs.data_service import DataServicePlacement, ServiceSecurityGroup, stand_in_address
 
 PORT = 6379
 # ElastiCache accepts 16–128 printable characters except / " @; letters and digits only keeps the
@@ -39,7 +39,7 @@ def parameter_group_family(engine_version: str) -> str:
 
 class Cache(Construct):
     """Attributes for the app stack: ``primary_endpoint``, ``port`` (6379), ``auth_secret_arn`` (the
-    secret's value is the bare AUTH token), ``security_group``, ``replication_group``.
+    secret's value is the bare AUTH token), ``security_group``, ``replication_group``, ``member_clusters`` (for alarms).
     """
 
     def __init__(self, scope: Construct, id_: str, *, config: CacheConfig, placement: DataServicePlacement) -> None:
@@ -49,7 +49,6 @@ class Cache(Construct):
         self.port = PORT
         self.security_group = ServiceSecurityGroup(self, "access", placement=placement, service="Redis", port=PORT).group
         self.subnet_group = ElasticacheSubnetGroup(self, "subnets", name=f"{name}-data", subnet_ids=placement.subnet_ids)
-        self.parameter_group = self._init_parameter_group()
         self.auth_secret, auth_token = self._init_auth_token(placement.secrets_key_arn)
         self.auth_secret_arn = self.auth_secret.arn
         self.slow_log = CloudwatchLogGroup(
@@ -59,6 +58,13 @@ class Cache(Construct):
             retention_in_days=config.log_retention_days,
             kms_key_id=placement.log_key_arn,
         )
+        if not config.create_replication_group:
+            self.parameter_group = self.replication_group = None
+            self.primary_endpoint = stand_in_address(name, "redis")
+            # The names ElastiCache would give the members, so alarms and dashboard still synthesize.
+            self.member_clusters = [f"{name}-{index:03d}" for index in range(1, 2 + config.replicas)]
+            return
+        self.parameter_group = self._init_parameter_group()
         highly_available = config.replicas >= 1
         self.replication_group = ElasticacheReplicationGroup(
             self,
@@ -97,6 +103,7 @@ class Cache(Construct):
             tags={"Name": name},
         )
         self.primary_endpoint = self.replication_group.primary_endpoint_address
+        self.member_clusters = self.replication_group.member_clusters
 
     def _init_parameter_group(self) -> ElasticacheParameterGroup:
         family = parameter_group_family(self._config.engine_version)

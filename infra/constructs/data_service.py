@@ -16,6 +16,12 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurity
 from constructs import Construct
 
 
+def stand_in_address(name: str, service: str) -> str:
+    """Where the app is pointed when a service is not created (``create_*`` off: the deploy rehearsal's
+    lite run). ``.invalid`` can never resolve (RFC 2606), so a stand-in cannot reach anything real."""
+    return f"{name}-{service}.rehearsal.invalid"
+
+
 @dataclass(frozen=True)
 class DataServicePlacement:
     """References (tokens) from the network and data stacks that each data service needs."""

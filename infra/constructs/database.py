@@ -13,10 +13,11 @@ from cdktf_cdktf_provider_aws.db_parameter_group import DbParameterGroup, DbPara
 from cdktf_cdktf_provider_aws.db_subnet_group import DbSubnetGroup
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
 from constructs import Construct
 
 from infra.config import DatabaseConfig
-from infra.constructs.data_service import DataServicePlacement, ServiceSecurityGroup
+from infra.constructs.data_service import DataServicePlacement, ServiceSecurityGroup, stand_in_address
 
 PORT = 3306
 LOG_EXPORTS = ("error", "slowquery")
@@ -56,7 +57,7 @@ def parameters(config: DatabaseConfig) -> dict[str, str]:
 class Database(Construct):
     """Attributes for the app stack: ``address``, ``port``, ``db_name``, ``username``,
     ``master_secret_arn`` (the RDS-managed secret: JSON ``{"username", "password"}``), ``security_group``,
-    ``instance``, ``max_allowed_packet`` (bytes; the cutover tool sizes statements by it).
+    ``instance``, ``identifier`` (for alarms), ``max_allowed_packet`` (bytes; the cutover tool sizes statements by it).
     """
 
     def __init__(self, scope: Construct, id_: str, *, config: DatabaseConfig, placement: DataServicePlacement) -> None:
@@ -76,6 +77,9 @@ class Database(Construct):
         if config.monitoring_interval:
             monitoring_role, attachment = self._init_monitoring_role()
             prerequisites.append(attachment)
+        if not config.create_instance:
+            self._init_stand_in(placement)
+            return
         self.instance = DbInstance(
             self,
             "instance",
@@ -119,9 +123,26 @@ class Database(Construct):
             depends_on=prerequisites,
             tags={"Name": name},
         )
+        self.identifier = self.instance.identifier
         self.address = self.instance.address
         self.port = self.instance.port
         self.master_secret_arn = self.instance.master_user_secret.get(0).secret_arn
+
+    def _init_stand_in(self, placement: DataServicePlacement) -> None:
+        """No instance (``create_instance`` off): a stand-in address and an empty secret in the master
+        secret's place, so the app stack's wiring and IAM policy are rehearsed unchanged."""
+        self.instance = None
+        self.identifier = self._name
+        self.address = stand_in_address(self._name, "mysql")
+        self.port = PORT
+        self.master_secret_arn = SecretsmanagerSecret(
+            self,
+            "stand-in-secret",
+            name=f"{self._name}/rehearsal/mysql-master",
+            description=f"{self._name}: stand-in for the RDS-managed master secret (no instance)",
+            kms_key_id=placement.secrets_key_arn,
+            recovery_window_in_days=0,
+        ).arn
 
     def _init_parameter_group(self) -> DbParameterGroup:
         family = parameter_group_family(self._config.engine_version)

@@ -39,13 +39,13 @@ class MonitoringStack(EnvironmentStack):
 
 def monitored_resources(config: EnvironmentConfig, app: AppStack, data: DataStack) -> MonitoredResources:
     """The app and data stacks' resources as CloudWatch dimension values (references, resolved at apply)."""
-    load_balancer, group = app.load_balancer, data.cache.replication_group
+    load_balancer = app.load_balancer
     return MonitoredResources(
         alb_arn_suffix=load_balancer.alb.arn_suffix,
         target_group_arn_suffix=load_balancer.target_group.arn_suffix,
         asg_name=app.fleet.group.name,
         # ``identifier``, not ``id``: since provider 5 an instance's id is its resource id (db-…).
-        db_instance_id=data.database.instance.identifier,
+        db_instance_id=data.database.identifier,
         # Member clusters are a set (name order: <group>-001, -002, …); their count is fixed by config.
-        redis_cluster_ids=tuple(Fn.element(group.member_clusters, i) for i in range(1 + config.cache.replicas)),
+        redis_cluster_ids=tuple(Fn.element(data.cache.member_clusters, i) for i in range(1 + config.cache.replicas)),
     )

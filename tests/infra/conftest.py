@@ -9,6 +9,8 @@ import pytest
 
 from infra.app import synth
 from infra.config import EnvironmentConfig, available_environments, load_environment
+from infra.terraform_cli import OfflineTerraform, TerraformUnavailable
+from tests.conftest import missing
 
 ENVIRONMENTS = available_environments()
 #: A synthesized configuration that no shipped environment has, for toggles off everywhere by default.
@@ -67,3 +69,12 @@ def synthesized(tmp_path_factory):
         return cache[env]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def terraform(tmp_path_factory) -> OfflineTerraform:
+    """The offline terraform runner (shared plugin cache); missing terraform or mirror fails in CI."""
+    try:
+        return OfflineTerraform.create(tmp_path_factory.mktemp("terraform-home"))
+    except TerraformUnavailable as exc:
+        missing(str(exc))

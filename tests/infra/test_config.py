@@ -101,6 +101,7 @@ BAD_FILES = {
     "bad master username": (DEV.replace("[database]\n", '[database]\nusername = "admin-user"\n'), r"database\.username: .*pattern"),
     "redis version without TLS+AUTH": (DEV.replace("replicas = 0", 'replicas = 0\nengine_version = "5.0"'), r"cache\.engine_version: .*pattern"),
     "redis snapshots off": (DEV.replace("snapshot_retention_days = 1", "snapshot_retention_days = 0"), r"cache\.snapshot_retention_days: .*greater than or equal to 1"),
+    "rehearsal toggle not a boolean": (DEV.replace("replicas = 0", 'replicas = 0\ncreate_replication_group = "maybe"'), r"cache\.create_replication_group: .*boolean"),
     "secret recovery window": (DEV.replace("secret_recovery_days = 0", "secret_recovery_days = 3"), r"dev\.toml:\d+: cache: secret_recovery_days must be 0 or 7–30"),
     "redis log retention": (
         DEV.replace("snapshot_retention_days = 1\nlog_retention_days = 30", "snapshot_retention_days = 1\nlog_retention_days = 2"),

@@ -12,17 +12,7 @@ import shutil
 
 import pytest
 
-from infra.terraform_cli import OfflineTerraform, TerraformUnavailable
-from tests.conftest import missing
 from tests.infra.conftest import EDGE, ENVIRONMENTS
-
-
-@pytest.fixture(scope="session")
-def terraform(tmp_path_factory):
-    try:
-        return OfflineTerraform.create(tmp_path_factory.mktemp("terraform-home"))
-    except TerraformUnavailable as exc:
-        missing(str(exc))
 
 
 @pytest.mark.parametrize("env", [*ENVIRONMENTS, EDGE])

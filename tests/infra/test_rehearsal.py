@@ -1,0 +1,284 @@
+"""Tier 4: the deploy rehearsal — terraform apply → re-plan → destroy against moto on loopback.
+
+The pure parts (order, override files, diff allow-list) are tested in milliseconds; the e2e tests
+start the emulator themselves and run the real terraform against the offline provider mirror.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from infra.config import load_environment
+from infra.rehearsal import (
+    KNOWN_DIFFS_FILE,
+    EMULATOR_OFF,
+    LITE_OFF,
+    Diff,
+    Emulator,
+    KnownDiff,
+    Rehearsal,
+    RehearsalFailed,
+    Stack,
+    apply_order,
+    destroy_order_problems,
+    emulator_override,
+    format_report,
+    leftovers,
+    emulator_config,
+    load_known_diffs,
+    network_facts,
+    plan_diffs,
+    read_manifest,
+    seeded_image_parameters,
+    seeded_zones,
+    stale_known_diffs,
+    state_resources,
+    teardown_override,
+    unexplained_diffs,
+)
+from tests.conftest import REQUIRE_TOOLS
+
+LITE_ENV = "dev"
+#: The issue's budget for the rehearsal inside the suite.
+LITE_BUDGET_SECONDS = 180
+
+
+def _stack(tmp_path: Path, name: str, dependencies=(), reads=()) -> Stack:
+    directory = tmp_path / name
+    directory.mkdir()
+    body = {"data": {"terraform_remote_state": {f"cross-stack-reference-input-{r}": {"backend": "local"} for r in reads}}}
+    (directory / "cdk.tf.json").write_text(json.dumps(body))
+    return Stack(name=name, directory=directory, dependencies=tuple(dependencies))
+
+
+# ---------------------------------------------------------------- pure parts
+
+
+def test_apply_order_puts_dependencies_first_and_refuses_cycles(tmp_path):
+    app = _stack(tmp_path, "app", ["data", "network"])
+    data = _stack(tmp_path, "data", ["network"])
+    network = _stack(tmp_path, "network")
+    assert [s.name for s in apply_order([app, data, network])] == ["network", "data", "app"]
+    loop = Stack("loop", tmp_path, ("app",))
+    with pytest.raises(RehearsalFailed, match="cycle"):
+        apply_order([Stack("app", tmp_path, ("loop",)), loop])
+    with pytest.raises(RehearsalFailed, match="not in the manifest"):
+        apply_order([Stack("app", tmp_path, ("ghost",))])
+
+
+def test_destroy_order_is_checked_against_dependencies_and_remote_state(tmp_path):
+    network = _stack(tmp_path, "network")
+    data = _stack(tmp_path, "data", ["network"], reads=["network"])
+    app = _stack(tmp_path, "app", ["network", "data"], reads=["network", "data"])
+    # GIVEN readers before what they read THEN nothing to report.
+    assert destroy_order_problems([app, data, network]) == []
+    # WHEN a stack goes before one that reads it THEN the order is refused (AWS would, moto does not).
+    problems = destroy_order_problems([network, data, app])
+    assert "network is destroyed before data, which depends on it" in problems
+    assert "data is destroyed before app, which depends on it" in problems
+    # WHEN a stack reads state the manifest does not declare THEN that is reported too.
+    sneaky = _stack(tmp_path, "sneaky", ["network"], reads=["network", "data"])
+    assert destroy_order_problems([sneaky, data, network]) == ["sneaky reads data's state without declaring the dependency"]
+
+
+def test_override_points_at_the_emulator_only_through_the_environment(tmp_path):
+    data = _stack(tmp_path, "duewin-dev-data", ["duewin-dev-network"], reads=["duewin-dev-network"])
+    body = emulator_override(data, "us-east-1")
+    provider = body["provider"]["aws"]
+    assert "endpoints" not in provider, "an endpoints block sends every service it omits to real AWS"
+    assert provider["skip_requesting_account_id"] is False
+    assert provider["skip_credentials_validation"] and provider["skip_metadata_api_check"] and provider["s3_use_path_style"]
+    assert body["terraform"]["backend"] == {"local": {"path": "terraform.duewin-dev-data.tfstate"}}
+    assert body["terraform"]["required_providers"]["aws"]["version"] == "5.100.0"
+    remote = body["data"]["terraform_remote_state"]["cross-stack-reference-input-duewin-dev-network"]
+    assert remote == {"backend": "local", "config": {"path": "../duewin-dev-network/terraform.duewin-dev-network.tfstate"}}
+
+
+def test_teardown_lifts_protection_only_where_a_protected_type_exists(tmp_path):
+    body = {"resource": {"aws_lb": {"alb": {"enable_deletion_protection": True}}, "aws_vpc": {"v": {}}}}
+    assert teardown_override(body) == {"resource": {"aws_lb": {"alb": {"enable_deletion_protection": False}}}}
+    assert teardown_override({"resource": {"aws_vpc": {"v": {}}}}) is None
+    unprotected = {"deletion_protection": False, "skip_final_snapshot": True, "delete_automated_backups": True}
+    assert teardown_override({"resource": {"aws_db_instance": {"db": unprotected}}}) is None
+
+
+def test_what_a_real_account_already_has_is_seeded(tmp_path):
+    stack = _stack(tmp_path, "edge")
+    ami = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+    body = {
+        "data": {
+            "aws_route53_zone": {"z": {"name": "example.com"}, "computed": {"name": "${var.x}"}},
+            "aws_ssm_parameter": {"ami": {"name": ami}, "ours": {"name": "/duewin/dev/app/x"}},
+        }
+    }
+    (stack.directory / "cdk.tf.json").write_text(json.dumps(body))
+    assert seeded_zones([stack, _stack(tmp_path, "network")]) == ["example.com"]
+    assert seeded_image_parameters([stack]) == [ami]
+
+
+def test_state_resources_reads_managed_instances_from_the_local_state(tmp_path):
+    stack = _stack(tmp_path, "data")
+    state = {
+        "resources": [
+            {"mode": "data", "type": "aws_caller_identity", "name": "me", "instances": [{"attributes": {}}]},
+            {"mode": "managed", "type": "aws_elasticache_subnet_group", "name": "cache", "instances": [{"attributes": {"name": "c"}}]},
+            {"mode": "managed", "type": "aws_subnet", "name": "s", "instances": [{"index_key": 0, "attributes": {"id": "subnet-1"}}]},
+        ]
+    }
+    (stack.directory / stack.state_file).write_text(json.dumps(state))
+    assert state_resources(stack) == {"aws_elasticache_subnet_group.cache": {"name": "c"}, "aws_subnet.s[0]": {"id": "subnet-1"}}
+    assert state_resources(_stack(tmp_path, "never-applied")) == {}
+
+
+def test_known_diffs_accept_only_listed_updates_and_go_stale():
+    known = [KnownDiff("aws_launch_template.*", frozenset({"tag_specifications"}), "moto")]
+    listed = Diff("aws_launch_template.fleet_lt_1", ("update",), frozenset({"tag_specifications"}))
+    assert unexplained_diffs([listed], known) == []
+    for other in (
+        Diff("aws_launch_template.fleet_lt_1", ("update",), frozenset({"tag_specifications", "user_data"})),
+        Diff("aws_launch_template.fleet_lt_1", ("delete", "create"), frozenset({"tag_specifications"})),
+        Diff("aws_lb.alb_1", ("update",), frozenset({"tag_specifications"})),
+    ):
+        assert unexplained_diffs([other], known) == [other]
+    # GIVEN the resource was applied with no diff THEN the entry is stale; not applied THEN not judged.
+    assert stale_known_diffs(known, {"aws_launch_template.fleet_lt_1"}, []) == known
+    assert stale_known_diffs(known, {"aws_launch_template.fleet_lt_1"}, [listed]) == []
+    assert stale_known_diffs(known, {"aws_vpc.vpc_1"}, []) == []
+
+
+def test_plan_diffs_names_the_attributes_that_change():
+    plan = {
+        "resource_changes": [
+            {"address": "aws_vpc.v", "change": {"actions": ["no-op"], "before": {"a": 1}, "after": {"a": 1}}},
+            {"address": "data.aws_iam_policy_document.d", "change": {"actions": ["read"], "before": None, "after": {}}},
+            {
+                "address": "aws_db_parameter_group.p",
+                "change": {"actions": ["update"], "before": {"parameter": [1], "name": "x", "tag": [{"k": 1}]},
+                           "after": {"parameter": [1, 2], "name": "x", "tag": [{"k": 1}]},
+                           "after_unknown": {"arn": True, "tag": [{}], "nested": [{"id": True}]}},
+            },
+        ],
+        "output_changes": {"vpc_id": {"actions": ["update"]}, "same": {"actions": ["no-op"]}},
+    }
+    assert plan_diffs(plan) == [
+        Diff("aws_db_parameter_group.p", ("update",), frozenset({"parameter", "arn", "nested"})),
+        Diff("output.vpc_id", ("update",), frozenset()),
+    ]
+
+
+def test_known_diffs_file_loads_and_every_entry_has_a_reason(tmp_path):
+    assert all(k.reason for k in load_known_diffs(KNOWN_DIFFS_FILE))
+    bad = tmp_path / "diffs.toml"
+    bad.write_text('[[diff]]\nresource = "aws_lb.*"\nattributes = ["x"]\nreason = " "\n')
+    with pytest.raises(ValueError, match="needs attributes and a reason"):
+        load_known_diffs(bad)
+
+
+def test_emulator_and_lite_runs_turn_off_exactly_their_toggles():
+    config = load_environment("staging")
+    full, lite = emulator_config(config, lite=False), emulator_config(config, lite=True)
+    assert full.cache.create_replication_group is False and full.database.create_instance is True
+    assert lite.cache.create_replication_group is False and lite.database.create_instance is False
+    assert set(EMULATOR_OFF).isdisjoint(LITE_OFF)
+    assert lite.network == config.network and lite.database.multi_az == config.database.multi_az
+
+
+def test_lite_synth_leaves_out_only_the_toggled_services(lite_outdir, synthesized):
+    # GIVEN the lite synth of dev and the real one THEN lite lacks the instance and the Redis servers, and
+    # stands in for their addresses and the RDS-managed secret; every other resource is the same.
+    def resources(path: Path) -> dict[str, set[str]]:
+        body = json.loads(path.read_text())
+        return {t: set(names) for t, names in body["resource"].items()}
+
+    lite = resources(lite_outdir / "stacks" / f"duewin-{LITE_ENV}-data" / "cdk.tf.json")
+    real = resources(synthesized(LITE_ENV).stack_dir("data") / "cdk.tf.json")
+    missing_types = set(real) - set(lite)
+    assert missing_types == {"aws_db_instance", "aws_elasticache_replication_group", "aws_elasticache_parameter_group"}
+    assert [n for n in lite["aws_secretsmanager_secret"] if "stand-in" in n]
+    assert set(lite) - set(real) == set()
+    app_json = (lite_outdir / "stacks" / f"duewin-{LITE_ENV}-app" / "cdk.tf.json")
+    if app_json.is_file():
+        text = app_json.read_text()
+        assert f"duewin-{LITE_ENV}-mysql.rehearsal.invalid" in text and f"duewin-{LITE_ENV}-redis.rehearsal.invalid" in text
+
+
+def test_harness_loads_without_the_engine_or_the_emulator():
+    # `infra rehearse --help` and the pure helpers must not pay for cdktf/jsii (≈ 10 s) or moto.
+    probe = "import sys, infra.rehearsal; print([m for m in ('cdktf', 'jsii', 'moto') if m in sys.modules])"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+
+
+# ---------------------------------------------------------------- against the emulator
+
+
+@pytest.fixture
+def emulator():
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with Emulator(region="us-east-1").running() as running:
+        yield running
+
+
+def test_facts_and_leftovers_can_fail(emulator):
+    # GIVEN an empty emulator THEN the network facts fail; WHEN something is left THEN it is reported.
+    assert network_facts(load_environment(LITE_ENV), emulator)
+    assert leftovers(emulator) == {}
+    vpc = emulator.client("ec2").create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+    emulator.client("logs").create_log_group(logGroupName="stray")
+    found = leftovers(emulator)
+    assert found["ec2.describe_vpcs"] == [vpc] and found["logs.describe_log_groups"] == ["stray"]
+
+
+@pytest.mark.e2e
+def test_a_request_for_any_other_host_fails_loudly(terraform, emulator, tmp_path):
+    # GIVEN one service pointed away from loopback WHEN terraform plans THEN the loopback fence refuses it.
+    (tmp_path / "cdk.tf.json").write_text(json.dumps({"data": {"aws_caller_identity": {"me": {}}}, "output": {"id": {"value": "${data.aws_caller_identity.me.account_id}"}}}))
+    stack = Stack("fence", tmp_path, ())
+    (tmp_path / "zz_override.tf.json").write_text(json.dumps(emulator_override(stack, "us-east-1")))
+    assert terraform.run(tmp_path, "init", extra_env=emulator.terraform_env()).returncode == 0
+    env = {**emulator.terraform_env(), "AWS_ENDPOINT_URL_STS": "https://sts.us-east-1.amazonaws.com"}
+    result = terraform.run(tmp_path, "plan", extra_env=env, timeout=120)
+    assert result.returncode != 0
+    assert emulator.fence.removeprefix("http://") in result.stdout + result.stderr
+    # The error names the fence's port: the request went to the refusing proxy, not to the internet.
+    assert "connection refused" in result.stdout + result.stderr
+
+
+@pytest.fixture(scope="session")
+def lite_outdir(tmp_path_factory):
+    """The lite run's synth of ``LITE_ENV``: one extra synth per session, for the toggles it turns off."""
+    from infra.app import synth
+
+    workdir = tmp_path_factory.mktemp("rehearsal") / "cdktf.out"
+    synth(emulator_config(load_environment(LITE_ENV), lite=True), workdir)
+    return workdir
+
+
+@pytest.mark.e2e
+def test_lite_rehearsal_applies_replans_clean_and_destroys_everything(terraform, emulator, lite_outdir):
+    config = emulator_config(load_environment(LITE_ENV), lite=True)
+    started = time.monotonic()
+    rehearsal = Rehearsal(config, lite_outdir, terraform, emulator)
+    report = rehearsal.run()
+    elapsed = time.monotonic() - started
+    print("\n".join(format_report(report, rehearsal.known)))
+    # THEN every stack of the manifest went through the whole cycle ...
+    assert sorted(s.name for s in read_manifest(lite_outdir)) == sorted(report.seconds)
+    assert all(set(steps) >= {"init", "apply", "replan", "destroy"} for steps in report.seconds.values())
+    assert report.resources[config.stack_name("network")] > 30
+    # ... the second plan showed only known emulator gaps, the facts held, nothing was left behind.
+    assert report.ok, "\n".join(report.problems())
+    # The budget is CI's (a machine of its own); a developer's loaded machine only hears about it.
+    over = f"lite rehearsal took {elapsed:.0f}s (budget {LITE_BUDGET_SECONDS}s)"
+    if REQUIRE_TOOLS:
+        assert elapsed < LITE_BUDGET_SECONDS, over
+    elif elapsed >= LITE_BUDGET_SECONDS:
+        warnings.warn(over)
