@@ -11,7 +11,7 @@ ENV ?= dev
 unexport PYTHONDONTWRITEBYTECODE
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup synth test bench-synth bench-migrate clean
+.PHONY: setup synth test bench-synth bench-migrate rehearse clean
 
 setup: $(INSTALLED) $(CHECKOV)
 
