@@ -234,7 +234,11 @@ def check_scaling(target: Target, requests: int, concurrency: int, expect_instan
     Exit 0 when at least one instance (and --expect-instances, if given) answered, 1 otherwise.
     """
     started = time.monotonic()
-    results = send(target, requests, concurrency, header, timeout, window or 0.0)
+    try:
+        results = send(target, requests, concurrency, header, timeout, window or 0.0)
+    except KeyboardInterrupt:
+        click.echo("interrupted: no report (requests in flight were abandoned)", err=True)
+        sys.exit(130)
     lines, answered = report(results, header, time.monotonic() - started)
     for line in lines:
         click.echo(line)

@@ -194,3 +194,31 @@ def test_the_command_loads_no_cdktf():
     # Operators run it against a live stack: it must not pay the provider's ~10 s import.
     probe = "import infra.cli, sys; print(sorted(m for m in sys.modules if m.split('.')[0] in ('cdktf', 'constructs', 'jsii', 'cdktf_cdktf_provider_aws')))"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
+    # GIVEN a server that accepts connections and never answers WHEN the operator presses Ctrl-C
+    # THEN check-scaling stops with one line and exit 130, not a traceback.
+    import signal
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "infra", "check-scaling", "--url", f"http://127.0.0.1:{port}/health", "--requests", "1", "--timeout", "60"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        listener.settimeout(30)
+        connection, _ = listener.accept()  # the request is in flight
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+        connection.close()
+    finally:
+        listener.close()
+    assert proc.returncode == 130
+    assert "Traceback" not in stderr and stderr.strip().startswith("interrupted")
