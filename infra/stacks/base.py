@@ -33,5 +33,9 @@ class EnvironmentStack(TerraformStack):
             prefix = cloud.workspace_prefix or self.config.prefix
             CloudBackend(self, organization=cloud.organization, workspaces=NamedCloudWorkspace(f"{prefix}-{self.kind}"))
         else:
-            # Relative on purpose: an absolute path would make the output depend on the checkout's location.
-            LocalBackend(self, path=f"terraform.{self.stack_name}.tfstate")
+            # Relative, so the output does not depend on the checkout's location; and up three levels
+            # (cdktf.out/stacks/<stack>/ → the project root) because terraform resolves it from the
+            # stack's directory: the same string then names the same file for this stack's backend and
+            # for the sibling stacks' cross-stack remote state, and the state lives outside cdktf.out,
+            # which every synth replaces.
+            LocalBackend(self, path=f"../../../terraform.{self.stack_name}.tfstate")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from ipaddress import IPv4Network
+from pathlib import Path
 
 import pytest
 
@@ -96,9 +98,28 @@ def test_endpoints_follow_the_toggles(synthesized, env):
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_local_backend_path_is_relative(synthesized, env):
-    backend = synthesized(env).stack("network")["terraform"]["backend"]
-    assert backend == {"local": {"path": f"terraform.duewin-{env}-network.tfstate"}}
+def test_local_state_is_one_file_per_stack_outside_the_synth_output(synthesized, env):
+    # GIVEN the local backend WHEN terraform runs in each stack's directory (as `cdktf deploy` does)
+    # THEN a stack's own state and every sibling's remote-state read of it resolve to the same file,
+    # outside the output directory that the next synth replaces.
+    synth = synthesized(env)
+    root = synth.outdir.parent.resolve()
+    own: dict[str, Path] = {}
+    for name in synth.stack_names():
+        stack_dir = (synth.outdir / "stacks" / name).resolve()
+        path = json.loads((stack_dir / "cdk.tf.json").read_text())["terraform"]["backend"]["local"]["path"]
+        assert not Path(path).is_absolute()
+        own[name] = (stack_dir / path).resolve()
+        assert own[name] == root / f"terraform.{name}.tfstate"
+    reads = 0
+    for name in synth.stack_names():
+        stack_dir = (synth.outdir / "stacks" / name).resolve()
+        body = json.loads((stack_dir / "cdk.tf.json").read_text())
+        for source_name, source in body.get("data", {}).get("terraform_remote_state", {}).items():
+            referenced = source_name.removeprefix("cross-stack-reference-input-")
+            assert (stack_dir / source["config"]["path"]).resolve() == own[referenced]
+            reads += 1
+    assert reads >= 3
 
 
 def test_every_resource_is_tagged_through_provider_default_tags(synthesized):
