@@ -29,7 +29,10 @@ def steps(statements: Iterable[Statement], rewriter: Rewriter) -> Iterator[Step]
     for statement in statements:
         what = classify(statement.sql)
         sql = rewriter.apply(statement.sql, what.kind)
-        rows = count_rows(statement.sql) if what.kind is Kind.INSERT else None
+        if statement.values is not None:
+            rows = statement.values.tuples
+        else:
+            rows = count_rows(statement.sql) if what.kind is Kind.INSERT else None
         yield Step(statement, what, sql, rows)
 
 

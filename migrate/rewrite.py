@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from migrate.classify import Kind
-from migrate.splitter import BQ, DQ, SQ
+from migrate.tokens import BQ, DQ, SQ
 
 _USER_PART = rb"(?:'[^']*'|`[^`]*`|\"[^\"]*\"|[\w.%-]+)"
 _DEFINER = re.compile(

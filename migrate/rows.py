@@ -1,14 +1,18 @@
 """Count the rows an INSERT carries, from its bytes, so verification needs no source database.
 
-One regex match per row tuple, with an empty capture group: ``findall`` then returns a list of the
-shared empty bytes object, so counting a 1 MB statement allocates nothing per row.
+``count_rows`` takes one regex match per row tuple, with an empty capture group: ``findall`` then
+returns a list of the shared empty bytes object, so counting a 1 MB statement allocates nothing per
+row. ``read_values`` is the splitter's fast path for the INSERTs that are ~all of a dump: it finds
+the statement's end and its rows in one pass (the general tokenizer and ``count_rows`` are two),
+and tells whether every value is plain enough for LOAD DATA to read it exactly as the INSERT would.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from migrate.splitter import DQ, SQ
+from migrate.tokens import DQ, SQ
 
 
 def _nested(depth: int) -> bytes:
@@ -24,21 +28,62 @@ _TUPLE = _nested(3)
 # empty separator means the search skipped over text (ON DUPLICATE KEY UPDATE x=VALUES(x)).
 _TUPLES = re.compile(rb"(,?)\s*+" + _TUPLE, re.S)
 _TUPLE_LIST = re.compile(_TUPLE + rb"(?:\s*+,\s*+" + _TUPLE + rb")*+", re.S)
-_VALUES = re.compile(
+_NAME = rb"(?:`(?:[^`]|``)+`|[\w$]+)"
+_HEAD = re.compile(
     rb"\s*(?:INSERT|REPLACE)\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*(?:INTO\s+)?"
-    rb"(?:`(?:[^`]|``)+`|[\w$]+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[\w$]+))?\s*"
-    rb"(?:\((?:[^()`'\"]++|`(?:[^`]|``)*+`)*+\)\s*)?(?:(VALUES?)|(SET)\s)\s*",
+    rb"(?P<table>" + _NAME + rb"(?:\s*\.\s*" + _NAME + rb")?)\s*"
+    rb"(?P<columns>\((?:[^()`'\";#/\-]++|`(?:[^`]|``)*+`)*+\)\s*)?(?:(?P<values>VALUES?)|(?P<set>SET)\s)\s*",
     re.I | re.S,
 )
+_PLAIN_INSERT = re.compile(rb"\s*INSERT\s+(?:INTO\s+)?", re.I)
+
+# A string's stand-in once strings are cut out. Counting stand-ins against replacements proves no
+# such byte stood outside a string.
+_STRING = re.compile(SQ, re.S)
+_CUT = b"\x01"
+# Outside strings, every value one string, NULL or a decimal number: what LOAD DATA's field syntax
+# reads the same way the SQL parser does. Hex, bit and _charset literals, expressions, adjacent
+# strings and whitespace all fall outside it.
+_VALUE = rb"(?:\x01|NULL|-?(?:\d++(?:\.\d*+)?|\.\d++)(?:[eE][-+]?\d++)?)"
+_ROW = rb"\((?:" + _VALUE + rb",)*+" + _VALUE + rb"\)"
+# mysqldump separates rows with ',', mariadb-dump with ',\n'; LOAD DATA skips either before '('.
+_PLAIN = re.compile(_ROW + rb"(?:,\n?" + _ROW + rb")*+")
+# Escapes that mean one thing in a string literal and another to LOAD DATA (\% and \_ keep their
+# backslash in SQL; \N is NULL to LOAD DATA).
+_DIVERGENT_ESCAPES = (b"\\%", b"\\_", b"\\N")
+# Outside strings, any of these could start a token (another quote, a comment, a statement end)
+# that only the full tokenizer reads right.
+_TOKEN_STARTS = (b"'", b'"', b"`", b"\\", b";", b"#", b"/*", b"--")
+
+
+@dataclass(frozen=True, slots=True)
+class ValuesList:
+    """An INSERT … VALUES statement whose text after VALUES is nothing but row tuples."""
+
+    start: int  # offset of the first tuple in the statement
+    tuples: int
+    table: bytes  # the table reference as written (`db`.`t`)
+    columns: bytes  # the column list as written, or b""
+    # A plain INSERT (not IGNORE/REPLACE) whose every value LOAD DATA reads as the INSERT would.
+    plain: bool
+
+
+def _divergent_escape(body: bytes) -> bool:
+    """Whether a string holds \\%, \\_ or \\N as an escape (not as an escaped backslash + letter)."""
+    if not any(escape in body for escape in _DIVERGENT_ESCAPES):
+        return False
+    # Outside strings a plain list has no backslash, so pairs read left to right are the escapes'.
+    unpaired = body.replace(b"\\\\", b"")
+    return any(escape in unpaired for escape in _DIVERGENT_ESCAPES)
 
 
 def count_rows(sql: bytes) -> int | None:
     """Rows inserted by an INSERT/REPLACE statement, or None when the statement does not say
     (INSERT … SELECT), so callers can report the table as not countable instead of guessing."""
-    m = _VALUES.match(sql)
+    m = _HEAD.match(sql)
     if m is None:
         return None
-    if m.group(2):
+    if m.group("set"):
         return 1
     start = m.end()
     separators = _TUPLES.findall(sql, start)
@@ -46,3 +91,30 @@ def count_rows(sql: bytes) -> int | None:
         whole = _TUPLE_LIST.match(sql, start)
         return len(_TUPLES.findall(sql, start, whole.end())) if whole else None
     return len(separators)
+
+
+def read_values(buf: bytes, start: int, end: int) -> ValuesList | None:
+    """The tuples of the INSERT statement in ``buf[start:end]``, ``end`` being a candidate ';'.
+
+    None unless the statement provably ends there with nothing but tuples after VALUES: then the
+    caller's full tokenizer decides. Strings are cut out with the splitter's own string pattern,
+    and any byte outside them that could begin another kind of token (comment, other quote, ';')
+    refuses the fast path, so wherever it answers, the tokenizer would have split alike.
+    """
+    head = _HEAD.match(buf, start, end)
+    if head is None or head.group("set") is not None:
+        return None
+    body = buf[head.end():end]
+    if body[-1:].isspace():
+        body = body.rstrip()
+    outside, strings = _STRING.subn(_CUT, body)
+    if outside.count(_CUT) != strings:
+        return None
+    table, columns = head.group("table"), (head.group("columns") or b"").rstrip()
+    if _PLAIN.fullmatch(outside):
+        plain = (_PLAIN_INSERT.fullmatch(buf, start, head.start("table")) is not None
+                 and not _divergent_escape(body))
+        return ValuesList(head.end() - start, outside.count(b"("), table, columns, plain)
+    if any(token in outside for token in _TOKEN_STARTS) or not _TUPLE_LIST.fullmatch(outside):
+        return None
+    return ValuesList(head.end() - start, len(_TUPLES.findall(outside)), table, columns, False)

@@ -7,7 +7,7 @@ from migrate.errors import BadInput
 from migrate.plan import DumpSummary, Step, steps
 from migrate.prescan import quick_summary
 from migrate.rewrite import RewriteOptions, Rewriter
-from migrate.rows import count_rows
+from migrate.rows import count_rows, read_values
 from migrate.splitter import Statement, split
 
 
@@ -50,6 +50,57 @@ def test_classify(sql, expected):
 ])
 def test_count_rows(sql, rows):
     assert count_rows(sql) == rows
+
+
+def _values(sql: bytes):
+    data = sql + b";\n"
+    return read_values(data, 0, len(sql))
+
+
+@pytest.mark.parametrize(("sql", "tuples", "plain"), [
+    (b"INSERT INTO `t` VALUES (1,'a'),(2,'b'),(3,NULL)", 3, True),
+    (b"INSERT INTO `db`.`t` (`a`,`b`) VALUES (-1.5e-3,'it\\'s'),(.5,'')", 2, True),
+    (b"INSERT INTO t VALUES ('),('),('\\'),(')", 2, True),
+    (b"INSERT INTO t VALUES ('NULL'),(NULL),('\xff\x00 raw')", 3, True),
+    (b"INSERT INTO t VALUES ('x'),('y')  ", 2, True),
+    (b"INSERT INTO `t` VALUES\n(1,'a'),\n(2,'b')", 2, True),  # mariadb-dump's layout
+    # Counted, but LOAD DATA would read these differently from the SQL parser.
+    (b"INSERT INTO t VALUES (0x1F),(_binary 'a'),(b'101')", 3, False),
+    (b"INSERT INTO t VALUES (1, 'spaced')", 1, False),
+    (b"INSERT INTO t VALUES ('a' 'b'),('it''s')", 2, False),
+    (b"INSERT INTO t VALUES (NOW(), CONCAT('a', 'b'))", 1, False),
+    (b"INSERT INTO t VALUES ('50\\% off'),('a\\_b')", 2, False),
+    (b"INSERT INTO t VALUES ('\\N')", 1, False),
+    (b"INSERT IGNORE INTO t VALUES (1)", 1, False),
+    (b"REPLACE INTO t VALUES (1)", 1, False),
+    (b"INSERT INTO t VALUES ()", 1, False),
+])
+def test_read_values_counts_tuples_and_says_whether_load_data_reads_them_alike(sql, tuples, plain):
+    values = _values(sql)
+    assert (values.tuples, values.plain) == (tuples, plain)
+    assert values.tuples == count_rows(sql)
+    assert sql[values.start:].startswith(b"(")
+
+
+@pytest.mark.parametrize("sql", [
+    b"INSERT INTO t VALUES (1),(2) ON DUPLICATE KEY UPDATE a=VALUES(a)",
+    b"INSERT INTO t SET a = 1",
+    b"INSERT INTO t SELECT * FROM u",
+    b"INSERT INTO t VALUES (1) /* comment */",
+    b"INSERT INTO t VALUES (1),(2) -- x",
+    b"INSERT INTO t VALUES (\"double\")",
+    b"INSERT INTO t VALUES (1);SELECT (2)",
+    b"INSERT INTO t VALUES ('unterminated)",
+    b"INSERT INTO t VALUES (\x01)",
+    b"INSERT INTO t (a;b) VALUES (1)",
+])
+def test_read_values_leaves_anything_else_to_the_tokenizer(sql):
+    assert _values(sql) is None
+
+
+def test_read_values_keeps_the_table_and_column_list_as_written():
+    values = _values(b"INSERT INTO `we``ird`.`t` (`a`, `b`) VALUES (1,2)")
+    assert (values.table, values.columns) == (b"`we``ird`.`t`", b"(`a`, `b`)")
 
 
 def _step(sql: bytes, line: int = 1) -> Step:
