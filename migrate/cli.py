@@ -102,13 +102,17 @@ def cli() -> None:
 @click.option("--cleanup", is_flag=True, help="Drop the checkpoint table when every table matches.")
 @click.option("--jobs", type=click.IntRange(1, 16), default=min(4, os.cpu_count() or 1), show_default=True,
               help="Connections loading data batches at once (DDL stays in dump order).")
+@click.option("--inserts-only", is_flag=True,
+              help="Send every row as the dump's own INSERT. By default, plain rows of InnoDB tables go as "
+                   "LOAD DATA LOCAL (about 20 %% less server CPU) and any batch the server does not take "
+                   "exactly is rolled back and re-sent as INSERTs.")
 @click.option("--dry-run", is_flag=True, help="Connect, preflight, parse and rewrite; write nothing.")
 @click.option("--report", "report_path", type=click.Path(), help="Also write the verdict as JSON here.")
 @rewrite_flags
 @expected_failures
 def run(source: str, target_url: str, password_prompt: bool, password_secret_arn: str | None,
         ssl_ca: str | None, allow_plaintext: bool, force: bool, resume: bool, retries: int, cleanup: bool,
-        jobs: int, dry_run: bool, report_path: str | None, **flags: Any) -> None:
+        jobs: int, inserts_only: bool, dry_run: bool, report_path: str | None, **flags: Any) -> None:
     """Stream SOURCE (.sql, .sql.gz or - for stdin) into the target database, then verify counts."""
     endpoint = parse_url(target_url)
     endpoint, password = resolve_login(endpoint, "MIGRATE_TARGET_PASSWORD", password_prompt,
@@ -116,13 +120,19 @@ def run(source: str, target_url: str, password_prompt: bool, password_secret_arn
     tls = tls_context(endpoint, ssl_ca, allow_plaintext)
 
     def reconnect() -> pymysql.Connection:
-        return connect(endpoint, password, tls, autocommit=False)
+        return connect(endpoint, password, tls, autocommit=False, local_data=not inserts_only)
 
     conn = reconnect()
     facts = preflight.gather(conn)
     options = rewrite_options(flags, facts)
     click.echo(f"target: {endpoint} ({facts.version}), max_allowed_packet {facts.max_allowed_packet:,}", err=True)
+    use_load_data = facts.local_infile and not inserts_only
+    if not facts.local_infile and not inserts_only:
+        click.echo("target has local_infile=OFF: rows go as INSERTs (local_infile=1 in the DB parameter "
+                   "group lets plain rows go as LOAD DATA LOCAL, with less server CPU)", err=True)
     position = checkpoint.read(conn)
+    timings = {"prescan": 0.0, "load": 0.0, "verify": 0.0}
+    prescan_started = time.monotonic()
 
     # A file is parsed once before the first write so that an oversized statement or a routine the
     # target would reject stops the run while the target is still untouched; stdin cannot be, and
@@ -135,6 +145,7 @@ def run(source: str, target_url: str, password_prompt: bool, password_secret_arn
         else:
             with DumpSource(source) as dump:
                 prescan = quick_summary(dump.read, dump.name)
+    timings["prescan"] = time.monotonic() - prescan_started
     resuming = resume and position is not None
     found = preflight.problems(facts, endpoint.database, prescan, force or resuming)
     if position is not None and not position.complete and not resume:
@@ -154,8 +165,8 @@ def run(source: str, target_url: str, password_prompt: bool, password_secret_arn
     started = time.monotonic()
     for attempt in range(retries + 1):
         try:
-            summary, counts = _load(conn, reconnect, jobs, source, options, facts,
-                                    position if resume or attempt else None, dry_run)
+            summary, counts, loader = _load(conn, reconnect, jobs, source, options, facts,
+                                            position if resume or attempt else None, dry_run, use_load_data)
             break
         except ConnectionLost as lost:
             if source == "-" or attempt == retries:
@@ -169,19 +180,25 @@ def run(source: str, target_url: str, password_prompt: bool, password_secret_arn
             position = checkpoint.read(conn)
     conn.close()
     elapsed = time.monotonic() - started
+    timings["load"] = elapsed
     click.echo(rewrites_text(counts))
     if dry_run:
         click.echo("dry run: nothing written")
         return
+    verify_started = time.monotonic()
     with connect(endpoint, password, tls) as check:
         verdicts = count_verdict(check, summary.tables)
         ok = all(v.match for v in verdicts)
         if ok and cleanup:
             checkpoint.drop(check)
+    timings["verify"] = time.monotonic() - verify_started
     click.echo(verdict_table(verdicts, "rows in dump"))
-    click.echo(f"{summary.rows:,} rows in {elapsed:.1f} s ({summary.rows / max(elapsed, 1e-9):,.0f} rows/s)")
+    click.echo(f"{summary.rows:,} rows in {elapsed:.1f} s ({summary.rows / max(elapsed, 1e-9):,.0f} rows/s); "
+               f"{loader.rows_loaded:,} as LOAD DATA LOCAL, {loader.batches_resent} batches re-sent as INSERTs")
     write_json(report_path, {
         "source": source, "target": str(endpoint), "seconds": round(elapsed, 3), "match": ok,
+        "timings": {phase: round(seconds, 3) for phase, seconds in timings.items()},
+        "load_data": {"rows": loader.rows_loaded, "batches_resent": loader.batches_resent},
         "verdicts": [v.as_dict() for v in verdicts], **summary_document(summary, counts),
     })
     sys.exit(EXIT_OK if ok else EXIT_MISMATCH)
@@ -189,13 +206,14 @@ def run(source: str, target_url: str, password_prompt: bool, password_secret_arn
 
 def _load(conn: pymysql.Connection, reconnect: Callable[[], pymysql.Connection], jobs: int, source: str,
           options: RewriteOptions, facts: preflight.TargetFacts, resume: checkpoint.Position | None,
-          dry_run: bool) -> tuple[DumpSummary, dict[str, int]]:
+          dry_run: bool, use_load_data: bool) -> tuple[DumpSummary, dict[str, int], Loader]:
     """One pass over the dump; from the checkpoint when ``resume`` is set."""
     with DumpSource(source) as dump:
         rewriter = Rewriter(options)
         progress = Progress(dump.raw_offset, dump.size)
         loader = Loader(conn, reconnect, jobs=jobs, max_packet=facts.max_allowed_packet, on_step=progress,
-                        dry_run=dry_run, check_routines=lambda: preflight.routine_problem(facts, 1), resume=resume)
+                        dry_run=dry_run, check_routines=lambda: preflight.routine_problem(facts, 1), resume=resume,
+                        load_data=use_load_data)
         plan = read_ahead(steps(split(dump.read, dump.name), rewriter))
         try:
             summary = loader.run(plan)
@@ -206,7 +224,7 @@ def _load(conn: pymysql.Connection, reconnect: Callable[[], pymysql.Connection],
         finally:
             plan.close()
         progress.finish(summary)
-    return summary, dict(rewriter.counts)
+    return summary, dict(rewriter.counts), loader
 
 
 def _connect_with_retries(reconnect: Callable[[], pymysql.Connection], attempts: int = 10) -> pymysql.Connection:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pymysql
+from pymysql.constants import CLIENT
 
 from migrate.errors import BadInput, ConnectionFailed
 
@@ -100,13 +101,19 @@ def secret_password(arn: str) -> tuple[str, str | None]:
 
 
 def connect(endpoint: Endpoint, password: str | None, tls: ssl.SSLContext | None, *,
-            autocommit: bool = True) -> pymysql.Connection:
-    """Connect or fail with one line naming where (never the password)."""
+            autocommit: bool = True, local_data: bool = False) -> pymysql.Connection:
+    """Connect or fail with one line naming where (never the password).
+
+    ``local_data`` tells the server this client may send LOAD DATA LOCAL rows. pymysql's own
+    handler stays off (``local_infile=False``): it would open any file the server names, while
+    load_data.send answers only the statement it sent, from memory.
+    """
     try:
         conn = pymysql.connect(
             host=endpoint.host, port=endpoint.port, user=endpoint.user or "", password=password or "",
             database=endpoint.database, unix_socket=endpoint.unix_socket, ssl=tls, charset="utf8mb4",
             autocommit=autocommit, connect_timeout=15, local_infile=False,
+            client_flag=CLIENT.LOCAL_FILES if local_data else 0,
         )
     except pymysql.err.MySQLError as e:
         raise ConnectionFailed(f"cannot connect to {endpoint}: {error_text(e)}") from None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import pymysql
 
-from migrate import checkpoint
+from migrate import checkpoint, load_data
 from migrate.classify import Kind
 from migrate.connection import error_text
 from migrate.errors import BadInput, LoadFailed, MigrateError, PreflightFailed
@@ -118,6 +118,8 @@ CONNECTION_REFUSED = 2003
 CONNECTION_LOST = {CONNECTION_REFUSED, 2006, 2013, 2055}
 # "Already exists": the statement in doubt after a crash had completed before it.
 ALREADY_EXISTS = {1050, 1304, 1359, 1537}
+# LOAD DATA LOCAL is off on the server (MariaDB, MySQL 8): rows go as INSERTs from then on.
+LOCAL_DATA_DISABLED = {1148, 3948}
 
 
 class ConnectionLost(LoadFailed):
@@ -133,6 +135,7 @@ class Batch:
     position: checkpoint.Position
     sets_before: int  # how many of the dump's session SETs precede it
     rows: Counter[str]
+    loadable: list[bool]  # per step: may go as LOAD DATA (load_data.py)
 
 
 @dataclass(frozen=True)
@@ -159,12 +162,17 @@ class Loader:
     views and routines see all the data, in dump order. With ``resume`` set, statements the
     checkpoint covers are skipped (their SETs still replayed), and the first one past it, which
     a crash may have left half-recorded, treats "already exists" as done.
+
+    With ``load_data``, a batch's plain INSERTs into InnoDB tables go as LOAD DATA LOCAL, and the
+    whole batch is rolled back and re-sent as its INSERTs whenever the server's answer is not
+    exactly the dump's rows without a warning (load_data.py says why that is the same data).
     """
 
     def __init__(self, control: pymysql.Connection, connect: Callable[[], pymysql.Connection], *,
                  jobs: int, max_packet: int, check_routines: Callable[[], str | None] | None = None,
                  on_step: Callable[[Step, DumpSummary], None] | None = None,
-                 dry_run: bool = False, resume: checkpoint.Position | None = None) -> None:
+                 dry_run: bool = False, resume: checkpoint.Position | None = None,
+                 load_data: bool = False) -> None:
         self.control = control
         self.connect = connect
         self.jobs = jobs
@@ -173,6 +181,10 @@ class Loader:
         self.on_step = on_step
         self.dry_run = dry_run
         self.resume = resume
+        self.load_data = load_data
+        self.innodb: set[str] = set()  # tables this dump created as InnoDB
+        self.rows_loaded = 0  # rows that went as LOAD DATA
+        self.batches_resent = 0  # batches rolled back and re-sent as INSERTs
         self.summary = DumpSummary()
         self.committed = Committed()
         self.digest = checkpoint.Digest()
@@ -222,6 +234,11 @@ class Loader:
             self.ordinal += 1
             self.digest.update(step.statement.sql)
             self.summary.observe(step)
+            if kind is Kind.CREATE_TABLE and step.what.name is not None:
+                if load_data.transactional(step.statement.sql):
+                    self.innodb.add(step.what.name)
+                else:
+                    self.innodb.discard(step.what.name)
             if not executes:
                 if self.ordinal <= skip_to:
                     self._skip(step)
@@ -311,8 +328,10 @@ class Loader:
             if step.what.name and step.rows:
                 rows[step.what.name] += step.rows
         line = last.statement.line if last is not None else 0
+        loadable = [self.load_data and step.statement.values is not None and step.statement.values.plain
+                    and step.what.name in self.innodb for step in steps]
         batch = Batch(self.dispatched, steps, checkpoint.Position(self.ordinal, line, self.digest.hexdigest()),
-                      len(self.session_sets), rows)
+                      len(self.session_sets), rows, loadable)
         self.dispatched += 1
         if self.dry_run:
             self._committed(batch)
@@ -332,6 +351,7 @@ class Loader:
     def _worker(self) -> None:
         conn: pymysql.Connection | None = None
         applied = 0
+        charset: str | None = None  # the session's, when it lets LOAD DATA read rows as SQL does
         try:
             while (batch := self.work.get()) is not None:
                 with self.cond:
@@ -340,17 +360,13 @@ class Loader:
                 try:
                     if conn is None:
                         conn = self._worker_connection()
-                    for sql in self.session_sets[applied:batch.sets_before]:
-                        conn.query(sql)
-                    applied = batch.sets_before
-                    for step in batch.steps:
-                        try:
-                            conn.query(step.sql)
-                        except pymysql.err.MySQLError as e:
-                            _rollback(conn)
-                            self._fail(batch.seq, step, error_text(e), _code(e))
-                            break
-                    else:
+                        charset = self._load_data_charset(conn)
+                    if applied < batch.sets_before:
+                        for sql in self.session_sets[applied:batch.sets_before]:
+                            conn.query(sql)
+                        applied = batch.sets_before
+                        charset = self._load_data_charset(conn)
+                    if self._apply(conn, batch, charset):
                         self._commit_in_turn(conn, batch)
                 except pymysql.err.MySQLError as e:
                     self._fail(batch.seq, batch.steps[-1], error_text(e), _code(e))
@@ -363,6 +379,57 @@ class Loader:
         finally:
             if conn is not None:
                 conn.close()
+
+    def _load_data_charset(self, conn: pymysql.Connection) -> str | None:
+        if not self.load_data:
+            return None
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@character_set_client, @@sql_mode")
+            charset, sql_mode = cur.fetchone()
+        return charset if load_data.session_allows(charset, sql_mode) else None
+
+    def _apply(self, conn: pymysql.Connection, batch: Batch, charset: str | None) -> bool:
+        """Run the batch's statements in its transaction; False when it failed (and is recorded)."""
+        loaded = 0
+        for step, loadable in zip(batch.steps, batch.loadable):
+            fast = loadable and charset is not None and self.load_data
+            try:
+                if not fast:
+                    conn.query(step.sql)
+                elif self._load(conn, step, charset):
+                    loaded += step.rows or 0
+                else:
+                    _rollback(conn)
+                    return self._resend(conn, batch)
+            except pymysql.err.MySQLError as e:
+                code = _code(e)
+                _rollback(conn)
+                if fast and code not in CONNECTION_LOST:
+                    if code in LOCAL_DATA_DISABLED:
+                        self.load_data = False
+                    return self._resend(conn, batch)
+                self._fail(batch.seq, step, error_text(e), code)
+                return False
+            except load_data.Refused as e:
+                _rollback(conn)
+                self._fail(batch.seq, step, str(e), None)
+                return False
+        with self.cond:
+            self.rows_loaded += loaded
+        return True
+
+    def _resend(self, conn: pymysql.Connection, batch: Batch) -> bool:
+        with self.cond:
+            self.batches_resent += 1
+        return self._apply(conn, batch, None)
+
+    def _load(self, conn: pymysql.Connection, step: Step, charset: str) -> bool:
+        """Send one INSERT's rows as LOAD DATA; whether the server took exactly them, cleanly."""
+        values = step.statement.values
+        assert values is not None and step.sql is not None
+        affected, warnings = load_data.send(conn, load_data.statement(values, charset),
+                                            memoryview(step.sql)[values.start:])
+        return affected == values.tuples and not warnings
 
     def _commit_in_turn(self, conn: pymysql.Connection, batch: Batch) -> None:
         """Commit with the checkpoint once every earlier batch has, keeping the committed part a prefix."""

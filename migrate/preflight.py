@@ -25,6 +25,7 @@ class TargetFacts:
     trust_function_creators: bool
     has_0900_collations: bool
     tables: tuple[str, ...]  # anything already in the target database
+    local_infile: bool = False  # the server accepts LOAD DATA LOCAL
 
     @property
     def mariadb(self) -> bool:
@@ -40,8 +41,9 @@ class TargetFacts:
 def gather(conn: pymysql.Connection) -> TargetFacts:
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT VERSION(), @@max_allowed_packet, @@log_bin, @@log_bin_trust_function_creators")
-            version, packet, log_bin, trust = cur.fetchone()
+            cur.execute("SELECT VERSION(), @@max_allowed_packet, @@log_bin, @@log_bin_trust_function_creators, "
+                        "@@local_infile")
+            version, packet, log_bin, trust, local_infile = cur.fetchone()
             cur.execute("SELECT COUNT(*) FROM information_schema.COLLATIONS "
                         "WHERE COLLATION_NAME = 'utf8mb4_0900_ai_ci'")
             has_0900 = cur.fetchone()[0] > 0
@@ -50,7 +52,8 @@ def gather(conn: pymysql.Connection) -> TargetFacts:
             tables = tuple(r[0] for r in cur.fetchall())
     except pymysql.err.MySQLError as e:
         raise ConnectionFailed(f"preflight query failed: {error_text(e)}") from None
-    return TargetFacts(str(version), int(packet), bool(int(log_bin)), bool(int(trust)), has_0900, tables)
+    return TargetFacts(str(version), int(packet), bool(int(log_bin)), bool(int(trust)), has_0900, tables,
+                       bool(int(local_infile)))
 
 
 def routine_problem(facts: TargetFacts, routines: int) -> str | None:
