@@ -226,6 +226,7 @@ def test_parameter_group_carries_the_settings_the_backend_and_cutover_need(synth
     assert settings["character_set_server"] == "utf8mb4" and settings["collation_server"].startswith("utf8mb4_")
     assert settings["require_secure_transport"] == "1"
     assert settings["log_bin_trust_function_creators"] == "1"
+    assert settings["local_infile"] == "1"  # the cutover's fast path (migrate/load_data.py)
     assert settings["slow_query_log"] == "1" and settings["log_output"] == "FILE"
     # 64 MiB: above mysqldump's 24 MB client default and MariaDB's 16 MB server default.
     assert int(settings["max_allowed_packet"]) == 64 * 1024 * 1024
