@@ -37,9 +37,12 @@ _HEAD = re.compile(
 )
 _PLAIN_INSERT = re.compile(rb"\s*INSERT\s+(?:INTO\s+)?", re.I)
 
+# The tokenizer's single-quoted string, minus the strings holding an escape that means one thing
+# in SQL and another to LOAD DATA (\\% and \\_ keep their backslash in SQL; \\N is NULL to LOAD
+# DATA). Such a string is not cut, so its quote stays outside and refuses the fast path.
+_STRING = re.compile(rb"'[^'\\]*+(?:\\[^%_N][^'\\]*+)*+'", re.S)
 # A string's stand-in once strings are cut out. Counting stand-ins against replacements proves no
 # such byte stood outside a string.
-_STRING = re.compile(SQ, re.S)
 _CUT = b"\x01"
 # Outside strings, every value one string, NULL or a decimal number: what LOAD DATA's field syntax
 # reads the same way the SQL parser does. Hex, bit and _charset literals, expressions, adjacent
@@ -48,9 +51,6 @@ _VALUE = rb"(?:\x01|NULL|-?(?:\d++(?:\.\d*+)?|\.\d++)(?:[eE][-+]?\d++)?)"
 _ROW = rb"\((?:" + _VALUE + rb",)*+" + _VALUE + rb"\)"
 # mysqldump separates rows with ',', mariadb-dump with ',\n'; LOAD DATA skips either before '('.
 _PLAIN = re.compile(_ROW + rb"(?:,\n?" + _ROW + rb")*+")
-# Escapes that mean one thing in a string literal and another to LOAD DATA (\% and \_ keep their
-# backslash in SQL; \N is NULL to LOAD DATA).
-_DIVERGENT_ESCAPES = (b"\\%", b"\\_", b"\\N")
 # Outside strings, any of these could start a token (another quote, a comment, a statement end)
 # that only the full tokenizer reads right.
 _TOKEN_STARTS = (b"'", b'"', b"`", b"\\", b";", b"#", b"/*", b"--")
@@ -66,15 +66,6 @@ class ValuesList:
     columns: bytes  # the column list as written, or b""
     # A plain INSERT (not IGNORE/REPLACE) whose every value LOAD DATA reads as the INSERT would.
     plain: bool
-
-
-def _divergent_escape(body: bytes) -> bool:
-    """Whether a string holds \\%, \\_ or \\N as an escape (not as an escaped backslash + letter)."""
-    if not any(escape in body for escape in _DIVERGENT_ESCAPES):
-        return False
-    # Outside strings a plain list has no backslash, so pairs read left to right are the escapes'.
-    unpaired = body.replace(b"\\\\", b"")
-    return any(escape in unpaired for escape in _DIVERGENT_ESCAPES)
 
 
 def count_rows(sql: bytes) -> int | None:
@@ -112,8 +103,7 @@ def read_values(buf: bytes, start: int, end: int) -> ValuesList | None:
         return None
     table, columns = head.group("table"), (head.group("columns") or b"").rstrip()
     if _PLAIN.fullmatch(outside):
-        plain = (_PLAIN_INSERT.fullmatch(buf, start, head.start("table")) is not None
-                 and not _divergent_escape(body))
+        plain = _PLAIN_INSERT.fullmatch(buf, start, head.start("table")) is not None
         return ValuesList(head.end() - start, outside.count(b"("), table, columns, plain)
     if any(token in outside for token in _TOKEN_STARTS) or not _TUPLE_LIST.fullmatch(outside):
         return None

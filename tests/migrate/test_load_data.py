@@ -123,13 +123,16 @@ def test_rows_mysql_would_refuse_still_fail_the_load(target, dbname, tmp_path, m
     assert query(target, dbname, "SELECT COUNT(*) FROM t") == [(0,)]
 
 
-@pytest.mark.parametrize("case", ["myisam", "no-backslash-escapes", "inserts-only", "local-infile-off"])
+@pytest.mark.parametrize("case", ["myisam", "no-backslash-escapes", "divergent-escapes", "inserts-only",
+                                  "local-infile-off"])
 def test_rows_go_as_inserts_where_load_data_cannot_be_exact(target, dbname, tmp_path, case):
     engine = "MyISAM" if case == "myisam" else "InnoDB"
     mode = "NO_BACKSLASH_ESCAPES" if case == "no-backslash-escapes" else ""
+    # \% and \_ keep their backslash in SQL, and \N is NULL to LOAD DATA but 'N' to SQL.
+    rows = r"(1,'50\% a\_b'),(2,'\N'),(3,NULL)" if case == "divergent-escapes" else r"(1,'a\nb'),(2,'c\td'),(3,NULL)"
     script = (HEADER + f"/*!40101 SET SQL_MODE='{mode}' */;\n"
               f"CREATE TABLE `t` (`id` int NOT NULL, `txt` text, PRIMARY KEY (`id`)) ENGINE={engine};\n"
-              "INSERT INTO `t` VALUES (1,'a\\\\nb'),(2,'c\\\\td'),(3,NULL);\n").encode()
+              f"INSERT INTO `t` VALUES {rows};\n").encode()
     path = tmp_path / "dump.sql"
     path.write_bytes(script)
     flags = ("--inserts-only",) if case == "inserts-only" else ()
@@ -143,3 +146,5 @@ def test_rows_go_as_inserts_where_load_data_cannot_be_exact(target, dbname, tmp_
     assert report["load_data"] == {"rows": 0, "batches_resent": 0}
     assert ("local_infile=OFF" in result.output) is (case == "local-infile-off")
     assert same_content(target, native_copy(target, dbname, script), dbname)
+    if case == "divergent-escapes":
+        assert query(target, dbname, "SELECT txt FROM t ORDER BY id") == [("50\\% a\\_b",), ("N",), (None,)]
