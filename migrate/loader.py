@@ -163,6 +163,11 @@ class Loader:
     checkpoint covers are skipped (their SETs still replayed), and the first one past it, which
     a crash may have left half-recorded, treats "already exists" as done.
 
+    A table's first batch commits before its next one starts: MariaDB ≥ 10.6 takes a table lock for
+    the first insert into an empty table when the dump turns unique and foreign-key checks off, so
+    a later batch reaching the table first would hold that lock while it waits for its turn to
+    commit, behind the batch it blocks (a lock wait timeout InnoDB cannot see as a deadlock).
+
     With ``load_data``, a batch's plain INSERTs into InnoDB tables go as LOAD DATA LOCAL, and the
     whole batch is rolled back and re-sent as its INSERTs whenever the server's answer is not
     exactly the dump's rows without a warning (load_data.py says why that is the same data).
@@ -183,6 +188,7 @@ class Loader:
         self.resume = resume
         self.load_data = load_data
         self.innodb: set[str] = set()  # tables this dump created as InnoDB
+        self.tables_started: set[str] = set()  # tables whose first batch has been dispatched
         self.rows_loaded = 0  # rows that went as LOAD DATA
         self.batches_resent = 0  # batches rolled back and re-sent as INSERTs
         self.summary = DumpSummary()
@@ -324,9 +330,12 @@ class Loader:
 
     def _dispatch(self, steps: list[Step], last: Step | None) -> None:
         rows: Counter[str] = Counter()
+        tables = set()
         for step in steps:
-            if step.what.name and step.rows:
-                rows[step.what.name] += step.rows
+            if step.what.name:
+                tables.add(step.what.name)
+                if step.rows:
+                    rows[step.what.name] += step.rows
         line = last.statement.line if last is not None else 0
         loadable = [self.load_data and step.statement.values is not None and step.statement.values.plain
                     and step.what.name in self.innodb for step in steps]
@@ -344,9 +353,12 @@ class Loader:
             self._check_workers()
             try:
                 self.work.put(batch, timeout=0.5)
-                return
+                break
             except queue.Full:
                 continue
+        if not tables <= self.tables_started:
+            self.tables_started |= tables
+            self._barrier()
 
     def _worker(self) -> None:
         conn: pymysql.Connection | None = None
