@@ -167,7 +167,8 @@ def run_client(args: list[str], server: MariaDB, env: dict[str, str], stdin_path
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
             out.seek(0)
-            sys.exit(f"{args[0]} failed:\n{out.read().decode(errors='replace')[-3000:]}")
+            name = "migrate run" if args[0] == sys.executable else args[0]
+            sys.exit(f"{name} failed:\n{out.read().decode(errors='replace')[-3000:]}")
     client_cpu = usage.ru_utime + usage.ru_stime - children.ru_utime - children.ru_stime
     return {"wall": wall, "rss_mb": rss, "client_cpu": client_cpu,
             "server_cpu": server_cpu(server.process.pid) - cpu_before}
