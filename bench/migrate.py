@@ -1,18 +1,23 @@
-"""Side-by-side load benchmark: native `mysql <` vs `migrate run`, same dump, same fresh server.
+"""Side-by-side load benchmark: native `mysql <`, myloader and `migrate run`, same dump, same server settings.
 
-    python bench/migrate.py                 # ~30 MB dump, a couple of minutes
-    python bench/migrate.py --size-mb 650   # the DESIGN §5 reference size
-    python bench/migrate.py --soak 200      # exactly-once soak: 200 kill -9 + --resume, then verify
+    python bench/migrate.py                        # ~30 MB dump, a few minutes
+    python bench/migrate.py --size-mb 650          # the DESIGN §5 reference size
+    python bench/migrate.py --skip-myloader        # native vs migrate only (no mydumper package)
+    python bench/migrate.py --rss-sizes 100,1000   # migrate's peak RSS per dump size: flat, or exit 1
+    python bench/migrate.py --soak 200             # exactly-once soak: 200 kill -9 + --resume, then verify
 
 Generates a deterministic mysqldump-style dump (one extended INSERT per line, ~1 MB each, raw
 BLOB bytes, escapes, emoji, NULLs, a keyless table), starts a throwaway MariaDB with fixed
-settings, loads the dump with each client into its own empty database over TCP, and prints wall
-time, rows/s, the client's peak RSS and CPU, the server's CPU, the ratio, and the splitter's MB/s.
+settings per client, loads the dump with each client into an empty database over TCP, and prints wall
+time, rows/s, the client's peak RSS and CPU, the server's CPU, the ratios, migrate's phase timings
+and the splitter's MB/s. myloader restores a mydumper export of the native load (made untimed),
+with --enable-binlog like the others (RDS needs the binary log), and informationally without it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -22,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +69,9 @@ TABLES = {
   `ts` datetime NOT NULL, `level` tinyint NOT NULL, `message` varchar(255) DEFAULT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
 }
+MYDUMPER_BINARIES = ("mydumper", "myloader")
+PHASES = ("prescan", "load", "verify")
+RSS_LIMIT_MB = 150
 SHARE = {"orders": 0.4, "events": 0.3, "blobs": 0.15, "logs": 0.15}
 _ESCAPES = {b"\x00": b"\\0", b"'": b"\\'", b'"': b'\\"', b"\\": b"\\\\", b"\n": b"\\n", b"\r": b"\\r",
             b"\x1a": b"\\Z"}
@@ -157,7 +167,8 @@ def run_client(args: list[str], server: MariaDB, env: dict[str, str], stdin_path
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
             out.seek(0)
-            sys.exit(f"{args[0]} failed:\n{out.read().decode(errors='replace')[-3000:]}")
+            name = "migrate run" if args[0] == sys.executable else args[0]
+            sys.exit(f"{name} failed:\n{out.read().decode(errors='replace')[-3000:]}")
     client_cpu = usage.ru_utime + usage.ru_stime - children.ru_utime - children.ru_stime
     return {"wall": wall, "rss_mb": rss, "client_cpu": client_cpu,
             "server_cpu": server_cpu(server.process.pid) - cpu_before}
@@ -231,18 +242,188 @@ def soak(dump: Path, root: Path, template: Path, kills: int, seed: int) -> None:
         sys.exit(1)
 
 
+def missing_myloader() -> list[str]:
+    """Checked on PATH, not in /usr/sbin: the Debian package puts both in /usr/bin."""
+    return [name for name in MYDUMPER_BINARIES if shutil.which(name) is None]
+
+
+@contextmanager
+def fresh_server(name: str, root: Path, template: Path, keep: bool) -> Iterator[MariaDB]:
+    """A fresh server per load: no load pays for an earlier one's purge and page flushing. Its
+    directory goes when it stops, unless kept: at the reference size each one holds gigabytes."""
+    server = MariaDB(name, root, SERVER_SETTINGS)
+    server.start(template)
+    try:
+        yield server
+    finally:
+        server.stop()
+        if not keep:
+            shutil.rmtree(root / name, ignore_errors=True)
+
+
+def timed_load(server: MariaDB, database: str, args: list[str], env: dict[str, str], stdin_path: Path | None,
+               rows: dict[str, int]) -> dict[str, float]:
+    server.create_database(database)
+    result = run_client(args, server, env, stdin_path)
+    check_counts(server, database, rows)
+    return result
+
+
+def native_args(server: MariaDB, database: str) -> list[str]:
+    return ["mariadb", "--no-defaults", "--protocol=TCP", "-h127.0.0.1", f"-P{server.port}", f"-u{USER}",
+            "--default-character-set=utf8mb4", database]
+
+
+def migrate_args(server: MariaDB, database: str, dump: Path, jobs: int, report: Path | None = None) -> list[str]:
+    return [sys.executable, "-c", "from migrate.cli import main; main()", "run", str(dump),
+            "--target", server.url(database), "--jobs", str(jobs), *(["--report", str(report)] if report else [])]
+
+
+def myloader_args(server: MariaDB, directory: Path, database: str, jobs: int, binlog: bool) -> list[str]:
+    """The password comes from MYSQL_PWD in the environment, never the command line."""
+    return ["myloader", "-d", str(directory), "-t", str(jobs), "-B", database, "-h", "127.0.0.1",
+            "-P", str(server.port), "-u", USER, *(["--enable-binlog"] if binlog else [])]
+
+
+def export(server: MariaDB, database: str, directory: Path) -> str:
+    """mydumper ``database`` into ``directory`` as root over the socket (untimed); a line saying so."""
+    started = time.perf_counter()
+    done = subprocess.run(["mydumper", "-S", server.socket_path, "-u", "root", "-B", database,
+                           "-o", str(directory), "-t", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        sys.exit(f"mydumper failed:\n{done.stdout.decode(errors='replace')[-3000:]}")
+    files = [f for f in directory.iterdir() if f.is_file()]
+    return (f"mydumper: exported `{database}` in {time.perf_counter() - started:.0f} s (untimed): "
+            f"{len(files)} files, {sum(f.stat().st_size for f in files) / 1e6:.0f} MB")
+
+
+def phases_text(report: dict) -> str:
+    """migrate's phase timings from its --report JSON; older versions do not write them."""
+    timings = report.get("timings")
+    if not timings:
+        return "migrate phases: not reported by this migrate version"
+    if not isinstance(timings, dict) or not all(isinstance(v, (int, float)) for v in timings.values()):
+        return f"migrate phases: timings in a shape this bench does not read: {json.dumps(timings)[:200]}"
+    names = [name for name in PHASES if name in timings] + sorted(set(timings) - set(PHASES))
+    text = "migrate phases: " + ", ".join(f"{name} {timings[name]:.1f} s" for name in names)
+    total = sum(timings.values())
+    if "verify" in timings and total > 0:
+        text += f" (verification = {100 * timings['verify'] / total:.0f} % of the total)"
+    return text
+
+
+def ratio_text(results: dict[str, dict[str, float]]) -> str:
+    migrate = results["migrate"]["wall"]
+    text = f"wall time: migrate {migrate / results['native']['wall']:.2f}x native"
+    if "myloader" in results:
+        text += f", {migrate / results['myloader']['wall']:.2f}x myloader (--enable-binlog)"
+    return text + "; migrate's time includes its prescan and the COUNT(*) verification"
+
+
+def side_by_side(dump: Path, rows: dict[str, int], root: Path, template: Path, options: argparse.Namespace,
+                 env: dict[str, str]) -> None:
+    exported, report = root / "mydumper", root / "migrate-report.json"
+    results: dict[str, dict[str, float]] = {}
+    with fresh_server("native", root, template, options.keep) as server:
+        results["native"] = timed_load(server, "native", native_args(server, "native"), env, dump, rows)
+        if not options.skip_myloader:
+            print(export(server, "native", exported))
+    if not options.skip_myloader:
+        for label, name, binlog in (("myloader", "myloader", True),
+                                    ("myloader (binlog off)", "myloader-nobinlog", False)):
+            with fresh_server(name, root, template, options.keep) as server:
+                args = myloader_args(server, exported, "myloader", options.jobs, binlog)
+                results[label] = timed_load(server, "myloader", args, env, None, rows)
+    with fresh_server("migrate", root, template, options.keep) as server:
+        args = migrate_args(server, "migrate", dump, options.jobs, report)
+        results["migrate"] = timed_load(server, "migrate", args, env, None, rows)
+
+    total_rows = sum(rows.values())
+    print("server: a fresh MariaDB per client, " + " ".join(SERVER_SETTINGS) + "; all over TCP loopback; "
+          f"migrate --jobs {options.jobs}" + ("" if options.skip_myloader else f", myloader -t {options.jobs}"))
+    if options.skip_myloader:
+        print("myloader: the comparison did not run (--skip-myloader)")
+    else:
+        print("myloader: --enable-binlog keeps the restore in the binary log, as `mariadb <` and `migrate run` do "
+              "and as RDS requires; \"binlog off\" is its default (SET SQL_LOG_BIN=0, which RDS's master user "
+              "cannot do), for information only")
+    print(f"{'client':<21} {'wall s':>8} {'rows/s':>10} {'peak RSS MB':>12} {'client CPU s':>13} {'server CPU s':>13}")
+    for name, r in results.items():
+        print(f"{name:<21} {r['wall']:>8.1f} {total_rows / r['wall']:>10,.0f} {r['rss_mb']:>12.0f} "
+              f"{r['client_cpu']:>13.1f} {r['server_cpu']:>13.1f}")
+    print(ratio_text(results))
+    print(phases_text(json.loads(report.read_text())))
+
+
+def size_list(text: str) -> list[int]:
+    """argparse type for --rss-sizes: comma-separated MB, ascending, each once."""
+    try:
+        sizes = sorted({int(part) for part in text.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of MB") from None
+    if len(sizes) < 2 or sizes[0] < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least two different sizes, each ≥ 1 MB")
+    return sizes
+
+
+def flat(rss_mb: list[float], limit_mb: float = RSS_LIMIT_MB) -> bool:
+    """The highest peak within 15 % (or 15 MB, whichever is larger) of the lowest, and all within the limit."""
+    low, high = min(rss_mb), max(rss_mb)
+    return high <= low + max(0.15 * low, 15) and high <= limit_mb
+
+
+def rss_sizes(sizes: list[int], root: Path, template: Path, options: argparse.Namespace, env: dict[str, str]) -> bool:
+    """migrate alone at each size, one dump on disk at a time; prints the table as it goes; True if flat."""
+    print(f"rss: migrate run --jobs {options.jobs} alone, a fresh MariaDB per size, " + " ".join(SERVER_SETTINGS))
+    print(f"{'size MB':>8} {'peak RSS MB':>12} {'wall s':>8} {'rows':>12}")
+    peaks = []
+    for size in sizes:
+        dump = root / f"dump-{size}mb.sql"
+        try:
+            rows = generate(dump, size)
+            with fresh_server(f"rss-{size}mb", root, template, options.keep) as server:
+                r = timed_load(server, "migrate", migrate_args(server, "migrate", dump, options.jobs), env, None, rows)
+        finally:
+            if not options.keep:
+                dump.unlink(missing_ok=True)
+        peaks.append(r["rss_mb"])
+        print(f"{size:>8} {r['rss_mb']:>12.0f} {r['wall']:>8.1f} {sum(rows.values()):>12,}", flush=True)
+    ok = flat(peaks)
+    print(f"peak RSS {sizes[0]} MB → {sizes[-1]} MB: {peaks[0]:.0f} → {peaks[-1]:.0f} MB "
+          f"(flat: {'yes' if ok else 'no'}, limit {RSS_LIMIT_MB} MB)")
+    return ok
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=30, help="dump size (default 30; ≥ 500 for the real figure)")
-    parser.add_argument("--soak", type=int, metavar="KILLS", help="run the exactly-once soak instead")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--soak", type=int, metavar="KILLS", help="run the exactly-once soak instead")
+    mode.add_argument("--rss-sizes", type=size_list, metavar="MB,MB,...",
+                      help=f"instead: migrate alone at each dump size; exit 1 unless its peak RSS is flat "
+                           f"and ≤ {RSS_LIMIT_MB} MB")
     parser.add_argument("--dump", type=Path, help="with --soak: this dump instead of a generated one")
     parser.add_argument("--seed", type=int, default=1, help="with --soak: seed for the kill points")
-    parser.add_argument("--jobs", type=int, default=2, help="migrate run --jobs (default 2)")
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir (dump, datadir)")
+    parser.add_argument("--jobs", type=int, default=2, help="migrate run --jobs and myloader -t (default 2)")
+    parser.add_argument("--skip-myloader", action="store_true", help="no myloader rows (mydumper not installed)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (dumps, datadirs, mydumper export)")
     options = parser.parse_args()
     if missing_binaries():
         sys.exit(f"missing: {', '.join(missing_binaries())}")
+    if not (options.soak or options.rss_sizes or options.skip_myloader) and missing_myloader():
+        sys.exit(f"missing on PATH: {', '.join(missing_myloader())}; install Debian's `mydumper` package "
+                 "(apt-get install mydumper), or pass --skip-myloader")
     root = Path(tempfile.mkdtemp(prefix="bench-migrate-"))
+    env = {**os.environ, "MYSQL_PWD": PASSWORD, "MIGRATE_TARGET_PASSWORD": PASSWORD}
+    if options.rss_sizes:
+        try:
+            ok = rss_sizes(options.rss_sizes, root, install_template(root), options, env)
+        finally:
+            if not options.keep:
+                shutil.rmtree(root, ignore_errors=True)
+        if not ok:
+            sys.exit(1)
+        return
     dump = options.dump or root / "dump.sql"
     if options.soak and options.dump:
         rows = {}
@@ -257,44 +438,12 @@ def main() -> None:
         finally:
             shutil.rmtree(root, ignore_errors=True)
         return
-    total_rows = sum(rows.values())
     print(f"splitter: {splitter_speed(dump):.0f} MB/s of CPU time (in-process, streaming the file)")
-
-    template = install_template(root)
-    env = {**os.environ, "MYSQL_PWD": PASSWORD, "MIGRATE_TARGET_PASSWORD": PASSWORD}
-    results = {}
     try:
-        for name in ("native", "migrate"):
-            # A fresh server per client: the second load must not pay for the first one's purge
-            # and page flushing.
-            server = MariaDB(name, root, SERVER_SETTINGS)
-            server.start(template)
-            try:
-                server.create_database(name)
-                if name == "native":
-                    args = ["mariadb", "--no-defaults", "--protocol=TCP", "-h127.0.0.1", f"-P{server.port}",
-                            f"-u{USER}", "--default-character-set=utf8mb4", name]
-                    results[name] = run_client(args, server, env, dump)
-                else:
-                    args = [sys.executable, "-c", "from migrate.cli import main; main()", "run", str(dump),
-                            "--target", server.url(name), "--jobs", str(options.jobs)]
-                    results[name] = run_client(args, server, env, None)
-                check_counts(server, name, rows)
-            finally:
-                server.stop()
+        side_by_side(dump, rows, root, install_template(root), options, env)
     finally:
         if not options.keep:
             shutil.rmtree(root, ignore_errors=True)
-
-    print("server: a fresh MariaDB per client, " + " ".join(SERVER_SETTINGS) + "; both over TCP loopback; "
-          f"migrate --jobs {options.jobs}")
-    print(f"{'client':<8} {'wall s':>8} {'rows/s':>10} {'peak RSS MB':>12} {'client CPU s':>13} {'server CPU s':>13}")
-    for name, r in results.items():
-        print(f"{name:<8} {r['wall']:>8.1f} {total_rows / r['wall']:>10,.0f} {r['rss_mb']:>12.0f} "
-              f"{r['client_cpu']:>13.1f} {r['server_cpu']:>13.1f}")
-    ratio = results["migrate"]["wall"] / results["native"]["wall"]
-    print(f"ratio migrate/native wall time: {ratio:.2f} ({1 / ratio:.2f}x the native speed); "
-          "migrate's time includes its prescan and the COUNT(*) verification")
 
 
 if __name__ == "__main__":
