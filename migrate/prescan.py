@@ -14,9 +14,7 @@ from collections.abc import Callable
 
 from migrate.classify import HEAD, Kind, classify
 from migrate.plan import DumpSummary, Largest
-from migrate.splitter import BOM, CHUNK, not_sql, skip_noise, unterminated
-
-_END = b";\n"
+from migrate.splitter import BOM, CHUNK, STATEMENT_END, not_sql, skip_noise, unterminated
 
 
 def quick_summary(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK) -> DumpSummary:
@@ -26,10 +24,11 @@ def quick_summary(read: Callable[[int], bytes], name: str = "<dump>", chunk: int
     while data := read(chunk):
         buf = tail + data
         start = len(BOM) if offset == 0 and buf.startswith(BOM) else 0
-        while (end := buf.find(_END, start)) >= 0:
+        while found := STATEMENT_END.search(buf, start):
+            end = found.start()
             _observe(summary, buf, start, end, offset, line, name)
-            line += buf.count(b"\n", start, end + len(_END))
-            start = end + len(_END)
+            line += buf.count(b"\n", start, found.end())
+            start = found.end()
         tail = buf[start:]
         offset += start
     first = skip_noise(tail, 0)

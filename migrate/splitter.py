@@ -39,6 +39,9 @@ _TOKENS = re.compile(
     rb"(?:[^'\"`/#\-]++|" + b"|".join((SQ, DQ, BQ, _COMMENT_TO_END, _LINE_COMMENT)) + rb"|[/\-])*+", re.S
 )
 _STATEMENT_START = re.compile(rb"[A-Za-z(]|/\*[!M]")
+# ';' + newline, the end of nearly every dump statement. The regex engine finds it at ~3 GB/s here,
+# bytes.find at ~1.2 (CPython's search for a 2-byte needle is slow when ';' is common in the data).
+STATEMENT_END = re.compile(rb";\n")
 BOM = b"\xef\xbb\xbf"
 
 
@@ -122,7 +125,8 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
             fill()
             continue
         if fast_inserts and delimiter == b";" and buf[start:start + 6].upper() == b"INSERT":
-            end = buf.find(b";\n", start)
+            found_end = STATEMENT_END.search(buf, start)
+            end = found_end.start() if found_end else -1
             if end >= 0 and (values := read_values(buf, start, end)) is not None:
                 line += buf.count(b"\n", pos, start)
                 body_end = end
