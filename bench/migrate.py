@@ -2,6 +2,7 @@
 
     python bench/migrate.py                        # ~30 MB dump, a few minutes
     python bench/migrate.py --size-mb 650          # the DESIGN §5 reference size
+    python bench/migrate.py --size-mb 650 --rounds 3   # every client 3 times, interleaved; medians
     python bench/migrate.py --skip-myloader        # native vs migrate only (no mydumper package)
     python bench/migrate.py --rss-sizes 100,1000   # migrate's peak RSS per dump size: flat, or exit 1
     python bench/migrate.py --soak 200             # exactly-once soak: 200 kill -9 + --resume, then verify
@@ -23,6 +24,7 @@ import random
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -298,45 +300,48 @@ def export(server: MariaDB, database: str, directory: Path) -> str:
 
 
 def phases_text(report: dict) -> str:
-    """migrate's phase timings from its --report JSON; older versions do not write them."""
-    timings = report.get("timings")
-    if not timings:
-        return "migrate phases: not reported by this migrate version"
-    if not isinstance(timings, dict) or not all(isinstance(v, (int, float)) for v in timings.values()):
-        return f"migrate phases: timings in a shape this bench does not read: {json.dumps(timings)[:200]}"
-    names = [name for name in PHASES if name in timings] + sorted(set(timings) - set(PHASES))
-    text = "migrate phases: " + ", ".join(f"{name} {timings[name]:.1f} s" for name in names)
-    total = sum(timings.values())
-    if "verify" in timings and total > 0:
-        text += f" (verification = {100 * timings['verify'] / total:.0f} % of the total)"
-    return text
+    """migrate's phase timings and LOAD DATA share, from its --report JSON."""
+    timings, load_data = report["timings"], report["load_data"]
+    total = sum(timings[name] for name in PHASES)
+    return ("migrate phases: " + ", ".join(f"{name} {timings[name]:.1f} s" for name in PHASES)
+            + f" (verification = {100 * timings['verify'] / total:.0f} % of the total, last round); "
+            f"{load_data['rows']:,} rows as LOAD DATA LOCAL, {load_data['batches_resent']} batches re-sent as INSERTs")
 
 
 def ratio_text(results: dict[str, dict[str, float]]) -> str:
     migrate = results["migrate"]["wall"]
-    text = f"wall time: migrate {migrate / results['native']['wall']:.2f}x native"
+    text = f"speed-up (wall time of the other / migrate's): {results['native']['wall'] / migrate:.2f}x native"
     if "myloader" in results:
-        text += f", {migrate / results['myloader']['wall']:.2f}x myloader (--enable-binlog)"
+        text += f", {results['myloader']['wall'] / migrate:.2f}x myloader (--enable-binlog)"
     return text + "; migrate's time includes its prescan and the COUNT(*) verification"
 
 
 def side_by_side(dump: Path, rows: dict[str, int], root: Path, template: Path, options: argparse.Namespace,
                  env: dict[str, str]) -> None:
     exported, report = root / "mydumper", root / "migrate-report.json"
-    results: dict[str, dict[str, float]] = {}
-    with fresh_server("native", root, template, options.keep) as server:
-        results["native"] = timed_load(server, "native", native_args(server, "native"), env, dump, rows)
+    rounds: list[dict[str, dict[str, float]]] = []
+    for round_ in range(1, options.rounds + 1):
+        # Each round loads with every client in turn, so a slow spell of the shared machine lands on
+        # all of them alike; the table shows medians.
+        results: dict[str, dict[str, float]] = {}
+        with fresh_server(f"native-{round_}", root, template, options.keep) as server:
+            results["native"] = timed_load(server, "native", native_args(server, "native"), env, dump, rows)
+            if not options.skip_myloader and round_ == 1:
+                print(export(server, "native", exported))
         if not options.skip_myloader:
-            print(export(server, "native", exported))
-    if not options.skip_myloader:
-        for label, name, binlog in (("myloader", "myloader", True),
-                                    ("myloader (binlog off)", "myloader-nobinlog", False)):
-            with fresh_server(name, root, template, options.keep) as server:
-                args = myloader_args(server, exported, "myloader", options.jobs, binlog)
-                results[label] = timed_load(server, "myloader", args, env, None, rows)
-    with fresh_server("migrate", root, template, options.keep) as server:
-        args = migrate_args(server, "migrate", dump, options.jobs, report)
-        results["migrate"] = timed_load(server, "migrate", args, env, None, rows)
+            for label, name, binlog in (("myloader", "myloader", True),
+                                        ("myloader (binlog off)", "myloader-nobinlog", False)):
+                with fresh_server(f"{name}-{round_}", root, template, options.keep) as server:
+                    args = myloader_args(server, exported, "myloader", options.jobs, binlog)
+                    results[label] = timed_load(server, "myloader", args, env, None, rows)
+        with fresh_server(f"migrate-{round_}", root, template, options.keep) as server:
+            args = migrate_args(server, "migrate", dump, options.jobs, report)
+            results["migrate"] = timed_load(server, "migrate", args, env, None, rows)
+        if options.rounds > 1:
+            print(f"round {round_}: " + ratio_text(results).split(";")[0], flush=True)
+        rounds.append(results)
+    results = {name: {metric: statistics.median(r[name][metric] for r in rounds) for metric in rounds[0][name]}
+               for name in rounds[0]}
 
     total_rows = sum(rows.values())
     print("server: a fresh MariaDB per client, " + " ".join(SERVER_SETTINGS) + "; all over TCP loopback; "
@@ -347,6 +352,8 @@ def side_by_side(dump: Path, rows: dict[str, int], root: Path, template: Path, o
         print("myloader: --enable-binlog keeps the restore in the binary log, as `mariadb <` and `migrate run` do "
               "and as RDS requires; \"binlog off\" is its default (SET SQL_LOG_BIN=0, which RDS's master user "
               "cannot do), for information only")
+    if options.rounds > 1:
+        print(f"median of {options.rounds} rounds:")
     print(f"{'client':<21} {'wall s':>8} {'rows/s':>10} {'peak RSS MB':>12} {'client CPU s':>13} {'server CPU s':>13}")
     for name, r in results.items():
         print(f"{name:<21} {r['wall']:>8.1f} {total_rows / r['wall']:>10,.0f} {r['rss_mb']:>12.0f} "
@@ -406,6 +413,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="with --soak: seed for the kill points")
     parser.add_argument("--jobs", type=int, default=2, help="migrate run --jobs and myloader -t (default 2)")
     parser.add_argument("--skip-myloader", action="store_true", help="no myloader rows (mydumper not installed)")
+    parser.add_argument("--rounds", type=int, default=1, help="load with every client this often; report medians")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (dumps, datadirs, mydumper export)")
     options = parser.parse_args()
     if missing_binaries():
