@@ -119,7 +119,10 @@ def send(target: Target, requests: int, concurrency: int, header: str, timeout: 
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        # Ctrl-C may be delivered to a worker thread, and a main thread blocked in a plain join()
+        # would not see it until that worker's request timed out; waking often lets it see it.
+        while thread.is_alive():
+            thread.join(0.2)
     return sorted((r for results in per_worker for r in results), key=lambda r: r.started)
 
 

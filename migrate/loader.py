@@ -370,10 +370,10 @@ class Loader:
                     if self._abandoned(batch.seq):
                         continue
                 try:
+                    fresh = conn is None
                     if conn is None:
                         conn = self._worker_connection()
-                        charset = self._load_data_charset(conn)
-                    if applied < batch.sets_before:
+                    if fresh or applied < batch.sets_before:
                         for sql in self.session_sets[applied:batch.sets_before]:
                             conn.query(sql)
                         applied = batch.sets_before
