@@ -212,6 +212,9 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # An operator's terminal delivers Ctrl-C; a suite started in the background (`cmd &` in a
+            # script) runs with SIGINT ignored, which the child would inherit and never see it.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         listener.settimeout(30)
         connection, _ = listener.accept()  # the request is in flight
