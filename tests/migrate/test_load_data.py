@@ -170,3 +170,24 @@ def test_parallel_batches_into_empty_tables_do_not_lock_each_other_out(target, d
     assert result.exit_code == 0, result.output
     assert report["load_data"]["rows"] == 60
     assert query(target, dbname, "SELECT COUNT(*) FROM t5") == [(10,)]
+
+
+def test_auto_increment_zero_and_null_land_as_with_mysql(target, dbname, tmp_path):
+    # GIVEN mysqldump's NO_AUTO_VALUE_ON_ZERO session: a 0 key is a value, a NULL key asks for one
+    script = (HEADER + "/*!40101 SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n"
+              "CREATE TABLE `t` (`id` int NOT NULL AUTO_INCREMENT, `v` varchar(10), PRIMARY KEY (`id`)) "
+              "ENGINE=InnoDB;\n"
+              "INSERT INTO `t` VALUES (0,'zero'),(7,'seven');\n"
+              "INSERT INTO `t` VALUES (NULL,'next');\n").encode()
+    path = tmp_path / "dump.sql"
+    path.write_bytes(script)
+    result, report = run_with_report(target, dbname, path, tmp_path)
+    assert result.exit_code == 0, result.output
+    native = native_copy(target, dbname, script)
+    # THEN the keys and the table's next AUTO_INCREMENT value are what the native client leaves
+    keys = "SELECT id, v FROM t ORDER BY id"
+    assert query(target, dbname, keys) == query(target, native, keys) == [(0, "zero"), (7, "seven"), (8, "next")]
+    counter = ("SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+               "AND TABLE_NAME = 't'")
+    assert query(target, dbname, counter) == query(target, native, counter)
+    assert report["load_data"] == {"rows": 3, "batches_resent": 0}  # all of it went as LOAD DATA
