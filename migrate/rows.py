@@ -30,12 +30,11 @@ _TUPLES = re.compile(rb"(,?)\s*+" + _TUPLE, re.S)
 _TUPLE_LIST = re.compile(_TUPLE + rb"(?:\s*+,\s*+" + _TUPLE + rb")*+", re.S)
 _NAME = rb"(?:`(?:[^`]|``)+`|[\w$]+)"
 _HEAD = re.compile(
-    rb"\s*(?:INSERT|REPLACE)\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*(?:INTO\s+)?"
+    rb"\s*(?P<verb>INSERT|REPLACE)\s+(?P<modifiers>(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*)(?:INTO\s+)?"
     rb"(?P<table>" + _NAME + rb"(?:\s*\.\s*" + _NAME + rb")?)\s*"
     rb"(?P<columns>\((?:[^()`'\";#/\-]++|`(?:[^`]|``)*+`)*+\)\s*)?(?:(?P<values>VALUES?)|(?P<set>SET)\s)\s*",
     re.I | re.S,
 )
-_PLAIN_INSERT = re.compile(rb"\s*INSERT\s+(?:INTO\s+)?", re.I)
 
 # The tokenizer's single-quoted string, minus the strings holding an escape that means one thing
 # in SQL and another to LOAD DATA (\\% and \\_ keep their backslash in SQL; \\N is NULL to LOAD
@@ -85,7 +84,8 @@ def count_rows(sql: bytes) -> int | None:
 
 
 def read_values(buf: bytes, start: int, end: int) -> ValuesList | None:
-    """The tuples of the INSERT statement in ``buf[start:end]``, ``end`` being a candidate ';'.
+    """The tuples of the INSERT statement in ``buf[start:end]``: ``end`` is where the statement
+    would end if a candidate ';' ends it, trailing whitespace excluded.
 
     None unless the statement provably ends there with nothing but tuples after VALUES: then the
     caller's full tokenizer decides. Strings are cut out with the splitter's own string pattern,
@@ -95,15 +95,13 @@ def read_values(buf: bytes, start: int, end: int) -> ValuesList | None:
     head = _HEAD.match(buf, start, end)
     if head is None or head.group("set") is not None:
         return None
-    while buf[end - 1:end].isspace():
-        end -= 1
     with memoryview(buf) as view:  # no copy of the megabyte of tuples
         outside, strings = _STRING.subn(_CUT, view[head.end():end])
     if outside.count(_CUT) != strings:
         return None
     table, columns = head.group("table"), (head.group("columns") or b"").rstrip()
     if _PLAIN.fullmatch(outside):
-        plain = _PLAIN_INSERT.fullmatch(buf, start, head.start("table")) is not None
+        plain = head.group("verb").upper() == b"INSERT" and not head.group("modifiers")
         return ValuesList(head.end() - start, outside.count(b"("), table, columns, plain)
     if any(token in outside for token in _TOKEN_STARTS) or not _TUPLE_LIST.fullmatch(outside):
         return None

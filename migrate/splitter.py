@@ -125,17 +125,16 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
             fill()
             continue
         if fast_inserts and delimiter == b";" and buf[start:start + 6].upper() == b"INSERT":
-            found_end = STATEMENT_END.search(buf, start)
-            end = found_end.start() if found_end else -1
-            if end >= 0 and (values := read_values(buf, start, end)) is not None:
-                line += buf.count(b"\n", pos, start)
-                body_end = end
+            if found_end := STATEMENT_END.search(buf, start):
+                end = body_end = found_end.start()
                 while buf[body_end - 1:body_end].isspace():
                     body_end -= 1
-                yield Statement(buf[start:body_end], base + start, line, values)
-                line += buf.count(b"\n", start, end + 1)
-                pos = end + 1
-                continue
+                if (values := read_values(buf, start, body_end)) is not None:
+                    line += buf.count(b"\n", pos, start)
+                    yield Statement(buf[start:body_end], base + start, line, values)
+                    line += buf.count(b"\n", start, end + 1)
+                    pos = end + 1
+                    continue
         found = pattern.match(buf, start)
         if found is None:
             if not eof:

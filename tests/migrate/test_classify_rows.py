@@ -54,7 +54,7 @@ def test_count_rows(sql, rows):
 
 def _values(sql: bytes):
     data = sql + b";\n"
-    return read_values(data, 0, len(sql))
+    return read_values(data, 0, len(sql.rstrip()))
 
 
 @pytest.mark.parametrize(("sql", "tuples", "plain"), [
