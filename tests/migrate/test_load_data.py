@@ -22,7 +22,14 @@ def run_with_report(target, database: str, path, tmp_path, *flags: str) -> tuple
     return result, json.loads(report.read_text()) if report.exists() else {}
 
 
-def native_copy(target, database: str, script: bytes) -> str:
+def load_script(target, database: str, tmp_path, script: str, *flags: str) -> tuple[object, dict]:
+    """Write a hand-made dump and load it with migrate run."""
+    path = tmp_path / "dump.sql"
+    path.write_text(script)
+    return run_with_report(target, database, path, tmp_path, *flags)
+
+
+def native_copy(target, database: str, script: str) -> str:
     """The same dump loaded by the native client into a sibling database."""
     name = f"{database}_native"
     target.create_database(name)
@@ -95,11 +102,9 @@ def test_rows_load_data_would_bend_are_resent_as_inserts_and_land_as_mysql_would
     script = (HEADER + "/*!40101 SET SQL_MODE='' */;\n"
               "CREATE TABLE `t` (`id` int NOT NULL, `code` varchar(3), PRIMARY KEY (`id`)) ENGINE=InnoDB;\n"
               "INSERT INTO `t` VALUES (1,'abcdef'),(2,'xy');\n"
-              "INSERT INTO `t` VALUES (3,'ok');\n").encode()
-    path = tmp_path / "dump.sql"
-    path.write_bytes(script)
+              "INSERT INTO `t` VALUES (3,'ok');\n")
     # WHEN migrate loads it
-    result, report = run_with_report(target, dbname, path, tmp_path)
+    result, report = load_script(target, dbname, tmp_path, script)
     # THEN the batch LOAD DATA answered with a warning was re-sent as INSERTs: same rows as mysql <
     assert result.exit_code == 0, result.output
     assert report["load_data"]["batches_resent"] == 1
@@ -115,9 +120,7 @@ def test_rows_mysql_would_refuse_still_fail_the_load(target, dbname, tmp_path, m
     script = (HEADER + f"/*!40101 SET SQL_MODE='{mode}' */;\n"
               "CREATE TABLE `t` (`id` int NOT NULL, `code` varchar(3), PRIMARY KEY (`id`)) ENGINE=InnoDB;\n"
               f"INSERT INTO `t` VALUES {rows};\n")
-    path = tmp_path / "dump.sql"
-    path.write_text(script)
-    result, _ = run_with_report(target, dbname, path, tmp_path)
+    result, _ = load_script(target, dbname, tmp_path, script)
     assert result.exit_code == 1
     assert error in result.output and "line 4" in result.output
     assert query(target, dbname, "SELECT COUNT(*) FROM t") == [(0,)]
@@ -132,14 +135,12 @@ def test_rows_go_as_inserts_where_load_data_cannot_be_exact(target, dbname, tmp_
     rows = r"(1,'50\% a\_b'),(2,'\N'),(3,NULL)" if case == "divergent-escapes" else r"(1,'a\nb'),(2,'c\td'),(3,NULL)"
     script = (HEADER + f"/*!40101 SET SQL_MODE='{mode}' */;\n"
               f"CREATE TABLE `t` (`id` int NOT NULL, `txt` text, PRIMARY KEY (`id`)) ENGINE={engine};\n"
-              f"INSERT INTO `t` VALUES {rows};\n").encode()
-    path = tmp_path / "dump.sql"
-    path.write_bytes(script)
+              f"INSERT INTO `t` VALUES {rows};\n")
     flags = ("--inserts-only",) if case == "inserts-only" else ()
     if case == "local-infile-off":
         sql(target, None, "SET GLOBAL local_infile = 0")
     try:
-        result, report = run_with_report(target, dbname, path, tmp_path, *flags)
+        result, report = load_script(target, dbname, tmp_path, script, *flags)
     finally:
         sql(target, None, "SET GLOBAL local_infile = 1")
     assert result.exit_code == 0, result.output
@@ -158,12 +159,11 @@ def test_parallel_batches_into_empty_tables_do_not_lock_each_other_out(target, d
         f"CREATE TABLE `t{t}` (`id` int NOT NULL, `pad` mediumtext, PRIMARY KEY (`id`)) ENGINE=InnoDB;\n"
         + "".join(f"INSERT INTO `t{t}` VALUES ({i},'{pad}');\n" for i in range(10))
         for t in range(6))
-    path = tmp_path / "dump.sql"
-    path.write_text(HEADER + "/*!40014 SET UNIQUE_CHECKS=0, FOREIGN_KEY_CHECKS=0 */;\n" + tables)
+    script = HEADER + "/*!40014 SET UNIQUE_CHECKS=0, FOREIGN_KEY_CHECKS=0 */;\n" + tables
     # WHEN four connections load batches of ~1 MB (several per table), and a stuck lock fails in 3 s
     sql(target, None, "SET GLOBAL innodb_lock_wait_timeout = 3")
     try:
-        result, report = run_with_report(target, dbname, path, tmp_path, "--jobs", "4")
+        result, report = load_script(target, dbname, tmp_path, script, "--jobs", "4")
     finally:
         sql(target, None, "SET GLOBAL innodb_lock_wait_timeout = 50")
     # THEN no batch waited on a later one's table lock: every row is there
@@ -178,10 +178,8 @@ def test_auto_increment_zero_and_null_land_as_with_mysql(target, dbname, tmp_pat
               "CREATE TABLE `t` (`id` int NOT NULL AUTO_INCREMENT, `v` varchar(10), PRIMARY KEY (`id`)) "
               "ENGINE=InnoDB;\n"
               "INSERT INTO `t` VALUES (0,'zero'),(7,'seven');\n"
-              "INSERT INTO `t` VALUES (NULL,'next');\n").encode()
-    path = tmp_path / "dump.sql"
-    path.write_bytes(script)
-    result, report = run_with_report(target, dbname, path, tmp_path)
+              "INSERT INTO `t` VALUES (NULL,'next');\n")
+    result, report = load_script(target, dbname, tmp_path, script)
     assert result.exit_code == 0, result.output
     native = native_copy(target, dbname, script)
     # THEN the keys and the table's next AUTO_INCREMENT value are what the native client leaves
