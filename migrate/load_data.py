@@ -63,9 +63,7 @@ def send(conn: pymysql.Connection, sql: bytes, rows: memoryview) -> tuple[int, i
     conn._execute_command(COMMAND.COM_QUERY, sql)
     request = conn._read_packet()  # raises the server's error, if any
     if not request.is_load_local_packet():
-        if request.is_ok_packet():
-            return 0, 0
-        raise Refused("the server answered LOAD DATA LOCAL with a result set")
+        raise Refused("the server answered LOAD DATA LOCAL without asking for the rows")
     for at in range(0, len(rows), _PACKET):
         conn.write_packet(rows[at:at + _PACKET])
     conn.write_packet(b"")
