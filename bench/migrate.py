@@ -447,7 +447,8 @@ def main() -> None:
         finally:
             shutil.rmtree(root, ignore_errors=True)
         return
-    print(f"splitter: {splitter_speed(dump):.0f} MB/s of CPU time (in-process, streaming the file)")
+    print(f"splitter (statements and row counts): {splitter_speed(dump):.0f} MB/s of CPU time "
+          "(in-process, streaming the file)")
     try:
         side_by_side(dump, rows, root, install_template(root), options, env)
     finally:
