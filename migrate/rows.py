@@ -5,6 +5,7 @@ returns a list of the shared empty bytes object, so counting a 1 MB statement al
 row. ``read_values`` is the splitter's fast path for the INSERTs that are ~all of a dump: it finds
 the statement's end and its rows in one pass (the general tokenizer and ``count_rows`` are two),
 and tells whether every value is plain enough for LOAD DATA to read it exactly as the INSERT would.
+Where the C scanner is built (migrate/_plain.c), it answers the plain lists in one pass.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ import re
 from dataclasses import dataclass
 
 from migrate.tokens import DQ, SQ
+
+try:
+    from migrate._plain import rows as plain_rows
+except ImportError:  # built without a C compiler (setup.py): the regexes below do it all
+    plain_rows = None
 
 
 def _nested(depth: int) -> bytes:
@@ -95,13 +101,15 @@ def read_values(buf: bytes, start: int, end: int) -> ValuesList | None:
     head = _HEAD.match(buf, start, end)
     if head is None or head.group("set") is not None:
         return None
+    table, columns = head.group("table"), (head.group("columns") or b"").rstrip()
+    plain = head.group("verb").upper() == b"INSERT" and not head.group("modifiers")
+    if plain_rows is not None and (tuples := plain_rows(buf, head.end(), end)) >= 0:
+        return ValuesList(head.end() - start, tuples, table, columns, plain)
     with memoryview(buf) as view:  # no copy of the megabyte of tuples
         outside, strings = _STRING.subn(_CUT, view[head.end():end])
     if outside.count(_CUT) != strings:
         return None
-    table, columns = head.group("table"), (head.group("columns") or b"").rstrip()
     if _PLAIN.fullmatch(outside):
-        plain = head.group("verb").upper() == b"INSERT" and not head.group("modifiers")
         return ValuesList(head.end() - start, outside.count(b"("), table, columns, plain)
     if any(token in outside for token in _TOKEN_STARTS) or not _TUPLE_LIST.fullmatch(outside):
         return None

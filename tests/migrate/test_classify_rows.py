@@ -1,12 +1,15 @@
 import io
+import random
 
 import pytest
+from tests.conftest import missing
 
 from migrate.classify import Classified, Kind, classify
 from migrate.errors import BadInput
 from migrate.plan import DumpSummary, Step, steps
 from migrate.prescan import quick_summary
 from migrate.rewrite import RewriteOptions, Rewriter
+from migrate import rows
 from migrate.rows import count_rows, read_values
 from migrate.splitter import Statement, split
 
@@ -52,6 +55,16 @@ def test_count_rows(sql, rows):
     assert count_rows(sql) == rows
 
 
+@pytest.fixture(params=["c", "regex"])
+def scanner(request, monkeypatch):
+    """read_values as built (the C scanner answers plain lists) and as without a C compiler."""
+    if request.param == "regex":
+        monkeypatch.setattr(rows, "plain_rows", None)
+    elif rows.plain_rows is None:
+        missing("migrate._plain, the C scanner (setup.py builds it where a C compiler is installed)")
+    return request.param
+
+
 def _values(sql: bytes):
     data = sql + b";\n"
     return read_values(data, 0, len(sql.rstrip()))
@@ -74,7 +87,7 @@ def _values(sql: bytes):
     (b"REPLACE INTO t VALUES (1)", 1, False),
     (b"INSERT INTO t VALUES ()", 1, False),
 ])
-def test_read_values_counts_tuples_and_says_whether_load_data_reads_them_alike(sql, tuples, plain):
+def test_read_values_counts_tuples_and_says_whether_load_data_reads_them_alike(scanner, sql, tuples, plain):
     values = _values(sql)
     assert (values.tuples, values.plain) == (tuples, plain)
     assert values.tuples == count_rows(sql)
@@ -96,13 +109,61 @@ def test_read_values_counts_tuples_and_says_whether_load_data_reads_them_alike(s
     b"INSERT INTO t VALUES ('50\\% off'),('a\\_b')",
     b"INSERT INTO t VALUES ('\\N')",
 ])
-def test_read_values_leaves_anything_else_to_the_tokenizer(sql):
+def test_read_values_leaves_anything_else_to_the_tokenizer(scanner, sql):
     assert _values(sql) is None
 
 
-def test_read_values_keeps_the_table_and_column_list_as_written():
+def test_read_values_keeps_the_table_and_column_list_as_written(scanner):
     values = _values(b"INSERT INTO `we``ird`.`t` (`a`, `b`) VALUES (1,2)")
     assert (values.table, values.columns) == (b"`we``ird`.`t`", b"(`a`, `b`)")
+
+
+# Values LOAD DATA reads as the SQL parser does, and near misses of them.
+_PLAIN_VALUES = [b"1", b"-12", b"3.", b".5", b"-.5", b"1e5", b"2E-3", b"4e+1", b"NULL", b"''", b"'a'", b"'it\\'s'",
+                 b"'\\\\'", b"'\\\\N'", b"'),('", b"'\x01'", b"'\n'", b"' ; '"]
+_NEAR_MISSES = [b"1e", b".", b"-", b"e5", b"NUL", b"null", b"'\\%'", b"'\\_'", b"'\\N'", b"'a''b'", b"\x01",
+                b"'\\", b"0x1F", b" 1", b"'a' 'b'"]
+_NOISE = [b",", b"(", b")", b"),(", b",\n", b" ", b"\n", b"'", b"\\", b"N", b"e", b".", b"-", b"9", b"\x01", b";"]
+
+
+def _random_values(rnd: random.Random) -> bytes:
+    rows_ = [b"(" + b",".join(rnd.choice(_NEAR_MISSES if rnd.random() < 0.05 else _PLAIN_VALUES)
+                              for _ in range(rnd.randint(1, 4))) + b")"
+             for _ in range(rnd.randint(1, 5))]
+    text = bytearray(rows_[0] + b"".join(rnd.choice([b",", b",", b",\n"]) + row for row in rows_[1:]))
+    for _ in range(rnd.choice([0, 0, 1, 2])):
+        at = rnd.randrange(len(text) + 1)
+        if rnd.random() < 0.5:
+            text[at:at] = rnd.choice(_NOISE)
+        else:
+            del text[at:at + rnd.randint(1, 3)]
+    return bytes(text)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_c_scanner_takes_exactly_the_values_lists_the_regexes_call_plain(seed, monkeypatch):
+    # GIVEN random VALUES lists of plain and not-quite-plain values, some of them mangled
+    if rows.plain_rows is None:
+        missing("migrate._plain, the C scanner (setup.py builds it where a C compiler is installed)")
+    c_rows, rnd, plain_seen = rows.plain_rows, random.Random(seed), 0
+    monkeypatch.setattr(rows, "plain_rows", None)
+    for _ in range(300):
+        sql = b"INSERT INTO t VALUES " + _random_values(rnd)
+        # WHEN the regexes alone read it, and the C scanner reads its tuples
+        regex = read_values(sql, 0, len(sql))
+        expected = regex.tuples if regex is not None and regex.plain else -1
+        # THEN the C scanner counts the same rows wherever the regexes call the list plain, else declines
+        assert c_rows(sql, rows._HEAD.match(sql).end(), len(sql)) == expected, sql
+        plain_seen += expected >= 0
+    assert 30 < plain_seen < 270  # both answers were exercised
+
+
+def test_c_scanner_refuses_bounds_outside_its_buffer():
+    if rows.plain_rows is None:
+        missing("migrate._plain, the C scanner (setup.py builds it where a C compiler is installed)")
+    with pytest.raises(ValueError):
+        rows.plain_rows(b"(1)", 0, 4)
+    assert rows.plain_rows(memoryview(b"xx(1),(2)"), 2, 9) == 2
 
 
 def _step(sql: bytes, line: int = 1) -> Step:
