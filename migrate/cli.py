@@ -197,11 +197,13 @@ def run(source: str, target_url: str, password_prompt: bool, password_secret_arn
     timings["verify"] = time.monotonic() - verify_started
     click.echo(verdict_table(verdicts, "rows in dump"))
     click.echo(f"{summary.rows:,} rows in {elapsed:.1f} s ({summary.rows / max(elapsed, 1e-9):,.0f} rows/s); "
-               f"{loader.rows_loaded:,} as LOAD DATA LOCAL, {loader.batches_resent} batches re-sent as INSERTs")
+               f"{loader.rows_loaded:,} as LOAD DATA LOCAL, {loader.batches_resent} batches re-sent as INSERTs; "
+               f"{loader.keys.built} secondary keys built after their rows")
     write_json(report_path, {
         "source": source, "target": str(endpoint), "seconds": round(elapsed, 3), "match": ok,
         "timings": {phase: round(seconds, 3) for phase, seconds in timings.items()},
         "load_data": {"rows": loader.rows_loaded, "batches_resent": loader.batches_resent},
+        "keys_built_after_rows": loader.keys.built,
         "verdicts": [v.as_dict() for v in verdicts], **summary_document(summary, counts),
     })
     sys.exit(EXIT_OK if ok else EXIT_MISMATCH)

@@ -17,6 +17,10 @@ from pymysql.constants import CLIENT
 
 from migrate.errors import BadInput, ConnectionFailed
 
+# The server or the network went away: the load can continue from the checkpoint.
+CONNECTION_REFUSED = 2003
+CONNECTION_LOST = {CONNECTION_REFUSED, 2006, 2013, 2055}
+
 
 @dataclass(frozen=True)
 class Endpoint:

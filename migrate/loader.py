@@ -13,13 +13,13 @@ import queue
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pymysql
 
-from migrate import checkpoint, load_data
+from migrate import checkpoint, deferred_keys, load_data
 from migrate.classify import Kind
-from migrate.connection import error_text
+from migrate.connection import CONNECTION_LOST, CONNECTION_REFUSED, error_text
 from migrate.errors import BadInput, LoadFailed, MigrateError, PreflightFailed
 from migrate.plan import DumpSummary, Step
 
@@ -113,9 +113,6 @@ class Committed:
     statements: int = 0
 
 
-# The server or the network went away: the load can continue from the checkpoint.
-CONNECTION_REFUSED = 2003
-CONNECTION_LOST = {CONNECTION_REFUSED, 2006, 2013, 2055}
 # "Already exists": the statement in doubt after a crash had completed before it.
 ALREADY_EXISTS = {1050, 1304, 1359, 1537}
 # LOAD DATA LOCAL is off on the server (MariaDB, MySQL 8): rows go as INSERTs from then on.
@@ -171,6 +168,9 @@ class Loader:
     With ``load_data``, a batch's plain INSERTs into InnoDB tables go as LOAD DATA LOCAL, and the
     whole batch is rolled back and re-sent as its INSERTs whenever the server's answer is not
     exactly the dump's rows without a warning (load_data.py says why that is the same data).
+
+    Plain secondary keys of InnoDB tables are created after the table's rows, on a connection of
+    their own while the next tables load (deferred_keys.py); the load is complete once they are.
     """
 
     def __init__(self, control: pymysql.Connection, connect: Callable[[], pymysql.Connection], *,
@@ -203,6 +203,8 @@ class Loader:
         self.error: BaseException | None = None  # a bug in a worker: re-raised as is
         self.work: queue.Queue[Batch | None] = queue.Queue(maxsize=jobs)
         self.workers: list[threading.Thread] = []
+        self.keys = deferred_keys.KeyBuilder(connect, lambda: list(self.session_sets), enabled=not dry_run,
+                                             limit=jobs, hold=bool(resume and resume.statement))
 
     def run(self, plan: Iterator[Step]) -> DumpSummary:
         try:
@@ -234,7 +236,7 @@ class Loader:
             self._check_workers()
             kind = step.what.kind
             executes = self.ordinal >= skip_to and step.sql is not None
-            if executes and kind is not Kind.INSERT and batch:
+            if kind is not Kind.INSERT and batch and (executes or kind not in (Kind.SET, Kind.LOCK)):
                 self._dispatch(batch, last)
                 batch, batch_bytes = [], 0
             self.ordinal += 1
@@ -245,9 +247,17 @@ class Loader:
                     self.innodb.add(step.what.name)
                 else:
                     self.innodb.discard(step.what.name)
+            if kind not in (Kind.INSERT, Kind.SET, Kind.LOCK):
+                if self.ordinal > skip_to:
+                    self._barrier()  # a table's keys are built once its rows have committed
+                self._keys(self.keys.before, step, executes)
+                if kind is Kind.CREATE_TABLE and step.what.name is not None:
+                    step = replace(step, sql=self.keys.create(step))
             if not executes:
                 if self.ordinal <= skip_to:
                     self._skip(step)
+                    if self.ordinal == skip_to:  # the dump is the interrupted load's: builds may run
+                        self.keys.release()
             elif kind is Kind.INSERT:
                 self._guard(step)
                 in_doubt = False
@@ -275,8 +285,15 @@ class Loader:
         if batch:
             self._dispatch(batch, last)
         self._barrier()
+        self._keys(self.keys.finish)
         self._record(last, complete=True)
         return self.summary
+
+    def _keys(self, call: Callable[..., None], *args: object) -> None:
+        try:
+            call(*args)
+        except deferred_keys.BuildFailed as e:
+            raise self._failure(None, str(e), CONNECTION_REFUSED if e.lost else None) from None
 
     def _skip(self, step: Step) -> None:
         assert self.resume is not None
@@ -486,6 +503,7 @@ class Loader:
         """Raise what stopped a worker, once the batches before the failed one have committed."""
         if self.error is not None:
             raise self.error
+        self._keys(self.keys.check)
         if self.failure is None:
             return
         with self.cond:

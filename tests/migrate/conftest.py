@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from migrate.checkpoint import TABLE
 from migrate.cli import cli
 from tests.conftest import missing
 from tests.servers.mariadb import PASSWORD, MariaDB, ServerPair, missing_binaries, native_env
@@ -63,6 +64,13 @@ def query(server: MariaDB, database: str, text: str) -> list[tuple]:
     with server.root_connection(database) as conn, conn.cursor() as cur:
         cur.execute(text)
         return list(cur.fetchall())
+
+
+def show_create(server: MariaDB, database: str) -> dict[str, str]:
+    """SHOW CREATE TABLE of every base table but the checkpoint's: columns, keys and their order."""
+    tables = [t for (t,) in query(server, database, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
+                                                    "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'")]
+    return {t: query(server, database, f"SHOW CREATE TABLE `{t}`")[0][1] for t in tables if t != TABLE}
 
 
 def dump(server: MariaDB, database: str, path: Path, *flags: str) -> Path:

@@ -12,7 +12,7 @@ import pytest
 
 from migrate.checkpoint import TABLE
 from migrate.splitter import split
-from tests.migrate.conftest import migrate, query
+from tests.migrate.conftest import migrate, query, show_create
 from tests.servers.mariadb import PASSWORD, CheckpointPoller, MariaDB
 
 
@@ -54,6 +54,7 @@ def test_kill_9_at_ten_seeded_points_then_resume_loads_every_row_once(source, ta
     verified = migrate("verify", "--source", source.url("sakila"), "--target", target.url(database))
     assert verified.exit_code == 0, verified.output
     assert "16 tables, all match" in verified.output
+    assert show_create(target, database) == show_create(source, "sakila")  # keys built after rows included
     assert query(target, database, "SELECT COUNT(*) FROM information_schema.ROUTINES "
                                    "WHERE ROUTINE_SCHEMA = DATABASE()") == [(6,)]
     assert query(target, database, "SELECT COUNT(*) FROM information_schema.TRIGGERS "
