@@ -36,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from migrate.checkpoint import TABLE  # noqa: E402
 from migrate.splitter import split  # noqa: E402
 from migrate.verify import compare  # noqa: E402
 from tests.servers.mariadb import (  # noqa: E402
@@ -235,11 +236,14 @@ def soak(dump: Path, root: Path, template: Path, kills: int, seed: int) -> None:
             sys.exit(f"final resume failed:\n{final.stdout.decode()}{final.stderr.decode()}")
         with server.root_connection("reference") as ref, server.root_connection("soaked") as got:
             verdicts = compare(ref, got)
+        reference = server.table_definitions("reference")
+        keys_differ = sorted(table for table, definition in server.table_definitions("soaked", (TABLE,)).items()
+                             if definition != reference.get(table))
     finally:
         server.stop()
-    bad = [v.table for v in verdicts if not v.match]
+    bad = [v.table for v in verdicts if not v.match] + [f"{t} (definition)" for t in keys_differ]
     print(f"soak: {landed} kills over {cycles + 1} loads of a {total}-statement dump; "
-          f"{len(verdicts)} tables compared with a native load: " + (f"MISMATCH in {bad}" if bad else "all equal"))
+          f"{len(verdicts)} tables' rows and definitions compared with a native load: " + (f"MISMATCH in {bad}" if bad else "all equal"))
     if bad:
         sys.exit(1)
 

@@ -67,10 +67,8 @@ def query(server: MariaDB, database: str, text: str) -> list[tuple]:
 
 
 def show_create(server: MariaDB, database: str) -> dict[str, str]:
-    """SHOW CREATE TABLE of every base table but the checkpoint's: columns, keys and their order."""
-    tables = [t for (t,) in query(server, database, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
-                                                    "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'")]
-    return {t: query(server, database, f"SHOW CREATE TABLE `{t}`")[0][1] for t in tables if t != TABLE}
+    """Every table's definition but the checkpoint's."""
+    return server.table_definitions(database, skip=(TABLE,))
 
 
 def dump(server: MariaDB, database: str, path: Path, *flags: str) -> Path:

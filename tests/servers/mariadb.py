@@ -93,6 +93,18 @@ class MariaDB:
         return pymysql.connect(unix_socket=self.socket_path, user="root", database=database,
                                charset="utf8mb4", autocommit=True)
 
+    def table_definitions(self, database: str, skip: tuple[str, ...] = ()) -> dict[str, str]:
+        """SHOW CREATE TABLE of every base table: its columns, keys and their order."""
+        with self.root_connection(database) as conn, conn.cursor() as cur:
+            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                        "AND TABLE_TYPE = 'BASE TABLE'")
+            tables = [t for (t,) in cur.fetchall() if t not in skip]
+            definitions = {}
+            for table in tables:
+                cur.execute(f"SHOW CREATE TABLE `{table}`")
+                definitions[table] = cur.fetchone()[1]
+        return definitions
+
     def url(self, database: str) -> str:
         return f"mysql+pymysql://{USER}@127.0.0.1:{self.port}/{database}"
 
