@@ -231,7 +231,8 @@ def soak(dump: Path, root: Path, template: Path, kills: int, seed: int) -> None:
                 server.create_database("soaked")
                 poller.conn = None
         final = subprocess.run([sys.executable, "-c", "from migrate.cli import main; main()", "run", str(dump),
-                                "--target", server.url("soaked"), "--resume"], capture_output=True, env=env, check=False)
+                                "--target", server.url("soaked"), "--resume"],
+                               capture_output=True, env=env, check=False)
         if final.returncode != 0:
             sys.exit(f"final resume failed:\n{final.stdout.decode()}{final.stderr.decode()}")
         with server.root_connection("reference") as ref, server.root_connection("soaked") as got:
@@ -242,8 +243,8 @@ def soak(dump: Path, root: Path, template: Path, kills: int, seed: int) -> None:
     finally:
         server.stop()
     bad = [v.table for v in verdicts if not v.match] + [f"{t} (definition)" for t in keys_differ]
-    print(f"soak: {landed} kills over {cycles + 1} loads of a {total}-statement dump; "
-          f"{len(verdicts)} tables' rows and definitions compared with a native load: " + (f"MISMATCH in {bad}" if bad else "all equal"))
+    print(f"soak: {landed} kills over {cycles + 1} loads of a {total}-statement dump; {len(verdicts)} tables' "
+          "rows and definitions compared with a native load: " + (f"MISMATCH in {bad}" if bad else "all equal"))
     if bad:
         sys.exit(1)
 

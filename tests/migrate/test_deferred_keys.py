@@ -38,7 +38,8 @@ def test_one_line_definitions_are_split_at_top_level_commas_only():
               b"KEY `b` (`b`)) ENGINE=InnoDB")
     deferral = plan("t", create, set())
     assert deferral.keys == (("b", b"KEY `b` (`b`)"),)
-    assert deferral.create == b"CREATE TABLE `t` (`a` decimal(10,2), `b` enum('x,y','z'), PRIMARY KEY (`a`)) ENGINE=InnoDB"
+    assert deferral.create == (b"CREATE TABLE `t` (`a` decimal(10,2), `b` enum('x,y','z'), PRIMARY KEY (`a`)) "
+                               b"ENGINE=InnoDB")
 
 
 @pytest.mark.parametrize(("create", "referenced", "why"), [
@@ -54,7 +55,7 @@ def test_one_line_definitions_are_split_at_top_level_commas_only():
      "partitioned"),
     (b"CREATE TABLE `t` (`a` int, KEY `a` (`a`)) ENGINE=InnoDB SELECT 1 AS a", set(), "CREATE … SELECT"),
     (b"CREATE TABLE `t` (`a` int, UNIQUE KEY `a` (`a`)) ENGINE=InnoDB", set(), "only a UNIQUE key"),
-    (b"CREATE TABLE `db`.`t` (`a` int, KEY `a` (`a`)) ENGINE=InnoDB", set(), "in a database the build would not look in"),
+    (b"CREATE TABLE `db`.`t` (`a` int, KEY `a` (`a`)) ENGINE=InnoDB", set(), "another database than the build's"),
 ])
 def test_keys_are_left_in_place_where_building_them_later_could_differ(create, referenced, why):
     assert plan("t" if b"`t`" in create else "orders", create, referenced) is None, why
