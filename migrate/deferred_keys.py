@@ -207,6 +207,13 @@ class KeyBuilder:
         if not independent or (toggled or step.what.name) in self.building:
             self.wait()
 
+    def before_rows(self, table: str | None) -> None:
+        """Rows for a table whose keys are being built wait for the build: a worker holding the table's
+        metadata lock while it waits for its turn to commit, behind a batch that waits for the
+        ALTER's exclusive lock, would be a deadlock the server cannot see."""
+        if table in self.building:
+            self.wait()
+
     def finish(self) -> None:
         """Build what is pending and wait for every build."""
         if self.pending is not None:

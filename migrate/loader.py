@@ -260,6 +260,7 @@ class Loader:
                         self.keys.release()
             elif kind is Kind.INSERT:
                 self._guard(step)
+                self._keys(self.keys.before_rows, step.what.name)
                 in_doubt = False
                 batch.append(step)
                 batch_bytes += len(step.sql)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from migrate.deferred_keys import plan
-from migrate.splitter import split
+from migrate.classify import classify
+from migrate.deferred_keys import KeyBuilder, plan
+from migrate.plan import Step
+from migrate.splitter import Statement, split
 from tests.migrate.conftest import dump, migrate, query, show_create, sql
 from tests.migrate.test_resume import kill_load_after
 
@@ -119,3 +123,31 @@ def test_a_key_left_unbuilt_by_a_killed_run_is_built_by_the_resume(source, targe
 def _statements(path) -> list[bytes]:
     with path.open("rb") as f:
         return [s.sql for s in split(f.read)]
+
+
+def _step(text: bytes) -> Step:
+    return Step(Statement(text, 0, 1), classify(text), text, None)
+
+
+def test_rows_for_a_table_whose_keys_are_being_built_wait_for_the_build(target, dbname):
+    # GIVEN a table created without its key, with rows, and the next table's DROP starting its build
+    # while another session's open transaction holds the table (so the ALTER cannot finish yet)
+    builder = KeyBuilder(lambda: target.root_connection(dbname), list, enabled=True, limit=2)
+    create = builder.create(_step(b"CREATE TABLE `t` (`id` int PRIMARY KEY, `a` int, KEY `a` (`a`)) ENGINE=InnoDB"))
+    sql(target, dbname, create + b";\nINSERT INTO t VALUES (1, 1), (2, 2);")
+    with target.root_connection(dbname) as blocker, blocker.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute("SELECT COUNT(*) FROM t")
+        builder.before(_step(b"DROP TABLE IF EXISTS `u`"), executes=True)
+        # WHEN more rows for that table come
+        more_rows = threading.Thread(target=builder.before_rows, args=("t",))
+        more_rows.start()
+        # THEN they wait until the build is done
+        more_rows.join(1.0)
+        assert more_rows.is_alive()
+        blocker.commit()
+    more_rows.join(30)
+    assert not more_rows.is_alive()
+    assert builder.built == 1
+    assert query(target, dbname, "SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
+                                 "DATABASE() AND TABLE_NAME = 't' AND INDEX_NAME = 'a'") == [("a",)]
