@@ -217,9 +217,8 @@ def soak(dump: Path, root: Path, template: Path, kills: int, seed: int) -> None:
                 server.create_database("soaked")
                 poller.conn = None
                 continue
-            proc = subprocess.Popen([sys.executable, "-c", "from migrate.cli import main; main()", "run", str(dump),
-                                     "--target", server.url("soaked"), "--resume"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+            proc = subprocess.Popen(migrate_args(server, "soaked", dump, "--resume"), stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, env=env)
             if poller.wait(proc, rnd.randrange(done + 1, total + 1)):
                 proc.send_signal(signal.SIGKILL)
                 landed += 1
@@ -230,9 +229,8 @@ def soak(dump: Path, root: Path, template: Path, kills: int, seed: int) -> None:
                 cycles += 1
                 server.create_database("soaked")
                 poller.conn = None
-        final = subprocess.run([sys.executable, "-c", "from migrate.cli import main; main()", "run", str(dump),
-                                "--target", server.url("soaked"), "--resume"],
-                               capture_output=True, env=env, check=False)
+        final = subprocess.run(migrate_args(server, "soaked", dump, "--resume"), capture_output=True, env=env,
+                               check=False)
         if final.returncode != 0:
             sys.exit(f"final resume failed:\n{final.stdout.decode()}{final.stderr.decode()}")
         with server.root_connection("reference") as ref, server.root_connection("soaked") as got:
@@ -281,9 +279,9 @@ def native_args(server: MariaDB, database: str) -> list[str]:
             "--default-character-set=utf8mb4", database]
 
 
-def migrate_args(server: MariaDB, database: str, dump: Path, jobs: int, report: Path | None = None) -> list[str]:
+def migrate_args(server: MariaDB, database: str, dump: Path, *flags: str) -> list[str]:
     return [sys.executable, "-c", "from migrate.cli import main; main()", "run", str(dump),
-            "--target", server.url(database), "--jobs", str(jobs), *(["--report", str(report)] if report else [])]
+            "--target", server.url(database), *flags]
 
 
 def myloader_args(server: MariaDB, directory: Path, database: str, jobs: int, binlog: bool) -> list[str]:
@@ -341,7 +339,7 @@ def side_by_side(dump: Path, rows: dict[str, int], root: Path, template: Path, o
                     args = myloader_args(server, exported, "myloader", options.jobs, binlog)
                     results[label] = timed_load(server, "myloader", args, env, None, rows)
         with fresh_server(f"migrate-{round_}", root, template, options.keep) as server:
-            args = migrate_args(server, "migrate", dump, options.jobs, report)
+            args = migrate_args(server, "migrate", dump, "--jobs", str(options.jobs), "--report", str(report))
             results["migrate"] = timed_load(server, "migrate", args, env, None, rows)
         if options.rounds > 1:
             print(f"round {round_}: " + ratio_text(results).split(";")[0], flush=True)
@@ -395,7 +393,8 @@ def rss_sizes(sizes: list[int], root: Path, template: Path, options: argparse.Na
         try:
             rows = generate(dump, size)
             with fresh_server(f"rss-{size}mb", root, template, options.keep) as server:
-                r = timed_load(server, "migrate", migrate_args(server, "migrate", dump, options.jobs), env, None, rows)
+                args = migrate_args(server, "migrate", dump, "--jobs", str(options.jobs))
+                r = timed_load(server, "migrate", args, env, None, rows)
         finally:
             if not options.keep:
                 dump.unlink(missing_ok=True)

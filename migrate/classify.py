@@ -79,4 +79,9 @@ def _last_name(m: re.Match[bytes]) -> str | None:
     parts = [g for g in m.groups() if g is not None]
     if not parts:
         return None
-    return parts[-1].replace(b"``", b"`").decode("utf-8", "replace")
+    return unquote(parts[-1])
+
+
+def unquote(name: bytes) -> str:
+    """An identifier as the server knows it, from its text between backticks."""
+    return name.replace(b"``", b"`").decode("utf-8", "replace")

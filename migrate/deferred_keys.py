@@ -25,16 +25,15 @@ from dataclasses import dataclass
 
 import pymysql
 
-from migrate.classify import Kind
+from migrate.classify import Kind, unquote
 from migrate.connection import CONNECTION_LOST, error_text
 from migrate.errors import MigrateError
 from migrate.load_data import transactional
 from migrate.plan import Step
-from migrate.tokens import BQ, DQ, SQ
+from migrate.tokens import BQ, DQ, QUOTED, SQ
 
 # A CREATE TABLE body's top-level structure: quoted tokens (skipped whole), parentheses, commas.
 _TOKENS = re.compile(rb"|".join((SQ, DQ, BQ)) + rb"|[(),]|/\*|--|#", re.S)
-_QUOTED = re.compile(rb"|".join((SQ, DQ, BQ)), re.S)
 _STRINGS = re.compile(SQ + rb"|" + DQ, re.S)
 # Unqualified names only: a build looks its table up in the session's database.
 _HEAD = re.compile(rb"\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`(?:[^`]|``)+`\s*\(", re.I)
@@ -56,10 +55,6 @@ class Deferral:
     table: str
     create: bytes  # the CREATE TABLE without the deferred keys
     keys: tuple[tuple[str, bytes], ...]  # (name, definition as written), in the dump's order
-
-
-def _name(quoted: bytes) -> str:
-    return quoted.replace(b"``", b"`").decode("utf-8", "replace")
 
 
 def _body(create: bytes) -> tuple[int, list[tuple[int, int]], int] | None:
@@ -87,7 +82,7 @@ def _body(create: bytes) -> tuple[int, list[tuple[int, int]], int] | None:
 
 def referenced_tables(create: bytes) -> set[str]:
     """Tables a CREATE TABLE's foreign keys point at."""
-    return {_name(m.group(1)) for m in _REFERENCES.finditer(_STRINGS.sub(b"''", create))}
+    return {unquote(m.group(1)) for m in _REFERENCES.finditer(_STRINGS.sub(b"''", create))}
 
 
 def plan(table: str, create: bytes, referenced: set[str]) -> Deferral | None:
@@ -95,19 +90,19 @@ def plan(table: str, create: bytes, referenced: set[str]) -> Deferral | None:
     if table in referenced or not transactional(create):
         return None
     body = _body(create)
-    if body is None or not _OPTIONS.fullmatch(_QUOTED.sub(b"", create[body[2]:])):
+    if body is None or not _OPTIONS.fullmatch(QUOTED.sub(b"", create[body[2]:])):
         return None
     parts = [create[start:end] for start, end in body[1]]
     if any(referenced_tables(part) or re.match(rb"\s*(?:CONSTRAINT\b|FOREIGN\s+KEY\b)", part, re.I)
            for part in parts):
         return None
-    auto = {_name(m.group(1)) for part in parts
-            if _AUTO_INCREMENT.search(_QUOTED.sub(b"", part)) and (m := _COLUMN.match(part))}
+    auto = {unquote(m.group(1)) for part in parts
+            if _AUTO_INCREMENT.search(QUOTED.sub(b"", part)) and (m := _COLUMN.match(part))}
     kept, keys = [], []
     for part in parts:
         key = _KEY.match(part)
-        if key is not None and _name(key.group(2)) not in auto:
-            keys.append((_name(key.group(1)), part.strip()))
+        if key is not None and unquote(key.group(2)) not in auto:
+            keys.append((unquote(key.group(1)), part.strip()))
         else:
             kept.append(part)
     if not keys:
@@ -156,8 +151,9 @@ class KeyBuilder:
     """Plans deferrals as CREATE TABLEs pass, and builds each table's keys on a connection of its own
     once the table's rows have committed, while the load goes on (at most ``limit`` builds at once).
 
-    ``before(step)`` is called for every statement, executed or skipped on resume, once every batch
-    before it has committed: a CREATE/DROP TABLE of another table (or its DISABLE/ENABLE KEYS)
+    ``before(step)`` is called for every statement but rows and session statements (SET, LOCK),
+    executed or skipped on resume, once every batch before it has committed: a CREATE/DROP TABLE of
+    another table (or its DISABLE/ENABLE KEYS)
     starts the pending table's build and goes ahead; any other statement (a trigger, a view, an
     ALTER, a foreign key) may depend on the keys, and waits for every build first.
 
@@ -194,12 +190,9 @@ class KeyBuilder:
 
     def before(self, step: Step, executes: bool) -> None:
         kind = step.what.kind
-        if kind in (Kind.INSERT, Kind.SET, Kind.LOCK):
-            return
         toggled = _toggled(step.statement.sql) if kind is Kind.OTHER else None
         if self.pending is not None and toggled != self.pending.table:
-            pending, self.pending = self.pending, None
-            self._start(pending)
+            self._start_pending()
         if not executes:
             return
         independent = (kind in (Kind.CREATE_TABLE, Kind.DROP_TABLE) and not referenced_tables(step.statement.sql)
@@ -217,13 +210,12 @@ class KeyBuilder:
     def finish(self) -> None:
         """Build what is pending and wait for every build."""
         if self.pending is not None:
-            pending, self.pending = self.pending, None
-            self._start(pending)
+            self._start_pending()
         self.wait()
 
     def wait(self) -> None:
         while self.building:
-            self.building.pop(next(iter(self.building))).join()
+            self._join(next(iter(self.building)))
         self.check()
 
     def check(self) -> None:
@@ -232,14 +224,22 @@ class KeyBuilder:
         if error is not None:
             raise error
 
+    def _join(self, table: str) -> None:
+        self.building.pop(table).join()
+
+    def _start_pending(self) -> None:
+        assert self.pending is not None
+        pending, self.pending = self.pending, None
+        self._start(pending)
+
     def _start(self, deferral: Deferral) -> None:
         if self.held is not None:
             self.held.append(deferral)
             return
-        if (same := self.building.pop(deferral.table, None)) is not None:
-            same.join()
-        while len(self.building) >= self.limit:
-            self.building.pop(next(iter(self.building))).join()
+        if deferral.table in self.building:
+            self._join(deferral.table)
+        while len(self.building) >= self.limit:  # the oldest first
+            self._join(next(iter(self.building)))
         thread = threading.Thread(target=self._build, args=(deferral,), name=f"migrate-keys-{deferral.table}",
                                   daemon=True)
         self.building[deferral.table] = thread
@@ -272,4 +272,4 @@ class KeyBuilder:
 def _toggled(sql: bytes) -> str | None:
     """The table an ``ALTER TABLE … DISABLE|ENABLE KEYS`` names (a no-op on InnoDB), else None."""
     m = _KEYS_TOGGLE.match(sql)
-    return _name(m.group(1)) if m else None
+    return unquote(m.group(1)) if m else None

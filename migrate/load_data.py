@@ -26,15 +26,14 @@ from pymysql.constants import COMMAND
 from pymysql.protocol import OKPacketWrapper
 
 from migrate.rows import ValuesList
-from migrate.tokens import BQ, DQ, SQ
+from migrate.tokens import QUOTED
 
 # Single-byte charsets and UTF-8, where 0x5C is never the tail of a multi-byte character.
 CHARSETS = frozenset({"utf8mb4", "utf8mb3", "utf8", "latin1", "ascii"})
 _FORMAT = (b" FIELDS TERMINATED BY ',' ENCLOSED BY '''' ESCAPED BY '\\\\'"
            b" LINES STARTING BY '(' TERMINATED BY ')'")
 _PACKET = 1 << 16
-# Engine option of a CREATE TABLE, read with quoted tokens cut out (a COMMENT may say anything).
-_QUOTED = re.compile(rb"|".join((SQ, DQ, BQ)), re.S)
+# Engine option of a CREATE TABLE, read with quoted tokens cut out.
 _ENGINE = re.compile(rb"\bENGINE\s*=\s*(\w+)", re.I)
 
 
@@ -44,7 +43,7 @@ class Refused(Exception):
 
 def transactional(create_table: bytes) -> bool:
     """Whether a CREATE TABLE statement names InnoDB as the engine."""
-    engines = _ENGINE.findall(_QUOTED.sub(b"", create_table))
+    engines = _ENGINE.findall(QUOTED.sub(b"", create_table))
     return bool(engines) and engines[-1].lower() == b"innodb"
 
 

@@ -249,7 +249,8 @@ class Loader:
                     self.innodb.discard(step.what.name)
             if kind not in (Kind.INSERT, Kind.SET, Kind.LOCK):
                 if self.ordinal > skip_to:
-                    self._barrier()  # a table's keys are built once its rows have committed
+                    # DDL, and a table's key build, wait for every batch before them to commit.
+                    self._barrier()
                 self._keys(self.keys.before, step, executes)
                 if kind is Kind.CREATE_TABLE and step.what.name is not None:
                     step = replace(step, sql=self.keys.create(step))
@@ -271,7 +272,6 @@ class Loader:
                 self._execute(step, in_doubt=False)
                 self.session_sets.append(step.sql)
             else:
-                self._barrier()
                 self._guard(step)
                 self._execute(step, in_doubt)
                 in_doubt = False

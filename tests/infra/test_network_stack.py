@@ -104,20 +104,19 @@ def test_local_state_is_one_file_per_stack_outside_the_synth_output(synthesized,
     # outside the output directory that the next synth replaces.
     synth = synthesized(env)
     root = synth.outdir.parent.resolve()
+    dirs = {name: (synth.outdir / "stacks" / name).resolve() for name in synth.stack_names()}
+    bodies = {name: json.loads((stack_dir / "cdk.tf.json").read_text()) for name, stack_dir in dirs.items()}
     own: dict[str, Path] = {}
-    for name in synth.stack_names():
-        stack_dir = (synth.outdir / "stacks" / name).resolve()
-        path = json.loads((stack_dir / "cdk.tf.json").read_text())["terraform"]["backend"]["local"]["path"]
+    for name, body in bodies.items():
+        path = body["terraform"]["backend"]["local"]["path"]
         assert not Path(path).is_absolute()
-        own[name] = (stack_dir / path).resolve()
+        own[name] = (dirs[name] / path).resolve()
         assert own[name] == root / f"terraform.{name}.tfstate"
     reads = 0
-    for name in synth.stack_names():
-        stack_dir = (synth.outdir / "stacks" / name).resolve()
-        body = json.loads((stack_dir / "cdk.tf.json").read_text())
+    for name, body in bodies.items():
         for source_name, source in body.get("data", {}).get("terraform_remote_state", {}).items():
             referenced = source_name.removeprefix("cross-stack-reference-input-")
-            assert (stack_dir / source["config"]["path"]).resolve() == own[referenced]
+            assert (dirs[name] / source["config"]["path"]).resolve() == own[referenced]
             reads += 1
     assert reads >= 3
 
