@@ -21,7 +21,7 @@ TWO_MEMBERS = MonitoredResources(**{**RESOURCES.__dict__, "redis_cluster_ids": (
 
 def _table(env: str, resources: MonitoredResources = RESOURCES) -> dict[str, Alarm]:
     config = load_environment(env)
-    alarms = alarm_table(resources, config.alarms.thresholds, fleet_min_size=config.app.min_size)
+    alarms = alarm_table(resources, config.alarm_thresholds, fleet_min_size=config.app.min_size)
     by_key = {a.key: a for a in alarms}
     assert len(by_key) == len(alarms), "alarm keys must be unique"
     return by_key
