@@ -31,8 +31,8 @@ BOOTSTRAP_SETTINGS = (
     "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_TLS", "REDIS_DB", "REDIS_URL",
 )
 DEFAULT_NODE_ENV = "production"
-#: A value dotenv reads back unquoted: no comment mark, newline, quote, or surrounding blanks.
-_UNQUOTED = re.compile(r"[^#\s'\"`]([^#\r\n'\"`]*[^#\s'\"`])?")
+#: A value dotenv reads back unquoted: no comment mark, newline or surrounding blank, no quote first.
+_UNQUOTED = re.compile(r"[^#\s'\"`]([^#\r\n]*[^#\s])?")
 #: Items per `aws` call; the CLI pages through the API (10 per request) and hands back a NextToken.
 PAGE_ITEMS = 50
 

@@ -56,11 +56,8 @@ class InstanceRole(Construct):
         parameters = f"arn:{partition}:ssm:{region}:{account}:parameter{parameter_path}"
         statements = [
             {"sid": "ReadOwnSecrets", "actions": ["secretsmanager:GetSecretValue"], "resources": secret_arns},
-            {
-                "sid": "ReadOwnParameters",
-                "actions": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
-                "resources": [parameters, f"{parameters}/*"],
-            },
+            # The bootstrap lists its settings by path (recursively): the path itself and what lies below it.
+            {"sid": "ReadOwnParameters", "actions": ["ssm:GetParametersByPath"], "resources": [parameters, f"{parameters}/*"]},
             {
                 "sid": "DecryptOwnSecrets",
                 "actions": ["kms:Decrypt"],
