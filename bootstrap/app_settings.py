@@ -94,40 +94,40 @@ def connection_settings(env: dict[str, str], spec: dict, db_secret: dict, redis_
     return {name: values[name] for name in BOOTSTRAP_SETTINGS}
 
 
-def merge(sources: list[tuple[str, dict[str, str]]], parameter_path: str, parameters: dict[str, str]) -> dict[str, str]:
-    """One dict from every source; a name from two sources, or a parameter that names no setting, is refused."""
-    origin: dict[str, str] = {}
-    merged: dict[str, str] = {}
-    bad_names = []
-    by_name: dict[str, tuple[str, str]] = {}
-    for full_name, value in sorted(parameters.items()):
-        name = full_name.rsplit("/", 1)[-1]
-        if not SETTING_NAME.fullmatch(name):
-            bad_names.append(full_name)
-        elif name in by_name:
-            raise SettingsError(f"{name}: set twice in Parameter Store, as {by_name[name][0]} and {full_name}")
-        else:
-            by_name[name] = (full_name, value)
-    if bad_names:
-        raise SettingsError(
-            f"Parameter Store names under {parameter_path}/ that are not setting names ([A-Z_][A-Z0-9_]*): {', '.join(bad_names)}"
+def setting_name(parameter: str) -> str:
+    """A parameter's setting name: the last segment of its path."""
+    return parameter.rsplit("/", 1)[-1]
+
+
+def placement_problems(parameter_path: str, parameters: list[str], app_env: list[str]) -> list[str]:
+    """Every reason the settings cannot all be placed in .env: parameters whose last segment is no
+    setting name, and a name that two sources set. Names only: ``infra app-settings`` asks the same."""
+    bad = sorted(p for p in parameters if not SETTING_NAME.fullmatch(setting_name(p)))
+    problems = []
+    if bad:
+        problems.append(
+            f"Parameter Store names under {parameter_path}/ that are not setting names ([A-Z_][A-Z0-9_]*): {', '.join(bad)}"
         )
-    sources = [*sources, *((f"Parameter Store {full}", {name: value}) for name, (full, value) in by_name.items())]
-    for label, values in sources:
-        for name, value in values.items():
-            if name in origin:
-                raise SettingsError(f"{name}: set by both {origin[name]} and {label}")
-            origin[name], merged[name] = label, value
+    origin = {**{name: "the bootstrap" for name in BOOTSTRAP_SETTINGS}, **{name: "[app.env]" for name in app_env}}
+    for parameter in sorted(set(parameters) - set(bad)):
+        name = setting_name(parameter)
+        if origin.get(name, "").startswith("/"):
+            problems.append(f"{name}: set twice in Parameter Store, as {origin[name]} and {parameter}")
+        elif name in origin:
+            problems.append(f"{name}: set by both {origin[name]} and Parameter Store {parameter}")
+        origin[name] = parameter
+    return problems
+
+
+def missing_required(required: list[str], present: set[str]) -> list[str]:
+    return [name for name in required if name not in present]
+
+
+def merge(connection: dict[str, str], app_env: dict[str, str], parameters: dict[str, str]) -> dict[str, str]:
+    """.env's settings in order: the connection settings, [app.env], Parameter Store's by full name."""
+    merged = {**connection, **app_env, **{setting_name(p): parameters[p] for p in sorted(parameters)}}
     merged.setdefault("NODE_ENV", DEFAULT_NODE_ENV)
     return merged
-
-
-def check_required(settings: dict[str, str], required: list[str], parameter_path: str) -> None:
-    missing = [name for name in required if not settings.get(name)]
-    if missing:
-        raise SettingsError(
-            f"missing required settings (store each as {parameter_path}/NAME in Parameter Store): {', '.join(missing)}"
-        )
 
 
 def dotenv_line(name: str, value: str) -> str:
@@ -159,9 +159,16 @@ def main(argv: list[str]) -> int:
     try:
         db_secret = json.loads(secret_string(env["DB_SECRET_ARN"], region))
         redis_token = secret_string(env["REDIS_AUTH_SECRET_ARN"], region)
-        sources = [("the bootstrap", connection_settings(env, spec, db_secret, redis_token)), ("[app.env]", spec["env"])]
-        settings = merge(sources, path, parameters_by_path(path, region))
-        check_required(settings, spec["required_settings"], path)
+        parameters = parameters_by_path(path, region)
+        problems = placement_problems(path, list(parameters), list(spec["env"]))
+        if problems:
+            raise SettingsError("; ".join(problems))
+        settings = merge(connection_settings(env, spec, db_secret, redis_token), spec["env"], parameters)
+        missing = missing_required(spec["required_settings"], {name for name, value in settings.items() if value})
+        if missing:
+            raise SettingsError(
+                f"missing required settings (store each as {path}/NAME in Parameter Store): {', '.join(missing)}"
+            )
         write_env_file(env_path, settings)
     except SettingsError as exc:
         print(f"app-settings: {exc}", file=sys.stderr)
