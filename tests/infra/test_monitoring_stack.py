@@ -81,7 +81,7 @@ def test_thresholds_differ_per_environment_in_the_synthesized_alarms(synthesized
         return next(a["threshold"] for a in synthesized(env).resources("monitoring", "aws_cloudwatch_metric_alarm").values() if a["alarm_name"] == f"duewin-{env}-{key}")
 
     assert (threshold("dev", "target-latency-p99"), threshold("prod", "target-latency-p99")) == (3.0, 1.5)
-    assert (threshold("dev", "db-connections"), threshold("prod", "db-connections")) == (50, 120)
+    assert (threshold("dev", "db-connections"), threshold("prod", "db-connections")) == (116, 499)  # 80 % of 145 and 624
     # prod runs a replica: its Redis alarms exist per member cluster.
     prod_redis = [a for a in synthesized("prod").resources("monitoring", "aws_cloudwatch_metric_alarm").values() if "redis" in a["alarm_name"]]
     assert len(prod_redis) == 6

@@ -77,7 +77,7 @@ def test_thresholds_differ_per_environment_as_configured():
     dev, prod = _table("dev"), _table("prod")
     assert (dev["target-latency-p99"].threshold, prod["target-latency-p99"].threshold) == (3.0, 1.5)
     assert (dev["fleet-cpu"].threshold, prod["fleet-cpu"].threshold) == (90, 85)
-    assert (dev["db-connections"].threshold, prod["db-connections"].threshold) == (50, 120)
+    assert (dev["db-connections"].threshold, prod["db-connections"].threshold) == (116, 499)  # derived: 80 % of max_connections
     assert (dev["db-free-storage"].threshold, prod["db-free-storage"].threshold) == (2 * GIB, 5 * GIB)
     assert (dev["redis-evictions"].threshold, prod["redis-evictions"].threshold) == (100, 0)
     # The scaling target is 70 %: the CPU alarm must sit above it or it fires on every scale-out.
