@@ -132,23 +132,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     options, command = argv[:split], argv[split + 1 :]
     parser = _Parser(prog="fleet-lock", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="action", required=True)
-    run = actions.add_parser(
-        "run",
-        help="run COMMAND if this runner gets the lock",
-        usage="fleet-lock run --name NAME --ttl SECONDS [--fail-open] [--env-file PATH] -- COMMAND [ARG ...]",
-    )
-    run.add_argument("--name", required=True, help="lock name, the same on every instance")
-    run.add_argument("--ttl", required=True, type=int, help="seconds a crashed holder blocks the lock")
-    run.add_argument("--fail-open", action="store_true", help="run COMMAND unlocked when Redis is unreachable")
-    run.add_argument("--env-file", type=Path, help=f"settings file (default {DEFAULT_ENV_FILE})")
-    lead = actions.add_parser(
-        "lead",
-        help="run COMMAND for ever on the one runner holding the lock; the others stand by",
-        usage="fleet-lock lead --name NAME --ttl SECONDS [--env-file PATH] -- COMMAND [ARG ...]",
-    )
-    lead.add_argument("--name", required=True, help="lock name, the same on every instance")
-    lead.add_argument("--ttl", required=True, type=int, help="seconds; a dead leader is replaced within TTL + TTL/3")
-    lead.add_argument("--env-file", type=Path, help=f"settings file (default {DEFAULT_ENV_FILE})")
+    for action, summary, ttl_help, extra in (
+        ("run", "run COMMAND if this runner gets the lock", "seconds a crashed holder blocks the lock", " [--fail-open]"),
+        ("lead", "run COMMAND for ever on the one runner holding the lock; the others stand by",
+         "seconds; a dead leader is replaced within TTL + TTL/3", ""),
+    ):
+        sub = actions.add_parser(
+            action, help=summary,
+            usage=f"fleet-lock {action} --name NAME --ttl SECONDS{extra} [--env-file PATH] -- COMMAND [ARG ...]",
+        )
+        sub.add_argument("--name", required=True, help="lock name, the same on every instance")
+        sub.add_argument("--ttl", required=True, type=int, help=ttl_help)
+        if extra:
+            sub.add_argument("--fail-open", action="store_true", help="run COMMAND unlocked when Redis is unreachable")
+        sub.add_argument("--env-file", type=Path, help=f"settings file (default {DEFAULT_ENV_FILE})")
     args = parser.parse_args(options)
     if not _NAME.fullmatch(args.name):
         raise UsageError("argument --name: use 1-200 of A-Z a-z 0-9 _ . : -")

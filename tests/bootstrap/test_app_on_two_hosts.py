@@ -28,6 +28,7 @@ import pytest
 from bootstrap.user_data import InstanceReferences, instance_tags, render_script
 from infra.config import load_environment
 from tests.bootstrap.test_fleet_lock import gone, wait_for
+from tests.bootstrap.test_user_data import STUBS as USER_DATA_STUBS
 from tests.conftest import missing
 from tests.node_packages import NpmUnavailable, installed_node_modules
 from tests.servers.mariadb import PASSWORD, USER, MariaDB, install_template, missing_binaries
@@ -47,17 +48,9 @@ PARAMETERS = {
     "/duewin/dev/app/payments/WEPAY_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nMIIBVQ==\n-----END PRIVATE KEY-----",
 }
 
+# The bootstrap test's IMDS, runuser and gpg stubs; the rest point at the real servers, app and PM2.
 STUBS = {
-    "curl": r"""
-url=; out=
-while (($#)); do case $1 in -o) out=$2; shift ;; http*) url=$1 ;; esac; shift; done
-case $url in
-  */api/token) printf imds-token ;;
-  */meta-data/instance-id) printf '%s' "$STUB_INSTANCE_ID" ;;
-  */meta-data/tags/instance/*) cat "$STUB_DATA/tags/${url##*/}" ;;
-  https://truststore.pki.rds.amazonaws.com/*) cp "$STUB_DATA/db-ca.pem" "$out" ;;
-  *) if [[ -n $out ]]; then echo package > "$out"; fi ;;
-esac""",
+    **{name: USER_DATA_STUBS[name] for name in ("curl", "runuser", "gpg")},
     "aws": r"""
 case "$*" in
   *"secretsmanager get-secret-value"*db-secret*) cat "$STUB_DATA/db-secret" ;;
@@ -65,13 +58,11 @@ case "$*" in
   *"ssm get-parameters-by-path"*) cat "$STUB_DATA/parameters.json" ;;
   *) echo "unexpected aws call: $*" >&2; exit 1 ;;
 esac""",
-    "runuser": r"""while [[ $1 != -- ]]; do shift; done; shift; exec "$@" """,
     "git": r"""[[ $1 == clone ]] && cp -r "$STUB_DATA/checkout/." "${!#}" """,
     # npm ci/install in the app: the packages installed once per machine; a global install: nothing to do.
     "npm": r"""[[ $* == *" -g "* ]] || ln -sfn "$STUB_NODE_MODULES" node_modules""",
     # The real PM2 (from the stand-in's packages), except the systemd hook.
     "pm2": r"""[[ $1 == startup ]] || exec "$STUB_NODE_MODULES/.bin/pm2" "$@" """,
-    "gpg": "cat > /dev/null",
 }
 RECORD_ONLY = ("apt-get", "snap", "useradd", "chown", "systemctl")
 
@@ -111,7 +102,9 @@ class Host:
         (data / "parameters.json").write_text(
             json.dumps({"Parameters": [{"Name": k, "Type": "SecureString", "Value": v} for k, v in PARAMETERS.items()]})
         )
-        shutil.copy(db_ca, data / "db-ca.pem")
+        # The MariaDB's self-signed certificate stands in for the region's RDS CA bundle.
+        shutil.copy(db_ca, data / "rds-ca-bundle.pem")
+        (data / "instance-id").write_text(instance_id)
         shutil.copytree(STANDIN, data / "checkout")
         bin_dir = root / "bin"
         bin_dir.mkdir()
@@ -134,7 +127,6 @@ class Host:
         self.env = {
             "PATH": f"{bin_dir}:{os.environ['PATH']}",
             "STUB_DATA": str(data),
-            "STUB_INSTANCE_ID": instance_id,
             "STUB_NODE_MODULES": str(node_modules),
             "PM2_HOME": str(self.pm2_home),
             # The self-signed Redis certificate stands in for ElastiCache's public one: trusted by node and Python.

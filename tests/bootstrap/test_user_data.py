@@ -151,7 +151,7 @@ case $url in
   */api/token) printf imds-token ;;
   */meta-data/instance-id) cat "$STUB_DATA/instance-id" ;;
   */meta-data/tags/instance/*) cat "$STUB_DATA/tags/${url##*/}" ;;
-  https://truststore.pki.rds.amazonaws.com/*) printf -- '-----BEGIN CERTIFICATE-----\nRDS\n-----END CERTIFICATE-----\n' > "$out" ;;
+  https://truststore.pki.rds.amazonaws.com/*) cp "$STUB_DATA/rds-ca-bundle.pem" "$out" ;;
   *) if [[ -n $out ]]; then echo package > "$out"; else echo KEY; fi ;;
 esac""",
     "aws": r"""
@@ -219,6 +219,7 @@ def _install_stubs(tmp_path: Path, root: Path, parameters: dict[str, str], insta
     for key, value in instance_tags(REFS).items():
         (data / "tags" / key).write_text(value)
     (data / "instance-id").write_text(instance_id)
+    (data / "rds-ca-bundle.pem").write_text("-----BEGIN CERTIFICATE-----\nRDS\n-----END CERTIFICATE-----\n")
     (data / "db-secret").write_text(json.dumps({"username": SECRETS["db_user"], "password": SECRETS["db_pass"]}))
     (data / "redis-token").write_text(SECRETS["redis_token"])
     listed = [{"Name": name, "Type": "SecureString", "Value": value} for name, value in parameters.items()]
