@@ -136,7 +136,9 @@ class ProcessConfig(_Section):
     ``script`` on every host, or, with ``placement = "one-in-fleet"``, one copy in the whole fleet under
     ``fleet-lock lead`` (every host stands by; the lock holder runs it)."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$", description="PM2 process name; 'web' is the role behind the target group")
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{0,39}$", description="PM2 process name; 'web' is the role behind the target group"
+    )
     script: str = Field(pattern=_RELATIVE_PATH, description="Relative to app.directory")
     args: tuple[str, ...] = Field((), description="Arguments after the script")
     per_host: int = Field(1, ge=1, le=32, description="Copies per host (one-in-fleet: 1)")
@@ -152,7 +154,9 @@ class ProcessConfig(_Section):
     def _check(self) -> "ProcessConfig":
         _inside_checkout("script", self.script)
         if self.placement == "one-in-fleet" and self.per_host != 1:
-            raise FieldError(("per_host",), f"a one-in-fleet process runs one copy in the fleet; per_host must be 1, not {self.per_host}")
+            raise FieldError(
+                ("per_host",), f"a one-in-fleet process runs one copy in the fleet; per_host must be 1, not {self.per_host}"
+            )
         if self.placement == "every-host" and self.lock_ttl_seconds is not None:
             raise FieldError(("lock_ttl_seconds",), "only a one-in-fleet process takes the fleet lock")
         if any("\n" in arg for arg in self.args):
@@ -199,14 +203,18 @@ class AppConfig(_Section):
     artifact: str | None = Field(None, pattern=r"^s3://[a-z0-9.-]{3,63}/\S+\.(tar\.gz|tgz)$", description="S3 tarball instead of git")
     directory: str = Field(
         "Backend", pattern=_RELATIVE_PATH,
-        description="The app inside the checkout ('.' for its root): npm installs, .env and every process's cwd are here",
+        description="The app inside the checkout ('.' for its root): npm install, .env and every process's cwd",
     )
-    processes: tuple[ProcessConfig, ...] = Field(DUEWIN_PROCESSES, description="[[app.processes]]; default: duewin's four")
+    processes: tuple[ProcessConfig, ...] = Field(
+        DUEWIN_PROCESSES, description="[[app.processes]]; default: duewin's four"
+    )
     env: dict[str, str] = Field(
-        {}, description="[app.env]: plain, non-secret settings (ALLOWED_ORIGINS, FRONTEND_URL, …); secrets go to Parameter Store"
+        {},
+        description="[app.env]: plain, non-secret settings (ALLOWED_ORIGINS, FRONTEND_URL, …); secrets go to Parameter Store",
     )
     required_settings: tuple[str, ...] = Field(
-        DUEWIN_REQUIRED_SETTINGS, description="The boot stops, naming every one missing from Parameter Store and [app.env]"
+        DUEWIN_REQUIRED_SETTINGS,
+        description="The boot stops, naming every one missing from Parameter Store and [app.env]",
     )
     log_retention_days: int = Field(30, description="CloudWatch retention of the app's and the bootstrap's logs")
 
@@ -238,7 +246,9 @@ class AppConfig(_Section):
         web = self.processes[webs[0]]
         if web.placement != "every-host" or web.per_host != 1:
             # The target group's cookie pins a client to a host, not to one of several copies on it.
-            raise FieldError(("processes", webs[0], "per_host"), f"{WEB_ROLE!r} runs once on every host (per_host = 1, every-host)")
+            raise FieldError(
+                ("processes", webs[0], "per_host"), f"{WEB_ROLE!r} runs once on every host (per_host = 1, every-host)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -272,7 +282,8 @@ class DatabaseConfig(_Section):
 
     instance_class: str = Field(
         "db.t3.micro", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$",
-        description="One of infra/connection_budget.py's table, whose default max_connections the fleet's budget is checked against",
+        description="A class of infra/connection_budget.py's table: the fleet's connection budget is checked against "
+        "its default max_connections",
     )
     engine_version: str = Field("8.0", pattern=r"^8\.(0|4)(\.\d+)?$", description="'8.0' lets RDS pick (and upgrade) the minor")
     allocated_storage_gb: int = Field(20, ge=20, le=65536)
@@ -351,8 +362,8 @@ class CacheConfig(_Section):
     maintenance_window: str = Field("sun:05:30-sun:06:30", pattern=_WEEKLY_WINDOW, description="UTC; after the database's")
     maxmemory_policy: Literal["volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu", "volatile-ttl", "noeviction"] = Field(
         "noeviction",
-        description="BullMQ requires noeviction (an evicted job key corrupts its queue); writes then fail at maxmemory, "
-        "so the redis-memory alarm must fire well before",
+        description="BullMQ requires noeviction (an evicted job key corrupts its queue); writes then fail at "
+        "maxmemory, so the redis-memory alarm must fire well before",
     )
     log_retention_days: int = 30
     secret_recovery_days: int = Field(
@@ -391,8 +402,8 @@ class LoadBalancerConfig(_Section):
     deregistration_delay_seconds: int = Field(30, ge=0, le=3600, description="Drain time for in-flight requests on scale-in")
     stickiness: bool = Field(
         True,
-        description="lb_cookie stickiness: Socket.IO's polling transport needs it unless the app uses the Redis adapter "
-        "or its clients connect websocket-only",
+        description="lb_cookie stickiness: Socket.IO's polling transport needs it unless the app uses the Redis "
+        "adapter and its clients connect websocket-only",
     )
     stickiness_duration_seconds: int = Field(86400, ge=1, le=604800)
 
@@ -517,8 +528,8 @@ class EnvironmentConfig(_Section):
         budget = self.connection_budget
         if budget.fits:
             return self
-        ways = [f"lower app.max_size to {budget.largest_fleet()}" if budget.largest_fleet() >= self.app.min_size else None,
-                "lower a process's pool or per_host"]
+        fleet = budget.largest_fleet()
+        ways = [f"lower app.max_size to {fleet}" if fleet >= self.app.min_size else None, "lower a process's pool or per_host"]
         bigger = smallest_class_that_fits(budget, self.database.instance_class)
         if bigger:
             ways.append(f"use database.instance_class = {bigger!r} ({max_connections(bigger)})")
@@ -563,7 +574,9 @@ class EnvironmentConfig(_Section):
         return ConnectionBudget(
             hosts=self.app.max_size,
             per_host=tuple(Consumer(p.name, p.per_host, p.pool) for p in processes if p.placement == "every-host"),
-            once_in_fleet=tuple(Consumer(p.name, p.per_host, p.pool) for p in processes if p.placement == "one-in-fleet"),
+            once_in_fleet=tuple(
+                Consumer(p.name, p.per_host, p.pool) for p in processes if p.placement == "one-in-fleet"
+            ),
             limit=max_connections(self.database.instance_class),
             limit_source=self.database.instance_class,
         )
@@ -616,7 +629,8 @@ def _describe(path: Path, text: str, exc: ValidationError) -> str:
     error = exc.errors(include_url=False)[0]
     raised = error.get("ctx", {}).get("error")
     full_loc = (*error["loc"], *raised.loc) if isinstance(raised, FieldError) else tuple(error["loc"])
-    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in full_loc).lstrip(".") or "(top level)"
+    dotted = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in full_loc)
+    field = dotted.lstrip(".") or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key"

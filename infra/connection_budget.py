@@ -25,11 +25,12 @@ BUDGET_SHARE = 0.90
 ALARM_SHARE = 0.80
 
 _SIZES_GIB = {"micro": 1, "small": 2, "medium": 4, "large": 8, "xlarge": 16, "2xlarge": 32, "4xlarge": 64}
+_LARGE = ("large", "xlarge", "2xlarge", "4xlarge")
 #: Memory (GiB) of every RDS MySQL class the config accepts: burstable, general purpose, memory optimized.
 CLASS_MEMORY_GIB: dict[str, int] = {
     **{f"db.{family}.{size}": _SIZES_GIB[size] for family in ("t3", "t4g") for size in list(_SIZES_GIB)[:6]},
-    **{f"db.{family}.{size}": _SIZES_GIB[size] for family in ("m5", "m6g", "m6i", "m7g") for size in list(_SIZES_GIB)[3:]},
-    **{f"db.{family}.{size}": 2 * _SIZES_GIB[size] for family in ("r5", "r6g", "r6i", "r7g") for size in list(_SIZES_GIB)[3:]},
+    **{f"db.{family}.{size}": _SIZES_GIB[size] for family in ("m5", "m6g", "m6i", "m7g") for size in _LARGE},
+    **{f"db.{family}.{size}": 2 * _SIZES_GIB[size] for family in ("r5", "r6g", "r6i", "r7g") for size in _LARGE},
 }
 
 

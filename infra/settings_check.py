@@ -85,7 +85,8 @@ def check_settings(config: EnvironmentConfig, parameters: list[Parameter]) -> Se
 def render(report: SettingsReport, region: str) -> str:
     width = max((len(name) for name, _ in report.rows), default=8)
     lines = [f"Parameter Store {report.path}/ ({region}): {len(report.parameters)} parameters", ""]
-    lines += [f"{'required setting'.ljust(width)}  source", *(f"{name.ljust(width)}  {where}" for name, where in report.rows)]
+    lines.append(f"{'required setting'.ljust(width)}  source")
+    lines += [f"{name.ljust(width)}  {where}" for name, where in report.rows]
     if report.problems:
         lines += ["", "the boot would stop:", *(f"  - {problem}" for problem in report.problems)]
     else:

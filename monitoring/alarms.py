@@ -90,7 +90,7 @@ def alarm_table(resources: MonitoredResources, thresholds: AlarmThresholds, *, f
     if fleet_min_size < 1:
         raise ValueError("fleet_min_size must be at least 1")
     if thresholds.db_connections is None:
-        raise ValueError("thresholds.db_connections is unset: pass EnvironmentConfig.alarm_thresholds, which derives it")
+        raise ValueError("thresholds.db_connections is unset: pass EnvironmentConfig.alarm_thresholds (it derives it)")
     return [
         *_load_balancer(resources, thresholds, fleet_min_size),
         *_fleet(resources, thresholds),

@@ -57,7 +57,11 @@ class InstanceRole(Construct):
         statements = [
             {"sid": "ReadOwnSecrets", "actions": ["secretsmanager:GetSecretValue"], "resources": secret_arns},
             # The bootstrap lists its settings by path (recursively): the path itself and what lies below it.
-            {"sid": "ReadOwnParameters", "actions": ["ssm:GetParametersByPath"], "resources": [parameters, f"{parameters}/*"]},
+            {
+                "sid": "ReadOwnParameters",
+                "actions": ["ssm:GetParametersByPath"],
+                "resources": [parameters, f"{parameters}/*"],
+            },
             {
                 "sid": "DecryptOwnSecrets",
                 "actions": ["kms:Decrypt"],

@@ -6,16 +6,20 @@ const http = require('http');
 const { Server } = require('socket.io');
 
 async function main() {
-  for (const name of ['PRELUDE_API_KEY', 'SPRIBE_CLIENT_ID', 'SPRIBE_CLIENT_SECRET', 'CASINO_AGENCY_UID', 'CASINO_AES_KEY']) {
+  const neededAtLoad = ['PRELUDE_API_KEY', 'SPRIBE_CLIENT_ID', 'SPRIBE_CLIENT_SECRET', 'CASINO_AGENCY_UID', 'CASINO_AES_KEY'];
+  for (const name of neededAtLoad) {
     if (!process.env[name]) throw new Error(`${name} is required`);
   }
   const redis = redisClient();
   await redis.ping();
   const db = await mysqlConnection();
-  const [rows] = await db.query("SELECT @@hostname AS host, (SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher') AS cipher");
+  const [rows] = await db.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'");
   // For the test: what dotenv read (compared with what the bootstrap meant to write) and the DB session's TLS.
-  const seen = Object.fromEntries(Object.keys(process.env).filter((k) => /^[A-Z_][A-Z0-9_]*$/.test(k)).map((k) => [k, process.env[k]]));
-  fs.writeFileSync('web-seen.json', JSON.stringify({ env: seen, dbCipher: rows[0].cipher, nodeOptions: process.env.NODE_OPTIONS }));
+  const names = Object.keys(process.env).filter((k) => /^[A-Z_][A-Z0-9_]*$/.test(k));
+  const seen = { env: Object.fromEntries(names.map((k) => [k, process.env[k]])) };
+  seen.dbCipher = rows[0].Value;
+  seen.nodeOptions = process.env.NODE_OPTIONS;
+  fs.writeFileSync('web-seen.json', JSON.stringify(seen));
   const server = http.createServer((req, res) => {
     if (req.url === '/health' || req.url === '/api/health') {
       res.writeHead(200, { 'Content-Type': 'application/json' });
