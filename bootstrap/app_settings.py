@@ -106,7 +106,8 @@ def placement_problems(parameter_path: str, parameters: list[str], app_env: list
     problems = []
     if bad:
         problems.append(
-            f"Parameter Store names under {parameter_path}/ that are not setting names ([A-Z_][A-Z0-9_]*): {', '.join(bad)}"
+            f"Parameter Store names under {parameter_path}/ that are not setting names ([A-Z_][A-Z0-9_]*): "
+            + ", ".join(bad)
         )
     origin = {**{name: "the bootstrap" for name in BOOTSTRAP_SETTINGS}, **{name: "[app.env]" for name in app_env}}
     for parameter in sorted(set(parameters) - set(bad)):

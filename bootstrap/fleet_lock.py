@@ -133,7 +133,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = _Parser(prog="fleet-lock", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="action", required=True)
     for action, summary, ttl_help, extra in (
-        ("run", "run COMMAND if this runner gets the lock", "seconds a crashed holder blocks the lock", " [--fail-open]"),
+        ("run", "run COMMAND if this runner gets the lock", "seconds a crashed holder blocks the lock",
+         " [--fail-open]"),
         ("lead", "run COMMAND for ever on the one runner holding the lock; the others stand by",
          "seconds; a dead leader is replaced within TTL + TTL/3", ""),
     ):
@@ -501,7 +502,9 @@ class Leader:
                 wake.append(self.start_at)
             if self.stop_signal is not None:
                 wake.append(self.kill_at)
-            self.sleeper.sleep(min(wake) - time.monotonic() if self.child is None else min(min(wake) - time.monotonic(), 0.5))
+            # SIGCHLD wakes the sleep when COMMAND exits; the 0.5 s cap is a safety net.
+            until_next = min(wake) - time.monotonic()
+            self.sleeper.sleep(until_next if self.child is None else min(until_next, 0.5))
 
     def _renew(self, sent: float) -> int | None:
         try:
@@ -529,7 +532,8 @@ class Leader:
                 return
             ran = now - self.started_at
             self.delay = RESTART_FIRST_DELAY if ran >= RESTART_RESET_AFTER else self.delay
-            _say(f"{self.lock.key}: COMMAND exited with status {status} after {ran:.1f}s; restarting in {self.delay:g}s")
+            _say(f"{self.lock.key}: COMMAND exited with status {status} after {ran:.1f}s; "
+                 f"restarting in {self.delay:g}s")
             self.start_at = now + self.delay
             self.delay = min(self.delay * 2, RESTART_MAX_DELAY)
         elif self.stop_signal is None and now >= self.start_at:

@@ -142,7 +142,8 @@ def render_script(config: EnvironmentConfig, *, root: str = "", fleet_lock: str 
     the script in a scratch directory); ``fleet_lock`` defaults to ``bootstrap/fleet_lock.py``'s text."""
     app = config.app
     if app.repository:
-        fetch = f"as_app git clone --quiet --depth 1 --branch {_quote(app.branch)} {_quote(app.repository)} \"$CHECKOUT_DIR\""
+        source = f"--branch {_quote(app.branch)} {_quote(app.repository)}"
+        fetch = f"as_app git clone --quiet --depth 1 {source} \"$CHECKOUT_DIR\""
     else:
         fetch = (
             f'aws s3 cp --only-show-errors --region "$REGION" {_quote(str(app.artifact))} "$work/app.tar.gz"\n'
