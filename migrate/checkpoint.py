@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import pymysql
 
+from migrate.errors import BadInput
+
 TABLE = "_migrate_checkpoint"
 _CREATE = f"""CREATE TABLE IF NOT EXISTS `{TABLE}` (
   `id` TINYINT UNSIGNED NOT NULL PRIMARY KEY,
@@ -49,6 +51,50 @@ class Digest:
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
+
+
+class Tracker:
+    """Where the load is in the dump, as the checkpoint will record it, and on resume which statements
+    the checkpoint already covers and whether they are the interrupted load's."""
+
+    def __init__(self, resume: Position | None) -> None:
+        self.resume = resume
+        self.skip_to = resume.statement if resume else 0
+        self.ordinal = 0
+        self.digest = Digest()
+
+    @property
+    def covers_next(self) -> bool:
+        """Whether the interrupted load committed the next statement."""
+        return self.ordinal < self.skip_to
+
+    @property
+    def covered_last(self) -> bool:
+        """Whether the interrupted load committed the statement just read."""
+        return self.ordinal <= self.skip_to
+
+    def advance(self, sql: bytes) -> None:
+        self.ordinal += 1
+        self.digest.update(sql)
+
+    @property
+    def at_resume_point(self) -> bool:
+        """The last covered statement was just read, and it proved to be the interrupted load's dump."""
+        if self.resume is None or self.ordinal != self.skip_to:
+            return False
+        if self.digest.hexdigest() != self.resume.digest:
+            raise BadInput(f"the dump differs from the one the interrupted load was reading (statements "
+                           f"1..{self.ordinal}, through line {self.resume.line}, do not match the checkpoint); "
+                           "refusing to resume: load into an empty database instead")
+        return True
+
+    def position(self, line: int, complete: bool = False) -> Position:
+        return Position(self.ordinal, line, self.digest.hexdigest(), complete)
+
+    def finish(self) -> None:
+        if self.ordinal < self.skip_to:
+            raise BadInput(f"the dump ends at statement {self.ordinal} but the checkpoint is at statement "
+                           f"{self.skip_to}: this is not the dump the interrupted load was reading")
 
 
 def read(conn: pymysql.Connection) -> Position | None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import ssl
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pymysql
@@ -104,6 +106,20 @@ def secret_password(arn: str) -> tuple[str, str | None]:
     raise BadInput("--password-secret-arn: the secret's JSON has no \"password\" field")
 
 
+def resolve_login(endpoint: Endpoint, env_var: str, prompt: Callable[[str], str] | None,
+                  secret_arn: str | None) -> tuple[Endpoint, str | None]:
+    """The password from a secret, a prompt or the environment, in that order of precedence; a
+    secret that names the user supplies it when the URL does not."""
+    if secret_arn:
+        password, username = secret_password(secret_arn)
+        if endpoint.user is None and username:
+            endpoint = replace(endpoint, user=username)
+        return endpoint, password
+    if prompt is not None:
+        return endpoint, prompt(f"password for {endpoint}")
+    return endpoint, os.environ.get(env_var)
+
+
 def connect(endpoint: Endpoint, password: str | None, tls: ssl.SSLContext | None, *,
             autocommit: bool = True, local_data: bool = False) -> pymysql.Connection:
     """Connect or fail with one line naming where (never the password).
@@ -130,6 +146,17 @@ def connect(endpoint: Endpoint, password: str | None, tls: ssl.SSLContext | None
             raise ConnectionFailed(f"cannot connect to {endpoint}: the server does not offer TLS "
                                    "(pass --allow-plaintext only on a trusted network)")
     return conn
+
+
+def error_code(e: pymysql.err.MySQLError) -> int | None:
+    return e.args[0] if e.args and isinstance(e.args[0], int) else None
+
+
+def rollback(conn: pymysql.Connection) -> None:
+    try:
+        conn.rollback()
+    except pymysql.err.MySQLError:
+        pass  # the connection is gone; the server rolled back for us
 
 
 def error_text(e: BaseException) -> str:

@@ -45,3 +45,7 @@ class LoadFailed(MigrateError):
     """A statement failed after writes began; the message says what is already committed."""
 
     exit_code = EXIT_MISMATCH
+
+
+class ConnectionLost(LoadFailed):
+    """The server or the network went away after writes began: the load can resume from its checkpoint."""

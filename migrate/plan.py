@@ -8,13 +8,13 @@ so the verdict compares the target against the bytes that were actually sent.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from migrate.classify import Classified, Kind, classify
 from migrate.rewrite import Rewriter
 from migrate.rows import count_rows
-from migrate.splitter import Statement
+from migrate.splitter import Statement, split
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +85,11 @@ class DumpSummary:
     @property
     def rows(self) -> int:
         return sum(n for n in self.tables.values() if n)
+
+
+def summarize(read: Callable[[int], bytes], name: str, rewriter: Rewriter) -> DumpSummary:
+    """Parse a whole dump without a server; ``rewriter`` counts what each rewrite would change."""
+    summary = DumpSummary()
+    for step in steps(split(read, name), rewriter):
+        summary.observe(step)
+    return summary

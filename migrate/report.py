@@ -33,7 +33,7 @@ def verdict_table(verdicts: list[TableVerdict], expected_label: str) -> str:
 
 
 def rewrites_text(counts: dict[str, int]) -> str:
-    applied = [f"  {counts[rule]:>6}  {RULES[rule]}" for rule in RULES if counts.get(rule)]
+    applied = [f"  {counts[rule.name]:>6}  {rule.report}" for rule in RULES if counts.get(rule.name)]
     return "rewrites:\n" + "\n".join(applied) if applied else "rewrites: none needed"
 
 

@@ -8,7 +8,7 @@ from migrate.classify import Classified, Kind, classify
 from migrate.errors import BadInput
 from migrate.plan import DumpSummary, Step, steps
 from migrate.prescan import quick_summary
-from migrate.rewrite import RewriteOptions, Rewriter
+from migrate.rewrite import EVERY_RULE, Rewriter
 from migrate import rows
 from migrate.rows import count_rows, read_values
 from migrate.splitter import Statement, split
@@ -187,7 +187,7 @@ def test_summary_counts_tables_and_excludes_view_placeholders():
 def test_quick_prescan_agrees_with_the_full_splitter_on_a_real_dump(sakila):
     data = sakila.read_bytes()
     full = DumpSummary()
-    for step in steps(split(io.BytesIO(data).read), Rewriter(RewriteOptions(strip_definer=False))):
+    for step in steps(split(io.BytesIO(data).read), Rewriter(EVERY_RULE - {"definer"})):
         full.observe(step)
     quick = quick_summary(io.BytesIO(data).read, chunk=1 << 16)
     assert (quick.largest.size, quick.largest.line) == (full.largest.size, full.largest.line)
