@@ -39,9 +39,11 @@ _TOKENS = re.compile(
     rb"(?:[^'\"`/#\-]++|" + b"|".join((SQ, DQ, BQ, _COMMENT_TO_END, _LINE_COMMENT)) + rb"|[/\-])*+", re.S
 )
 _STATEMENT_START = re.compile(rb"[A-Za-z(]|/\*[!M]")
-# ';' + newline, the end of nearly every dump statement. The regex engine finds it at ~3 GB/s here,
-# bytes.find at ~1.2 (CPython's search for a 2-byte needle is slow when ';' is common in the data).
-STATEMENT_END = re.compile(rb";\n")
+# ';' + newline, the end of nearly every dump statement; the newline is CRLF in dumps written on
+# Windows (mysqldump there, MySQL Workbench's Data Export) and mixed in hand-edited ones. The regex
+# engine finds it at ~3 GB/s here, bytes.find at ~1.2 (CPython's search for a 2-byte needle is slow
+# when ';' is common in the data).
+STATEMENT_END = re.compile(rb";\r?\n")
 BOM = b"\xef\xbb\xbf"
 
 
@@ -89,7 +91,7 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
     delimiter = b";"
     pattern = statement_pattern(delimiter)
     # Where the last delimiter + newline in the buffer is: a cheap "can a statement end here".
-    horizon = buf.rfind(delimiter + b"\n")
+    horizon = last_end(buf, delimiter)
 
     def fill() -> None:
         nonlocal buf, base, pos, eof, horizon
@@ -100,7 +102,7 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
         buf = buf[pos:] + more
         base += pos
         pos = 0
-        horizon = buf.rfind(delimiter + b"\n")
+        horizon = last_end(buf, delimiter)
 
     while True:
         start = _SKIP.match(buf, pos).end()
@@ -115,7 +117,7 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
                 continue
             delimiter = cmd.group(1)
             pattern = statement_pattern(delimiter)
-            horizon = buf.rfind(delimiter + b"\n")
+            horizon = last_end(buf, delimiter)
             line += buf.count(b"\n", pos, cmd.end())
             pos = cmd.end()
             continue
@@ -126,14 +128,14 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
             continue
         if fast_inserts and delimiter == b";" and buf[start:start + 6].upper() == b"INSERT":
             if found_end := STATEMENT_END.search(buf, start):
-                end = body_end = found_end.start()
+                body_end = found_end.start()
                 while buf[body_end - 1:body_end].isspace():
                     body_end -= 1
                 if (values := read_values(buf, start, body_end)) is not None:
                     line += buf.count(b"\n", pos, start)
                     yield Statement(buf[start:body_end], base + start, line, values)
-                    line += buf.count(b"\n", start, end + 1)
-                    pos = end + 1
+                    line += buf.count(b"\n", start, found_end.end())
+                    pos = found_end.end()
                     continue
         found = pattern.match(buf, start)
         if found is None:
@@ -153,6 +155,11 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
             yield Statement(sql, base + start, line)
         line += buf.count(b"\n", start, found.end())
         pos = found.end()
+
+
+def last_end(buf: bytes, delimiter: bytes) -> int:
+    """Where the buffer's last delimiter + newline (LF or CRLF) starts, or -1."""
+    return max(buf.rfind(delimiter + b"\n"), buf.rfind(delimiter + b"\r\n"))
 
 
 def not_sql(buf: bytes, start: int, base: int, line: int, name: str) -> BadInput | None:

@@ -123,14 +123,15 @@ _PLAIN_VALUES = [b"1", b"-12", b"3.", b".5", b"-.5", b"1e5", b"2E-3", b"4e+1", b
                  b"'\\\\'", b"'\\\\N'", b"'),('", b"'\x01'", b"'\n'", b"' ; '"]
 _NEAR_MISSES = [b"1e", b".", b"-", b"e5", b"NUL", b"null", b"'\\%'", b"'\\_'", b"'\\N'", b"'a''b'", b"\x01",
                 b"'\\", b"0x1F", b" 1", b"'a' 'b'"]
-_NOISE = [b",", b"(", b")", b"),(", b",\n", b" ", b"\n", b"'", b"\\", b"N", b"e", b".", b"-", b"9", b"\x01", b";"]
+_NOISE = [b",", b"(", b")", b"),(", b",\n", b" ", b"\n", b"'", b"\\", b"N", b"e", b".", b"-", b"9", b"\x01", b";",
+          b"\r", b",\r\n", b"\r\r\n"]
 
 
 def _random_values(rnd: random.Random) -> bytes:
     rows_ = [b"(" + b",".join(rnd.choice(_NEAR_MISSES if rnd.random() < 0.05 else _PLAIN_VALUES)
                               for _ in range(rnd.randint(1, 4))) + b")"
              for _ in range(rnd.randint(1, 5))]
-    text = bytearray(rows_[0] + b"".join(rnd.choice([b",", b",", b",\n"]) + row for row in rows_[1:]))
+    text = bytearray(rows_[0] + b"".join(rnd.choice([b",", b",", b",\n", b",\r\n"]) + row for row in rows_[1:]))
     for _ in range(rnd.choice([0, 0, 1, 2])):
         at = rnd.randrange(len(text) + 1)
         if rnd.random() < 0.5:
