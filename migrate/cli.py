@@ -1,7 +1,8 @@
 """``migrate``: stream a mysqldump into RDS, prove every row arrived, and inspect dumps.
 
 Exit codes: 0 all tables match, 1 mismatch or a load that stopped part-way, 2 bad input, usage,
-connection or preflight failure (nothing written). Expected failures print one line, no traceback.
+connection or preflight failure (nothing written), 3 loaded but some counts cannot be proven from the
+dump alone (run ``migrate verify``; errors.py). Expected failures print one line, no traceback.
 """
 
 from __future__ import annotations

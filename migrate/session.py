@@ -20,7 +20,7 @@ import pymysql
 
 from migrate import checkpoint, preflight, rows
 from migrate.connection import Endpoint, connect, resolve_login, tls_context
-from migrate.errors import EXIT_MISMATCH, EXIT_OK, ConnectionFailed, ConnectionLost, LoadFailed, PreflightFailed
+from migrate.errors import EXIT_MISMATCH, EXIT_OK, EXIT_UNPROVEN, ConnectionFailed, ConnectionLost, LoadFailed, PreflightFailed
 from migrate.loader import Loader
 from migrate.plan import DumpSummary, steps, summarize
 from migrate.prescan import quick_summary
@@ -30,7 +30,7 @@ from migrate.report import inspect_text, rewrites_text, summary_document, verdic
 from migrate.rewrite import Rewriter, rules_for
 from migrate.source import DumpSource
 from migrate.splitter import split
-from migrate.verify import TableVerdict, count_verdict
+from migrate.verify import MATCH, MISMATCH, TableVerdict, count_verdict
 
 PASSWORD_ENV = "MIGRATE_TARGET_PASSWORD"
 
@@ -178,7 +178,8 @@ class CutoverSession:
 
     def verify(self) -> None:
         with self.connect(autocommit=True) as check:
-            self.results.verdicts = count_verdict(check, self.results.summary.tables)
+            summary = self.results.summary
+            self.results.verdicts = count_verdict(check, summary.tables, summary.caveats)
             if self.options.cleanup and self.matched:
                 checkpoint.drop(check)
 
@@ -197,7 +198,10 @@ class CutoverSession:
             "keys_built_after_rows": loader.keys.built,
             "verdicts": [v.as_dict() for v in results.verdicts], **summary_document(summary, results.rewrites),
         })
-        return EXIT_OK if self.matched else EXIT_MISMATCH
+        statuses = {v.status for v in results.verdicts}
+        if MISMATCH in statuses:
+            return EXIT_MISMATCH
+        return EXIT_OK if statuses <= {MATCH} else EXIT_UNPROVEN
 
     # -- what the phases share ---------------------------------------------------------------
 

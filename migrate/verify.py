@@ -25,20 +25,34 @@ _BYTES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "
 _INTEGER = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 
 
+MATCH, MISMATCH, UNPROVEN = "match", "mismatch", "unproven"
+
+
 @dataclass
 class TableVerdict:
     table: str
     expected: int | None  # rows in the dump (run) or in the source (verify); None = unknown
     actual: int | None  # rows in the target; None = table missing
     checksum: str | None = None  # "equal", "differs at <range>", or None when not computed
+    # Why ``expected`` is only an upper bound, or (with expected None) unknown: plan.DumpSummary.
+    caveat: str | None = None
+
+    @property
+    def status(self) -> str:
+        """A bound the target keeps, or an unknown count, proves nothing either way: ``migrate verify``
+        against the source decides. A count above its bound, or a missing table, is a mismatch."""
+        if self.actual is None or self.checksum not in (None, "equal"):
+            return MISMATCH
+        if self.caveat is not None:
+            return UNPROVEN if self.expected is None or self.actual <= self.expected else MISMATCH
+        return MATCH if self.expected == self.actual else MISMATCH
 
     @property
     def match(self) -> bool:
-        counts = self.expected is not None and self.expected == self.actual
-        return counts and self.checksum in (None, "equal")
+        return self.status == MATCH
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "match": self.match}
+        return {**asdict(self), "status": self.status, "match": self.match}
 
 
 def quote(name: str) -> str:
@@ -78,9 +92,10 @@ def count_rows(conn: pymysql.Connection, tables: list[str]) -> dict[str, int | N
     return counts
 
 
-def count_verdict(conn: pymysql.Connection, expected: dict[str, int | None]) -> list[TableVerdict]:
+def count_verdict(conn: pymysql.Connection, expected: dict[str, int | None],
+                  caveats: dict[str, str]) -> list[TableVerdict]:
     actual = count_rows(conn, list(expected))
-    return [TableVerdict(t, expected[t], actual[t]) for t in sorted(expected)]
+    return [TableVerdict(t, expected[t], actual[t], caveat=caveats.get(t)) for t in sorted(expected)]
 
 
 def base_tables(conn: pymysql.Connection) -> list[str]:
