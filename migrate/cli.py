@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from migrate.connection import connect, parse_url, resolve_login, tls_context
+from migrate.databases import parse_map
 from migrate.errors import EXIT_MISMATCH, EXIT_OK, MigrateError
 from migrate.plan import summarize
 from migrate.report import inspect_text, summary_document, verdict_table, write_json
@@ -63,7 +64,10 @@ def cli() -> None:
 @cli.command()
 @click.argument("source")
 @click.option("--target", "target_url", required=True, metavar="URL",
-              help="mysql+pymysql://user@host:port/db (no password in it).")
+              help="mysql+pymysql://user@host:port/db (no password in it). Without /db, every object loads "
+                   "into the database the dump's USE names.")
+@click.option("--map-database", "map_database", multiple=True, metavar="OLD=NEW",
+              help="With no database in the URL: load the dump's database OLD as NEW (repeatable).")
 @click.option("--password-prompt", is_flag=True, help="Ask for the target password.")
 @click.option("--password-secret-arn", metavar="ARN", help="Read the target password from Secrets Manager.")
 @click.option("--ssl-ca", type=click.Path(), help="CA bundle for TLS (the RDS global bundle).")
@@ -83,12 +87,15 @@ def cli() -> None:
 @click.option("--report", "report_path", type=click.Path(), help="Also write the verdict as JSON here.")
 @keep_flags
 @expected_failures
-def run(source: str, target_url: str, password_prompt: bool, password_secret_arn: str | None,
+def run(source: str, target_url: str, map_database: tuple[str, ...], password_prompt: bool,
+        password_secret_arn: str | None,
         ssl_ca: str | None, allow_plaintext: bool, force: bool, resume: bool, retries: int, cleanup: bool,
         jobs: int, inserts_only: bool, dry_run: bool, report_path: str | None, **flags: Any) -> None:
     """Stream SOURCE (.sql, .sql.gz or - for stdin) into the target database, then verify counts."""
+    target = parse_url(target_url, database_required=False)
     options = RunOptions(
-        source=source, target=parse_url(target_url), password_secret_arn=password_secret_arn,
+        source=source, target=target, database_map=parse_map(map_database, target.database),
+        password_secret_arn=password_secret_arn,
         prompt=prompter("target", password_prompt), ssl_ca=ssl_ca,
         allow_plaintext=allow_plaintext, force=force, resume=resume, retries=retries, cleanup=cleanup, jobs=jobs,
         inserts_only=inserts_only, dry_run=dry_run, report_path=report_path, kept_rules=kept_rules(flags),

@@ -29,15 +29,15 @@ class Endpoint:
     host: str
     port: int
     user: str | None
-    database: str
+    database: str | None  # None: the dump's USE statements choose (migrate run only)
     unix_socket: str | None = None
 
     def __str__(self) -> str:
         where = self.unix_socket or f"{self.host}:{self.port}"
-        return f"{self.user or ''}@{where}/{self.database}"
+        return f"{self.user or ''}@{where}/{self.database or ''}"
 
 
-def parse_url(url: str, what: str = "--target") -> Endpoint:
+def parse_url(url: str, what: str = "--target", database_required: bool = True) -> Endpoint:
     """A SQLAlchemy-style URL, parsed here: importing SQLAlchemy to read one costs ~1 s per run."""
     parts = urlsplit(url)
     if not parts.scheme or not parts.netloc:
@@ -48,7 +48,7 @@ def parse_url(url: str, what: str = "--target") -> Endpoint:
         raise BadInput(f"{what}: the URL carries a password; pass it with MIGRATE_TARGET_PASSWORD, "
                        "--password-prompt or --password-secret-arn instead")
     database = unquote(parts.path.lstrip("/"))
-    if not database:
+    if not database and database_required:
         raise BadInput(f"{what}: the URL names no database (…/dbname)")
     try:
         port = parts.port or 3306
@@ -56,7 +56,7 @@ def parse_url(url: str, what: str = "--target") -> Endpoint:
         raise BadInput(f"{what}: the port is not a number") from None
     socket = parse_qs(parts.query).get("unix_socket", [None])[0]
     return Endpoint(host=parts.hostname or "localhost", port=port,
-                    user=unquote(parts.username) if parts.username else None, database=database,
+                    user=unquote(parts.username) if parts.username else None, database=database or None,
                     unix_socket=socket)
 
 

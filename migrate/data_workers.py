@@ -37,14 +37,16 @@ class Batch:
     steps: list[Step]
     position: checkpoint.Position
     sets_before: int  # how many of the dump's session SETs precede it
+    database: str | None  # where its rows go, when the dump's USE statements decide
     rows: Counter[str]
     loadable: list[bool]  # per step: may go as LOAD DATA (load_data.py)
 
 
 class DataWorkers:
     def __init__(self, connect: Callable[[], pymysql.Connection], order: CommitOrder, session_sets: list[bytes],
-                 jobs: int, load_data: bool) -> None:
+                 jobs: int, load_data: bool, checkpoint_schema: str) -> None:
         self.connect = connect
+        self.checkpoint_schema = checkpoint_schema
         self.order = order
         self.session_sets = session_sets  # appended to by the dispatcher, before the batches that follow
         self.jobs = jobs
@@ -85,6 +87,7 @@ class DataWorkers:
         conn: pymysql.Connection | None = None
         applied = 0
         charset: str | None = None  # the session's, when it lets LOAD DATA read rows as SQL does
+        database: str | None = None
         try:
             while (batch := self.work.get()) is not None:
                 if self.order.abandoned(batch.seq):
@@ -98,6 +101,9 @@ class DataWorkers:
                             conn.query(sql)
                         applied = batch.sets_before
                         charset = self._load_data_charset(conn)
+                    if batch.database is not None and batch.database != database:
+                        conn.select_db(batch.database)
+                        database = batch.database
                     if self._apply(conn, batch, charset):
                         self._commit_in_turn(conn, batch)
                 except pymysql.err.MySQLError as e:
@@ -174,7 +180,7 @@ class DataWorkers:
             rollback(conn)
             return
         try:
-            checkpoint.record(conn, batch.position)
+            checkpoint.record(conn, self.checkpoint_schema, batch.position)
             conn.commit()
         except pymysql.err.MySQLError as e:
             rollback(conn)

@@ -12,7 +12,7 @@ grouped. Each batch commits together with the exactly-once checkpoint (checkpoin
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 
 import pymysql
@@ -52,19 +52,22 @@ class Loader:
                  jobs: int, max_packet: int, check_routines: Callable[[], str | None] | None = None,
                  on_step: Callable[[Step, DumpSummary], None] | None = None,
                  dry_run: bool = False, resume: checkpoint.Position | None = None,
-                 load_data: bool = False) -> None:
+                 load_data: bool = False, checkpoint_schema: str = "",
+                 database_map: Mapping[str, str] | None = None) -> None:
         self.control = control
+        self.checkpoint_schema = checkpoint_schema
         self.max_packet = max_packet
         self.check_routines = check_routines
         self.on_step = on_step
         self.dry_run = dry_run
-        self.summary = DumpSummary()
+        # With a map, the dump's USE statements place its objects (databases.py).
+        self.summary = DumpSummary(database_map=database_map)
         self.session_sets: list[bytes] = []
         self.innodb: set[str] = set()  # tables this dump created as InnoDB
         self.tables_started: set[str] = set()  # tables whose first batch has been dispatched
         self.tracker = checkpoint.Tracker(resume)
         self.order = CommitOrder()
-        self.workers = DataWorkers(connect, self.order, self.session_sets, jobs, load_data)
+        self.workers = DataWorkers(connect, self.order, self.session_sets, jobs, load_data, checkpoint_schema)
         self.keys = deferred_keys.KeyBuilder(connect, lambda: list(self.session_sets), enabled=not dry_run,
                                              limit=jobs, hold=bool(resume and resume.statement))
 
@@ -141,9 +144,9 @@ class Loader:
 
     def _note_engine(self, step: Step) -> None:
         if load_data.transactional(step.statement.sql):
-            self.innodb.add(step.what.name)
+            self.innodb.add(self.summary.key(step.what.name))
         else:
-            self.innodb.discard(step.what.name)
+            self.innodb.discard(self.summary.key(step.what.name))
 
     def _before_ddl(self, step: Step, executes: bool) -> Step:
         """DDL, and a table's key build, wait for every batch before them to commit; a CREATE TABLE
@@ -152,7 +155,7 @@ class Loader:
             self._barrier()
         self._keys(self.keys.before, step, executes)
         if step.what.kind is Kind.CREATE_TABLE and step.what.name is not None:
-            return replace(step, sql=self.keys.create(step))
+            return replace(step, sql=self.keys.create(step, self.summary.database))
         return step
 
     def _skip(self, step: Step) -> None:
@@ -162,6 +165,8 @@ class Loader:
         resumed = self.tracker.at_resume_point
         if step.what.kind is Kind.SET and step.sql is not None:
             self._session_set(step)
+        elif step.what.kind is Kind.USE and step.sql is not None:
+            self._execute(step, in_doubt=False)  # where the statements after it go
         if resumed:  # the dump is the interrupted load's: builds may run
             self.keys.release()
 
@@ -207,7 +212,7 @@ class Loader:
         line = step.statement.line if step is not None else 0
         if not self.dry_run:
             try:
-                checkpoint.record(self.control, self.tracker.position(line, complete))
+                checkpoint.record(self.control, self.checkpoint_schema, self.tracker.position(line, complete))
                 self.control.commit()
             except pymysql.err.MySQLError as e:
                 raise self._failure(step, f"COMMIT failed: {error_text(e)}", error_code(e)) from None
@@ -219,13 +224,15 @@ class Loader:
         tables = set()
         for step in steps:
             if step.what.name:
-                tables.add(step.what.name)
+                table = self.summary.key(step.what.name)
+                tables.add(table)
                 if step.rows:
-                    rows[step.what.name] += step.rows
+                    rows[table] += step.rows
         position = self.tracker.position(last.statement.line if last is not None else 0)
         loadable = [self.workers.load_data and step.statement.values is not None and step.statement.values.plain
-                    and step.what.name in self.innodb for step in steps]
-        batch = Batch(self.order.ticket(), steps, position, len(self.session_sets), rows, loadable)
+                    and self.summary.key(step.what.name) in self.innodb for step in steps]
+        batch = Batch(self.order.ticket(), steps, position, len(self.session_sets), self.summary.database, rows,
+                      loadable)
         if self.dry_run:
             self.order.done(batch.rows, batch.position)
             return

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from migrate.classify import HEAD, Classified, Kind, classify, head
+from migrate.databases import qualifiers
 from migrate.rewrite import Rewriter
 from migrate.rows import count_rows
 from migrate.splitter import Statement, split
@@ -49,6 +50,9 @@ _INSERT_VERB = re.compile(rb"\s*(?:(REPLACE)|INSERT\s+(?:(?:LOW_PRIORITY|DELAYED
 _ON_DUPLICATE = re.compile(rb"\bON\s+DUPLICATE\s+KEY\s+UPDATE\b", re.I)
 _IF_NOT_EXISTS = re.compile(rb"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+IF\s+NOT\s+EXISTS\b", re.I)
 _SELECT = re.compile(rb"\bSELECT\b", re.I)
+# Statements that act on a table, view or routine of the session's database.
+_NEEDS_DATABASE = frozenset({Kind.INSERT, Kind.CREATE_TABLE, Kind.CREATE_VIEW, Kind.DROP_TABLE, Kind.ROUTINE,
+                             Kind.TRUNCATE, Kind.DELETE, Kind.UPDATE})
 
 
 def insert_caveat(step: Step) -> str | None:
@@ -86,7 +90,34 @@ class DumpSummary:
     statements: int = 0
     bytes: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
+    databases: list[str] = field(default_factory=list)  # the names USE / CREATE DATABASE give, as written
+    qualifiers: dict[str, int] = field(default_factory=dict)  # a name that qualifies another in DDL → its line
+    unplaced: int | None = None  # line of the first statement needing a database before the dump names one
+    # Set when the target URL names no database: tables are then keyed `db.table`, db as mapped.
+    database_map: Mapping[str, str] | None = None
+    database: str | None = None  # where the next statement lands, when keyed by database
+    locations: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # key → (database, table)
     _header_open: bool = True
+
+    def key(self, name: str) -> str:
+        """How the summary names a table: `db.table` when the dump's databases are kept apart."""
+        return f"{self.database}.{name}" if self.database_map is not None and self.database else name
+
+    def place(self, kind: Kind, name: str | None, sql: bytes, line: int) -> None:
+        """Follow which databases the dump names and which names its DDL qualifies (databases.py)."""
+        if kind in (Kind.USE, Kind.CREATE_DATABASE) and name is not None:
+            if name not in self.databases:
+                self.databases.append(name)
+            if kind is Kind.USE and self.database_map is not None:
+                self.database = self.database_map.get(name, name)
+            return
+        if kind is Kind.SET or kind is Kind.LOCK:
+            return
+        if not self.databases and self.unplaced is None and kind in _NEEDS_DATABASE:
+            self.unplaced = line
+        if kind is not Kind.INSERT:
+            for qualifier in qualifiers(sql):
+                self.qualifiers.setdefault(qualifier, line)
 
     def observe(self, step: Step) -> None:
         kind, name = step.what.kind, step.what.name
@@ -102,8 +133,12 @@ class DumpSummary:
                     self.header.append(step.sql)
             else:
                 self._header_open = False
-        if name is None:
+        self.place(kind, name, step.statement.sql, step.statement.line)
+        if name is None or kind in (Kind.USE, Kind.CREATE_DATABASE):
             return
+        name = self.key(name)
+        if kind in (Kind.INSERT, Kind.CREATE_TABLE):
+            self.locations[name] = (self.database, step.what.name)
         if kind is Kind.INSERT:
             self._inserted(name, step)
         elif kind is Kind.CREATE_TABLE:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from migrate.classify import Kind
+from migrate.databases import map_names
 from migrate.tokens import BQ, DQ, SQ
 
 if TYPE_CHECKING:
@@ -107,8 +108,15 @@ def assigned_variable(sql: bytes) -> str | None:
 
 
 
+@dataclass(frozen=True)
+class Context:
+    """What the operator said that a rewrite needs to know."""
+
+    database_map: Mapping[str, str] = field(default_factory=dict)  # --map-database old=new
+
+
 # A rule's rewrite: (the statement to send, or None to drop it; how many changes it made).
-Rewrite = Callable[[bytes, Kind], tuple[bytes | None, int]]
+Rewrite = Callable[[bytes, Kind, Context], tuple[bytes | None, int]]
 
 
 def _always(facts: TargetFacts) -> bool:
@@ -131,34 +139,38 @@ class Rule:
         return self.keep_flag[2:].replace("-", "_") if self.keep_flag else None
 
 
-def _drop_mariadb_only(sql: bytes, kind: Kind) -> tuple[bytes | None, int]:
+def _drop_mariadb_only(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
     dropped = sql.startswith(b"/*M!") and _MARIADB_ONLY.fullmatch(sql) is not None
     return (None, 1) if dropped else (sql, 0)
 
 
 def _drop_assignment(variable: str) -> Rewrite:
-    def rewrite(sql: bytes, kind: Kind) -> tuple[bytes | None, int]:
+    def rewrite(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
         return (None, 1) if kind is Kind.SET and assigned_variable(sql) == variable else (sql, 0)
 
     return rewrite
 
 
 def _drop_kinds(*kinds: Kind) -> Rewrite:
-    def rewrite(sql: bytes, kind: Kind) -> tuple[bytes | None, int]:
+    def rewrite(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
         return (None, 1) if kind in kinds else (sql, 0)
 
     return rewrite
 
 
-def _strip_definer(sql: bytes, kind: Kind) -> tuple[bytes | None, int]:
+def _strip_definer(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
     return strip_definer(sql) if b"DEFINER" in sql.upper() else (sql, 0)
 
 
-def _sql_modes(sql: bytes, kind: Kind) -> tuple[bytes | None, int]:
+def _sql_modes(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
     return drop_removed_sql_modes(sql) if kind is Kind.SET and b"sql_mode" in sql.lower() else (sql, 0)
 
 
-def _collations(sql: bytes, kind: Kind) -> tuple[bytes | None, int]:
+def _map_databases(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
+    return map_names(sql, context.database_map) if context.database_map else (sql, 0)
+
+
+def _collations(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
     return map_collations(sql) if b"_0900_" in sql else (sql, 0)
 
 
@@ -173,7 +185,10 @@ RULES: tuple[Rule, ...] = (
          "--keep-sql-log-bin", "Send SQL_LOG_BIN assignments unchanged."),
     Rule("database", "USE / CREATE DATABASE dropped (the target URL names the database)",
          _drop_kinds(Kind.USE, Kind.CREATE_DATABASE), "--keep-database-statements",
-         "Send USE / CREATE DATABASE unchanged (loads where the dump says)."),
+         "Send USE / CREATE DATABASE unchanged (loads where the dump says).",
+         needed=lambda facts: facts.database is not None),
+    # Never off: the operator asked for it by giving the map (databases.py).
+    Rule("map_database", "database names mapped (--map-database)", _map_databases, None),
     # Never off: under LOCK TABLES the checkpoint row could not be written.
     Rule("lock_tables", "LOCK / UNLOCK TABLES dropped (they would lock out the checkpoint table)",
          _drop_kinds(Kind.LOCK), None),
@@ -200,9 +215,10 @@ def rules_for(facts: TargetFacts | None, kept: Collection[str] = ()) -> frozense
 class Rewriter:
     """Applies the rules that are on to a classified statement and counts what each one changed."""
 
-    def __init__(self, enabled: Iterable[str]) -> None:
+    def __init__(self, enabled: Iterable[str], context: Context | None = None) -> None:
         names = set(enabled)
         self.rules = tuple(rule for rule in RULES if rule.name in names or rule.keep_flag is None)
+        self.context = context or Context()
         self.counts: Counter[str] = Counter()
 
     def apply(self, sql: bytes, kind: Kind) -> bytes | None:
@@ -210,7 +226,7 @@ class Rewriter:
         if kind is Kind.INSERT:
             return sql
         for rule in self.rules:
-            rewritten, changes = rule.rewrite(sql, kind)
+            rewritten, changes = rule.rewrite(sql, kind, self.context)
             if changes:
                 self.counts[rule.name] += changes
             if rewritten is None:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pymysql
 
 from migrate import checkpoint, preflight, rows
 from migrate.connection import Endpoint, connect, resolve_login, tls_context
+from migrate.databases import CHECKPOINT_SCHEMA
 from migrate.errors import EXIT_MISMATCH, EXIT_OK, EXIT_UNPROVEN, ConnectionFailed, ConnectionLost, LoadFailed, PreflightFailed
 from migrate.loader import Loader
 from migrate.plan import DumpSummary, steps, summarize
@@ -27,7 +28,7 @@ from migrate.prescan import quick_summary
 from migrate.progress import Progress
 from migrate.read_ahead import read_ahead
 from migrate.report import inspect_text, rewrites_text, summary_document, verdict_table, write_json
-from migrate.rewrite import Rewriter, rules_for
+from migrate.rewrite import Context, Rewriter, rules_for
 from migrate.source import DumpSource
 from migrate.splitter import split
 from migrate.verify import MATCH, MISMATCH, TableVerdict, count_verdict
@@ -54,6 +55,7 @@ class RunOptions:
     dry_run: bool = False
     report_path: str | None = None
     kept_rules: frozenset[str] = frozenset()  # rewrite rules switched off with --keep-…
+    database_map: Mapping[str, str] = field(default_factory=dict)  # --map-database old=new
     command: tuple[str, ...] = ()  # the command line, to say how to continue after a stop
 
 
@@ -121,9 +123,9 @@ class CutoverSession:
         if rows.plain_rows is None:
             self.say("migrate: the C scanner is not built (no C compiler at install): VALUES lists are read "
                      "with regexes, ~5 s more client CPU per 650 MB", err=True)
-        results.position = checkpoint.read(self.conn)
+        results.position = checkpoint.read(self.conn, self.checkpoint_schema)
         if results.position is not None and not results.position.complete and not options.resume:
-            results.problems.append(f"a previous load into `{self.endpoint.database}` stopped after line "
+            results.problems.append(f"a previous load into `{self.checkpoint_schema}` stopped after line "
                                     f"{results.position.line}: continue it with --resume, or load into an "
                                     "empty database")
 
@@ -135,13 +137,17 @@ class CutoverSession:
         if options.source != "-" and os.path.isfile(options.source):
             with self.open_dump() as dump:
                 if options.dry_run:
-                    rewriter = Rewriter(results.rules)
+                    rewriter = self.rewriter()
                     results.prescan = summarize(dump.read, dump.name, rewriter)
                     results.would_rewrite = dict(rewriter.counts)
                 else:
                     results.prescan = quick_summary(dump.read, dump.name)
         results.problems += preflight.problems(results.facts, self.endpoint.database, results.prescan,
                                                options.force or self.resuming)
+        if self.endpoint.database is None and results.prescan is not None and not (options.force or self.resuming):
+            landing = [options.database_map.get(name, name) for name in results.prescan.databases]
+            for database, tables in preflight.existing_tables(self.conn, landing).items():
+                results.problems.append(preflight.not_empty(database, tables))
         if results.problems:
             raise PreflightFailed("\n".join(results.problems))
         if options.dry_run and results.prescan is not None:
@@ -156,7 +162,10 @@ class CutoverSession:
         options, results = self.options, self.results
         position = results.position if self.resuming else None
         if not self.resuming and not options.dry_run:
-            checkpoint.start(self.conn)
+            if self.endpoint.database is None:
+                with self.conn.cursor() as cur:
+                    cur.execute(f"CREATE DATABASE IF NOT EXISTS `{CHECKPOINT_SCHEMA}`")
+            checkpoint.start(self.conn, self.checkpoint_schema)
         if position is not None:
             self.say(f"resuming after line {position.line} (statement {position.statement})", err=True)
         started = time.monotonic()
@@ -167,7 +176,7 @@ class CutoverSession:
             except ConnectionLost as lost:
                 self._retry_or_give_up(lost, attempt)
                 self.conn = self._reconnect_patiently()
-                position = checkpoint.read(self.conn)
+                position = checkpoint.read(self.conn, self.checkpoint_schema)
         self.conn.close()
         results.load_seconds = time.monotonic() - started
         self.say(rewrites_text(results.rewrites))
@@ -179,9 +188,9 @@ class CutoverSession:
     def verify(self) -> None:
         with self.connect(autocommit=True) as check:
             summary = self.results.summary
-            self.results.verdicts = count_verdict(check, summary.tables, summary.caveats)
+            self.results.verdicts = count_verdict(check, summary.tables, summary.caveats, summary.locations)
             if self.options.cleanup and self.matched:
-                checkpoint.drop(check)
+                checkpoint.drop(check, self.checkpoint_schema)
 
     def report(self) -> int:
         results, loader, summary = self.results, self.results.loader, self.results.summary
@@ -210,6 +219,19 @@ class CutoverSession:
         return self.options.resume and self.results.position is not None
 
     @property
+    def checkpoint_schema(self) -> str:
+        """The URL's database, or a database of migrate's own when the dump's USE statements place objects."""
+        return self.endpoint.database or CHECKPOINT_SCHEMA
+
+    @property
+    def database_map(self) -> Mapping[str, str] | None:
+        """The map from the dump's database names to the target's, when the dump's USE statements place objects."""
+        return None if self.endpoint.database else self.options.database_map
+
+    def rewriter(self) -> Rewriter:
+        return Rewriter(self.results.rules, Context(self.database_map or {}))
+
+    @property
     def matched(self) -> bool:
         return all(v.match for v in self.results.verdicts)
 
@@ -224,12 +246,13 @@ class CutoverSession:
         options, results = self.options, self.results
         facts = results.facts
         with self.open_dump() as dump:
-            rewriter = Rewriter(results.rules)
+            rewriter = self.rewriter()
             progress = Progress(dump.raw_offset, dump.size)
             loader = results.loader = Loader(
                 self.conn, self.connect, jobs=options.jobs, max_packet=facts.max_allowed_packet, on_step=progress,
                 dry_run=options.dry_run, check_routines=lambda: preflight.routine_problem(facts, 1), resume=resume,
-                load_data=facts.local_infile and not options.inserts_only)
+                load_data=facts.local_infile and not options.inserts_only,
+                checkpoint_schema=self.checkpoint_schema, database_map=self.database_map)
             plan = read_ahead(steps(split(dump.read, dump.name), rewriter))
             try:
                 results.summary = loader.run(plan)

@@ -39,6 +39,8 @@ _TOKENS = re.compile(
     rb"(?:[^'\"`/#\-]++|" + b"|".join((SQ, DQ, BQ, _COMMENT_TO_END, _LINE_COMMENT)) + rb"|[/\-])*+", re.S
 )
 _STATEMENT_START = re.compile(rb"[A-Za-z(]|/\*[!M]")
+# A client's message captured with its output (`mysqldump ... > dump.sql 2>&1`): "mysqldump: [Warning] …".
+_CLIENT_MESSAGE = re.compile(rb"[A-Za-z][\w.-]*: ")
 # ';' + newline, the end of nearly every dump statement; the newline is CRLF in dumps written on
 # Windows (mysqldump there, MySQL Workbench's Data Export) and mixed in hand-edited ones. The regex
 # engine finds it at ~3 GB/s here, bytes.find at ~1.2 (CPython's search for a 2-byte needle is slow
@@ -166,6 +168,10 @@ def not_sql(buf: bytes, start: int, base: int, line: int, name: str) -> BadInput
     """The error for a statement that cannot be SQL (a binary or JSON file), else None."""
     if start < len(buf) and not _STATEMENT_START.match(buf, start):
         return BadInput(f"not SQL: statement starts with byte 0x{buf[start]:02x}",
+                        source=name, offset=base + start, line=line)
+    if _CLIENT_MESSAGE.match(buf, start):
+        message = buf[start:buf.find(b"\n", start, start + 200)].decode("utf-8", "replace")
+        return BadInput(f"not SQL: a client's message captured into the dump ({message!r}); cut it out",
                         source=name, offset=base + start, line=line)
     return None
 

@@ -17,6 +17,8 @@ from migrate.connection import error_text
 from migrate.errors import ConnectionFailed
 
 CHUNK_IDS = 100_000
+# Tables that hold rows; MariaDB lists a WITH SYSTEM VERSIONING table as 'SYSTEM VERSIONED'.
+TABLE_TYPES = "('BASE TABLE', 'SYSTEM VERSIONED')"
 
 _TEXT = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
 _BYTES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "geometry", "point",
@@ -79,36 +81,44 @@ def row_hash(columns: list[tuple[str, str]]) -> str:
     return f"CAST(CONV(SUBSTRING(MD5({row}), 1, 15), 16, 10) AS UNSIGNED)"
 
 
-def count_rows(conn: pymysql.Connection, tables: list[str]) -> dict[str, int | None]:
-    existing = set(base_tables(conn))
+def count_rows(conn: pymysql.Connection, tables: list[str],
+               locations: dict[str, tuple[str | None, str]] | None = None) -> dict[str, int | None]:
+    """COUNT(*) of each table, None where it is missing; ``locations`` places a key in a database
+    other than the session's (a dump that names its databases)."""
+    locations = locations or {}
     counts: dict[str, int | None] = {}
     with conn.cursor() as cur:
-        for table in tables:
-            if table not in existing:
-                counts[table] = None
+        for key in tables:
+            database, table = locations.get(key, (None, key))
+            cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) "
+                        f"AND TABLE_NAME = %s AND TABLE_TYPE IN {TABLE_TYPES}", (database, table))
+            if not cur.fetchone()[0]:
+                counts[key] = None
                 continue
-            cur.execute(f"SELECT COUNT(*) FROM {quote(table)}")
-            counts[table] = cur.fetchone()[0]
+            cur.execute(f"SELECT COUNT(*) FROM {quote(database) + '.' if database else ''}{quote(table)}")
+            counts[key] = cur.fetchone()[0]
     return counts
 
 
-def count_verdict(conn: pymysql.Connection, expected: dict[str, int | None],
-                  caveats: dict[str, str]) -> list[TableVerdict]:
-    actual = count_rows(conn, list(expected))
+def count_verdict(conn: pymysql.Connection, expected: dict[str, int | None], caveats: dict[str, str],
+                  locations: dict[str, tuple[str | None, str]] | None = None) -> list[TableVerdict]:
+    actual = count_rows(conn, list(expected), locations)
     return [TableVerdict(t, expected[t], actual[t], caveat=caveats.get(t)) for t in sorted(expected)]
 
 
 def base_tables(conn: pymysql.Connection) -> list[str]:
     with conn.cursor() as cur:
         cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                    "AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> %s ORDER BY TABLE_NAME", (checkpoint.TABLE,))
+                    f"AND TABLE_TYPE IN {TABLE_TYPES} AND TABLE_NAME <> %s ORDER BY TABLE_NAME", (checkpoint.TABLE,))
         return [r[0] for r in cur.fetchall()]
 
 
 def _columns(conn: pymysql.Connection, table: str) -> list[tuple[str, str]]:
     with conn.cursor() as cur:
+        # A system-versioned table's period columns hold when each side wrote the row, not the data.
         cur.execute("SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
-                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s ORDER BY COLUMN_NAME", (table,))
+                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND EXTRA NOT LIKE '%%ROW START%%' "
+                    "AND EXTRA NOT LIKE '%%ROW END%%' ORDER BY COLUMN_NAME", (table,))
         return [(r[0], r[1]) for r in cur.fetchall()]
 
 

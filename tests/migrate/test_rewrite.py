@@ -1,8 +1,10 @@
+from dataclasses import replace
+
 import pytest
 
 from migrate.classify import Kind, classify
 from migrate.preflight import TargetFacts
-from migrate.rewrite import EVERY_RULE, RULES, Rewriter, map_collations, mapped_collation, rules_for, strip_definer
+from migrate.rewrite import EVERY_RULE, RULES, Context, Rewriter, map_collations, mapped_collation, rules_for, strip_definer
 
 # The rules every target needs; the others depend on what the target is (rules_for).
 ALWAYS = EVERY_RULE - {"collation", "sql_mode", "mariadb_only"}
@@ -87,22 +89,25 @@ RULE_CASES = [
     ("gtid_purged", b"SET @@GLOBAL.GTID_PURGED='x:1'"),
     ("sql_log_bin", b"SET @@SESSION.SQL_LOG_BIN= 0"),
     ("collation", b"CREATE TABLE t (a int) COLLATE=utf8mb4_0900_ai_ci"),
-    ("database", b"USE `shop`"),
+    ("database", b"USE `other`"),
     ("sql_mode", b"/*!50003 SET sql_mode = 'NO_AUTO_CREATE_USER' */"),
     ("mariadb_only", b"/*M!100616 SET NOTE_VERBOSITY=0 */"),
     ("lock_tables", b"LOCK TABLES `t` WRITE"),
+    ("map_database", b"CREATE TABLE t (id INT DEFAULT nextval(`shop`.`s`))"),
 ]
+MAP = Context({"shop": "shop_new"})
 
 
 @pytest.mark.parametrize(("name", "sql"), RULE_CASES)
 def test_each_rule_changes_its_statement_and_can_be_switched_off_unless_it_must_not(name, sql):
     rule = next(r for r in RULES if r.name == name)
-    on = Rewriter(EVERY_RULE)
-    assert on.apply(sql, classify(sql).kind) != sql
+    on = Rewriter(EVERY_RULE, MAP)
+    rewritten = on.apply(sql, classify(sql).kind)
+    assert rewritten != sql
     assert on.counts == {rule.name: 1}
-    off = Rewriter(EVERY_RULE - {rule.name})
-    if rule.keep_flag is None:  # LOCK TABLES would lock out the checkpoint: never kept
-        assert off.apply(sql, classify(sql).kind) is None
+    off = Rewriter(EVERY_RULE - {rule.name}, MAP)
+    if rule.keep_flag is None:  # LOCK TABLES would lock out the checkpoint; a map is the operator's own ask
+        assert off.apply(sql, classify(sql).kind) == rewritten
     else:
         assert off.apply(sql, classify(sql).kind) == sql
         assert not off.counts
@@ -120,8 +125,10 @@ def test_every_rule_has_a_case_above_and_a_flag_of_its_own():
     ("5.7.44-log", False, {"sql_mode"}),
 ])
 def test_target_facts_decide_the_target_dependent_rules(version, has_0900, expected_off):
-    facts = TargetFacts(version, 1 << 26, False, False, has_0900, ())
+    facts = TargetFacts(version, 1 << 26, False, False, has_0900, (), database="shop")
     assert EVERY_RULE - rules_for(facts) == expected_off
+    # Without a database in the URL, the dump's USE / CREATE DATABASE place its objects.
+    assert EVERY_RULE - rules_for(replace(facts, database=None)) == expected_off | {"database"}
     assert rules_for(facts, kept={"definer"}) == rules_for(facts) - {"definer"}
     assert rules_for(None) == EVERY_RULE  # inspect: the most rewriting any target could need
     assert "lock_tables" in rules_for(facts, kept=EVERY_RULE)
