@@ -21,7 +21,8 @@ import pymysql
 from migrate import checkpoint, preflight, rows
 from migrate.connection import Endpoint, connect, resolve_login, tls_context
 from migrate.databases import CHECKPOINT_SCHEMA
-from migrate.errors import EXIT_MISMATCH, EXIT_OK, EXIT_UNPROVEN, ConnectionFailed, ConnectionLost, LoadFailed, PreflightFailed
+from migrate.errors import (EXIT_MISMATCH, EXIT_OK, EXIT_UNPROVEN, ConnectionFailed, ConnectionLost, LoadFailed,
+                            PreflightFailed)
 from migrate.loader import Loader
 from migrate.plan import DumpSummary, steps, summarize
 from migrate.prescan import quick_summary

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+C0900 = "utf8mb4_0900_ai_ci"
 MYSQL_HEADER = """/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
 /*!40101 SET @OLD_CHARACTER_SET_RESULTS=@@CHARACTER_SET_RESULTS */;
 /*!40101 SET @OLD_COLLATION_CONNECTION=@@COLLATION_CONNECTION */;
@@ -43,7 +44,7 @@ MYSQL_TRAILER = """/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;
 
 def workbench_crlf(p: str) -> bytes:
     """MySQL Workbench 8.0 "Data Export" on Windows, one database, CRLF throughout."""
-    text = f"""CREATE DATABASE  IF NOT EXISTS `{p}wb` /*!40100 DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_ai_ci */;
+    text = f"""CREATE DATABASE  IF NOT EXISTS `{p}wb` /*!40100 DEFAULT CHARACTER SET utf8mb4 COLLATE {C0900} */;
 USE `{p}wb`;
 -- MySQL dump 10.13  Distrib 8.0.33, for Win64 (x86_64)
 --
@@ -213,13 +214,15 @@ USE `{p}shop`;
 /*!50001 SET @saved_cs_client          = @@character_set_client */;
 /*!50001 CREATE ALGORITHM=UNDEFINED */
 /*!50013 DEFINER=`app`@`%` SQL SECURITY DEFINER */
-/*!50001 VIEW `big_orders` AS select `orders`.`id` AS `id`,`orders`.`total` AS `total` from `orders` where (`orders`.`total` > 1) */;
+/*!50001 VIEW `big_orders` AS select `orders`.`id` AS `id`,`orders`.`total` AS `total` from `orders`
+ where (`orders`.`total` > 1) */;
 /*!50001 SET character_set_client      = @saved_cs_client */;
 
 USE `{p}report`;
 /*!50001 CREATE ALGORITHM=UNDEFINED */
 /*!50013 DEFINER=`app`@`%` SQL SECURITY DEFINER */
-/*!50001 VIEW `order_days` AS select `o`.`id` AS `id`,`d`.`day` AS `day` from (`{p}shop`.`orders` `o` join `daily` `d`) */;
+/*!50001 VIEW `order_days` AS select `o`.`id` AS `id`,`d`.`day` AS `day`
+ from (`{p}shop`.`orders` `o` join `daily` `d`) */;
 {MYSQL_TRAILER}""".encode()
 
 
@@ -235,7 +238,7 @@ def mariadb_dump(p: str) -> bytes:
 -- ------------------------------------------------------
 -- Server version\t10.11.6-MariaDB-0+deb12u1-log
 
-{MYSQL_HEADER.replace("/*!50503 SET NAMES utf8mb4 */", "/*!40101 SET NAMES utf8mb4 */")}/*M!100616 SET @OLD_NOTE_VERBOSITY=@@NOTE_VERBOSITY, NOTE_VERBOSITY=0 */;
+{MYSQL_HEADER.replace("/*!50503", "/*!40101")}/*M!100616 SET @OLD_NOTE_VERBOSITY=@@NOTE_VERBOSITY, NOTE_VERBOSITY=0 */;
 
 USE `{p}app`;
 
@@ -244,7 +247,8 @@ USE `{p}app`;
 --
 
 DROP SEQUENCE IF EXISTS `ids`;
-CREATE SEQUENCE `ids` start with 100 minvalue 1 maxvalue 9223372036854775806 increment by 1 cache 1000 nocycle ENGINE=InnoDB;
+CREATE SEQUENCE `ids` start with 100 minvalue 1 maxvalue 9223372036854775806 increment by 1 cache 1000 nocycle
+ ENGINE=InnoDB;
 DO SETVAL(`ids`, 1041, 0);
 
 DROP TABLE IF EXISTS `items`;

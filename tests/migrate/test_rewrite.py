@@ -4,7 +4,8 @@ import pytest
 
 from migrate.classify import Kind, classify
 from migrate.preflight import TargetFacts
-from migrate.rewrite import EVERY_RULE, RULES, Context, Rewriter, map_collations, mapped_collation, rules_for, strip_definer
+from migrate.rewrite import (EVERY_RULE, RULES, Context, Rewriter, map_collations, mapped_collation, rules_for,
+                             strip_definer)
 
 # The rules every target needs; the others depend on what the target is (rules_for).
 ALWAYS = EVERY_RULE - {"collation", "sql_mode", "mariadb_only"}

@@ -161,8 +161,8 @@ def test_fast_insert_path_splits_exactly_like_the_tokenizer_even_on_mangled_dump
     assert any(s.values is not None for s in split(io.BytesIO(bytes(data)).read))
     for _ in range(rnd.randint(0, 4)):
         at = rnd.randrange(len(data))
-        data[at:at] = rnd.choice([b";", b";\n", b";\r\n", b"\r", b"'", b'"', b"`", b"\\", b"#", b"/*", b"*/", b"-- ", b"\x01",
-                                  b"(", b")", b"),(", b" ", b"\n", b"NULL", b"0x1F"])
+        data[at:at] = rnd.choice([b";", b";\n", b";\r\n", b"\r", b"'", b'"', b"`", b"\\", b"#", b"/*", b"*/", b"-- ",
+                                  b"\x01", b"(", b")", b"),(", b" ", b"\n", b"NULL", b"0x1F"])
     # WHEN split with and without the fast path, in small and large chunks
     for chunk in (7, 1 << 20):
         fast, slow = _both_ways(bytes(data), chunk)
