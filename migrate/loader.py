@@ -75,14 +75,6 @@ class Loader:
     def committed(self) -> Committed:
         return self.order.committed
 
-    @property
-    def rows_loaded(self) -> int:
-        return self.workers.rows_loaded
-
-    @property
-    def batches_resent(self) -> int:
-        return self.workers.batches_resent
-
     def run(self, plan: Iterator[Step]) -> DumpSummary:
         try:
             summary = self._run(plan)

@@ -195,16 +195,17 @@ class CutoverSession:
 
     def report(self) -> int:
         results, loader, summary = self.results, self.results.loader, self.results.summary
+        workers = loader.workers
         elapsed = results.load_seconds
         self.say(verdict_table(results.verdicts, "rows in dump"))
         self.say(f"{summary.rows:,} rows in {elapsed:.1f} s ({summary.rows / max(elapsed, 1e-9):,.0f} rows/s); "
-                 f"{loader.rows_loaded:,} as LOAD DATA LOCAL, {loader.batches_resent} batches re-sent as "
+                 f"{workers.rows_loaded:,} as LOAD DATA LOCAL, {workers.batches_resent} batches re-sent as "
                  f"INSERTs; {loader.keys.built} secondary keys built after their rows")
         write_json(self.options.report_path, {
             "source": self.options.source, "target": str(self.endpoint), "seconds": round(elapsed, 3),
             "match": self.matched,
             "timings": {phase: round(seconds, 3) for phase, seconds in self.timings.items()},
-            "load_data": {"rows": loader.rows_loaded, "batches_resent": loader.batches_resent},
+            "load_data": {"rows": workers.rows_loaded, "batches_resent": workers.batches_resent},
             "keys_built_after_rows": loader.keys.built,
             "verdicts": [v.as_dict() for v in results.verdicts], **summary_document(summary, results.rewrites),
         })
