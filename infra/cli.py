@@ -75,8 +75,8 @@ def synth(env_name: str, outdir: Path, engine_name: str | None, quiet: bool) -> 
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    used = engine.current()
-    click.echo(f"{config.name}: {len(summaries)} stacks synthesized by {used.name} {used.version()} in {time.monotonic() - started:.1f}s")
+    used, seconds = engine.current(), time.monotonic() - started
+    click.echo(f"{config.name}: {len(summaries)} stacks synthesized by {used.name} {used.version()} in {seconds:.1f}s")
 
 
 @main.command()

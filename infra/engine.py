@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.abc
-import importlib.machinery
 import importlib.metadata
 import importlib.util
 import os
 import sys
 from dataclasses import dataclass
+from importlib.machinery import ModuleSpec
 from types import ModuleType
 
 ENGINE_ENV = "DUEWIN_ENGINE"
@@ -103,7 +103,7 @@ def current(configured: str | None = None) -> Engine:
         os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
         _active = engine
     elif configured is not None and _selected is None and ENGINE_ENV not in os.environ and configured != _active.name:
-        raise EngineError(f"the environment file asks for engine {configured!r}, but {_active.name!r} is already in use")
+        raise EngineError(f"the environment file asks for engine {configured!r}, but {_active.name!r} is in use")
     return _active
 
 
@@ -161,14 +161,14 @@ def _known(name: str, source: str) -> Engine:
 class _ProviderAliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Serves ``infra.engine.aws.<submodule>`` as the active engine's ``<provider>.<submodule>``."""
 
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> ModuleSpec | None:
         if fullname == PROVIDER_ALIAS:
-            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+            return ModuleSpec(fullname, self, is_package=True)
         if fullname.startswith(PROVIDER_ALIAS + "."):
-            return importlib.machinery.ModuleSpec(fullname, self)
+            return ModuleSpec(fullname, self)
         return None
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+    def create_module(self, spec: ModuleSpec) -> None:
         return None
 
     def exec_module(self, module: ModuleType) -> None:

@@ -84,4 +84,6 @@ def test_the_import_convention_can_fail():
         importlib.import_module("cdktn_provider_aws.lb")
         """
     )
-    assert direct_engine_imports(source) == [(2, "cdktn"), (3, "cdktf"), (4, "cdktf_cdktf_provider_aws.vpc"), (7, "cdktn_provider_aws.lb")]
+    assert direct_engine_imports(source) == [
+        (2, "cdktn"), (3, "cdktf"), (4, "cdktf_cdktf_provider_aws.vpc"), (7, "cdktn_provider_aws.lb")
+    ]

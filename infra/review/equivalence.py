@@ -70,8 +70,9 @@ def load_allowed(path: Path = ALLOWED_FILE) -> list[AllowedDifference]:
     for number, entry in enumerate(entries, start=1):
         missing = [key for key in ("address", "attribute", "cdktf", "cdktn", "reason") if key not in entry]
         if missing or not str(entry["reason"]).strip():
-            raise ValueError(f"{path}: difference #{number} ({entry.get('attribute')}) needs {', '.join(missing) or 'a reason'}")
-        allowed.append(AllowedDifference(**{key: entry[key] for key in ("address", "attribute", "cdktf", "cdktn")}, reason=entry["reason"]))
+            needs = ", ".join(missing) or "a reason"
+            raise ValueError(f"{path}: difference #{number} ({entry.get('attribute')}) needs {needs}")
+        allowed.append(AllowedDifference(*(entry[key] for key in ("address", "attribute", "cdktf", "cdktn", "reason"))))
     return allowed
 
 
@@ -104,7 +105,8 @@ def _identity_problems(before: Synth, after: Synth) -> list[str]:
     for name in sorted(before.stacks.keys() & after.stacks.keys()):
         old, new = before.stacks[name], after.stacks[name]
         if old.dependencies != new.dependencies:
-            problems.append(f"{name}: depends on {list(old.dependencies)} with cdktf, {list(new.dependencies)} with cdktn")
+            depends = list(old.dependencies), list(new.dependencies)
+            problems.append(f"{name}: depends on {depends[0]} with cdktf, {depends[1]} with cdktn")
         problems += [f"{name}: only in cdktf: {address}" for address in sorted(old.blocks.keys() - new.blocks.keys())]
         problems += [f"{name}: only in cdktn: {address}" for address in sorted(new.blocks.keys() - old.blocks.keys())]
         for address in sorted(old.blocks.keys() & new.blocks.keys()):

@@ -54,18 +54,23 @@ def test_one_engine_per_process(fresh):
     engine.current()
     with pytest.raises(EngineError, match="'cdktf' is already in use"):
         engine.select("cdktn")
-    with pytest.raises(EngineError, match="environment file asks for engine 'cdktn', but 'cdktf' is already in use"):
+    with pytest.raises(EngineError, match="environment file asks for engine 'cdktn', but 'cdktf' is in use"):
         engine.current(configured="cdktn")
     engine.select("cdktf")  # the one in use: fine
 
 
 def test_unknown_or_missing_engine_is_one_line_naming_its_source(fresh):
     fresh.setenv(engine.ENGINE_ENV, "cdk")
-    with pytest.raises(EngineError, match=r"^unknown engine 'cdk' \(from \$DUEWIN_ENGINE\); choose one of: cdktf, cdktn$"):
+    unknown = r"^unknown engine 'cdk' \(from \$DUEWIN_ENGINE\); choose one of: cdktf, cdktn$"
+    with pytest.raises(EngineError, match=unknown):
         engine.current()
     fresh.delenv(engine.ENGINE_ENV)
     fresh.setitem(ENGINES, "cdktn", replace(ENGINES["cdktn"], provider="no_such_bindings"))
-    with pytest.raises(EngineError, match=r"^engine 'cdktn' \(CDK Terrain, from the environment file\) is not installed: pip install -e '\.\[cdktn\]'$"):
+    absent = (
+        r"^engine 'cdktn' \(CDK Terrain, from the environment file\) is not installed: "
+        r"pip install -e '\.\[cdktn\]'$"
+    )
+    with pytest.raises(EngineError, match=absent):
         engine.current(configured="cdktn")
 
 
@@ -73,7 +78,8 @@ def test_the_environment_file_names_the_known_engines(tmp_path):
     literal, unset = get_args(EnvironmentConfig.model_fields["engine"].annotation)
     assert set(get_args(literal)) == set(ENGINES) and unset is type(None)
     path = tmp_path / "dev.toml"
-    path.write_text((ROOT / "environments" / "dev.toml").read_text().replace('region = "us-east-1"', 'region = "us-east-1"\nengine = "cdktm"'))
+    dev = (ROOT / "environments" / "dev.toml").read_text()
+    path.write_text(dev.replace('region = "us-east-1"', 'region = "us-east-1"\nengine = "cdktm"'))
     with pytest.raises(ConfigError, match=r"dev\.toml:4: engine: Input should be 'cdktf' or 'cdktn'"):
         load_file(path)
 

@@ -72,7 +72,8 @@ def test_every_difference_is_allowed_with_its_reason(comparisons, variant):
 
 def test_every_allowed_difference_still_occurs(comparisons):
     gone = stale(load_allowed(), list(comparisons.values()))
-    assert not gone, f"stale entries in tools/engine-differences.toml (remove them): {[(e.address, e.attribute) for e in gone]}"
+    names = [(entry.address, entry.attribute) for entry in gone]
+    assert not gone, f"stale entries in tools/engine-differences.toml (remove them): {names}"
 
 
 def test_the_comparison_can_fail(synthesized, tmp_path):

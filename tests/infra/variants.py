@@ -16,6 +16,7 @@ ENVIRONMENTS = available_environments()
 #: A synthesized configuration that no shipped environment has, for toggles off everywhere by default.
 EDGE = "prod+edge"
 EDGE_DOMAIN = "duewin.example.com"
+CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"
 VARIANTS = [*ENVIRONMENTS, EDGE]
 
 
@@ -25,7 +26,7 @@ def edge_config() -> EnvironmentConfig:
     return EnvironmentConfig.model_validate(
         {
             **base,
-            "dns": {"domain": EDGE_DOMAIN, "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"},
+            "dns": {"domain": EDGE_DOMAIN, "certificate_arn": CERTIFICATE_ARN},
             "edge": {**base["edge"], "create_cloudfront": True, "create_dns": True, "create_zone": True},
             "alarms": {**base["alarms"], "emails": ("ops@example.com", "oncall@example.com")},
         }
