@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,10 +19,12 @@ from tests.conftest import ROOT, missing
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter; the engine comes from ``env`` or the defaults, not this session."""
+    inherited = {name: value for name, value in os.environ.items() if name != engine.ENGINE_ENV}
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        env={**inherited, "PYTHONPATH": str(ROOT), **env},
         capture_output=True,
         text=True,
         timeout=300,
@@ -82,6 +85,26 @@ def test_the_environment_file_names_the_known_engines(tmp_path):
     path.write_text(dev.replace('region = "us-east-1"', 'region = "us-east-1"\nengine = "cdktm"'))
     with pytest.raises(ConfigError, match=r"dev\.toml:4: engine: Input should be 'cdktf' or 'cdktn'"):
         load_file(path)
+
+
+def test_the_environment_file_switches_the_engine(tmp_path):
+    # GIVEN dev.toml with the one documented line added WHEN the CLI synthesizes it THEN CDK Terrain did.
+    if not ENGINES["cdktn"].installed():
+        missing(f"engine cdktn: {ENGINES['cdktn'].install}")
+    environments = tmp_path / "environments"
+    environments.mkdir()
+    dev = (ROOT / "environments" / "dev.toml").read_text()
+    (environments / "dev.toml").write_text(dev.replace('region = "us-east-1"', 'region = "us-east-1"\nengine = "cdktn"'))
+    proc = _python(
+        f"""
+        from pathlib import Path
+        from infra.app import synth
+        from infra.config import load_environment
+        synth(load_environment("dev", Path({str(environments)!r})), Path({str(tmp_path / "out")!r}))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["version"] == ENGINES["cdktn"].version()
 
 
 def test_cli_refuses_an_unknown_engine_in_one_line(tmp_path):
