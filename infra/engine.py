@@ -58,19 +58,19 @@ class Engine:
     title: str
     core: str  # App, TerraformStack, Token, Fn, the backends, Testing
     provider: str  # the prebuilt AWS bindings: one submodule per resource or data source type
-    distribution: str  # the PyPI name whose version the summary line shows
     install: str
 
     def version(self) -> str:
-        return importlib.metadata.version(self.distribution)
+        """The core's release (its PyPI distribution has the package's name)."""
+        return importlib.metadata.version(self.core)
 
     def installed(self) -> bool:
         return all(importlib.util.find_spec(package) is not None for package in (self.core, self.provider))
 
 
 ENGINES = {
-    "cdktf": Engine("cdktf", "CDKTF", "cdktf", "cdktf_cdktf_provider_aws", "cdktf", "pip install -e ."),
-    "cdktn": Engine("cdktn", "CDK Terrain", "cdktn", "cdktn_provider_aws", "cdktn", "pip install -e '.[cdktn]'"),
+    "cdktf": Engine("cdktf", "CDKTF", "cdktf", "cdktf_cdktf_provider_aws", "pip install -e ."),
+    "cdktn": Engine("cdktn", "CDK Terrain", "cdktn", "cdktn_provider_aws", "pip install -e '.[cdktn]'"),
 }
 
 
@@ -102,7 +102,7 @@ def current(configured: str | None = None) -> Engine:
         # jsii prints a banner for Node 20 when its kernel starts; Node 20 works (DESIGN §3).
         os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
         _active = engine
-    elif configured is not None and _selected is None and ENGINE_ENV not in os.environ and configured != _active.name:
+    elif configured is not None and _selected is None and not os.environ.get(ENGINE_ENV) and configured != _active.name:
         raise EngineError(f"the environment file asks for engine {configured!r}, but {_active.name!r} is in use")
     return _active
 
