@@ -4,6 +4,7 @@
     python bench/migrate.py --size-mb 650          # the DESIGN §5 reference size
     python bench/migrate.py --size-mb 650 --rounds 3   # every client 3 times, interleaved; medians
     python bench/migrate.py --skip-myloader        # native vs migrate only (no mydumper package)
+    python bench/migrate.py --crlf                 # also a CRLF copy of the dump (Windows, Workbench)
     python bench/migrate.py --rss-sizes 100,1000   # migrate's peak RSS per dump size: flat, or exit 1
     python bench/migrate.py --soak 200             # exactly-once soak: 200 kill -9 + --resume, then verify
 
@@ -303,6 +304,20 @@ def export(server: MariaDB, database: str, directory: Path) -> str:
             f"{len(files)} files, {sum(f.stat().st_size for f in files) / 1e6:.0f} MB")
 
 
+def crlf_copy(dump: Path, copy: Path) -> None:
+    """``dump`` with CRLF line endings, as mysqldump on Windows and Workbench write it. The generated
+    dump escapes every newline inside its values, so each raw LF is a line ending."""
+    with dump.open("rb") as src, copy.open("wb") as out:
+        while chunk := src.read(8 << 20):
+            out.write(chunk.replace(b"\n", b"\r\n"))
+
+
+def crlf_text(results: dict[str, dict[str, float]]) -> str:
+    lf, crlf = results["migrate"]["wall"], results["migrate (CRLF)"]["wall"]
+    return (f"CRLF line endings: {crlf:.1f} s against {lf:.1f} s for the same dump with LF "
+            f"({100 * (crlf / lf - 1):+.1f} %; the target is within 5 %)")
+
+
 def phases_text(report: dict) -> str:
     """migrate's phase timings and LOAD DATA share, from its --report JSON."""
     timings, load_data = report["timings"], report["load_data"]
@@ -341,8 +356,13 @@ def side_by_side(dump: Path, rows: dict[str, int], root: Path, template: Path, o
         with fresh_server(f"migrate-{round_}", root, template, options.keep) as server:
             args = migrate_args(server, "migrate", dump, "--jobs", str(options.jobs), "--report", str(report))
             results["migrate"] = timed_load(server, "migrate", args, env, None, rows)
+        if options.crlf:
+            with fresh_server(f"migrate-crlf-{round_}", root, template, options.keep) as server:
+                args = migrate_args(server, "migrate", root / "dump-crlf.sql", "--jobs", str(options.jobs))
+                results["migrate (CRLF)"] = timed_load(server, "migrate", args, env, None, rows)
         if options.rounds > 1:
-            print(f"round {round_}: " + ratio_text(results).split(";")[0], flush=True)
+            print(f"round {round_}: " + ratio_text(results).split(";")[0]
+                  + (f"; {crlf_text(results).split(' (')[0]}" if options.crlf else ""), flush=True)
         rounds.append(results)
     results = {name: {metric: statistics.median(r[name][metric] for r in rounds) for metric in rounds[0][name]}
                for name in rounds[0]}
@@ -363,6 +383,8 @@ def side_by_side(dump: Path, rows: dict[str, int], root: Path, template: Path, o
         print(f"{name:<21} {r['wall']:>8.1f} {total_rows / r['wall']:>10,.0f} {r['rss_mb']:>12.0f} "
               f"{r['client_cpu']:>13.1f} {r['server_cpu']:>13.1f}")
     print(ratio_text(results))
+    if options.crlf:
+        print(crlf_text(results))
     print(phases_text(json.loads(report.read_text())))
 
 
@@ -418,6 +440,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="with --soak: seed for the kill points")
     parser.add_argument("--jobs", type=int, default=2, help="migrate run --jobs and myloader -t (default 2)")
     parser.add_argument("--skip-myloader", action="store_true", help="no myloader rows (mydumper not installed)")
+    parser.add_argument("--crlf", action="store_true", help="also load a CRLF copy of the dump with migrate")
     parser.add_argument("--rounds", type=int, default=1, help="load with every client this often; report medians")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (dumps, datadirs, mydumper export)")
     options = parser.parse_args()
@@ -453,6 +476,9 @@ def main() -> None:
         return
     print(f"splitter (statements and row counts): {splitter_speed(dump):.0f} MB/s of CPU time "
           "(in-process, streaming the file)")
+    if options.crlf:
+        crlf_copy(dump, root / "dump-crlf.sql")
+        print(f"splitter on the CRLF copy: {splitter_speed(root / 'dump-crlf.sql'):.0f} MB/s of CPU time")
     try:
         side_by_side(dump, rows, root, install_template(root), options, env)
     finally:

@@ -6,7 +6,11 @@ them back through IMDSv2 (``instance_metadata_tags`` is enabled). So the script 
 escaping (bash's ``${…}`` is Terraform's interpolation syntax too), it can be gzipped here, and the
 bytes tested are the bytes shipped. A changed endpoint still changes the launch template (its tags),
 which rolls the fleet through instance refresh. Secrets never appear in either: the instance fetches
-them at boot through its role and writes them only to ``/opt/app/.env`` (mode 0600).
+them at boot through its role (``bootstrap/app_settings.py``) and writes them only to the app's
+``.env`` (mode 0600).
+
+What the script installs beside the app (the PM2 ecosystem file, the X-Instance-Id preload, the RDS
+CA bundle) lives in ``RUNTIME_DIR``, outside the app's checkout.
 
 This module imports no CDKTF (DESIGN §2): rendering and its tests take milliseconds.
 """
@@ -18,16 +22,24 @@ import gzip
 import json
 import re
 from dataclasses import dataclass, fields
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from bootstrap.ecosystem import Paths, ecosystem
 from infra.config import EnvironmentConfig
 
 #: EC2 rejects user data above 16 KB (raw, before base64).
 USER_DATA_LIMIT_BYTES = 16 * 1024
 APP_USER = "app"
-APP_DIR = "/opt/app"
+#: The app's checkout (git clone or unpacked artifact); ``app.directory`` is inside it.
+CHECKOUT_DIR = "/opt/app"
 APP_LOG_DIR = "/var/log/app"
+RUNTIME_DIR = "/opt/app-runtime"
+FLEET_LOCK_BIN = "/usr/local/bin/fleet-lock"
 FLEET_LOCK_PATH = Path(__file__).with_name("fleet_lock.py")
+APP_SETTINGS_PATH = Path(__file__).with_name("app_settings.py")
+PRELOAD_PATH = Path(__file__).with_name("x_instance_id.js")
+#: AWS's bundle of every RDS certificate authority of a region.
+RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/{region}/{region}-bundle.pem"
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,33 @@ def fleet_lock_source(path: Path = FLEET_LOCK_PATH) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def app_dir(config: EnvironmentConfig, root: str = "") -> str:
+    """The app's directory on the instance: its .env, npm install and every process's working directory."""
+    return str(PurePosixPath(f"{root}{CHECKOUT_DIR}") / config.app.directory)
+
+
+def instance_paths(config: EnvironmentConfig, root: str = "") -> Paths:
+    directory = app_dir(config, root)
+    return Paths(
+        app_dir=directory,
+        log_dir=f"{root}{APP_LOG_DIR}",
+        env_file=f"{directory}/.env",
+        preload=f"{root}{RUNTIME_DIR}/x-instance-id.js",
+        fleet_lock=f"{root}{FLEET_LOCK_BIN}",
+    )
+
+
+def settings_spec(config: EnvironmentConfig, root: str = "") -> dict:
+    """What ``bootstrap/app_settings.py`` needs besides the instance's tags: nothing secret."""
+    return {
+        "parameter_path": parameter_path(config),
+        "server_port": config.app.port,
+        "db_ssl_ca": f"{root}{RUNTIME_DIR}/rds-ca-bundle.pem",
+        "env": dict(config.app.env),
+        "required_settings": list(config.app.required_settings),
+    }
+
+
 def cloudwatch_agent_config(config: EnvironmentConfig, root: str = "") -> dict:
     """Memory and disk metrics per Auto Scaling group (the alarms use ``mem_used_percent`` in
     ``CWAgent`` with only the ``AutoScalingGroupName`` dimension), and the logs worth keeping."""
@@ -71,6 +110,11 @@ def cloudwatch_agent_config(config: EnvironmentConfig, root: str = "") -> dict:
     def ship(path: str, stream: str) -> dict:
         return {"file_path": f"{root}{path}", "log_group_name": group, "log_stream_name": f"{{instance_id}}/{stream}"}
 
+    app_logs = [
+        ship(f"{APP_LOG_DIR}/{process.name}.{stream}.log", f"{process.name}" + ("-error" if stream == "error" else ""))
+        for process in config.app.processes
+        for stream in ("out", "error")
+    ]
     return {
         "agent": {"metrics_collection_interval": 60},
         "metrics": {
@@ -86,11 +130,7 @@ def cloudwatch_agent_config(config: EnvironmentConfig, root: str = "") -> dict:
         "logs": {
             "logs_collected": {
                 "files": {
-                    "collect_list": [
-                        ship(f"{APP_LOG_DIR}/out.log", "app-out"),
-                        ship(f"{APP_LOG_DIR}/error.log", "app-error"),
-                        ship("/var/log/cloud-init-output.log", "bootstrap"),
-                    ]
+                    "collect_list": [*app_logs, ship("/var/log/cloud-init-output.log", "bootstrap")]
                 }
             }
         },
@@ -101,14 +141,14 @@ def render_script(config: EnvironmentConfig, *, root: str = "", fleet_lock: str 
     """The bash script cloud-init runs once as root. ``root`` prefixes every path written (tests run
     the script in a scratch directory); ``fleet_lock`` defaults to ``bootstrap/fleet_lock.py``'s text."""
     app = config.app
-    lock_text = fleet_lock_source() if fleet_lock is None else fleet_lock
     if app.repository:
-        fetch = f"as_app git clone --quiet --depth 1 --branch {_quote(app.branch)} {_quote(app.repository)} \"$APP_DIR\""
+        source = f"--branch {_quote(app.branch)} {_quote(app.repository)}"
+        fetch = f"as_app git clone --quiet --depth 1 {source} \"$CHECKOUT_DIR\""
     else:
         fetch = (
             f'aws s3 cp --only-show-errors --region "$REGION" {_quote(str(app.artifact))} "$work/app.tar.gz"\n'
-            'tar -xzf "$work/app.tar.gz" -C "$APP_DIR"\n'
-            'chown -R "$APP_USER:$APP_USER" "$APP_DIR"'
+            'tar -xzf "$work/app.tar.gz" -C "$CHECKOUT_DIR"\n'
+            'chown -R "$APP_USER:$APP_USER" "$CHECKOUT_DIR"'
         )
     values = {
         "PREFIX": config.prefix,
@@ -116,31 +156,46 @@ def render_script(config: EnvironmentConfig, *, root: str = "", fleet_lock: str 
         "REGION": _quote(config.region),
         "ROOT": _quote(root),
         "APP_USER": _quote(APP_USER),
-        "APP_DIR": APP_DIR,
+        "CHECKOUT_DIR": CHECKOUT_DIR,
+        "APP_DIR": _quote(app_dir(config)),
         "APP_LOG_DIR": APP_LOG_DIR,
-        "PARAMETER_PATH": _quote(parameter_path(config)),
+        "RUNTIME_DIR": RUNTIME_DIR,
+        "FLEET_LOCK_BIN": FLEET_LOCK_BIN,
         "SERVER_PORT": str(app.port),
         "NODE_MAJOR": app.node_version,
         "PM2_SPEC": _quote(f"pm2@{app.pm2_version}"),
-        "ENTRYPOINT": _quote(app.entrypoint),
+        "RDS_CA_BUNDLE_URL": RDS_CA_BUNDLE_URL.format(region="$REGION"),
         "FETCH_APP": fetch,
         "TAG_READS": "\n".join(
             f"{f.name.upper()}=$(imds tags/instance/{_tag_key(f.name)})" for f in fields(InstanceReferences)
         ),
+        "TAG_VALUES": " ".join(f"{f.name.upper()}=\"${f.name.upper()}\"" for f in fields(InstanceReferences)),
         "CWAGENT_CONFIG": json.dumps(cloudwatch_agent_config(config, root), indent=1, sort_keys=True),
-        "ENV_WRITER": _ENV_WRITER,
-        "FLEET_LOCK": lock_text.rstrip("\n"),
+        "ECOSYSTEM": json.dumps(ecosystem(config, instance_paths(config, root)), indent=1),
+        "SETTINGS_SPEC": json.dumps(settings_spec(config, root), indent=1),
+        "PRELOAD": PRELOAD_PATH.read_text(encoding="utf-8").rstrip("\n"),
+        "APP_SETTINGS": APP_SETTINGS_PATH.read_text(encoding="utf-8").rstrip("\n"),
+        "FLEET_LOCK": (fleet_lock_source() if fleet_lock is None else fleet_lock).rstrip("\n"),
     }
-    for name, heredoc in (("CWAGENT_CONFIG", "CWAGENT_JSON"), ("ENV_WRITER", "PYTHON"), ("FLEET_LOCK", "FLEET_LOCK")):
-        if re.search(rf"^{heredoc}$", values[name], re.MULTILINE):
-            raise ValueError(f"{name} contains its heredoc delimiter {heredoc}")
-    script = _TEMPLATE
-    for key, value in values.items():
-        script = script.replace(f"__{key}__", value)
-    leftover = re.findall(r"__[A-Z_]+__", script.replace(values["FLEET_LOCK"], ""))
-    if leftover:
-        raise ValueError(f"unrendered placeholders: {sorted(set(leftover))}")
-    return script
+    for name in _HEREDOCS:
+        if re.search(rf"^{_HEREDOCS[name]}$", values[name], re.MULTILINE):
+            raise ValueError(f"{name} contains its heredoc delimiter {_HEREDOCS[name]}")
+    # One pass: text substituted in (the embedded files) is never scanned for placeholders again.
+    unknown = sorted(set(re.findall(r"__([A-Z0-9_]+)__", _TEMPLATE)) - set(values))
+    if unknown:
+        raise ValueError(f"unrendered placeholders: {unknown}")
+    return re.sub(r"__([A-Z0-9_]+)__", lambda match: values[match.group(1)], _TEMPLATE)
+
+
+#: Embedded texts and the delimiter of the quoted heredoc each travels in.
+_HEREDOCS = {
+    "CWAGENT_CONFIG": "CWAGENT_JSON",
+    "ECOSYSTEM": "ECOSYSTEM_JSON",
+    "SETTINGS_SPEC": "SETTINGS_JSON",
+    "PRELOAD": "PRELOAD_JS",
+    "APP_SETTINGS": "APP_SETTINGS_PY",
+    "FLEET_LOCK": "FLEET_LOCK",
+}
 
 
 def render_user_data(config: EnvironmentConfig, *, fleet_lock: str | None = None) -> str:
@@ -163,41 +218,6 @@ def _quote(value: str) -> str:
     return f"'{value}'"
 
 
-# Reads the secrets from its environment (never argv, which other users can list), quotes each value
-# so dotenv and fleet-lock read it back verbatim, and creates the file 0600 before writing a byte.
-_ENV_WRITER = r"""import json, os, sys, urllib.parse
-
-path = sys.argv[1]
-db = json.loads(os.environ["DB_SECRET"])
-token = urllib.parse.quote(os.environ["REDIS_TOKEN"], safe="")
-settings = {
-    "INSTANCE_ID": os.environ["INSTANCE_ID"],
-    "NODE_ENV": "production",
-    "SERVER_PORT": os.environ["SERVER_PORT"],
-    "DB_HOST": os.environ["DB_HOST"],
-    "DB_PORT": os.environ["DB_PORT"],
-    "DB_NAME": os.environ["DB_NAME"],
-    "DB_USER": db["username"],
-    "DB_PASS": db["password"],
-    "REDIS_URL": f"rediss://:{token}@{os.environ['REDIS_HOST']}:{os.environ['REDIS_PORT']}/0",
-    "JWT_SECRET": os.environ["JWT_SECRET"],
-}
-
-
-def quoted(key, value):
-    for quote in "'\"":
-        if quote not in value and "\n" not in value:
-            return quote + value + quote
-    sys.exit(f"{key}: contains both quote characters or a newline; dotenv cannot hold it")
-
-
-lines = "".join(f"{key}={quoted(key, value)}\n" for key, value in settings.items())
-temporary = path + ".new"
-fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-with os.fdopen(fd, "w") as handle:
-    handle.write(lines)
-os.replace(temporary, path)"""
-
 _TEMPLATE = r"""#!/bin/bash
 # __PREFIX__ app instance bootstrap, rendered by bootstrap/user_data.py from environments/__ENV__.toml.
 # cloud-init runs it once, as root; its output lands in /var/log/cloud-init-output.log, which the
@@ -208,10 +228,12 @@ readonly ROOT=__ROOT__
 readonly REGION=__REGION__
 readonly APP_USER=__APP_USER__
 readonly APP_HOME="$ROOT/home/$APP_USER"
+readonly CHECKOUT_DIR="$ROOT"__CHECKOUT_DIR__
 readonly APP_DIR="$ROOT"__APP_DIR__
 readonly LOG_DIR="$ROOT"__APP_LOG_DIR__
-readonly PARAMETER_PATH=__PARAMETER_PATH__
-declare -rx SERVER_PORT=__SERVER_PORT__
+readonly RUNTIME_DIR="$ROOT"__RUNTIME_DIR__
+readonly FLEET_LOCK="$ROOT"__FLEET_LOCK_BIN__
+readonly SERVER_PORT=__SERVER_PORT__
 readonly NODE_MAJOR=__NODE_MAJOR__
 readonly IMDS=http://169.254.169.254/latest
 work=$(mktemp -d)
@@ -261,9 +283,13 @@ CWAGENT_JSON
 
 log "application"
 id -u "$APP_USER" >/dev/null 2>&1 || useradd --system --create-home --home-dir "$APP_HOME" --shell /usr/sbin/nologin "$APP_USER"
-install -d -m 0750 "$APP_DIR" "$LOG_DIR"
-chown "$APP_USER:$APP_USER" "$APP_DIR" "$LOG_DIR"
+install -d -m 0750 "$CHECKOUT_DIR" "$LOG_DIR"
+chown "$APP_USER:$APP_USER" "$CHECKOUT_DIR" "$LOG_DIR"
 __FETCH_APP__
+if [[ ! -f "$APP_DIR/package.json" ]]; then
+  echo "bootstrap: no package.json in $APP_DIR: app.directory does not match the checkout" >&2
+  exit 1
+fi
 cd "$APP_DIR"
 if [[ -f package-lock.json ]]; then
   as_app npm ci --omit=dev --no-fund --no-audit
@@ -271,31 +297,40 @@ else
   as_app npm install --omit=dev --no-fund --no-audit
 fi
 
-log "settings (.env from Secrets Manager and SSM, through the instance role)"
-db_secret=$(aws secretsmanager get-secret-value --region "$REGION" --secret-id "$DB_SECRET_ARN" --query SecretString --output text)
-redis_token=$(aws secretsmanager get-secret-value --region "$REGION" --secret-id "$REDIS_AUTH_SECRET_ARN" --query SecretString --output text)
-jwt_secret=$(aws ssm get-parameter --region "$REGION" --name "$PARAMETER_PATH/JWT_SECRET" --with-decryption --query Parameter.Value --output text)
-DB_SECRET=$db_secret REDIS_TOKEN=$redis_token JWT_SECRET=$jwt_secret \
-  INSTANCE_ID=$INSTANCE_ID DB_HOST=$DB_HOST DB_PORT=$DB_PORT DB_NAME=$DB_NAME REDIS_HOST=$REDIS_HOST REDIS_PORT=$REDIS_PORT \
-  python3 - "$APP_DIR/.env" <<'PYTHON'
-__ENV_WRITER__
-PYTHON
-unset db_secret redis_token jwt_secret
+log "runtime: PM2 ecosystem, X-Instance-Id preload, RDS CA bundle (DB_SSL_CA)"
+install -d -m 0755 "$RUNTIME_DIR"
+cat > "$RUNTIME_DIR/ecosystem.json" <<'ECOSYSTEM_JSON'
+__ECOSYSTEM__
+ECOSYSTEM_JSON
+cat > "$RUNTIME_DIR/x-instance-id.js" <<'PRELOAD_JS'
+__PRELOAD__
+PRELOAD_JS
+curl -fsSL --retry 5 -o "$RUNTIME_DIR/rds-ca-bundle.pem" "__RDS_CA_BUNDLE_URL__"
+grep -q -- '-----BEGIN CERTIFICATE-----' "$RUNTIME_DIR/rds-ca-bundle.pem"
+chmod 0644 "$RUNTIME_DIR"/*
+
+log "settings (.env from Secrets Manager, Parameter Store and [app.env], through the instance role)"
+cat > "$RUNTIME_DIR/settings.json" <<'SETTINGS_JSON'
+__SETTINGS_SPEC__
+SETTINGS_JSON
+env REGION="$REGION" INSTANCE_ID="$INSTANCE_ID" __TAG_VALUES__ \
+  python3 - "$RUNTIME_DIR/settings.json" "$APP_DIR/.env" <<'APP_SETTINGS_PY'
+__APP_SETTINGS__
+APP_SETTINGS_PY
 chown "$APP_USER:$APP_USER" "$APP_DIR/.env"
 
-log "fleet-lock (run a cron job on one instance of the fleet)"
-cat > "$ROOT/usr/local/bin/fleet-lock" <<'FLEET_LOCK'
+log "fleet-lock (one-in-fleet processes and cron jobs)"
+cat > "$FLEET_LOCK" <<'FLEET_LOCK'
 __FLEET_LOCK__
 FLEET_LOCK
-chmod 0755 "$ROOT/usr/local/bin/fleet-lock"
+chmod 0755 "$FLEET_LOCK"
 cat > "$ROOT/etc/cron.d/fleet-lock-example" <<'CRON'
 # Every instance runs the same crontab; fleet-lock lets one of them run the job. Example:
 # 15 3 * * * app /usr/local/bin/fleet-lock run --name nightly-report --ttl 120 -- /usr/bin/node /opt/app/scripts/report.js 2>&1 | logger -t nightly-report
 CRON
 
 log "PM2"
-as_app pm2 start __ENTRYPOINT__ --name "$INSTANCE_ID" --cwd "$APP_DIR" --time \
-  --output "$LOG_DIR/out.log" --error "$LOG_DIR/error.log"
+as_app env INSTANCE_ID="$INSTANCE_ID" pm2 start "$RUNTIME_DIR/ecosystem.json"
 pm2 startup systemd -u "$APP_USER" --hp "$APP_HOME"
 as_app pm2 save
 log "done: $INSTANCE_ID runs the app on port $SERVER_PORT"

@@ -93,6 +93,18 @@ def rehearse(env_name: str, lite: bool) -> None:
         sys.exit(2)
 
 
+@main.command("app-settings")
+@_environment_option
+def app_settings(env_name: str) -> None:
+    """List the app's required settings present or missing in Parameter Store (names only, never values).
+
+    Exit status: 0 complete, 1 the boot would stop (a setting missing or misplaced), 2 the check could not run.
+    """
+    from infra.settings_check import run_check
+
+    sys.exit(run_check(_load(env_name)))
+
+
 from infra.check_scaling import check_scaling
 main.add_command(check_scaling)
 

@@ -16,6 +16,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bootstrap.app_settings import BOOTSTRAP_SETTINGS, SETTING_NAME
+from infra.connection_budget import (
+    ALARM_SHARE,
+    CLASS_MEMORY_GIB,
+    ConnectionBudget,
+    Consumer,
+    max_connections,
+    smallest_class_that_fits,
+)
 from infra.subnet_plan import SubnetPlan, SubnetPlanError, carve, check_explicit
 from monitoring.thresholds import AlarmThresholds
 
@@ -32,6 +41,15 @@ MAX_PREFIX_LENGTH = 28
 
 class ConfigError(Exception):
     """A bad environment file. ``str()`` is the one line shown to the user."""
+
+
+class FieldError(ValueError):
+    """Raised by a validator of a section about one of its fields (or a deeper one): ``loc`` names it
+    relative to the model that validates, so the error line points at the key, not the section."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 def _check_log_retention(field: str, days: int) -> None:
@@ -95,9 +113,73 @@ class NetworkConfig(_Section):
             raise ValueError(str(exc)) from None
 
 
+#: A path inside the app's checkout: relative, no empty segment (and no '..', checked by _inside_checkout).
+_RELATIVE_PATH = r"^[A-Za-z0-9._@-]+(/[A-Za-z0-9._@-]+)*$"
+
+
+def _inside_checkout(field: str, path: str) -> None:
+    if ".." in path.split("/"):
+        raise FieldError((field,), f"{path!r} leaves the app's checkout ('..')")
+#: Settings the duewin backend cannot run safely without: five clients built at module load
+#: (fatal when missing) and four security keys that silently fall back to hard-coded defaults.
+DUEWIN_REQUIRED_SETTINGS = (
+    "PRELUDE_API_KEY", "SPRIBE_CLIENT_ID", "SPRIBE_CLIENT_SECRET", "CASINO_AGENCY_UID", "CASINO_AES_KEY",
+    "JWT_SECRET", "JWT_REFRESH_SECRET", "ADMIN_JWT_SECRET", "ENCRYPTION_KEY",
+)
+#: The one process role behind the load balancer (as Heroku's Procfile: only ``web`` gets HTTP traffic).
+WEB_ROLE = "web"
+DEFAULT_LOCK_TTL_SECONDS = 15
+
+
+class ProcessConfig(_Section):
+    """One process role, Procfile-style (``[[app.processes]]``). PM2 runs ``per_host`` copies of
+    ``script`` on every host, or, with ``placement = "one-in-fleet"``, one copy in the whole fleet under
+    ``fleet-lock lead`` (every host stands by; the lock holder runs it)."""
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{0,39}$", description="PM2 process name; 'web' is the role behind the target group"
+    )
+    script: str = Field(pattern=_RELATIVE_PATH, description="Relative to app.directory")
+    args: tuple[str, ...] = Field((), description="Arguments after the script")
+    per_host: int = Field(1, ge=1, le=32, description="Copies per host (one-in-fleet: 1)")
+    placement: Literal["every-host", "one-in-fleet"] = "every-host"
+    pool: int = Field(10, ge=0, le=1000, description="MySQL connections one copy may hold (its Sequelize pool max)")
+    lock_ttl_seconds: int | None = Field(
+        None, ge=3, le=3600,
+        description=f"one-in-fleet only (default {DEFAULT_LOCK_TTL_SECONDS}): a dead leader's role resumes on "
+        "another host within TTL + TTL/3",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> "ProcessConfig":
+        _inside_checkout("script", self.script)
+        if self.placement == "one-in-fleet" and self.per_host != 1:
+            raise FieldError(
+                ("per_host",), f"a one-in-fleet process runs one copy in the fleet; per_host must be 1, not {self.per_host}"
+            )
+        if self.placement == "every-host" and self.lock_ttl_seconds is not None:
+            raise FieldError(("lock_ttl_seconds",), "only a one-in-fleet process takes the fleet lock")
+        if any("\n" in arg for arg in self.args):
+            raise FieldError(("args",), "an argument holds a newline")
+        return self
+
+    @property
+    def lock_ttl(self) -> int:
+        return self.lock_ttl_seconds or DEFAULT_LOCK_TTL_SECONDS
+
+
+DUEWIN_PROCESSES = (
+    ProcessConfig(name=WEB_ROLE, script="index.js"),
+    ProcessConfig(name="workers", script="workers/workerManager.js", per_host=2),
+    ProcessConfig(name="scheduler", script="scripts/start-scheduler.js", placement="one-in-fleet"),
+    ProcessConfig(name="precalc-5d", script="scripts/5dPreCalcScheduler.js", placement="one-in-fleet"),
+)
+
+
 class AppConfig(_Section):
     """The EC2 fleet behind the ALB and what boots on it. Defaults follow the scaling guide: 2/10/2,
-    CPU target 70 %, Node 20 with PM2. Exactly one of ``repository`` / ``artifact`` says where the code comes from."""
+    CPU target 70 %, Node 20 with PM2, and the duewin backend's processes and settings.
+    Exactly one of ``repository`` / ``artifact`` says where the code comes from."""
 
     instance_type: str = Field("t2.micro", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
     min_size: int = Field(2, ge=1)
@@ -107,7 +189,7 @@ class AppConfig(_Section):
     requests_per_target: int | None = Field(
         None, ge=1, description="Second target-tracking policy on ALB requests per instance per minute; off by default"
     )
-    port: int = Field(3000, ge=1, le=65535)
+    port: int = Field(3000, ge=1, le=65535, description="The target group's port; the app gets it as SERVER_PORT")
     health_check_path: str = Field("/health", pattern=r"^/")
     health_check_grace_seconds: int = Field(
         300, ge=0, le=3600, description="Boot + npm install time the ASG waits before ELB health counts"
@@ -119,11 +201,26 @@ class AppConfig(_Section):
     repository: str | None = Field(None, pattern=r"^https://\S+$", description="Git repository (HTTPS) the instances clone")
     branch: str = Field("main", pattern=r"^[A-Za-z0-9._/-]+$")
     artifact: str | None = Field(None, pattern=r"^s3://[a-z0-9.-]{3,63}/\S+\.(tar\.gz|tgz)$", description="S3 tarball instead of git")
-    entrypoint: str = Field("server.js", pattern=r"^[A-Za-z0-9._/-]+$", description="The file PM2 starts")
+    directory: str = Field(
+        "Backend", pattern=_RELATIVE_PATH,
+        description="The app inside the checkout ('.' for its root): npm install, .env and every process's cwd",
+    )
+    processes: tuple[ProcessConfig, ...] = Field(
+        DUEWIN_PROCESSES, description="[[app.processes]]; default: duewin's four"
+    )
+    env: dict[str, str] = Field(
+        {},
+        description="[app.env]: plain, non-secret settings (ALLOWED_ORIGINS, FRONTEND_URL, …); secrets go to Parameter Store",
+    )
+    required_settings: tuple[str, ...] = Field(
+        DUEWIN_REQUIRED_SETTINGS,
+        description="The boot stops, naming every one missing from Parameter Store and [app.env]",
+    )
     log_retention_days: int = Field(30, description="CloudWatch retention of the app's and the bootstrap's logs")
 
     @model_validator(mode="after")
     def _check_sizes(self) -> "AppConfig":
+        _inside_checkout("directory", self.directory)
         if self.min_size > self.max_size:
             raise ValueError(f"min_size ({self.min_size}) is greater than max_size ({self.max_size})")
         if not self.min_size <= self.desired_capacity <= self.max_size:
@@ -136,6 +233,42 @@ class AppConfig(_Section):
         _check_log_retention("log_retention_days", self.log_retention_days)
         return self
 
+    @model_validator(mode="after")
+    def _check_processes(self) -> "AppConfig":
+        seen: set[str] = set()
+        for index, process in enumerate(self.processes):
+            if process.name in seen:
+                raise FieldError(("processes", index, "name"), f"{process.name!r} names two processes")
+            seen.add(process.name)
+        webs = [i for i, p in enumerate(self.processes) if p.name == WEB_ROLE]
+        if not webs:
+            raise FieldError(("processes",), f"no {WEB_ROLE!r} process: exactly one serves the target group's port")
+        web = self.processes[webs[0]]
+        if web.placement != "every-host" or web.per_host != 1:
+            # The target group's cookie pins a client to a host, not to one of several copies on it.
+            raise FieldError(
+                ("processes", webs[0], "per_host"), f"{WEB_ROLE!r} runs once on every host (per_host = 1, every-host)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_settings(self) -> "AppConfig":
+        for name, value in self.env.items():
+            if not SETTING_NAME.fullmatch(name):
+                raise FieldError(("env", name), "not a setting name ([A-Z_][A-Z0-9_]*)")
+            if name in BOOTSTRAP_SETTINGS:
+                raise FieldError(("env", name), "set by the bootstrap (connection settings come from the data stack)")
+            if "\n" in value:
+                raise FieldError(("env", name), "holds a newline; multi-line values belong in Parameter Store")
+        for index, name in enumerate(self.required_settings):
+            if not SETTING_NAME.fullmatch(name):
+                raise FieldError(("required_settings", index), f"{name!r} is not a setting name ([A-Z_][A-Z0-9_]*)")
+        return self
+
+    @property
+    def web(self) -> ProcessConfig:
+        return next(p for p in self.processes if p.name == WEB_ROLE)
+
 
 #: RDS instance classes Performance Insights (and its successor, Database Insights) does not run on for MySQL.
 PERFORMANCE_INSIGHTS_UNSUPPORTED = ("db.t2.micro", "db.t2.small", "db.t3.micro", "db.t3.small", "db.t4g.micro", "db.t4g.small")
@@ -147,7 +280,11 @@ class DatabaseConfig(_Section):
     """RDS MySQL. Defaults are the safe ones (deletion protection, final snapshot, 7 days of backups);
     an environment turns them off explicitly where cheapness matters more (dev)."""
 
-    instance_class: str = Field("db.t3.micro", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_class: str = Field(
+        "db.t3.micro", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$",
+        description="A class of infra/connection_budget.py's table: the fleet's connection budget is checked against "
+        "its default max_connections",
+    )
     engine_version: str = Field("8.0", pattern=r"^8\.(0|4)(\.\d+)?$", description="'8.0' lets RDS pick (and upgrade) the minor")
     allocated_storage_gb: int = Field(20, ge=20, le=65536)
     max_allocated_storage_gb: int = Field(100, ge=20, le=65536, description="Storage autoscaling ceiling")
@@ -166,6 +303,11 @@ class DatabaseConfig(_Section):
     backup_window: str = Field("03:00-04:00", pattern=_WINDOW, description="UTC, daily")
     maintenance_window: str = Field("sun:04:30-sun:05:30", pattern=_WEEKLY_WINDOW, description="UTC; after the backup window")
     ca_cert_identifier: str = Field("rds-ca-rsa2048-g1", pattern=r"^rds-ca-[a-z0-9-]+$")
+    require_tls: bool = Field(
+        True,
+        description="require_secure_transport: false only for an app that cannot send TLS yet (a security change "
+        "`infra review` flags); the instances get the RDS CA bundle as DB_SSL_CA for the app-side fix",
+    )
     performance_insights: bool = Field(False, description=f"Not available on {', '.join(PERFORMANCE_INSIGHTS_UNSUPPORTED)}")
     monitoring_interval: Literal[0, 1, 5, 10, 15, 30, 60] = Field(60, description="Enhanced Monitoring seconds; 0 turns it off")
     max_allowed_packet_mb: int = Field(
@@ -186,6 +328,13 @@ class DatabaseConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> "DatabaseConfig":
+        if self.instance_class not in CLASS_MEMORY_GIB:
+            families = sorted({c.split(".")[1] for c in CLASS_MEMORY_GIB})
+            raise FieldError(
+                ("instance_class",),
+                f"{self.instance_class} is not in the table of classes whose default max_connections is known "
+                f"(db.<{'|'.join(families)}>.<size>, infra/connection_budget.py)",
+            )
         if self.max_allocated_storage_gb < self.allocated_storage_gb:
             raise ValueError(
                 f"max_allocated_storage_gb ({self.max_allocated_storage_gb}) is below "
@@ -212,7 +361,9 @@ class CacheConfig(_Section):
     snapshot_window: str = Field("03:00-04:00", pattern=_WINDOW, description="UTC, daily")
     maintenance_window: str = Field("sun:05:30-sun:06:30", pattern=_WEEKLY_WINDOW, description="UTC; after the database's")
     maxmemory_policy: Literal["volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu", "volatile-ttl", "noeviction"] = Field(
-        "volatile-lru", description="Evict only keys with a TTL: sessions and Socket.IO state without one are never dropped"
+        "noeviction",
+        description="BullMQ requires noeviction (an evicted job key corrupts its queue); writes then fail at "
+        "maxmemory, so the redis-memory alarm must fire well before",
     )
     log_retention_days: int = 30
     secret_recovery_days: int = Field(
@@ -249,7 +400,11 @@ class LoadBalancerConfig(_Section):
     unhealthy_threshold: int = Field(3, ge=2, le=10)
     health_check_matcher: str = Field("200", pattern=r"^[1-5]\d\d([,-][1-5]\d\d)*$")
     deregistration_delay_seconds: int = Field(30, ge=0, le=3600, description="Drain time for in-flight requests on scale-in")
-    stickiness: bool = Field(False, description="Socket.IO's long-polling fallback needs it unless the app uses the Redis adapter")
+    stickiness: bool = Field(
+        True,
+        description="lb_cookie stickiness: Socket.IO's polling transport needs it unless the app uses the Redis "
+        "adapter and its clients connect websocket-only",
+    )
     stickiness_duration_seconds: int = Field(86400, ge=1, le=604800)
 
     @model_validator(mode="after")
@@ -372,6 +527,32 @@ class EnvironmentConfig(_Section):
         return self
 
     @model_validator(mode="after")
+    def _check_connection_budget(self) -> "EnvironmentConfig":
+        budget = self.connection_budget
+        if budget.fits:
+            return self
+        fleet = budget.largest_fleet()
+        ways = [f"lower app.max_size to {fleet}" if fleet >= self.app.min_size else None, "lower a process's pool or per_host"]
+        bigger = smallest_class_that_fits(budget, self.database.instance_class)
+        if bigger:
+            ways.append(f"use database.instance_class = {bigger!r} ({max_connections(bigger)})")
+        raise FieldError(
+            ("app", "max_size"),
+            f"connection budget: {budget.describe()}, above 90 %: {', or '.join(w for w in ways if w)}",
+        )
+
+    @model_validator(mode="after")
+    def _check_redis_memory_alarm(self) -> "EnvironmentConfig":
+        percent = self.alarms.thresholds.redis_memory_percent
+        if self.cache.maxmemory_policy == "noeviction" and percent > 90:
+            # At 100 % every write fails: the alarm must leave time to act.
+            raise FieldError(
+                ("alarms", "thresholds", "redis_memory_percent"),
+                f"{percent:g} % leaves no time to act under noeviction (writes fail at 100 %); use 90 or less",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_zones(self) -> "EnvironmentConfig":
         zones = self.network.availability_zones
         if zones is None:
@@ -388,6 +569,28 @@ class EnvironmentConfig(_Section):
     @property
     def availability_zones(self) -> tuple[str, ...]:
         return self.network.availability_zones or tuple(f"{self.region}{letter}" for letter in "abcdef"[: self.network.az_count])
+
+    @property
+    def connection_budget(self) -> ConnectionBudget:
+        """Every process's MySQL pool at the fleet's largest size, against the instance class's default limit."""
+        processes = self.app.processes
+        return ConnectionBudget(
+            hosts=self.app.max_size,
+            per_host=tuple(Consumer(p.name, p.per_host, p.pool) for p in processes if p.placement == "every-host"),
+            once_in_fleet=tuple(
+                Consumer(p.name, p.per_host, p.pool) for p in processes if p.placement == "one-in-fleet"
+            ),
+            limit=max_connections(self.database.instance_class),
+            limit_source=self.database.instance_class,
+        )
+
+    @property
+    def alarm_thresholds(self) -> AlarmThresholds:
+        """``[alarms.thresholds]`` with ``db_connections`` derived from the connection limit unless set."""
+        thresholds = self.alarms.thresholds
+        if thresholds.db_connections is not None:
+            return thresholds
+        return thresholds.model_copy(update={"db_connections": int(ALARM_SHARE * self.connection_budget.limit)})
 
     @property
     def prefix(self) -> str:
@@ -427,8 +630,10 @@ def load_file(path: Path) -> EnvironmentConfig:
 
 def _describe(path: Path, text: str, exc: ValidationError) -> str:
     error = exc.errors(include_url=False)[0]
-    loc = tuple(str(part) for part in error["loc"] if not isinstance(part, int))
-    field = ".".join(loc) or "(top level)"
+    raised = error.get("ctx", {}).get("error")
+    full_loc = (*error["loc"], *raised.loc) if isinstance(raised, FieldError) else tuple(error["loc"])
+    dotted = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in full_loc)
+    field = dotted.lstrip(".") or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key"
@@ -436,40 +641,36 @@ def _describe(path: Path, text: str, exc: ValidationError) -> str:
         message = "required key is missing"
     elif "input" in error and error["type"] not in ("model_type",) and not isinstance(error["input"], dict):
         message = f"{message} (got {error['input']!r})"
-    line = _line_of(text, loc)
+    line = _line_of(text, full_loc)
     where = f"{_shown(path)}:{line}" if line else _shown(path)
     return f"{where}: {field}: {message}"
 
 
-def _line_of(text: str, loc: tuple[str, ...]) -> int | None:
-    """Best-effort line of a dotted key: the key inside its [table], or the table header itself."""
-    if not loc:
-        return None
-    lines = text.splitlines()
-    *tables, key = loc
-    start, end = 0, len(lines)
-    if not tables:
-        end = next((i for i, line in enumerate(lines) if re.match(r"^\s*\[", line)), len(lines))
-    else:
-        header = re.compile(r"^\s*\[\s*" + re.escape(".".join(tables)) + r"\s*\]")
-        for i, line in enumerate(lines):
-            if header.match(line):
-                start = i
-                break
+def _line_of(text: str, loc: tuple[str | int, ...]) -> int | None:
+    """Best-effort line of a key path (array indices included): the key's own line, else the
+    header of the deepest table that holds it, e.g. the third ``[[app.processes]]`` for index 2."""
+    wanted = tuple(str(part) for part in loc)
+    arrays: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    depth, found = 0, None
+    for number, line in enumerate(text.splitlines(), 1):
+        if match := re.match(r"^\s*\[\[\s*([^\]]+?)\s*\]\]", line):
+            name = _keys(match.group(1))
+            arrays[name] = arrays.get(name, -1) + 1
+            table = candidate = (*name, str(arrays[name]))
+        elif match := re.match(r"^\s*\[\s*([^\]]+?)\s*\]", line):
+            table = candidate = _keys(match.group(1))
+        elif match := re.match(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""", line):
+            candidate = (*table, *_keys(match.group(1)))
         else:
-            return None
-        for j in range(start + 1, len(lines)):
-            if re.match(r"^\s*\[", lines[j]):
-                end = j
-                break
-    key_re = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
-    for i in range(start, end):
-        if key_re.match(lines[i]):
-            return i + 1
-    if len(loc) == 1:
-        header = re.compile(r"^\s*\[\s*" + re.escape(key) + r"\s*\]")
-        return next((i + 1 for i, line in enumerate(lines) if header.match(line)), None)
-    return start + 1 if tables else None
+            continue
+        if depth < len(candidate) <= len(wanted) and wanted[: len(candidate)] == candidate:
+            depth, found = len(candidate), number
+    return found
+
+
+def _keys(dotted: str) -> tuple[str, ...]:
+    return tuple(part.strip().strip("\"'") for part in re.findall(r"""("[^"]*"|'[^']*'|[^.]+)""", dotted))
 
 
 def _shown(path: Path) -> str:

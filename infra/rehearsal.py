@@ -576,7 +576,8 @@ def monitoring_facts(config: EnvironmentConfig, emulator: Emulator) -> list[str]
 
     # Only the names are compared, and they do not depend on the dimension values.
     stand_ins = MonitoredResources("alb", "tg", "asg", "db", tuple(f"redis-{i}" for i in range(1 + config.cache.replicas)))
-    expected = {a.name(config.prefix) for a in alarm_table(stand_ins, config.alarms.thresholds, fleet_min_size=config.app.min_size)}
+    table = alarm_table(stand_ins, config.alarm_thresholds, fleet_min_size=config.app.min_size)
+    expected = {a.name(config.prefix) for a in table}
     alarms = emulator.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{config.prefix}-")["MetricAlarms"]
     topic = f":{config.prefix}-alarms"
     problems = []

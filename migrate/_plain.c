@@ -79,7 +79,10 @@ plain_rows(const unsigned char *p, const unsigned char *end)
             return rows;
         if (*p++ != ',')
             return -1;
-        if (p < end && *p == '\n')
+        /* one-row-per-line VALUES: ",\n", or ",\r\n" in a dump with Windows line endings */
+        if (p < end && *p == '\r' && p + 1 < end && p[1] == '\n')
+            p += 2;
+        else if (p < end && *p == '\n')
             p++;
     }
 }

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 import pymysql
 
+from migrate.errors import BadInput
+
 TABLE = "_migrate_checkpoint"
-_CREATE = f"""CREATE TABLE IF NOT EXISTS `{TABLE}` (
+_CREATE = """CREATE TABLE IF NOT EXISTS {table} (
   `id` TINYINT UNSIGNED NOT NULL PRIMARY KEY,
   `statement` BIGINT UNSIGNED NOT NULL COMMENT 'ordinal of the last statement whose effect is committed',
   `line` BIGINT UNSIGNED NOT NULL,
@@ -51,15 +53,64 @@ class Digest:
         return self._hash.hexdigest()
 
 
-def read(conn: pymysql.Connection) -> Position | None:
+class Tracker:
+    """Where the load is in the dump, as the checkpoint will record it, and on resume which statements
+    the checkpoint already covers and whether they are the interrupted load's."""
+
+    def __init__(self, resume: Position | None) -> None:
+        self.resume = resume
+        self.skip_to = resume.statement if resume else 0
+        self.ordinal = 0
+        self.digest = Digest()
+
+    @property
+    def covers_next(self) -> bool:
+        """Whether the interrupted load committed the next statement."""
+        return self.ordinal < self.skip_to
+
+    @property
+    def covered_last(self) -> bool:
+        """Whether the interrupted load committed the statement just read."""
+        return self.ordinal <= self.skip_to
+
+    def advance(self, sql: bytes) -> None:
+        self.ordinal += 1
+        self.digest.update(sql)
+
+    @property
+    def at_resume_point(self) -> bool:
+        """The last covered statement was just read, and it proved to be the interrupted load's dump."""
+        if self.resume is None or self.ordinal != self.skip_to:
+            return False
+        if self.digest.hexdigest() != self.resume.digest:
+            raise BadInput(f"the dump differs from the one the interrupted load was reading (statements "
+                           f"1..{self.ordinal}, through line {self.resume.line}, do not match the checkpoint); "
+                           "refusing to resume: load into an empty database instead")
+        return True
+
+    def position(self, line: int, complete: bool = False) -> Position:
+        return Position(self.ordinal, line, self.digest.hexdigest(), complete)
+
+    def finish(self) -> None:
+        if self.ordinal < self.skip_to:
+            raise BadInput(f"the dump ends at statement {self.ordinal} but the checkpoint is at statement "
+                           f"{self.skip_to}: this is not the dump the interrupted load was reading")
+
+
+def table(schema: str) -> str:
+    """The checkpoint table, qualified: the session's database moves with the dump's USE statements."""
+    return "`" + schema.replace("`", "``") + "`.`" + TABLE + "`"
+
+
+def read(conn: pymysql.Connection, schema: str) -> Position | None:
     with conn.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                    "AND TABLE_NAME = %s", (TABLE,))
+        cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                    "AND TABLE_NAME = %s", (schema, TABLE))
         if cur.fetchone()[0] == 0:
             return None
         # A locking read waits for a batch still committing on a connection that was just lost,
         # instead of reading the checkpoint from before it and loading that batch twice.
-        cur.execute(f"SELECT statement, line, digest, complete FROM `{TABLE}` WHERE id = 1 FOR UPDATE")
+        cur.execute(f"SELECT statement, line, digest, complete FROM {table(schema)} WHERE id = 1 FOR UPDATE")
         row = cur.fetchone()
     conn.commit()
     if row is None:
@@ -67,24 +118,24 @@ def read(conn: pymysql.Connection) -> Position | None:
     return Position(int(row[0]), int(row[1]), row[2], bool(row[3]))
 
 
-def start(conn: pymysql.Connection) -> Position:
+def start(conn: pymysql.Connection, schema: str) -> Position:
     """A fresh checkpoint at statement 0, committed before the first write of the load."""
     position = Position(0, 0, Digest().hexdigest())
     with conn.cursor() as cur:
-        cur.execute(_CREATE)
-        cur.execute(f"REPLACE INTO `{TABLE}` (id, statement, line, digest, complete) VALUES (1, 0, 0, %s, 0)",
+        cur.execute(_CREATE.format(table=table(schema)))
+        cur.execute(f"REPLACE INTO {table(schema)} (id, statement, line, digest, complete) VALUES (1, 0, 0, %s, 0)",
                     (position.digest,))
     conn.commit()
     return position
 
 
-def record(conn: pymysql.Connection, position: Position) -> None:
+def record(conn: pymysql.Connection, schema: str, position: Position) -> None:
     """Write ``position`` in the connection's current transaction; the caller commits."""
     with conn.cursor() as cur:
-        cur.execute(f"UPDATE `{TABLE}` SET statement = %s, line = %s, digest = %s, complete = %s WHERE id = 1",
+        cur.execute(f"UPDATE {table(schema)} SET statement = %s, line = %s, digest = %s, complete = %s WHERE id = 1",
                     (position.statement, position.line, position.digest, int(position.complete)))
 
 
-def drop(conn: pymysql.Connection) -> None:
+def drop(conn: pymysql.Connection, schema: str) -> None:
     with conn.cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS `{TABLE}`")
+        cur.execute(f"DROP TABLE IF EXISTS {table(schema)}")

@@ -24,6 +24,10 @@ class Kind(Enum):
     LOCK = "lock"  # LOCK TABLES / UNLOCK TABLES
     USE = "use"
     CREATE_DATABASE = "create database"
+    # Statements that change which rows a table keeps after its INSERTs (the verdict models them).
+    TRUNCATE = "truncate"
+    DELETE = "delete"
+    UPDATE = "update"
     OTHER = "other"
 
 
@@ -53,6 +57,9 @@ _PATTERNS: tuple[tuple[Kind, re.Pattern[bytes]], ...] = tuple(
         (Kind.LOCK, rb"(?:UN)?LOCK\s+TABLES?\b"),
         (Kind.USE, rb"USE\s+" + _NAME),
         (Kind.CREATE_DATABASE, rb"CREATE\s+(?:DATABASE|SCHEMA)\s+(?:IF\s+NOT\s+EXISTS\s+)?" + _NAME),
+        (Kind.TRUNCATE, rb"TRUNCATE\s+(?:TABLE\s+)?" + _QUALIFIED),
+        (Kind.DELETE, rb"DELETE\s+(?:(?:LOW_PRIORITY|QUICK|IGNORE)\s+)*FROM\s+" + _QUALIFIED),
+        (Kind.UPDATE, rb"UPDATE\s+(?:(?:LOW_PRIORITY|IGNORE)\s+)*" + _QUALIFIED),
     )
 )
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import ssl
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pymysql
@@ -27,15 +29,15 @@ class Endpoint:
     host: str
     port: int
     user: str | None
-    database: str
+    database: str | None  # None: the dump's USE statements choose (migrate run only)
     unix_socket: str | None = None
 
     def __str__(self) -> str:
         where = self.unix_socket or f"{self.host}:{self.port}"
-        return f"{self.user or ''}@{where}/{self.database}"
+        return f"{self.user or ''}@{where}/{self.database or ''}"
 
 
-def parse_url(url: str, what: str = "--target") -> Endpoint:
+def parse_url(url: str, what: str = "--target", database_required: bool = True) -> Endpoint:
     """A SQLAlchemy-style URL, parsed here: importing SQLAlchemy to read one costs ~1 s per run."""
     parts = urlsplit(url)
     if not parts.scheme or not parts.netloc:
@@ -46,7 +48,7 @@ def parse_url(url: str, what: str = "--target") -> Endpoint:
         raise BadInput(f"{what}: the URL carries a password; pass it with MIGRATE_TARGET_PASSWORD, "
                        "--password-prompt or --password-secret-arn instead")
     database = unquote(parts.path.lstrip("/"))
-    if not database:
+    if not database and database_required:
         raise BadInput(f"{what}: the URL names no database (…/dbname)")
     try:
         port = parts.port or 3306
@@ -54,7 +56,7 @@ def parse_url(url: str, what: str = "--target") -> Endpoint:
         raise BadInput(f"{what}: the port is not a number") from None
     socket = parse_qs(parts.query).get("unix_socket", [None])[0]
     return Endpoint(host=parts.hostname or "localhost", port=port,
-                    user=unquote(parts.username) if parts.username else None, database=database,
+                    user=unquote(parts.username) if parts.username else None, database=database or None,
                     unix_socket=socket)
 
 
@@ -104,6 +106,20 @@ def secret_password(arn: str) -> tuple[str, str | None]:
     raise BadInput("--password-secret-arn: the secret's JSON has no \"password\" field")
 
 
+def resolve_login(endpoint: Endpoint, env_var: str, prompt: Callable[[str], str] | None,
+                  secret_arn: str | None) -> tuple[Endpoint, str | None]:
+    """The password from a secret, a prompt or the environment, in that order of precedence; a
+    secret that names the user supplies it when the URL does not."""
+    if secret_arn:
+        password, username = secret_password(secret_arn)
+        if endpoint.user is None and username:
+            endpoint = replace(endpoint, user=username)
+        return endpoint, password
+    if prompt is not None:
+        return endpoint, prompt(f"password for {endpoint}")
+    return endpoint, os.environ.get(env_var)
+
+
 def connect(endpoint: Endpoint, password: str | None, tls: ssl.SSLContext | None, *,
             autocommit: bool = True, local_data: bool = False) -> pymysql.Connection:
     """Connect or fail with one line naming where (never the password).
@@ -130,6 +146,17 @@ def connect(endpoint: Endpoint, password: str | None, tls: ssl.SSLContext | None
             raise ConnectionFailed(f"cannot connect to {endpoint}: the server does not offer TLS "
                                    "(pass --allow-plaintext only on a trusted network)")
     return conn
+
+
+def error_code(e: pymysql.err.MySQLError) -> int | None:
+    return e.args[0] if e.args and isinstance(e.args[0], int) else None
+
+
+def rollback(conn: pymysql.Connection) -> None:
+    try:
+        conn.rollback()
+    except pymysql.err.MySQLError:
+        pass  # the connection is gone; the server rolled back for us
 
 
 def error_text(e: BaseException) -> str:

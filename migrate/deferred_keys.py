@@ -53,6 +53,7 @@ DUPLICATE_KEY_NAME = 1061
 @dataclass(frozen=True, slots=True)
 class Deferral:
     table: str
+    database: str | None  # when the dump's USE statements place its tables
     create: bytes  # the CREATE TABLE without the deferred keys
     keys: tuple[tuple[str, bytes], ...]  # (name, definition as written), in the dump's order
 
@@ -85,7 +86,7 @@ def referenced_tables(create: bytes) -> set[str]:
     return {unquote(m.group(1)) for m in _REFERENCES.finditer(_STRINGS.sub(b"''", create))}
 
 
-def plan(table: str, create: bytes, referenced: set[str]) -> Deferral | None:
+def plan(table: str, create: bytes, referenced: set[str], database: str | None = None) -> Deferral | None:
     """The CREATE TABLE with its deferrable keys left out, or None when none may be deferred."""
     if table in referenced or not transactional(create):
         return None
@@ -109,7 +110,7 @@ def plan(table: str, create: bytes, referenced: set[str]) -> Deferral | None:
         return None
     closing = parts[-1][len(parts[-1].rstrip()):]  # the layout's newline before ')'
     create_without = create[:body[0]] + b",".join(kept).rstrip() + closing + create[body[2] - 1:]
-    return Deferral(table, create_without, tuple(keys))
+    return Deferral(table, database, create_without, tuple(keys))
 
 
 def missing_keys(conn: pymysql.Connection, deferral: Deferral) -> list[tuple[str, bytes]]:
@@ -180,10 +181,11 @@ class KeyBuilder:
         for deferral in held:
             self._start(deferral)
 
-    def create(self, step: Step) -> bytes | None:
+    def create(self, step: Step, database: str | None = None) -> bytes | None:
         """The CREATE TABLE to execute for ``step`` (its own SQL when nothing is deferred)."""
         assert step.what.kind is Kind.CREATE_TABLE and step.what.name is not None
-        deferral = plan(step.what.name, step.sql, self.referenced) if self.enabled and step.sql else None
+        deferral = (plan(step.what.name, step.sql, self.referenced, database)
+                    if self.enabled and step.sql else None)
         self.referenced |= referenced_tables(step.statement.sql)
         self.pending = deferral
         return deferral.create if deferral is not None else step.sql
@@ -252,6 +254,8 @@ class KeyBuilder:
             try:
                 for sql in self.session():
                     conn.query(sql)
+                if deferral.database is not None:
+                    conn.select_db(deferral.database)
                 added = add_keys(conn, deferral)
             finally:
                 conn.close()

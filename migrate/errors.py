@@ -2,7 +2,9 @@
 
 Exit codes are the tool's contract with scripts: 0 everything matches, 1 the target does not hold
 the dump (a mismatch, or a load that stopped part-way), 2 nothing was attempted because the input,
-the usage or the connection was wrong.
+the usage or the connection was wrong, 3 the load completed and no count contradicts the dump, but
+the dump alone cannot prove some tables (INSERT IGNORE, REPLACE, DELETE…): ``migrate verify``
+against the source decides.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
+EXIT_UNPROVEN = 3
 
 
 class MigrateError(Exception):
@@ -45,3 +48,7 @@ class LoadFailed(MigrateError):
     """A statement failed after writes began; the message says what is already committed."""
 
     exit_code = EXIT_MISMATCH
+
+
+class ConnectionLost(LoadFailed):
+    """The server or the network went away after writes began: the load can resume from its checkpoint."""

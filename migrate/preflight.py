@@ -26,6 +26,7 @@ class TargetFacts:
     has_0900_collations: bool
     tables: tuple[str, ...]  # anything already in the target database
     local_infile: bool = False  # the server accepts LOAD DATA LOCAL
+    database: str | None = None  # the URL's; None: the dump's USE statements choose
 
     @property
     def mariadb(self) -> bool:
@@ -42,8 +43,8 @@ def gather(conn: pymysql.Connection) -> TargetFacts:
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT VERSION(), @@max_allowed_packet, @@log_bin, @@log_bin_trust_function_creators, "
-                        "@@local_infile")
-            version, packet, log_bin, trust, local_infile = cur.fetchone()
+                        "@@local_infile, DATABASE()")
+            version, packet, log_bin, trust, local_infile, database = cur.fetchone()
             cur.execute("SELECT COUNT(*) FROM information_schema.COLLATIONS "
                         "WHERE COLLATION_NAME = 'utf8mb4_0900_ai_ci'")
             has_0900 = cur.fetchone()[0] > 0
@@ -53,7 +54,7 @@ def gather(conn: pymysql.Connection) -> TargetFacts:
     except pymysql.err.MySQLError as e:
         raise ConnectionFailed(f"preflight query failed: {error_text(e)}") from None
     return TargetFacts(str(version), int(packet), bool(int(log_bin)), bool(int(trust)), has_0900, tables,
-                       bool(int(local_infile)))
+                       bool(int(local_infile)), database)
 
 
 def routine_problem(facts: TargetFacts, routines: int) -> str | None:
@@ -64,14 +65,52 @@ def routine_problem(facts: TargetFacts, routines: int) -> str | None:
     return None
 
 
-def problems(facts: TargetFacts, database: str, summary: DumpSummary | None, force: bool) -> list[str]:
+def not_empty(database: str, tables: tuple[str, ...]) -> str:
+    shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
+    return (f"target database `{database}` is not empty ({len(tables)} tables: {shown}); "
+            "load into an empty database, or pass --force to load over it")
+
+
+def existing_tables(conn: pymysql.Connection, databases: list[str]) -> dict[str, tuple[str, ...]]:
+    """The tables already in each of ``databases`` that has any (where a URL without a database loads)."""
+    found: dict[str, tuple[str, ...]] = {}
+    with conn.cursor() as cur:
+        for database in databases:
+            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                        "ORDER BY TABLE_NAME", (database,))
+            if tables := tuple(r[0] for r in cur.fetchall()):
+                found[database] = tables
+    return found
+
+
+def placement_problems(database: str | None, summary: DumpSummary) -> list[str]:
+    """Where the dump's objects would land, and whether they would still find what they name."""
+    names = summary.databases
+    if database is None:
+        if summary.unplaced is not None:
+            return [f"the statement at line {summary.unplaced} needs a database, but neither the dump (no USE "
+                    "before it) nor the target URL names one: add /DBNAME to the URL"]
+        return []
+    if len(set(names)) > 1:
+        return [f"the dump loads into {len(set(names))} databases ({', '.join(names)}) but the target URL names "
+                f"one, `{database}`: leave the database out of the URL to load each where the dump says "
+                "(--map-database OLD=NEW renames)"]
+    foreign = sorted((line, name) for name, line in summary.qualifiers.items() if name in names and name != database)
+    if foreign:
+        line, name = foreign[0]
+        return [f"the statement at line {line} names database `{name}` (`{name}`.…), but with a database in the "
+                f"target URL the dump's USE is dropped and everything lands in `{database}`, where that name "
+                f"finds nothing: leave the database out of the URL and pass --map-database {name}={database}"]
+    return []
+
+
+def problems(facts: TargetFacts, database: str | None, summary: DumpSummary | None, force: bool) -> list[str]:
     """Everything that would make the load fail; an empty list means go."""
     found = []
     if facts.tables and not force:
-        shown = ", ".join(facts.tables[:5]) + (", …" if len(facts.tables) > 5 else "")
-        found.append(f"target database `{database}` is not empty ({len(facts.tables)} tables: {shown}); "
-                     "load into an empty database, or pass --force to load over it")
+        found.append(not_empty(database, facts.tables))
     if summary is not None:
+        found += placement_problems(database, summary)
         if summary.largest.size + 1024 > facts.max_allowed_packet:
             found.append(packet_fix(summary.largest.size, summary.largest.line, facts.max_allowed_packet))
         problem = routine_problem(facts, len(summary.routines))

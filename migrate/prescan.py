@@ -52,6 +52,8 @@ def _observe(summary: DumpSummary, buf: bytes, start: int, end: int, base: int, 
             raise problem
     summary.statements += 1
     if buf.startswith((b"INSERT", b"insert"), first):
+        if summary.unplaced is None and not summary.databases:
+            summary.place(Kind.INSERT, None, b"", line + buf.count(b"\n", start, first))
         return
     if buf.startswith((b"DELIMITER", b"delimiter"), first):
         newline = buf.find(b"\n", first, end)
@@ -59,3 +61,4 @@ def _observe(summary: DumpSummary, buf: bytes, start: int, end: int, base: int, 
     what = classify(buf[first:min(first + HEAD, end)])
     if what.kind is Kind.ROUTINE and what.name is not None:
         summary.routines.append(what.name)
+    summary.place(what.kind, what.name, buf[first:end], line + buf.count(b"\n", start, first))

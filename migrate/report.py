@@ -8,32 +8,48 @@ from pathlib import Path
 from migrate.errors import BadInput
 from migrate.plan import DumpSummary
 from migrate.rewrite import RULES
-from migrate.verify import TableVerdict
+from migrate.verify import MATCH, MISMATCH, TableVerdict
+
+_STATUS = {MATCH: "yes", MISMATCH: "NO"}
 
 
 def _cell(n: int | None, missing: str) -> str:
     return missing if n is None else f"{n:,}"
 
 
+def _expected(v: TableVerdict) -> str:
+    if v.caveat is None:
+        return _cell(v.expected, "?")
+    return f"unknown: {v.caveat}" if v.expected is None else f"≤ {v.expected:,} ({v.caveat})"
+
+
 def verdict_table(verdicts: list[TableVerdict], expected_label: str) -> str:
     show_checksum = any(v.checksum is not None for v in verdicts)
     header = ["table", expected_label, "rows in target"] + (["content"] if show_checksum else []) + ["match"]
     rows = [
-        [v.table, _cell(v.expected, "?"), _cell(v.actual, "missing")]
+        [v.table, _expected(v), _cell(v.actual, "missing")]
         + ([v.checksum or ""] if show_checksum else [])
-        + ["yes" if v.match else "NO"]
+        + [_STATUS.get(v.status, "verify")]
         for v in verdicts
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in [header, *rows]]
-    bad = sum(not v.match for v in verdicts)
-    lines.append(f"{len(verdicts)} tables, {bad} mismatched" if bad else f"{len(verdicts)} tables, all match")
+    bad = sum(v.status == MISMATCH for v in verdicts)
+    unproven = sum(v.status not in (MATCH, MISMATCH) for v in verdicts)
+    if bad:
+        lines.append(f"{len(verdicts)} tables, {bad} mismatched")
+    elif unproven:
+        lines.append(f"{len(verdicts)} tables: {len(verdicts) - unproven} match, {unproven} cannot be proven from "
+                     "the dump alone (its statements keep or drop rows as the data decides): compare them with "
+                     "the source: migrate verify --source URL --target URL (exit 0 when they match)")
+    else:
+        lines.append(f"{len(verdicts)} tables, all match")
     return "\n".join(lines)
 
 
 def rewrites_text(counts: dict[str, int]) -> str:
-    applied = [f"  {counts[rule]:>6}  {RULES[rule]}" for rule in RULES if counts.get(rule)]
+    applied = [f"  {counts[rule.name]:>6}  {rule.report}" for rule in RULES if counts.get(rule.name)]
     return "rewrites:\n" + "\n".join(applied) if applied else "rewrites: none needed"
 
 
@@ -47,7 +63,8 @@ def inspect_text(name: str, size: int | None, compressed: bool, summary: DumpSum
     lines += [f"  {sql.decode('utf-8', 'replace')}" for sql in summary.header]
     lines.append(f"tables: {len(summary.tables)}, rows: {summary.rows:,}")
     width = max((len(t) for t in summary.tables), default=0)
-    lines += [f"  {t.ljust(width)}  {_cell(n, 'not countable (INSERT … SELECT)'):>12}"
+    lines += [f"  {t.ljust(width)}  {_cell(n, 'unknown'):>12}"
+              + (f"  ({'≤, ' if n is not None else ''}{summary.caveats[t]})" if t in summary.caveats else "")
               for t, n in sorted(summary.tables.items())]
     if summary.views:
         lines.append(f"views: {', '.join(summary.views)}")
@@ -73,6 +90,7 @@ def summary_document(summary: DumpSummary, rewrites: dict[str, int]) -> dict[str
         "sql_bytes": summary.bytes,
         "largest_statement": {"bytes": summary.largest.size, "line": summary.largest.line},
         "tables": summary.tables,
+        "caveats": summary.caveats,
         "views": summary.views,
         "routines": summary.routines,
         "rewrites": dict(rewrites),

@@ -3,16 +3,26 @@
 Rewrites touch only DDL and session statements, and only outside string literals: INSERTs are
 never rewritten, so row data containing ``DEFINER=`` or a collation name arrives byte-identical
 (a ``sed`` over the dump corrupts exactly that data).
+
+``RULES`` is the one registry: a rule's name (its counter and JSON key), when a target needs it,
+its ``--keep-…`` option, its line in the report and its rewrite live in one entry, so the CLI, the
+loader and the report follow from it and a new rule is one entry plus its test.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from migrate.classify import Kind
+from migrate.databases import map_names
 from migrate.tokens import BQ, DQ, SQ
+
+if TYPE_CHECKING:
+    from migrate.preflight import TargetFacts
 
 _USER_PART = rb"(?:'[^']*'|`[^`]*`|\"[^\"]*\"|[\w.%-]+)"
 _DEFINER = re.compile(
@@ -26,32 +36,6 @@ _MARIADB_ONLY = re.compile(rb"/\*M!\d*(?:[^*]++|\*(?!/))*+\*/", re.S)
 _SESSION_ASSIGN = re.compile(
     rb"\s*(?:/\*!\d*\s*)?SET\s+(?:@@(?:GLOBAL|SESSION|LOCAL)\.|(?:GLOBAL|SESSION|LOCAL)\s+)?(\w+)\s*:?=", re.I
 )
-
-RULES = {
-    "definer": "DEFINER clauses removed (RDS error 1227)",
-    "gtid_purged": "SET @@GLOBAL.GTID_PURGED dropped (RDS rejects it)",
-    "sql_log_bin": "SQL_LOG_BIN assignments dropped (RDS rejects them)",
-    "collation": "utf8mb4_0900_* collations mapped (target lacks them, error 1273)",
-    "database": "USE / CREATE DATABASE dropped (the target URL names the database)",
-    "sql_mode": "sql_mode values MySQL 8 removed (NO_AUTO_CREATE_USER, …) dropped (error 1231)",
-    "mariadb_only": "MariaDB-only /*M!…*/ statements dropped (a MySQL target sees an empty query, 1065)",
-    "lock_tables": "LOCK / UNLOCK TABLES dropped (they would lock out the checkpoint table)",
-}
-
-
-@dataclass(frozen=True)
-class RewriteOptions:
-    strip_definer: bool = True
-    drop_gtid_purged: bool = True
-    drop_sql_log_bin: bool = True
-    # Decided by asking the target (preflight); a MySQL 8 target keeps its own collations.
-    map_collations: bool = False
-    # Decided by the target's version: MySQL 8 rejects the modes 5.7 and MariaDB dumps set.
-    drop_removed_sql_modes: bool = False
-    # Decided by the target's kind: to MySQL a statement that is one /*M!…*/ comment is empty.
-    drop_mariadb_only: bool = False
-    drop_database_statements: bool = True
-
 
 def strip_definer(sql: bytes) -> tuple[bytes, int]:
     """Remove every ``DEFINER = user`` outside string literals; return the text and how many."""
@@ -122,43 +106,130 @@ def assigned_variable(sql: bytes) -> str | None:
     return m.group(1).upper().decode("ascii", "replace") if m else None
 
 
-class Rewriter:
-    """Applies the enabled rules to a classified statement and counts what each one changed."""
 
-    def __init__(self, options: RewriteOptions) -> None:
-        self.options = options
+
+@dataclass(frozen=True)
+class Context:
+    """What the operator said that a rewrite needs to know."""
+
+    database_map: Mapping[str, str] = field(default_factory=dict)  # --map-database old=new
+
+
+# A rule's rewrite: (the statement to send, or None to drop it; how many changes it made).
+Rewrite = Callable[[bytes, Kind, Context], tuple[bytes | None, int]]
+
+
+def _always(facts: TargetFacts) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str  # its counter, and its key in the JSON report
+    report: str  # its line in the rewrites summary
+    rewrite: Rewrite
+    keep_flag: str | None  # the option that switches it off; None: it is never off
+    keep_help: str = ""
+    # Whether a target needs it (unless kept); asked of the target's facts by preflight.
+    needed: Callable[[TargetFacts], bool] = _always
+
+    @property
+    def option(self) -> str | None:
+        """The keyword click passes the ``--keep-…`` flag's value under."""
+        return self.keep_flag[2:].replace("-", "_") if self.keep_flag else None
+
+
+def _drop_mariadb_only(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
+    dropped = sql.startswith(b"/*M!") and _MARIADB_ONLY.fullmatch(sql) is not None
+    return (None, 1) if dropped else (sql, 0)
+
+
+def _drop_assignment(variable: str) -> Rewrite:
+    def rewrite(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
+        return (None, 1) if kind is Kind.SET and assigned_variable(sql) == variable else (sql, 0)
+
+    return rewrite
+
+
+def _drop_kinds(*kinds: Kind) -> Rewrite:
+    def rewrite(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
+        return (None, 1) if kind in kinds else (sql, 0)
+
+    return rewrite
+
+
+def _strip_definer(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
+    return strip_definer(sql) if b"DEFINER" in sql.upper() else (sql, 0)
+
+
+def _sql_modes(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
+    return drop_removed_sql_modes(sql) if kind is Kind.SET and b"sql_mode" in sql.lower() else (sql, 0)
+
+
+def _map_databases(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
+    return map_names(sql, context.database_map) if context.database_map else (sql, 0)
+
+
+def _collations(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
+    return map_collations(sql) if b"_0900_" in sql else (sql, 0)
+
+
+# In the order they apply: drops first, then edits of what is sent.
+RULES: tuple[Rule, ...] = (
+    Rule("mariadb_only", "MariaDB-only /*M!…*/ statements dropped (a MySQL target sees an empty query, 1065)",
+         _drop_mariadb_only, "--keep-mariadb-only", "Send MariaDB-only /*M!…*/ statements to a MySQL target anyway.",
+         needed=lambda facts: not facts.mariadb),
+    Rule("gtid_purged", "SET @@GLOBAL.GTID_PURGED dropped (RDS rejects it)", _drop_assignment("GTID_PURGED"),
+         "--keep-gtid-purged", "Send SET @@GLOBAL.GTID_PURGED unchanged."),
+    Rule("sql_log_bin", "SQL_LOG_BIN assignments dropped (RDS rejects them)", _drop_assignment("SQL_LOG_BIN"),
+         "--keep-sql-log-bin", "Send SQL_LOG_BIN assignments unchanged."),
+    Rule("database", "USE / CREATE DATABASE dropped (the target URL names the database)",
+         _drop_kinds(Kind.USE, Kind.CREATE_DATABASE), "--keep-database-statements",
+         "Send USE / CREATE DATABASE unchanged (loads where the dump says).",
+         needed=lambda facts: facts.database is not None),
+    # Never off: the operator asked for it by giving the map (databases.py).
+    Rule("map_database", "database names mapped (--map-database)", _map_databases, None),
+    # Never off: under LOCK TABLES the checkpoint row could not be written.
+    Rule("lock_tables", "LOCK / UNLOCK TABLES dropped (they would lock out the checkpoint table)",
+         _drop_kinds(Kind.LOCK), None),
+    Rule("definer", "DEFINER clauses removed (RDS error 1227)", _strip_definer,
+         "--keep-definer", "Send DEFINER clauses unchanged (RDS rejects them without SUPER)."),
+    Rule("sql_mode", "sql_mode values MySQL 8 removed (NO_AUTO_CREATE_USER, …) dropped (error 1231)", _sql_modes,
+         "--keep-sql-modes", "Send sql_mode values unchanged, even those a MySQL 8 target rejects.",
+         needed=lambda facts: facts.mysql8),
+    Rule("collation", "utf8mb4_0900_* collations mapped (target lacks them, error 1273)", _collations,
+         "--keep-collations", "Never map utf8mb4_0900_* collations, even when the target lacks them.",
+         needed=lambda facts: not facts.has_0900_collations),
+)
+EVERY_RULE = frozenset(rule.name for rule in RULES)
+
+
+def rules_for(facts: TargetFacts | None, kept: Collection[str] = ()) -> frozenset[str]:
+    """The rules on for a target: those it needs, less the kept ones. Without facts (``inspect``),
+    every rule: the most rewriting any target could need."""
+    return frozenset(rule.name for rule in RULES
+                     if rule.keep_flag is None
+                     or rule.name not in kept and (facts is None or rule.needed(facts)))
+
+
+class Rewriter:
+    """Applies the rules that are on to a classified statement and counts what each one changed."""
+
+    def __init__(self, enabled: Iterable[str], context: Context | None = None) -> None:
+        names = set(enabled)
+        self.rules = tuple(rule for rule in RULES if rule.name in names or rule.keep_flag is None)
+        self.context = context or Context()
         self.counts: Counter[str] = Counter()
 
     def apply(self, sql: bytes, kind: Kind) -> bytes | None:
         """The statement to send, or None to drop it."""
         if kind is Kind.INSERT:
             return sql
-        options = self.options
-        if options.drop_mariadb_only and sql.startswith(b"/*M!") and _MARIADB_ONLY.fullmatch(sql):
-            self.counts["mariadb_only"] += 1
-            return None
-        if kind is Kind.SET:
-            variable = assigned_variable(sql)
-            if options.drop_gtid_purged and variable == "GTID_PURGED":
-                self.counts["gtid_purged"] += 1
+        for rule in self.rules:
+            rewritten, changes = rule.rewrite(sql, kind, self.context)
+            if changes:
+                self.counts[rule.name] += changes
+            if rewritten is None:
                 return None
-            if options.drop_sql_log_bin and variable == "SQL_LOG_BIN":
-                self.counts["sql_log_bin"] += 1
-                return None
-        if options.drop_database_statements and kind in (Kind.USE, Kind.CREATE_DATABASE):
-            self.counts["database"] += 1
-            return None
-        if kind is Kind.LOCK:
-            # Not switchable: under LOCK TABLES the checkpoint row could not be written.
-            self.counts["lock_tables"] += 1
-            return None
-        if options.strip_definer and b"DEFINER" in sql.upper():
-            sql, n = strip_definer(sql)
-            self.counts["definer"] += n
-        if options.drop_removed_sql_modes and kind is Kind.SET and b"sql_mode" in sql.lower():
-            sql, n = drop_removed_sql_modes(sql)
-            self.counts["sql_mode"] += n
-        if options.map_collations and b"_0900_" in sql:
-            sql, n = map_collations(sql)
-            self.counts["collation"] += n
+            sql = rewritten
         return sql

@@ -54,8 +54,9 @@ _CUT = b"\x01"
 # strings and whitespace all fall outside it.
 _VALUE = rb"(?:\x01|NULL|-?(?:\d++(?:\.\d*+)?|\.\d++)(?:[eE][-+]?\d++)?)"
 _ROW = rb"\((?:" + _VALUE + rb",)*+" + _VALUE + rb"\)"
-# mysqldump separates rows with ',', mariadb-dump with ',\n'; LOAD DATA skips either before '('.
-_PLAIN = re.compile(_ROW + rb"(?:,\n?" + _ROW + rb")*+")
+# mysqldump separates rows with ',', mariadb-dump with ',\n' (',\r\n' once a dump went through
+# Windows); LOAD DATA skips any of them before '('.
+_PLAIN = re.compile(_ROW + rb"(?:,(?:\r?\n)?" + _ROW + rb")*+")
 # Outside strings, any of these could start a token (another quote, a comment, a statement end)
 # that only the full tokenizer reads right.
 _TOKEN_STARTS = (b"'", b'"', b"`", b"\\", b";", b"#", b"/*", b"--")

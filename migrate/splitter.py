@@ -39,9 +39,13 @@ _TOKENS = re.compile(
     rb"(?:[^'\"`/#\-]++|" + b"|".join((SQ, DQ, BQ, _COMMENT_TO_END, _LINE_COMMENT)) + rb"|[/\-])*+", re.S
 )
 _STATEMENT_START = re.compile(rb"[A-Za-z(]|/\*[!M]")
-# ';' + newline, the end of nearly every dump statement. The regex engine finds it at ~3 GB/s here,
-# bytes.find at ~1.2 (CPython's search for a 2-byte needle is slow when ';' is common in the data).
-STATEMENT_END = re.compile(rb";\n")
+# A client's message captured with its output (`mysqldump ... > dump.sql 2>&1`): "mysqldump: [Warning] …".
+_CLIENT_MESSAGE = re.compile(rb"[A-Za-z][\w.-]*: ")
+# ';' + newline, the end of nearly every dump statement; the newline is CRLF in dumps written on
+# Windows (mysqldump there, MySQL Workbench's Data Export) and mixed in hand-edited ones. The regex
+# engine finds it at ~3 GB/s here, bytes.find at ~1.2 (CPython's search for a 2-byte needle is slow
+# when ';' is common in the data).
+STATEMENT_END = re.compile(rb";\r?\n")
 BOM = b"\xef\xbb\xbf"
 
 
@@ -89,7 +93,7 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
     delimiter = b";"
     pattern = statement_pattern(delimiter)
     # Where the last delimiter + newline in the buffer is: a cheap "can a statement end here".
-    horizon = buf.rfind(delimiter + b"\n")
+    horizon = last_end(buf, delimiter)
 
     def fill() -> None:
         nonlocal buf, base, pos, eof, horizon
@@ -100,7 +104,7 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
         buf = buf[pos:] + more
         base += pos
         pos = 0
-        horizon = buf.rfind(delimiter + b"\n")
+        horizon = last_end(buf, delimiter)
 
     while True:
         start = _SKIP.match(buf, pos).end()
@@ -115,7 +119,7 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
                 continue
             delimiter = cmd.group(1)
             pattern = statement_pattern(delimiter)
-            horizon = buf.rfind(delimiter + b"\n")
+            horizon = last_end(buf, delimiter)
             line += buf.count(b"\n", pos, cmd.end())
             pos = cmd.end()
             continue
@@ -126,14 +130,14 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
             continue
         if fast_inserts and delimiter == b";" and buf[start:start + 6].upper() == b"INSERT":
             if found_end := STATEMENT_END.search(buf, start):
-                end = body_end = found_end.start()
+                body_end = found_end.start()
                 while buf[body_end - 1:body_end].isspace():
                     body_end -= 1
                 if (values := read_values(buf, start, body_end)) is not None:
                     line += buf.count(b"\n", pos, start)
                     yield Statement(buf[start:body_end], base + start, line, values)
-                    line += buf.count(b"\n", start, end + 1)
-                    pos = end + 1
+                    line += buf.count(b"\n", start, found_end.end())
+                    pos = found_end.end()
                     continue
         found = pattern.match(buf, start)
         if found is None:
@@ -155,10 +159,19 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
         pos = found.end()
 
 
+def last_end(buf: bytes, delimiter: bytes) -> int:
+    """Where the buffer's last delimiter + newline (LF or CRLF) starts, or -1."""
+    return max(buf.rfind(delimiter + b"\n"), buf.rfind(delimiter + b"\r\n"))
+
+
 def not_sql(buf: bytes, start: int, base: int, line: int, name: str) -> BadInput | None:
     """The error for a statement that cannot be SQL (a binary or JSON file), else None."""
     if start < len(buf) and not _STATEMENT_START.match(buf, start):
         return BadInput(f"not SQL: statement starts with byte 0x{buf[start]:02x}",
+                        source=name, offset=base + start, line=line)
+    if _CLIENT_MESSAGE.match(buf, start):
+        message = buf[start:buf.find(b"\n", start, start + 200)].decode("utf-8", "replace")
+        return BadInput(f"not SQL: a client's message captured into the dump ({message!r}); cut it out",
                         source=name, offset=base + start, line=line)
     return None
 

@@ -17,6 +17,8 @@ from migrate.connection import error_text
 from migrate.errors import ConnectionFailed
 
 CHUNK_IDS = 100_000
+# Tables that hold rows; MariaDB lists a WITH SYSTEM VERSIONING table as 'SYSTEM VERSIONED'.
+TABLE_TYPES = "('BASE TABLE', 'SYSTEM VERSIONED')"
 
 _TEXT = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
 _BYTES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "geometry", "point",
@@ -25,20 +27,34 @@ _BYTES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "
 _INTEGER = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 
 
+MATCH, MISMATCH, UNPROVEN = "match", "mismatch", "unproven"
+
+
 @dataclass
 class TableVerdict:
     table: str
     expected: int | None  # rows in the dump (run) or in the source (verify); None = unknown
     actual: int | None  # rows in the target; None = table missing
     checksum: str | None = None  # "equal", "differs at <range>", or None when not computed
+    # Why ``expected`` is only an upper bound, or (with expected None) unknown: plan.DumpSummary.
+    caveat: str | None = None
+
+    @property
+    def status(self) -> str:
+        """A bound the target keeps, or an unknown count, proves nothing either way: ``migrate verify``
+        against the source decides. A count above its bound, or a missing table, is a mismatch."""
+        if self.actual is None or self.checksum not in (None, "equal"):
+            return MISMATCH
+        if self.caveat is not None:
+            return UNPROVEN if self.expected is None or self.actual <= self.expected else MISMATCH
+        return MATCH if self.expected == self.actual else MISMATCH
 
     @property
     def match(self) -> bool:
-        counts = self.expected is not None and self.expected == self.actual
-        return counts and self.checksum in (None, "equal")
+        return self.status == MATCH
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "match": self.match}
+        return {**asdict(self), "status": self.status, "match": self.match}
 
 
 def quote(name: str) -> str:
@@ -65,35 +81,44 @@ def row_hash(columns: list[tuple[str, str]]) -> str:
     return f"CAST(CONV(SUBSTRING(MD5({row}), 1, 15), 16, 10) AS UNSIGNED)"
 
 
-def count_rows(conn: pymysql.Connection, tables: list[str]) -> dict[str, int | None]:
-    existing = set(base_tables(conn))
+def count_rows(conn: pymysql.Connection, tables: list[str],
+               locations: dict[str, tuple[str | None, str]] | None = None) -> dict[str, int | None]:
+    """COUNT(*) of each table, None where it is missing; ``locations`` places a key in a database
+    other than the session's (a dump that names its databases)."""
+    locations = locations or {}
     counts: dict[str, int | None] = {}
     with conn.cursor() as cur:
-        for table in tables:
-            if table not in existing:
-                counts[table] = None
+        for key in tables:
+            database, table = locations.get(key, (None, key))
+            cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(%s, DATABASE()) "
+                        f"AND TABLE_NAME = %s AND TABLE_TYPE IN {TABLE_TYPES}", (database, table))
+            if not cur.fetchone()[0]:
+                counts[key] = None
                 continue
-            cur.execute(f"SELECT COUNT(*) FROM {quote(table)}")
-            counts[table] = cur.fetchone()[0]
+            cur.execute(f"SELECT COUNT(*) FROM {quote(database) + '.' if database else ''}{quote(table)}")
+            counts[key] = cur.fetchone()[0]
     return counts
 
 
-def count_verdict(conn: pymysql.Connection, expected: dict[str, int | None]) -> list[TableVerdict]:
-    actual = count_rows(conn, list(expected))
-    return [TableVerdict(t, expected[t], actual[t]) for t in sorted(expected)]
+def count_verdict(conn: pymysql.Connection, expected: dict[str, int | None], caveats: dict[str, str],
+                  locations: dict[str, tuple[str | None, str]] | None = None) -> list[TableVerdict]:
+    actual = count_rows(conn, list(expected), locations)
+    return [TableVerdict(t, expected[t], actual[t], caveat=caveats.get(t)) for t in sorted(expected)]
 
 
 def base_tables(conn: pymysql.Connection) -> list[str]:
     with conn.cursor() as cur:
         cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                    "AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> %s ORDER BY TABLE_NAME", (checkpoint.TABLE,))
+                    f"AND TABLE_TYPE IN {TABLE_TYPES} AND TABLE_NAME <> %s ORDER BY TABLE_NAME", (checkpoint.TABLE,))
         return [r[0] for r in cur.fetchall()]
 
 
 def _columns(conn: pymysql.Connection, table: str) -> list[tuple[str, str]]:
     with conn.cursor() as cur:
+        # A system-versioned table's period columns hold when each side wrote the row, not the data.
         cur.execute("SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
-                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s ORDER BY COLUMN_NAME", (table,))
+                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND EXTRA NOT LIKE '%%ROW START%%' "
+                    "AND EXTRA NOT LIKE '%%ROW END%%' ORDER BY COLUMN_NAME", (table,))
         return [(r[0], r[1]) for r in cur.fetchall()]
 
 

@@ -89,6 +89,8 @@ def alarm_table(resources: MonitoredResources, thresholds: AlarmThresholds, *, f
     """Every alarm of one environment, in a stable order."""
     if fleet_min_size < 1:
         raise ValueError("fleet_min_size must be at least 1")
+    if thresholds.db_connections is None:
+        raise ValueError("thresholds.db_connections is unset: pass EnvironmentConfig.alarm_thresholds (it derives it)")
     return [
         *_load_balancer(resources, thresholds, fleet_min_size),
         *_fleet(resources, thresholds),
@@ -210,7 +212,7 @@ def _cache(r: MonitoredResources, t: AlarmThresholds) -> list[Alarm]:
             ),
             Alarm(
                 f"redis-memory{suffix}",
-                f"Redis memory use (member {index}) is near maxmemory",
+                f"Redis memory use (member {index}) is near maxmemory, where writes fail (noeviction) or keys go",
                 "AWS/ElastiCache", "DatabaseMemoryUsagePercentage", cluster, "Maximum",
                 period=300, evaluation_periods=2, datapoints_to_alarm=2,
                 threshold=t.redis_memory_percent, comparison="GreaterThanThreshold", missing_data="missing",

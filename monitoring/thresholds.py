@@ -25,9 +25,13 @@ class AlarmThresholds(BaseModel):
         2, gt=0, description="FreeStorageSpace floor; storage autoscaling grows the volume earlier (< 10 % free)"
     )
     db_freeable_memory_mb: int = Field(64, gt=0)
-    db_connections: int = Field(
-        60, gt=0, description="≈ 80 % of the instance class's default max_connections (DBInstanceClassMemory/12582880)"
+    db_connections: int | None = Field(
+        None, gt=0,
+        description="Default (None): 80 % of the instance class's default max_connections, derived by the config "
+        "(EnvironmentConfig.alarm_thresholds) from the same limit the connection budget is checked against",
     )
     redis_engine_cpu_percent: float = Field(80, gt=0, le=100, description="Redis is single-threaded: the engine thread's CPU")
-    redis_memory_percent: float = Field(80, gt=0, le=100, description="DatabaseMemoryUsagePercentage of maxmemory")
+    redis_memory_percent: float = Field(
+        80, gt=0, le=100, description="DatabaseMemoryUsagePercentage of maxmemory; under noeviction writes fail at 100"
+    )
     redis_evictions_per_5min: int = Field(0, ge=0, description="Keys evicted; the default pages on the first one")

@@ -43,7 +43,8 @@ def parameters(config: DatabaseConfig) -> dict[str, str]:
         "collation_connection": COLLATION,
         # TLS only: credentials and rows never cross the VPC in clear text. "1" is ON; RDS lists the
         # boolean's values as 0/1 and reports "1" back, so "ON" would show as a change on every plan.
-        "require_secure_transport": "1",
+        # "0" only for an app that cannot send TLS yet (database.require_tls; infra review flags it).
+        "require_secure_transport": "1" if config.require_tls else "0",
         # The dump's stored functions are created without SUPER; without this RDS rejects them (1419).
         "log_bin_trust_function_creators": "1",
         # migrate run sends plain rows as LOAD DATA LOCAL: ~20 % less server CPU during the cutover.

@@ -57,9 +57,10 @@ class InstanceRole(Construct):
         parameters = f"arn:{partition}:ssm:{region}:{account}:parameter{parameter_path}"
         statements = [
             {"sid": "ReadOwnSecrets", "actions": ["secretsmanager:GetSecretValue"], "resources": secret_arns},
+            # The bootstrap lists its settings by path (recursively): the path itself and what lies below it.
             {
                 "sid": "ReadOwnParameters",
-                "actions": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
+                "actions": ["ssm:GetParametersByPath"],
                 "resources": [parameters, f"{parameters}/*"],
             },
             {

@@ -30,6 +30,9 @@ PROTECTIVE = {
     "encrypted": True,
     "enable_key_rotation": True,
 }
+# Parameter-group settings that protect data in transit, and their protective value.
+PROTECTIVE_PARAMETERS = {"require_secure_transport": ("1", "ON")}
+PARAMETER_GROUP_TYPES = ("aws_db_parameter_group", "aws_rds_cluster_parameter_group")
 # Resources whose only job is encryption: removing one turns encryption off for what it configured.
 ENCRYPTION_RESOURCES = ("aws_s3_bucket_server_side_encryption_configuration", "aws_ebs_encryption_by_default")
 KEY_POLICY_TYPES = ("aws_kms_key", "aws_kms_key_policy")
@@ -95,6 +98,8 @@ def protection_risks(changes: Iterable[BlockChange]) -> list[Risk]:
             continue
         if change.action == "removed" and change.type in ENCRYPTION_RESOURCES:
             risks.append(Risk("protection-off", change.stack, change.address, "encryption configuration removed"))
+        if change.action == "changed" and change.type in PARAMETER_GROUP_TYPES:
+            risks += _parameter_risks(change)
         if change.action == "changed":
             before, after = _leaves_by_name(change.before.body), _leaves_by_name(change.after.body)
             for name in ENCRYPTION_ARGUMENTS:
@@ -108,6 +113,20 @@ def protection_risks(changes: Iterable[BlockChange]) -> list[Risk]:
                 after = "unset" if attribute.after is ABSENT else json.dumps(attribute.after)
                 risks.append(Risk("protection-off", change.stack, change.address, f"{attribute.path}: {json.dumps(attribute.before)} → {after}"))
     return risks
+
+
+def _parameter_risks(change: BlockChange) -> list[Risk]:
+    """A protective server parameter turned off or removed (e.g. database.require_tls = false)."""
+    def values(body: Any) -> dict[str, str]:
+        return {str(p.get("name")): str(p.get("value")) for p in _list(body.get("parameter")) if isinstance(p, dict)}
+
+    before, after = values(change.before.body), values(change.after.body)
+    return [
+        Risk("protection-off", change.stack, change.address,
+             f"{name}: {before[name]} → {after.get(name, 'unset')}: clients may connect without TLS")
+        for name, protective in PROTECTIVE_PARAMETERS.items()
+        if before.get(name, "").upper() in protective and after.get(name, "").upper() not in protective
+    ]
 
 
 def _leaves_by_name(body: Any) -> dict[str, list]:

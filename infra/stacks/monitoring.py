@@ -30,7 +30,7 @@ class MonitoringStack(EnvironmentStack):
         super().__init__(scope, config)
         resources = monitored_resources(config, app, data)
         self.alarm_topic = AlarmTopic(self, "alarm-topic", name=config.prefix, config=config.alarms)
-        table = alarm_table(resources, config.alarms.thresholds, fleet_min_size=config.app.min_size)
+        table = alarm_table(resources, config.alarm_thresholds, fleet_min_size=config.app.min_size)
         self.alarms = Alarms(self, "alarms", prefix=config.prefix, table=table, topic_arn=self.alarm_topic.topic.arn)
         self.dashboard = Dashboard(
             self, "dashboard", name=config.prefix, region=config.region, resources=resources, alarm_arns=self.alarms.arns

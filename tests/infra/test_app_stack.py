@@ -131,7 +131,8 @@ def test_target_group_health_checks_the_app_port(synthesized, env):
     assert (check["path"], check["matcher"], check["port"]) == ("/health", lb.health_check_matcher, "traffic-port")
     assert (check["interval"], check["timeout"]) == (lb.health_check_interval_seconds, lb.health_check_timeout_seconds)
     assert (check["healthy_threshold"], check["unhealthy_threshold"]) == (lb.healthy_threshold, lb.unhealthy_threshold)
-    assert group["stickiness"]["enabled"] is False
+    # Socket.IO's polling transport (no Redis adapter in duewin) needs every request of a session on one host.
+    assert group["stickiness"] == {"type": "lb_cookie", "enabled": True, "cookie_duration": lb.stickiness_duration_seconds}
 
 
 def test_ssh_key_is_optional_and_opens_no_port(toggled):
@@ -344,7 +345,11 @@ def test_policy_iam_names_specific_resources_wherever_one_exists(synthesized, en
     assert all("terraform_remote_state" in r for r in by_sid["ReadOwnSecrets"]["resources"])
     (key,) = by_sid["DecryptOwnSecrets"]["resources"]
     assert "terraform_remote_state" in key
+    # The bootstrap lists /<project>/<env>/app/ recursively: that path and what is below it, nothing wider.
+    assert by_sid["ReadOwnParameters"]["actions"] == ["ssm:GetParametersByPath"]
     assert [r.rsplit(":parameter", 1)[1] for r in by_sid["ReadOwnParameters"]["resources"]] == [f"/duewin/{env}/app", f"/duewin/{env}/app/*"]
+    parameter_reads = [s for s in _statements(stack) if any(a.startswith("ssm:GetParameter") for a in s["actions"])]
+    assert [s["sid"] for s in parameter_reads] == ["ReadOwnParameters"]
     allowed = [a for s in _statements(stack) if s.get("effect", "Allow") == "Allow" for a in s["actions"]]
     assert not [a for a in allowed if a.endswith(":*") or a == "*"]
     # No managed policy sneaks broader rights in.

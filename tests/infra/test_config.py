@@ -9,18 +9,67 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import ENVIRONMENTS_DIR, ConfigError, load_environment
+from infra.config import DUEWIN_PROCESSES, ENVIRONMENTS_DIR, ConfigError, load_environment
+from infra.connection_budget import max_connections
 
 DEV = (ENVIRONMENTS_DIR / "dev.toml").read_text()
 
 
 def test_shipped_environments_follow_the_scaling_guide():
     dev, prod = load_environment("dev"), load_environment("prod")
-    assert (dev.app.min_size, dev.app.max_size, dev.app.desired_capacity, dev.app.cpu_target_percent) == (2, 10, 2, 70)
-    assert (dev.database.instance_class, dev.cache.node_type, dev.app.instance_type) == ("db.t3.micro", "cache.t3.micro", "t2.micro")
+    assert (dev.app.min_size, dev.app.max_size, dev.app.desired_capacity, dev.app.cpu_target_percent) == (2, 3, 2, 70)
+    assert (prod.app.min_size, prod.app.max_size) == (2, 10)
+    assert (dev.database.instance_class, dev.cache.node_type, dev.app.instance_type) == ("db.t3.small", "cache.t3.micro", "t2.micro")
     assert dev.network.nat_mode == "single" and not dev.database.multi_az
     assert prod.app.instance_type == "t2.small" and prod.database.multi_az and prod.network.nat_mode == "per-az"
     assert load_environment("staging").stack_name("network") == "duewin-staging-network"
+
+
+def test_shipped_environments_run_duewin_as_it_is():
+    # GIVEN the shipped files THEN the app's contract (APP-CONTRACT.md) is what they say, and the defaults say it too.
+    for env in ("dev", "staging", "prod"):
+        config = load_environment(env)
+        app = config.app
+        assert app.directory == "Backend" and app.processes == DUEWIN_PROCESSES
+        assert [(p.name, p.script, p.per_host, p.placement) for p in app.processes] == [
+            ("web", "index.js", 1, "every-host"),
+            ("workers", "workers/workerManager.js", 2, "every-host"),
+            ("scheduler", "scripts/start-scheduler.js", 1, "one-in-fleet"),
+            ("precalc-5d", "scripts/5dPreCalcScheduler.js", 1, "one-in-fleet"),
+        ]
+        assert set(app.required_settings) == {
+            "PRELUDE_API_KEY", "SPRIBE_CLIENT_ID", "SPRIBE_CLIENT_SECRET", "CASINO_AGENCY_UID", "CASINO_AES_KEY",
+            "JWT_SECRET", "JWT_REFRESH_SECRET", "ADMIN_JWT_SECRET", "ENCRYPTION_KEY",
+        }
+        assert config.load_balancer.stickiness and config.cache.maxmemory_policy == "noeviction"
+        assert config.database.require_tls
+        assert config.connection_budget.fits
+
+
+def test_connection_budget_of_each_environment():
+    # The figures the README quotes: max_size × per-host pools + the one-in-fleet pools, against the class's default.
+    budgets = {env: load_environment(env).connection_budget for env in ("dev", "staging", "prod")}
+    assert {env: (b.total, b.limit) for env, b in budgets.items()} == {"dev": (110, 145), "staging": (260, 312), "prod": (320, 624)}
+    assert budgets["prod"].describe() == (
+        "10 hosts × 30 (web 1×10, workers 2×10) + 20 once in the fleet (scheduler 1×10, precalc-5d 1×10) "
+        "= 320 of db.t3.large's 624 (51%)"
+    )
+
+
+def test_max_connections_follows_aws_formula_and_errs_low_against_reported_values():
+    # Reported by real instances (DBInstanceClassMemory/12582880): never above them.
+    reported = {"db.t3.micro": 64, "db.t4g.micro": 60, "db.t3.medium": 312, "db.t3.large": 630}
+    for instance_class, value in reported.items():
+        assert value - 8 <= max_connections(instance_class) <= value, instance_class
+    assert max_connections("db.r6g.large") > max_connections("db.m6g.large") > max_connections("db.t4g.medium")
+
+
+def test_db_connections_alarm_derives_from_the_same_limit_unless_set():
+    dev = load_environment("dev")
+    assert dev.alarms.thresholds.db_connections is None
+    assert dev.alarm_thresholds.db_connections == int(0.8 * max_connections("db.t3.small")) == 116
+    explicit = dev.alarms.model_copy(update={"thresholds": dev.alarms.thresholds.model_copy(update={"db_connections": 90})})
+    assert dev.model_copy(update={"alarms": explicit}).alarm_thresholds.db_connections == 90
 
 
 def _write(tmp_path: Path, text: str, name: str = "dev") -> Path:
@@ -31,7 +80,7 @@ def _write(tmp_path: Path, text: str, name: str = "dev") -> Path:
 BAD_FILES = {
     "unknown key": (DEV.replace("[app]\n", "[app]\ninstance_typo = 'x'\n"), r"dev\.toml:\d+: app\.instance_typo: unknown key"),
     "wrong type": (DEV.replace("min_size = 2", 'min_size = "two"'), r"dev\.toml:\d+: app\.min_size: .*integer"),
-    "min above max": (DEV.replace("min_size = 2", "min_size = 11"), r"dev\.toml:\d+: app: min_size \(11\) is greater than max_size \(10\)"),
+    "min above max": (DEV.replace("min_size = 2", "min_size = 4"), r"dev\.toml:\d+: app: min_size \(4\) is greater than max_size \(3\)"),
     "desired outside range": (DEV.replace("desired_capacity = 2", "desired_capacity = 12"), r"app: desired_capacity \(12\) is outside \[min_size, max_size\]"),
     "one AZ": (DEV.replace("az_count = 2", "az_count = 1"), r"dev\.toml:\d+: network\.az_count: .*greater than or equal to 2"),
     "too small VPC": (DEV.replace('"10.10.0.0/16"', '"10.10.0.0/20"'), r"network: VPC 10\.10\.0\.0/20 is too small"),
@@ -43,11 +92,11 @@ BAD_FILES = {
     "invalid TOML": (DEV.replace("[app]", "[app"), r"dev\.toml: invalid TOML: .*line \d+"),
     "bad retention": (DEV.replace("flow_log_retention_days = 30", "flow_log_retention_days = 31"), r"network: flow_log_retention_days must be one of"),
     "git and S3 source both": (
-        DEV.replace("entrypoint =", 'artifact = "s3://duewin-builds/backend.tar.gz"\nentrypoint ='),
+        DEV.replace("directory =", 'artifact = "s3://duewin-builds/backend.tar.gz"\ndirectory ='),
         r"dev\.toml:\d+: app: set exactly one of repository \(git\) and artifact",
     ),
     "no app source": (re.sub(r"\nrepository = .*", "", DEV), r"app: set exactly one of repository"),
-    "bad app log retention": (DEV.replace("log_retention_days = 30\n\n[load_balancer]", "log_retention_days = 31\n\n[load_balancer]"), r"app: log_retention_days must be one of"),
+    "bad app log retention": (DEV.replace("log_retention_days = 30\n\n# Process roles", "log_retention_days = 31\n\n# Process roles"), r"app: log_retention_days must be one of"),
     "health check timeout not below interval": (
         DEV.replace("health_check_timeout_seconds = 5", "health_check_timeout_seconds = 15"),
         r"dev\.toml:\d+: load_balancer: health_check_timeout_seconds \(15\) must be below health_check_interval_seconds \(15\)",
@@ -86,9 +135,9 @@ BAD_FILES = {
         DEV.replace("db_free_storage_gb = 2", "db_free_storage_gb = 25"),
         r"alarms\.thresholds\.db_free_storage_gb \(25\) must be below database\.allocated_storage_gb \(20\)",
     ),
-    "performance insights on a micro class": (
+    "performance insights on a small class": (
         DEV.replace("performance_insights = false", "performance_insights = true"),
-        r"dev\.toml:\d+: database: performance_insights is not available on db\.t3\.micro",
+        r"dev\.toml:\d+: database: performance_insights is not available on db\.t3\.small",
     ),
     "database log retention": (
         DEV.replace("max_allowed_packet_mb = 64\nlog_retention_days = 30", "max_allowed_packet_mb = 64\nlog_retention_days = 31"),
@@ -103,6 +152,49 @@ BAD_FILES = {
     "redis snapshots off": (DEV.replace("snapshot_retention_days = 1", "snapshot_retention_days = 0"), r"cache\.snapshot_retention_days: .*greater than or equal to 1"),
     "rehearsal toggle not a boolean": (DEV.replace("replicas = 0", 'replicas = 0\ncreate_replication_group = "maybe"'), r"cache\.create_replication_group: .*boolean"),
     "secret recovery window": (DEV.replace("secret_recovery_days = 0", "secret_recovery_days = 3"), r"dev\.toml:\d+: cache: secret_recovery_days must be 0 or 7–30"),
+    "no web process": (
+        DEV.replace('name = "web"', 'name = "api"'),
+        r"dev\.toml:\d+: app\.processes: no 'web' process: exactly one serves the target group's port",
+    ),
+    "two processes of one name": (DEV.replace('name = "precalc-5d"', 'name = "scheduler"'), r"app\.processes\[3\]\.name: 'scheduler' names two processes"),
+    "script outside the checkout": (
+        DEV.replace('script = "scripts/start-scheduler.js"', 'script = "scripts/../../etc/passwd"'),
+        r"app\.processes\[2\]\.script: 'scripts/\.\./\.\./etc/passwd' leaves the app's checkout",
+    ),
+    "absolute script": (DEV.replace('script = "index.js"', 'script = "/usr/bin/node"'), r"app\.processes\[0\]\.script: .*pattern"),
+    "one-in-fleet with copies": (
+        DEV.replace('placement = "one-in-fleet"\n\n', 'placement = "one-in-fleet"\nper_host = 2\n\n', 1),
+        r"app\.processes\[2\]\.per_host: a one-in-fleet process runs one copy in the fleet; per_host must be 1, not 2",
+    ),
+    "two web copies per host": (
+        DEV.replace('script = "index.js"', 'script = "index.js"\nper_host = 2'),
+        r"app\.processes\[0\]\.per_host: 'web' runs once on every host",
+    ),
+    "unknown placement": (DEV.replace('placement = "one-in-fleet"', 'placement = "leader"', 1), r"app\.processes\[2\]\.placement: .*'every-host' or 'one-in-fleet'"),
+    "lock ttl on an every-host process": (
+        DEV.replace("per_host = 2", "per_host = 2\nlock_ttl_seconds = 30"),
+        r"app\.processes\[1\]\.lock_ttl_seconds: only a one-in-fleet process takes the fleet lock",
+    ),
+    "app.env names a connection setting": (
+        DEV.replace("[load_balancer]", '[app.env]\nREDIS_HOST = "localhost"\n\n[load_balancer]'),
+        r"dev\.toml:\d+: app\.env\.REDIS_HOST: set by the bootstrap",
+    ),
+    "app.env key not a setting name": (DEV.replace("[load_balancer]", '[app.env]\nallowed-origins = "*"\n\n[load_balancer]'), r"app\.env\.allowed-origins: not a setting name"),
+    "required setting not a setting name": (
+        DEV.replace("[[app.processes]]", 'required_settings = ["JWT_SECRET", "jwt-refresh"]\n\n[[app.processes]]', 1),
+        r"app\.required_settings\[1\]: 'jwt-refresh' is not a setting name",
+    ),
+    "over the connection budget": (
+        DEV.replace("max_size = 3 ", "max_size = 5 "),
+        r"dev\.toml:\d+: app\.max_size: connection budget: 5 hosts × 30 \(web 1×10, workers 2×10\) \+ 20 once in the fleet "
+        r"\(scheduler 1×10, precalc-5d 1×10\) = 170 of db\.t3\.small's 145 \(117%\), above 90 %: lower app\.max_size to 3, "
+        r"or lower a process's pool or per_host, or use database\.instance_class = 'db\.t3\.medium' \(312\)",
+    ),
+    "a database class outside the table": (DEV.replace('instance_class = "db.t3.small"', 'instance_class = "db.x1e.32xlarge"'), r"database\.instance_class: db\.x1e\.32xlarge is not in the table"),
+    "redis alarm too late under noeviction": (
+        DEV.replace("db_free_storage_gb = 2", "db_free_storage_gb = 2\nredis_memory_percent = 98"),
+        r"alarms\.thresholds\.redis_memory_percent: 98 % leaves no time to act under noeviction",
+    ),
     "redis log retention": (
         DEV.replace("snapshot_retention_days = 1\nlog_retention_days = 30", "snapshot_retention_days = 1\nlog_retention_days = 2"),
         r"cache: log_retention_days must be one of",

@@ -258,7 +258,8 @@ def test_redis_follows_its_environment(synthesized, env):
     assert redis["port"] == 6379
     parameter_group = _one(synth, "aws_elasticache_parameter_group")
     assert parameter_group["family"] == "redis7"
-    assert parameter_group["parameter"] == [{"name": "maxmemory-policy", "value": config.maxmemory_policy}]
+    # BullMQ's queues break when Redis evicts their keys: every environment refuses writes instead.
+    assert parameter_group["parameter"] == [{"name": "maxmemory-policy", "value": "noeviction"}]
     (log_delivery,) = redis["log_delivery_configuration"]
     assert log_delivery == {
         "destination": log_delivery["destination"],

@@ -63,7 +63,7 @@ def test_one_alarm_per_table_row_notifying_the_topic_on_alarm_and_ok(synthesized
     config = load_environment(env)
     synth = synthesized(env)
     names = ("lb", "tg", "asg", "db", tuple(f"r{i}" for i in range(config.cache.replicas + 1)))
-    expected = alarm_table(MonitoredResources(*names), config.alarms.thresholds, fleet_min_size=config.app.min_size)
+    expected = alarm_table(MonitoredResources(*names), config.alarm_thresholds, fleet_min_size=config.app.min_size)
     alarms = {a["alarm_name"]: a for a in synth.resources("monitoring", "aws_cloudwatch_metric_alarm").values()}
     assert sorted(alarms) == sorted(row.name(config.prefix) for row in expected)
     (topic_name,) = synth.resources("monitoring", "aws_sns_topic")
@@ -81,7 +81,7 @@ def test_thresholds_differ_per_environment_in_the_synthesized_alarms(synthesized
         return next(a["threshold"] for a in synthesized(env).resources("monitoring", "aws_cloudwatch_metric_alarm").values() if a["alarm_name"] == f"duewin-{env}-{key}")
 
     assert (threshold("dev", "target-latency-p99"), threshold("prod", "target-latency-p99")) == (3.0, 1.5)
-    assert (threshold("dev", "db-connections"), threshold("prod", "db-connections")) == (50, 120)
+    assert (threshold("dev", "db-connections"), threshold("prod", "db-connections")) == (116, 499)  # 80 % of 145 and 624
     # prod runs a replica: its Redis alarms exist per member cluster.
     prod_redis = [a for a in synthesized("prod").resources("monitoring", "aws_cloudwatch_metric_alarm").values() if "redis" in a["alarm_name"]]
     assert len(prod_redis) == 6
@@ -183,7 +183,7 @@ def test_bootstrap_agent_publishes_every_cwagent_series_the_alarms_and_dashboard
     published = {frozenset(agent["append_dimensions"])} | {frozenset(d) for d in agent["aggregation_dimensions"]}
     config = load_environment(env)
     resources = MonitoredResources("lb", "tg", "asg", "db", ("r1",))
-    used = {frozenset(a.dimensions) for a in alarm_table(resources, config.alarms.thresholds, fleet_min_size=1) if a.namespace == "CWAgent"}
+    used = {frozenset(a.dimensions) for a in alarm_table(resources, config.alarm_thresholds, fleet_min_size=1) if a.namespace == "CWAgent"}
     assert used and used <= published
     assert "mem_used_percent" in agent["metrics_collected"]["mem"]["measurement"]
 

@@ -136,6 +136,26 @@ def test_deletion_protection_or_encryption_turned_off():
     assert [k for k, _, _ in _risks(off, base) if k == "protection-off"] == []
 
 
+def test_database_tls_requirement_turned_off_is_flagged(synthesized):
+    # GIVEN the real data stack WHEN database.require_tls = false renders require_secure_transport "0" THEN the
+    # review flags it, and turning it back on is not a risk.
+    from infra.config import load_environment
+    from infra.constructs.database import parameters
+
+    config = load_environment("dev")
+    assert parameters(config.database.model_copy(update={"require_tls": False}))["require_secure_transport"] == "0"
+    before = synthesized("dev").stack("data")
+    after = copy.deepcopy(before)
+    (group_name, group), = after["resource"]["aws_db_parameter_group"].items()
+    for parameter in group["parameter"]:
+        if parameter["name"] == "require_secure_transport":
+            parameter["value"] = "0"
+    found = [(k, a, d) for k, a, d in _risks(before, after) if k == "protection-off"]
+    assert found == [("protection-off", f"aws_db_parameter_group.{group_name}",
+                      "require_secure_transport: 1 → 0: clients may connect without TLS")]
+    assert [k for k, _, _ in _risks(after, before) if k == "protection-off"] == []
+
+
 def test_only_new_unexplained_checkov_findings_are_risks():
     old = Finding("CKV_AWS_24", "ssh open", "aws_security_group.a", "duewin-dev-app")
     new = Finding("CKV_AWS_260", "http open", "aws_security_group.a", "duewin-dev-app")

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from migrate.checkpoint import TABLE
+from migrate.databases import CHECKPOINT_SCHEMA
 from migrate.splitter import split
 from tests.migrate.conftest import migrate, query, show_create
 from tests.servers.mariadb import PASSWORD, CheckpointPoller, MariaDB
@@ -144,3 +145,30 @@ def test_lost_connection_on_stdin_ends_with_the_resume_command(target, dbname, b
         resumed = migrate("run", "-", "--target", target.url(dbname), "--resume", input=stdin.read())
     assert resumed.exit_code == 0, resumed.output
     assert query(target, dbname, "SELECT COUNT(*), COUNT(DISTINCT id) FROM big") == [(135_000, 135_000)]
+
+
+def test_a_load_placed_by_the_dumps_use_resumes_in_the_right_databases(target, tmp_path):
+    # Two databases, ~400 kB rows so that a batch commits every few statements; killed while the
+    # second database loads, then resumed: every row once, each in its own database.
+    names = ["resume_a", "resume_b"]
+    pad = "p" * 400_000
+    parts = []
+    for name in names:
+        with target.root_connection() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        parts.append(f"CREATE DATABASE `{name}`;\nUSE `{name}`;\n"
+                     "CREATE TABLE `t` (id INT PRIMARY KEY, pad LONGTEXT);\n")
+        parts += [f"INSERT INTO `t` VALUES ({i},'{pad}');\n" for i in range(12)]
+    path = tmp_path / "two.sql"
+    path.write_text("".join(parts))
+    with target.root_connection() as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{CHECKPOINT_SCHEMA}`")
+    proc = start_run(target, "", path, "--jobs", "1")
+    assert CheckpointPoller(target, CHECKPOINT_SCHEMA).wait(proc, 20)  # past statement 15: USE resume_b
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = migrate("run", str(path), "--target", target.url(""), "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "resume_a.t" in resumed.output and "resume_b.t" in resumed.output
+    for name in names:
+        assert query(target, name, "SELECT COUNT(*), SUM(id) FROM t") == [(12, 66)]

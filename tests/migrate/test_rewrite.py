@@ -1,8 +1,14 @@
+from dataclasses import replace
+
 import pytest
 
 from migrate.classify import Kind, classify
 from migrate.preflight import TargetFacts
-from migrate.rewrite import RewriteOptions, Rewriter, map_collations, mapped_collation, strip_definer
+from migrate.rewrite import (EVERY_RULE, RULES, Context, Rewriter, map_collations, mapped_collation, rules_for,
+                             strip_definer)
+
+# The rules every target needs; the others depend on what the target is (rules_for).
+ALWAYS = EVERY_RULE - {"collation", "sql_mode", "mariadb_only"}
 
 
 @pytest.mark.parametrize(("before", "after"), [
@@ -31,7 +37,7 @@ def test_definer_text_inside_string_literals_is_kept_byte_identical():
 
 
 def test_inserts_are_never_rewritten():
-    rewriter = Rewriter(RewriteOptions(map_collations=True))
+    rewriter = Rewriter(ALWAYS | {"collation"})
     sql = b"INSERT INTO t VALUES ('DEFINER=`root`@`localhost`','utf8mb4_0900_ai_ci')"
     assert rewriter.apply(sql, Kind.INSERT) is sql
     assert not rewriter.counts
@@ -68,39 +74,77 @@ def test_collations_are_mapped_as_whole_tokens_outside_string_values():
     (b"CREATE DATABASE /*!32312 IF NOT EXISTS*/ `shop` /*!40100 DEFAULT CHARACTER SET utf8mb4 */", "database"),
 ])
 def test_rds_rejected_statements_are_dropped_and_counted(sql, rule):
-    rewriter = Rewriter(RewriteOptions())
+    rewriter = Rewriter(ALWAYS)
     assert rewriter.apply(sql, classify(sql).kind) is None
     assert rewriter.counts == {rule: 1}
 
 
 def test_reading_sql_log_bin_is_not_an_assignment_and_stays():
     sql = b"SET @MYSQLDUMP_TEMP_LOG_BIN = @@SESSION.SQL_LOG_BIN"
-    assert Rewriter(RewriteOptions()).apply(sql, classify(sql).kind) == sql
+    assert Rewriter(ALWAYS).apply(sql, classify(sql).kind) == sql
 
 
-@pytest.mark.parametrize(("options", "sql"), [
-    (RewriteOptions(strip_definer=False), b"CREATE DEFINER=`a`@`b` PROCEDURE p() SELECT 1"),
-    (RewriteOptions(drop_gtid_purged=False), b"SET @@GLOBAL.GTID_PURGED='x:1'"),
-    (RewriteOptions(drop_sql_log_bin=False), b"SET @@SESSION.SQL_LOG_BIN= 0"),
-    (RewriteOptions(map_collations=False), b"CREATE TABLE t (a int) COLLATE=utf8mb4_0900_ai_ci"),
-    (RewriteOptions(drop_database_statements=False), b"USE `shop`"),
+# One statement each rule changes: a new rule in rewrite.RULES needs its line here.
+RULE_CASES = [
+    ("definer", b"CREATE DEFINER=`a`@`b` PROCEDURE p() SELECT 1"),
+    ("gtid_purged", b"SET @@GLOBAL.GTID_PURGED='x:1'"),
+    ("sql_log_bin", b"SET @@SESSION.SQL_LOG_BIN= 0"),
+    ("collation", b"CREATE TABLE t (a int) COLLATE=utf8mb4_0900_ai_ci"),
+    ("database", b"USE `other`"),
+    ("sql_mode", b"/*!50003 SET sql_mode = 'NO_AUTO_CREATE_USER' */"),
+    ("mariadb_only", b"/*M!100616 SET NOTE_VERBOSITY=0 */"),
+    ("lock_tables", b"LOCK TABLES `t` WRITE"),
+    ("map_database", b"CREATE TABLE t (id INT DEFAULT nextval(`shop`.`s`))"),
+]
+MAP = Context({"shop": "shop_new"})
+
+
+@pytest.mark.parametrize(("name", "sql"), RULE_CASES)
+def test_each_rule_changes_its_statement_and_can_be_switched_off_unless_it_must_not(name, sql):
+    rule = next(r for r in RULES if r.name == name)
+    on = Rewriter(EVERY_RULE, MAP)
+    rewritten = on.apply(sql, classify(sql).kind)
+    assert rewritten != sql
+    assert on.counts == {rule.name: 1}
+    off = Rewriter(EVERY_RULE - {rule.name}, MAP)
+    if rule.keep_flag is None:  # LOCK TABLES would lock out the checkpoint; a map is the operator's own ask
+        assert off.apply(sql, classify(sql).kind) == rewritten
+    else:
+        assert off.apply(sql, classify(sql).kind) == sql
+        assert not off.counts
+
+
+def test_every_rule_has_a_case_above_and_a_flag_of_its_own():
+    assert {name for name, _ in RULE_CASES} == EVERY_RULE
+    flags = [r.keep_flag for r in RULES if r.keep_flag]
+    assert len(flags) == len(set(flags)) and all(f.startswith("--keep-") for f in flags)
+
+
+@pytest.mark.parametrize(("version", "has_0900", "expected_off"), [
+    ("10.11.19-MariaDB", False, {"mariadb_only", "sql_mode"}),
+    ("8.0.36", True, {"collation"}),
+    ("5.7.44-log", False, {"sql_mode"}),
 ])
-def test_each_rule_can_be_switched_off(options, sql):
-    rewriter = Rewriter(options)
-    assert rewriter.apply(sql, classify(sql).kind) == sql
-    assert not rewriter.counts
+def test_target_facts_decide_the_target_dependent_rules(version, has_0900, expected_off):
+    facts = TargetFacts(version, 1 << 26, False, False, has_0900, (), database="shop")
+    assert EVERY_RULE - rules_for(facts) == expected_off
+    # Without a database in the URL, the dump's USE / CREATE DATABASE place its objects.
+    assert EVERY_RULE - rules_for(replace(facts, database=None)) == expected_off | {"database"}
+    assert rules_for(facts, kept={"definer"}) == rules_for(facts) - {"definer"}
+    assert rules_for(None) == EVERY_RULE  # inspect: the most rewriting any target could need
+    assert "lock_tables" in rules_for(facts, kept=EVERY_RULE)
 
 
 def test_sql_modes_mysql8_removed_are_dropped_for_a_mysql8_target():
     sql = (b"/*!50003 SET sql_mode = 'STRICT_TRANS_TABLES,NO_ZERO_DATE,TRADITIONAL,NO_AUTO_CREATE_USER,"
            b"NO_ENGINE_SUBSTITUTION' */")
-    rewriter = Rewriter(RewriteOptions(drop_removed_sql_modes=True))
+    rewriter = Rewriter(ALWAYS | {"sql_mode"})
     assert rewriter.apply(sql, classify(sql).kind) == (
         b"/*!50003 SET sql_mode = 'STRICT_TRANS_TABLES,NO_ZERO_DATE,TRADITIONAL,NO_ENGINE_SUBSTITUTION' */")
     assert rewriter.counts == {"sql_mode": 1}
     header = b"/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */"
     assert rewriter.apply(header, classify(header).kind) == header
-    assert Rewriter(RewriteOptions()).apply(sql, classify(sql).kind) == sql
+    assert Rewriter(ALWAYS).apply(sql, classify(sql).kind) == sql
 
 
 @pytest.mark.parametrize(("version", "mysql8"), [
@@ -118,6 +162,6 @@ def test_which_targets_reject_the_old_sql_modes(version, mysql8):
     (b"/*!40101 SET NAMES utf8mb4 */", False),
 ])
 def test_mariadb_only_statements_are_dropped_for_a_mysql_target(sql, dropped):
-    to_mysql = Rewriter(RewriteOptions(drop_mariadb_only=True))
+    to_mysql = Rewriter(ALWAYS | {"mariadb_only"})
     assert (to_mysql.apply(sql, classify(sql).kind) is None) is dropped
-    assert Rewriter(RewriteOptions()).apply(sql, classify(sql).kind) == sql
+    assert Rewriter(ALWAYS).apply(sql, classify(sql).kind) == sql

@@ -88,7 +88,7 @@ def _random_statement(rnd: random.Random) -> bytes:
 def test_random_dumps_split_into_exactly_the_generated_statements(seed):
     rnd = random.Random(seed)
     expected = [_random_statement(rnd) for _ in range(rnd.randint(1, 30))]
-    noise = [b"\n", b"\n-- c'o;mment\n", b" # x;'\n", b"\n/* a;'b */\n"]
+    noise = [b"\n", b"\n-- c'o;mment\n", b" # x;'\n", b"\n/* a;'b */\n", b"\r\n", b"\r\n-- c;\r\n", b" # x;'\r\n"]
     data = b"".join(s + b";" + rnd.choice(noise) for s in expected)
     for chunk in (1, 3, 17, 1 << 20):
         assert statements(data, chunk) == expected
@@ -154,14 +154,15 @@ def _both_ways(data: bytes, chunk: int) -> tuple[object, object]:
 @pytest.mark.parametrize("seed", range(40))
 def test_fast_insert_path_splits_exactly_like_the_tokenizer_even_on_mangled_dumps(seed):
     # GIVEN well-formed INSERTs with bytes that could start other tokens spliced in at random
-    rnd = random.Random(seed)
-    data = bytearray(b"".join(_random_statement(rnd) + b";\n" for _ in range(rnd.randint(2, 12))))
+    rnd, endings = random.Random(seed), random.Random(-seed)  # LF or CRLF, without changing the statements
+    data = bytearray(b"".join(_random_statement(rnd) + endings.choice([b";\n", b";\r\n"])
+                              for _ in range(rnd.randint(2, 12))))
     # (the comparison means something only if the fast path takes some of them)
     assert any(s.values is not None for s in split(io.BytesIO(bytes(data)).read))
     for _ in range(rnd.randint(0, 4)):
         at = rnd.randrange(len(data))
-        data[at:at] = rnd.choice([b";", b";\n", b"'", b'"', b"`", b"\\", b"#", b"/*", b"*/", b"-- ", b"\x01",
-                                  b"(", b")", b"),(", b" ", b"\n", b"NULL", b"0x1F"])
+        data[at:at] = rnd.choice([b";", b";\n", b";\r\n", b"\r", b"'", b'"', b"`", b"\\", b"#", b"/*", b"*/", b"-- ",
+                                  b"\x01", b"(", b")", b"),(", b" ", b"\n", b"NULL", b"0x1F"])
     # WHEN split with and without the fast path, in small and large chunks
     for chunk in (7, 1 << 20):
         fast, slow = _both_ways(bytes(data), chunk)

@@ -21,7 +21,7 @@ TWO_MEMBERS = MonitoredResources(**{**RESOURCES.__dict__, "redis_cluster_ids": (
 
 def _table(env: str, resources: MonitoredResources = RESOURCES) -> dict[str, Alarm]:
     config = load_environment(env)
-    alarms = alarm_table(resources, config.alarms.thresholds, fleet_min_size=config.app.min_size)
+    alarms = alarm_table(resources, config.alarm_thresholds, fleet_min_size=config.app.min_size)
     by_key = {a.key: a for a in alarms}
     assert len(by_key) == len(alarms), "alarm keys must be unique"
     return by_key
@@ -77,7 +77,7 @@ def test_thresholds_differ_per_environment_as_configured():
     dev, prod = _table("dev"), _table("prod")
     assert (dev["target-latency-p99"].threshold, prod["target-latency-p99"].threshold) == (3.0, 1.5)
     assert (dev["fleet-cpu"].threshold, prod["fleet-cpu"].threshold) == (90, 85)
-    assert (dev["db-connections"].threshold, prod["db-connections"].threshold) == (50, 120)
+    assert (dev["db-connections"].threshold, prod["db-connections"].threshold) == (116, 499)  # derived: 80 % of max_connections
     assert (dev["db-free-storage"].threshold, prod["db-free-storage"].threshold) == (2 * GIB, 5 * GIB)
     assert (dev["redis-evictions"].threshold, prod["redis-evictions"].threshold) == (100, 0)
     # The scaling target is 70 %: the CPU alarm must sit above it or it fires on every scale-out.

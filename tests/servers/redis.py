@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,15 @@ class RedisServer:
     def start(self, timeout: float = 10) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self._launch(timeout)
+
+    def restart(self, down_for: float = 0.0, timeout: float = 10) -> None:
+        """Kill and start again on the same port, empty (nothing is saved), as a node replacement would."""
+        self.stop()
+        time.sleep(down_for)
+        self._launch(timeout)
+
+    def _launch(self, timeout: float) -> None:
         listen = self._tls_args() if self.tls else ["--port", str(self.port)]
         auth = ["--requirepass", self.password] if self.password else []
         log = self.root / "redis.log"

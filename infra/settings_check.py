@@ -1,0 +1,109 @@
+"""`infra app-settings --env ENV`: before a deploy, which required settings Parameter Store holds.
+
+Asks Parameter Store for names only (DescribeParameters by path, recursive): no value is ever read,
+so the check needs no decrypt permission and prints nothing secret. It applies the same rules as
+the boot (``bootstrap/app_settings.py``): exit 1 when the boot would stop — a required setting
+missing from Parameter Store and ``[app.env]``, a parameter whose name is no setting name, a setting
+from two sources — or when an instance could not decrypt a SecureString (a KMS key other than the
+data stack's secrets key or AWS's own ``aws/ssm``). Exit 2 when the check itself cannot run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import click
+
+from bootstrap.app_settings import BOOTSTRAP_SETTINGS, missing_required, placement_problems, setting_name
+from bootstrap.user_data import parameter_path
+from infra.config import EnvironmentConfig
+
+EXIT_OK, EXIT_GAP, EXIT_CANNOT_CHECK = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: str
+    key_id: str | None
+
+
+@dataclass(frozen=True)
+class SettingsReport:
+    path: str
+    parameters: tuple[Parameter, ...]
+    rows: tuple[tuple[str, str], ...]  # (required setting, where it comes from or "MISSING")
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def list_parameters(client, path: str) -> list[Parameter]:
+    """Every parameter under ``path``, recursively: metadata only."""
+    found = []
+    for page in client.get_paginator("describe_parameters").paginate(
+        ParameterFilters=[{"Key": "Path", "Option": "Recursive", "Values": [path]}]
+    ):
+        found += [Parameter(p["Name"], p["Type"], p.get("KeyId")) for p in page["Parameters"]]
+    return sorted(found, key=lambda p: p.name)
+
+
+def readable_keys(config: EnvironmentConfig) -> tuple[str, ...]:
+    """KMS keys an instance can decrypt SecureStrings with: the data stack's secrets key, or AWS's own."""
+    return (f"alias/{config.prefix}-data-secrets", "alias/aws/ssm")
+
+
+def check_settings(config: EnvironmentConfig, parameters: list[Parameter]) -> SettingsReport:
+    path = parameter_path(config)
+    app_env = list(config.app.env)
+    by_setting = {setting_name(p.name): p for p in parameters}
+    rows = []
+    for name in config.app.required_settings:
+        if name in by_setting:
+            rows.append((name, f"Parameter Store {by_setting[name].name} ({by_setting[name].type})"))
+        elif name in config.app.env:
+            rows.append((name, "[app.env]"))
+        elif name in BOOTSTRAP_SETTINGS:
+            rows.append((name, "the bootstrap"))
+        else:
+            rows.append((name, "MISSING"))
+    problems = placement_problems(path, [p.name for p in parameters], app_env)
+    missing = missing_required(list(config.app.required_settings), {*by_setting, *app_env, *BOOTSTRAP_SETTINGS})
+    if missing:
+        problems.append(f"missing required settings: {', '.join(missing)}")
+    keys = readable_keys(config)
+    problems += [
+        f"{p.name}: encrypted with {p.key_id}, which the instances cannot decrypt (use {keys[0]})"
+        for p in parameters
+        if p.type == "SecureString" and p.key_id and p.key_id.startswith("alias/") and p.key_id not in keys
+    ]
+    return SettingsReport(path, tuple(parameters), tuple(rows), tuple(problems))
+
+
+def render(report: SettingsReport, region: str) -> str:
+    width = max((len(name) for name, _ in report.rows), default=8)
+    lines = [f"Parameter Store {report.path}/ ({region}): {len(report.parameters)} parameters", ""]
+    lines.append(f"{'required setting'.ljust(width)}  source")
+    lines += [f"{name.ljust(width)}  {where}" for name, where in report.rows]
+    if report.problems:
+        lines += ["", "the boot would stop:", *(f"  - {problem}" for problem in report.problems)]
+    else:
+        lines += ["", "every required setting is present"]
+    return "\n".join(lines)
+
+
+def run_check(config: EnvironmentConfig) -> int:
+    """Prints the report; returns the exit status."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        parameters = list_parameters(boto3.client("ssm", region_name=config.region), parameter_path(config))
+    except (BotoCoreError, ClientError) as exc:
+        click.echo(f"error: cannot list {parameter_path(config)}/ in Parameter Store: {exc}", err=True)
+        return EXIT_CANNOT_CHECK
+    report = check_settings(config, parameters)
+    click.echo(render(report, config.region))
+    return EXIT_OK if report.ok else EXIT_GAP

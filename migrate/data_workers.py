@@ -1,0 +1,189 @@
+"""The connections that load rows: each takes a batch, runs its INSERTs, and commits it on its turn.
+
+Every worker replays the dump's session SETs that precede its batch (the header: names, TIME_ZONE,
+SQL_MODE, checks), so its rows arrive as they would on a single connection. A batch commits together
+with its checkpoint row, in dump order (commit_order.py).
+
+With ``load_data``, a batch's plain INSERTs into InnoDB tables go as LOAD DATA LOCAL, and the whole
+batch is rolled back and re-sent as its INSERTs whenever the server's answer is not exactly the
+dump's rows without a warning (load_data.py says why that is the same data).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pymysql
+
+from migrate import checkpoint, load_data
+from migrate.commit_order import CommitOrder
+from migrate.connection import CONNECTION_LOST, CONNECTION_REFUSED, error_code, error_text, rollback
+from migrate.errors import ConnectionLost, MigrateError
+from migrate.plan import Step
+
+# LOAD DATA LOCAL is off on the server (MariaDB, MySQL 8): rows go as INSERTs from then on.
+LOCAL_DATA_DISABLED = {1148, 3948}
+
+
+@dataclass
+class Batch:
+    """Consecutive INSERTs that commit together, with the checkpoint that says so."""
+
+    seq: int
+    steps: list[Step]
+    position: checkpoint.Position
+    sets_before: int  # how many of the dump's session SETs precede it
+    database: str | None  # where its rows go, when the dump's USE statements decide
+    rows: Counter[str]
+    loadable: list[bool]  # per step: may go as LOAD DATA (load_data.py)
+
+
+class DataWorkers:
+    def __init__(self, connect: Callable[[], pymysql.Connection], order: CommitOrder, session_sets: list[bytes],
+                 jobs: int, load_data: bool, checkpoint_schema: str) -> None:
+        self.connect = connect
+        self.checkpoint_schema = checkpoint_schema
+        self.order = order
+        self.session_sets = session_sets  # appended to by the dispatcher, before the batches that follow
+        self.jobs = jobs
+        self.load_data = load_data
+        self.work: queue.Queue[Batch | None] = queue.Queue(maxsize=jobs)
+        self.threads: list[threading.Thread] = []
+        self.lock = threading.Lock()  # for the counters below
+        self.rows_loaded = 0  # rows that went as LOAD DATA
+        self.batches_resent = 0  # batches rolled back and re-sent as INSERTs
+
+    def submit(self, batch: Batch, check: Callable[[], None]) -> None:
+        """Queue ``batch`` for the next free worker; ``check`` raises when the load has stopped."""
+        if len(self.threads) < self.jobs:
+            thread = threading.Thread(target=self._work, name=f"migrate-worker-{len(self.threads)}", daemon=True)
+            self.threads.append(thread)
+            thread.start()
+        while True:
+            check()
+            try:
+                self.work.put(batch, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def stop(self, drain: bool) -> None:
+        """Let every worker finish (after the queued batches, unless ``drain`` drops them) and leave."""
+        while drain:
+            try:
+                self.work.get_nowait()
+            except queue.Empty:
+                break
+        for _ in self.threads:
+            self.work.put(None)
+        for thread in self.threads:
+            thread.join(timeout=120)
+
+    def _work(self) -> None:
+        conn: pymysql.Connection | None = None
+        applied = 0
+        charset: str | None = None  # the session's, when it lets LOAD DATA read rows as SQL does
+        database: str | None = None
+        try:
+            while (batch := self.work.get()) is not None:
+                if self.order.abandoned(batch.seq):
+                    continue
+                try:
+                    fresh = conn is None
+                    if conn is None:
+                        conn = self._connection()
+                    if fresh or applied < batch.sets_before:
+                        for sql in self.session_sets[applied:batch.sets_before]:
+                            conn.query(sql)
+                        applied = batch.sets_before
+                        charset = self._load_data_charset(conn)
+                    if batch.database is not None and batch.database != database:
+                        conn.select_db(batch.database)
+                        database = batch.database
+                    if self._apply(conn, batch, charset):
+                        self._commit_in_turn(conn, batch)
+                except pymysql.err.MySQLError as e:
+                    self.order.fail(batch.seq, batch.steps[-1], error_text(e), error_code(e))
+                except ConnectionLost as e:
+                    self.order.fail(batch.seq, None, str(e), CONNECTION_REFUSED)
+        except BaseException as e:  # noqa: BLE001 - a bug: handed to the dispatcher, which re-raises it
+            self.order.crash(e)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _connection(self) -> pymysql.Connection:
+        try:
+            return self.connect()
+        except MigrateError as e:
+            # Writes have begun: a connection that cannot be opened now is a lost one.
+            raise ConnectionLost(str(e)) from None
+
+    def _load_data_charset(self, conn: pymysql.Connection) -> str | None:
+        if not self.load_data:
+            return None
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@character_set_client, @@sql_mode")
+            charset, sql_mode = cur.fetchone()
+        return charset if load_data.session_allows(charset, sql_mode) else None
+
+    def _apply(self, conn: pymysql.Connection, batch: Batch, charset: str | None) -> bool:
+        """Run the batch's statements in its transaction; False when it failed (and is recorded)."""
+        loaded = 0
+        for step, loadable in zip(batch.steps, batch.loadable):
+            fast = loadable and charset is not None and self.load_data
+            try:
+                if not fast:
+                    conn.query(step.sql)
+                elif self._load(conn, step, charset):
+                    loaded += step.rows or 0
+                else:
+                    rollback(conn)
+                    return self._resend(conn, batch)
+            except pymysql.err.MySQLError as e:
+                code = error_code(e)
+                rollback(conn)
+                if fast and code not in CONNECTION_LOST:
+                    if code in LOCAL_DATA_DISABLED:
+                        self.load_data = False
+                    return self._resend(conn, batch)
+                self.order.fail(batch.seq, step, error_text(e), code)
+                return False
+            except load_data.Refused as e:
+                rollback(conn)
+                self.order.fail(batch.seq, step, str(e), None)
+                return False
+        with self.lock:
+            self.rows_loaded += loaded
+        return True
+
+    def _resend(self, conn: pymysql.Connection, batch: Batch) -> bool:
+        with self.lock:
+            self.batches_resent += 1
+        return self._apply(conn, batch, None)
+
+    def _load(self, conn: pymysql.Connection, step: Step, charset: str) -> bool:
+        """Send one INSERT's rows as LOAD DATA; whether the server took exactly them, cleanly."""
+        values = step.statement.values
+        assert values is not None and step.sql is not None
+        affected, warnings = load_data.send(conn, load_data.statement(values, charset),
+                                            memoryview(step.sql)[values.start:])
+        return affected == values.tuples and not warnings
+
+    def _commit_in_turn(self, conn: pymysql.Connection, batch: Batch) -> None:
+        """Commit with the checkpoint once every earlier batch has, keeping the committed part a prefix."""
+        if not self.order.wait_turn(batch.seq):
+            rollback(conn)
+            return
+        try:
+            checkpoint.record(conn, self.checkpoint_schema, batch.position)
+            conn.commit()
+        except pymysql.err.MySQLError as e:
+            rollback(conn)
+            self.order.fail(batch.seq, batch.steps[-1], f"COMMIT failed: {error_text(e)}", error_code(e))
+            return
+        self.order.done(batch.rows, batch.position)

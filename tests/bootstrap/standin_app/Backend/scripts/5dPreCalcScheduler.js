@@ -1,0 +1,1 @@
+require('./beat')('precalc-beats');
