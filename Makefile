@@ -11,14 +11,14 @@ ENV ?= dev
 unexport PYTHONDONTWRITEBYTECODE
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup synth test bench-synth bench-migrate rehearse clean
+.PHONY: setup synth test test-cdktn bench-synth bench-migrate rehearse clean
 
 setup: $(INSTALLED) $(CHECKOV)
 
 $(INSTALLED): pyproject.toml setup.py migrate/_plain.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,cdktn]'
 	touch $@
 
 # checkov pins its own boto3/pydantic range; a venv of its own keeps it from dictating ours.
@@ -27,14 +27,20 @@ $(CHECKOV): tools/checkov-requirements.txt
 	.tools/checkov/bin/pip install -q --disable-pip-version-check -r tools/checkov-requirements.txt
 	touch $@
 
+# ENGINE=cdktn synthesizes with CDK Terrain (README "Engines"); unset: the environment file's choice, else cdktf.
 synth: $(INSTALLED)
-	$(BIN)/infra synth --env $(ENV)
+	$(BIN)/infra synth --env $(ENV) $(if $(ENGINE),--engine $(ENGINE))
 
 test: $(INSTALLED) $(CHECKOV)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The proofs of the synthesized JSON (checkov, terraform validate, the lite rehearsal, synth) once more,
+# on CDK Terrain's output; `make test` already proves both engines' JSON equal. .ci/run runs both.
+test-cdktn: $(INSTALLED) $(CHECKOV)
+	DUEWIN_ENGINE=cdktn $(BIN)/python -m pytest -m engines $(PYTEST_ARGS)
+
 bench-synth: $(INSTALLED)
-	$(BIN)/python bench/synth.py
+	$(BIN)/python bench/synth.py $(BENCH_ARGS)
 
 bench-migrate: $(INSTALLED)
 	$(BIN)/python bench/migrate.py $(BENCH_ARGS)

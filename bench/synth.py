@@ -1,10 +1,11 @@
-"""Synth benchmark: the plain provider import vs the project's lazy import, side by side.
+"""Synth benchmark: each engine with the plain provider import and with the project's lazy import, side by side.
 
-Runs `python -m infra synth` for one environment N times each way in fresh processes (what a user
-pays), alternating the two so machine noise hits both, and prints median wall time, peak RSS of the
-whole process tree (python + the jsii node process), and the ratio.
+Runs `python -m infra synth` for one environment N times per engine and import path in fresh processes
+(what a user pays), alternating them so machine noise hits all, and prints median wall time, peak RSS of
+the whole process tree (python + the jsii node process), and the ratios: lazy/plain per engine (goal
+<= 1/3 of the wall time), and cdktn/cdktf with the lazy import.
 
-    .venv/bin/python bench/synth.py [--env dev] [--runs 3]
+    .venv/bin/python bench/synth.py [--env dev] [--runs 3] [--engines cdktf,cdktn]
 """
 
 from __future__ import annotations
@@ -45,12 +46,12 @@ def _tree_rss_kb(root_pid: int) -> int:
     return total
 
 
-def run_once(env: str, plain: bool) -> tuple[float, int]:
+def run_once(env: str, engine: str, plain: bool) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as out:
         environ = {**os.environ, "DUEWIN_PLAIN_PROVIDER_IMPORT": "1" if plain else "0"}
         started = time.monotonic()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "infra", "synth", "--env", env, "--out", out, "--quiet"],
+            [sys.executable, "-m", "infra", "synth", "--env", env, "--engine", engine, "--out", out, "--quiet"],
             cwd=ROOT,
             env=environ,
         )
@@ -70,7 +71,7 @@ def run_once(env: str, plain: bool) -> tuple[float, int]:
         done.set()
         sampler.join()
         if code != 0:
-            raise SystemExit(f"synth failed with exit code {code}")
+            raise SystemExit(f"synth --engine {engine} failed with exit code {code}")
         return elapsed, peak
 
 
@@ -78,22 +79,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="dev")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--engines", default="cdktf,cdktn", help="comma-separated, in the order to print")
     args = parser.parse_args()
-    results: dict[str, list[tuple[float, int]]] = {"plain": [], "project": []}
-    run_once(args.env, plain=False)  # warm the jsii package cache so neither side pays for it
+    engines = args.engines.split(",")
+    cases = [(engine, path) for engine in engines for path in ("plain", "lazy")]
+    results: dict[tuple[str, str], list[tuple[float, int]]] = {case: [] for case in cases}
+    for engine in engines:
+        run_once(args.env, engine, plain=False)  # warm the jsii package cache so no case pays for it
     for _ in range(args.runs):
-        results["plain"].append(run_once(args.env, plain=True))
-        results["project"].append(run_once(args.env, plain=False))
+        for engine, path in cases:
+            results[(engine, path)].append(run_once(args.env, engine, plain=path == "plain"))
     print(f"synth --env {args.env}, median of {args.runs} fresh processes")
-    print(f"{'import':<8} {'wall s':>7} {'peak RSS MB':>12}")
+    print(f"{'engine':<7} {'import':<6} {'wall s':>7} {'peak RSS MB':>12}")
     medians = {}
-    for name, runs in results.items():
+    for (engine, path), runs in results.items():
         wall = statistics.median(t for t, _ in runs)
         rss = statistics.median(r for _, r in runs) / 1024
-        medians[name] = (wall, rss)
-        print(f"{name:<8} {wall:>7.2f} {rss:>12.0f}")
-    print(f"ratio project/plain: wall {medians['project'][0] / medians['plain'][0]:.2f}, "
-          f"RSS {medians['project'][1] / medians['plain'][1]:.2f}")
+        medians[(engine, path)] = (wall, rss)
+        print(f"{engine:<7} {path:<6} {wall:>7.2f} {rss:>12.0f}")
+    for engine in engines:
+        (lazy_wall, lazy_rss), (plain_wall, plain_rss) = medians[(engine, "lazy")], medians[(engine, "plain")]
+        print(f"{engine}: lazy/plain wall {lazy_wall / plain_wall:.2f}, RSS {lazy_rss / plain_rss:.2f}")
+    if len(engines) == 2:
+        (a_wall, a_rss), (b_wall, b_rss) = medians[(engines[1], "lazy")], medians[(engines[0], "lazy")]
+        print(f"{engines[1]}/{engines[0]} (lazy): wall {a_wall / b_wall:.2f}, RSS {a_rss / b_rss:.2f}")
 
 
 if __name__ == "__main__":

@@ -20,12 +20,15 @@ class StackSummary:
 
 
 def build_app(config: EnvironmentConfig, outdir: Path):
-    """Wire every stack of ``config`` into a fresh ``cdktf.App``; returns (app, stacks in dependency order)."""
+    """Wire every stack of ``config`` into a fresh engine ``App``; returns (app, stacks in dependency order).
+
+    Raises ``engine.EngineError`` if the engine asked for cannot be used.
+    """
     from infra import engine
 
-    engine.prepare_provider_import()
-    from cdktf import App
-
+    # Before any stack module is imported: they bind the engine's classes, and cheaply only after this.
+    engine.activate(config.engine)
+    from infra.engine import App
     from infra.stacks.app import AppStack
     from infra.stacks.data import DataStack
     from infra.stacks.edge import EdgeStack
@@ -49,6 +52,8 @@ def synth(config: EnvironmentConfig, outdir: Path) -> list[StackSummary]:
     if (outdir / "manifest.json").is_file():
         # Stale stacks from a previous run (another environment, a removed stack) must not linger.
         shutil.rmtree(outdir)
+    # The engine creates the directory itself, but not its parents.
+    outdir.parent.mkdir(parents=True, exist_ok=True)
     app, _ = build_app(config, outdir)
     app.synth()
     return summarize(outdir)

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import click
 
+from infra import engine
 from infra.config import DEFAULT_ENVIRONMENT, ConfigError, load_environment
+from infra.engine import ENGINES
 
 
 def _environment_option(function):
@@ -45,14 +47,27 @@ def main() -> None:
     show_default="$CDKTF_OUTDIR or cdktf.out",
     help="Where the Terraform JSON goes.",
 )
+@click.option(
+    "--engine",
+    "engine_name",
+    type=click.Choice(list(ENGINES)),
+    show_default="$DUEWIN_ENGINE, else the environment file's engine, else cdktf",
+    help="What synthesizes: CDKTF, or its fork CDK Terrain (pip install -e '.[cdktn]').",
+)
 @click.option("--quiet", is_flag=True, help="No summary table.")
-def synth(env_name: str, outdir: Path, quiet: bool) -> None:
+def synth(env_name: str, outdir: Path, engine_name: str | None, quiet: bool) -> None:
     """Synthesize every stack of an environment to Terraform JSON, offline."""
     config = _load(env_name)
     from infra.app import synth as synth_app
 
     started = time.monotonic()
-    summaries = synth_app(config, outdir)
+    try:
+        if engine_name:
+            engine.select(engine_name)
+        summaries = synth_app(config, outdir)
+    except engine.EngineError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     if quiet:
         return
     rows = [(s.name, str(s.resources), str(s.outputs), str(s.path)) for s in summaries]
@@ -60,7 +75,8 @@ def synth(env_name: str, outdir: Path, quiet: bool) -> None:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    click.echo(f"{config.name}: {len(summaries)} stacks synthesized in {time.monotonic() - started:.1f}s")
+    used, seconds = engine.current(), time.monotonic() - started
+    click.echo(f"{config.name}: {len(summaries)} stacks synthesized by {used.name} {used.version()} in {seconds:.1f}s")
 
 
 @main.command()
@@ -70,7 +86,11 @@ def rehearse(env_name: str, lite: bool) -> None:
     """Apply, re-plan and destroy every stack against a local AWS emulator (moto on 127.0.0.1)."""
     from infra.rehearsal import emulator_config, rehearse_environment
 
-    sys.exit(rehearse_environment(emulator_config(_load(env_name), lite=lite), echo=click.echo))
+    try:
+        sys.exit(rehearse_environment(emulator_config(_load(env_name), lite=lite), echo=click.echo))
+    except engine.EngineError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 @main.command("app-settings")

@@ -474,6 +474,9 @@ class EnvironmentConfig(_Section):
     name: str = Field(pattern=r"^[a-z][a-z0-9]*$")
     project: str = Field("duewin", pattern=r"^[a-z][a-z0-9-]{1,20}$")
     region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    engine: Literal["cdktf", "cdktn"] | None = Field(
+        None, description="'cdktf' (unset: the default) or 'cdktn' (CDK Terrain); --engine, $DUEWIN_ENGINE override it"
+    )
     network: NetworkConfig
     app: AppConfig
     database: DatabaseConfig = DatabaseConfig()

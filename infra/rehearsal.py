@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra import engine
 from infra.config import EnvironmentConfig
 from infra.terraform_cli import OVERRIDE_FILE, OfflineTerraform, provider_pin
 
@@ -814,7 +815,8 @@ def rehearse_environment(config: EnvironmentConfig, *, echo: Callable[[str], Non
         outdir = Path(scratch) / "cdktf.out"
         began = time.monotonic()
         synth(config, outdir)
-        echo(f"{config.name}: synthesized in {time.monotonic() - began:.1f}s")
+        used = engine.current()
+        echo(f"{config.name}: synthesized by {used.name} {used.version()} in {time.monotonic() - began:.1f}s")
         with Emulator(region=config.region).running() as emulator:
             rehearsal = Rehearsal(config, outdir, terraform, emulator, known_diffs=known, log=echo)
             try:

@@ -1,7 +1,16 @@
+import ast
 import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+from infra.engine import ENGINES
+from tests.conftest import ROOT
+
+#: Where the project's Python lives; infra/engine.py is the one module allowed to name an engine's package.
+SOURCE_DIRS = ("infra", "tests", "bench", "bootstrap", "monitoring", "migrate")
+ENGINE_MODULE = Path("infra/engine.py")
 
 
 def test_missing_tool_fails_instead_of_skipping_when_required(tmp_path):
@@ -25,3 +34,56 @@ def test_missing_tool_fails_instead_of_skipping_when_required(tmp_path):
     assert "1 failed" in ci.stdout
     assert dev.returncode == 0, dev.stdout
     assert "1 skipped" in dev.stdout
+
+
+def direct_engine_imports(source: str) -> list[tuple[int, str]]:
+    """(line, module) of every import of a CDK engine's own package (core or AWS bindings) in ``source``."""
+    packages = {name for engine in ENGINES.values() for name in (engine.core, engine.provider)}
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            modules = [node.module or ""]
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", "")) in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            modules = [str(node.args[0].value)]
+        else:
+            continue
+        found += [(node.lineno, module) for module in modules if module.split(".")[0] in packages]
+    return found
+
+
+def test_engine_names_are_imported_only_through_infra_engine():
+    # GIVEN every module of the project and its tests THEN none imports cdktf, cdktn or their AWS bindings
+    # by name: constructs and stacks take the engine's names from infra.engine, so one switch picks the
+    # engine. Reroute an offender: `from cdktf import Token` -> `from infra.engine import Token`,
+    # `from cdktf_cdktf_provider_aws.lb import Lb` -> `from infra.engine.aws.lb import Lb`.
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}: {module}"
+        for directory in SOURCE_DIRS
+        for path in sorted((ROOT / directory).rglob("*.py"))
+        if path.relative_to(ROOT) != ENGINE_MODULE
+        for line, module in direct_engine_imports(path.read_text(encoding="utf-8"))
+    ]
+    assert not offenders, "import these from infra.engine instead:\n" + "\n".join(offenders)
+
+
+def test_the_import_convention_can_fail():
+    source = textwrap.dedent(
+        """
+        import cdktn
+        from cdktf import Fn
+        from cdktf_cdktf_provider_aws.vpc import Vpc
+        from infra.engine.aws.lb import Lb
+        from constructs import Construct
+        importlib.import_module("cdktn_provider_aws.lb")
+        """
+    )
+    assert direct_engine_imports(source) == [
+        (2, "cdktn"), (3, "cdktf"), (4, "cdktf_cdktf_provider_aws.vpc"), (7, "cdktn_provider_aws.lb")
+    ]

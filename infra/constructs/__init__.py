@@ -1,5 +1,1 @@
 """One AWS concept per module; each takes typed config and exposes what others need as attributes."""
-
-from infra import engine
-
-engine.prepare_provider_import()

@@ -9,11 +9,13 @@ older. In a newer region the data source fails at plan, loudly, instead of logs 
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
-from cdktf_cdktf_provider_aws.data_aws_elb_service_account import DataAwsElbServiceAccount
-from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
-from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
-from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
+from constructs import Construct
+
+from infra.engine.aws.data_aws_caller_identity import DataAwsCallerIdentity
+from infra.engine.aws.data_aws_elb_service_account import DataAwsElbServiceAccount
+from infra.engine.aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
+from infra.engine.aws.s3_bucket import S3Bucket
+from infra.engine.aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfiguration,
     S3BucketLifecycleConfigurationRule,
     S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
@@ -21,16 +23,15 @@ from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfigurationRuleFilter,
     S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
 )
-from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import S3BucketOwnershipControls, S3BucketOwnershipControlsRule
-from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
-from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
-from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
+from infra.engine.aws.s3_bucket_ownership_controls import S3BucketOwnershipControls, S3BucketOwnershipControlsRule
+from infra.engine.aws.s3_bucket_policy import S3BucketPolicy
+from infra.engine.aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
+from infra.engine.aws.s3_bucket_server_side_encryption_configuration import (
     S3BucketServerSideEncryptionConfigurationA,
     S3BucketServerSideEncryptionConfigurationRuleA,
     S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
 )
-from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA, S3BucketVersioningVersioningConfiguration
-from constructs import Construct
+from infra.engine.aws.s3_bucket_versioning import S3BucketVersioningA, S3BucketVersioningVersioningConfiguration
 
 #: Key prefix the ALB writes under; the bucket policy admits writes there only.
 LOG_PREFIX = "alb"

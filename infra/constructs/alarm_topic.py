@@ -7,17 +7,17 @@ whose policy lets the CloudWatch service decrypt and generate data keys.
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
-from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
-from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
-from cdktf_cdktf_provider_aws.data_aws_region import DataAwsRegion
-from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
-from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
-from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
 from infra.config import AlarmsConfig
 from infra.constructs.encryption_key import EncryptionKey
+from infra.engine.aws.data_aws_caller_identity import DataAwsCallerIdentity
+from infra.engine.aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
+from infra.engine.aws.data_aws_partition import DataAwsPartition
+from infra.engine.aws.data_aws_region import DataAwsRegion
+from infra.engine.aws.sns_topic import SnsTopic
+from infra.engine.aws.sns_topic_policy import SnsTopicPolicy
+from infra.engine.aws.sns_topic_subscription import SnsTopicSubscription
 
 CLOUDWATCH = {"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}
 

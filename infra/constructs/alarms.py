@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from constructs import Construct
 
+from infra.engine.aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from monitoring.alarms import Alarm
 
 

@@ -9,21 +9,21 @@ takes its token from the secret version, so the two can never disagree, even aft
 
 from __future__ import annotations
 
-from cdktf import TerraformResourceLifecycle
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.data_aws_secretsmanager_random_password import DataAwsSecretsmanagerRandomPassword
-from cdktf_cdktf_provider_aws.elasticache_parameter_group import ElasticacheParameterGroup, ElasticacheParameterGroupParameter
-from cdktf_cdktf_provider_aws.elasticache_replication_group import (
-    ElasticacheReplicationGroup,
-    ElasticacheReplicationGroupLogDeliveryConfiguration,
-)
-from cdktf_cdktf_provider_aws.elasticache_subnet_group import ElasticacheSubnetGroup
-from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
-from cdktf_cdktf_provider_aws.secretsmanager_secret_version import SecretsmanagerSecretVersion
 from constructs import Construct
 
 from infra.config import CacheConfig
 from infra.constructs.data_service import DataServicePlacement, ServiceSecurityGroup, stand_in_address
+from infra.engine import TerraformResourceLifecycle
+from infra.engine.aws.cloudwatch_log_group import CloudwatchLogGroup
+from infra.engine.aws.data_aws_secretsmanager_random_password import DataAwsSecretsmanagerRandomPassword
+from infra.engine.aws.elasticache_parameter_group import ElasticacheParameterGroup, ElasticacheParameterGroupParameter
+from infra.engine.aws.elasticache_replication_group import (
+    ElasticacheReplicationGroup,
+    ElasticacheReplicationGroupLogDeliveryConfiguration,
+)
+from infra.engine.aws.elasticache_subnet_group import ElasticacheSubnetGroup
+from infra.engine.aws.secretsmanager_secret import SecretsmanagerSecret
+from infra.engine.aws.secretsmanager_secret_version import SecretsmanagerSecretVersion
 
 PORT = 6379
 # ElastiCache accepts 16–128 printable characters except / " @; letters and digits only keeps the

@@ -8,14 +8,17 @@ requires (``OriginGuard``), so the ALB cannot be used around CloudFront.
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.cloudfront_cache_policy import (
+from constructs import Construct
+
+from infra.config import EdgeConfig
+from infra.engine.aws.cloudfront_cache_policy import (
     CloudfrontCachePolicy,
     CloudfrontCachePolicyParametersInCacheKeyAndForwardedToOrigin,
     CloudfrontCachePolicyParametersInCacheKeyAndForwardedToOriginCookiesConfig,
     CloudfrontCachePolicyParametersInCacheKeyAndForwardedToOriginHeadersConfig,
     CloudfrontCachePolicyParametersInCacheKeyAndForwardedToOriginQueryStringsConfig,
 )
-from cdktf_cdktf_provider_aws.cloudfront_distribution import (
+from infra.engine.aws.cloudfront_distribution import (
     CloudfrontDistribution,
     CloudfrontDistributionDefaultCacheBehavior,
     CloudfrontDistributionOrderedCacheBehavior,
@@ -26,7 +29,7 @@ from cdktf_cdktf_provider_aws.cloudfront_distribution import (
     CloudfrontDistributionRestrictionsGeoRestriction,
     CloudfrontDistributionViewerCertificate,
 )
-from cdktf_cdktf_provider_aws.cloudfront_response_headers_policy import (
+from infra.engine.aws.cloudfront_response_headers_policy import (
     CloudfrontResponseHeadersPolicy,
     CloudfrontResponseHeadersPolicySecurityHeadersConfig,
     CloudfrontResponseHeadersPolicySecurityHeadersConfigContentTypeOptions,
@@ -34,11 +37,8 @@ from cdktf_cdktf_provider_aws.cloudfront_response_headers_policy import (
     CloudfrontResponseHeadersPolicySecurityHeadersConfigReferrerPolicy,
     CloudfrontResponseHeadersPolicySecurityHeadersConfigStrictTransportSecurity,
 )
-from cdktf_cdktf_provider_aws.data_aws_cloudfront_cache_policy import DataAwsCloudfrontCachePolicy
-from cdktf_cdktf_provider_aws.data_aws_cloudfront_origin_request_policy import DataAwsCloudfrontOriginRequestPolicy
-from constructs import Construct
-
-from infra.config import EdgeConfig
+from infra.engine.aws.data_aws_cloudfront_cache_policy import DataAwsCloudfrontCachePolicy
+from infra.engine.aws.data_aws_cloudfront_origin_request_policy import DataAwsCloudfrontOriginRequestPolicy
 
 ORIGIN_ID = "alb"
 #: Never cached: the API and Socket.IO (polling and WebSocket upgrade); the health path joins them,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from cdktf import TerraformIterator, TerraformProvider, TerraformResourceLifecycle, Token
-from cdktf_cdktf_provider_aws.acm_certificate import AcmCertificate
-from cdktf_cdktf_provider_aws.acm_certificate_validation import AcmCertificateValidation
-from cdktf_cdktf_provider_aws.route53_record import Route53Record
 from constructs import Construct
+
+from infra.engine import TerraformIterator, TerraformProvider, TerraformResourceLifecycle, Token
+from infra.engine.aws.acm_certificate import AcmCertificate
+from infra.engine.aws.acm_certificate_validation import AcmCertificateValidation
+from infra.engine.aws.route53_record import Route53Record
 
 
 class DnsValidatedCertificate(Construct):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from constructs import Construct
 
+from infra.engine.aws.cloudwatch_dashboard import CloudwatchDashboard
 from monitoring.alarms import MonitoredResources
 from monitoring.dashboard import dashboard_body
 

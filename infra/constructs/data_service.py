@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.security_group import SecurityGroup
-from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
-from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
+
+from infra.engine.aws.security_group import SecurityGroup
+from infra.engine.aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from infra.engine.aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 
 
 def stand_in_address(name: str, service: str) -> str:

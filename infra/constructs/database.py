@@ -4,20 +4,20 @@ password generated and kept by RDS in Secrets Manager (never in config, synthesi
 
 from __future__ import annotations
 
-from cdktf import TerraformResourceLifecycle
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
-from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
-from cdktf_cdktf_provider_aws.db_instance import DbInstance
-from cdktf_cdktf_provider_aws.db_parameter_group import DbParameterGroup, DbParameterGroupParameter
-from cdktf_cdktf_provider_aws.db_subnet_group import DbSubnetGroup
-from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
-from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
 from constructs import Construct
 
 from infra.config import DatabaseConfig
 from infra.constructs.data_service import DataServicePlacement, ServiceSecurityGroup, stand_in_address
+from infra.engine import TerraformResourceLifecycle
+from infra.engine.aws.cloudwatch_log_group import CloudwatchLogGroup
+from infra.engine.aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
+from infra.engine.aws.data_aws_partition import DataAwsPartition
+from infra.engine.aws.db_instance import DbInstance
+from infra.engine.aws.db_parameter_group import DbParameterGroup, DbParameterGroupParameter
+from infra.engine.aws.db_subnet_group import DbSubnetGroup
+from infra.engine.aws.iam_role import IamRole
+from infra.engine.aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from infra.engine.aws.secretsmanager_secret import SecretsmanagerSecret
 
 PORT = 3306
 LOG_EXPORTS = ("error", "slowquery")

@@ -11,21 +11,24 @@
 
 from __future__ import annotations
 
-from cdktf import TerraformResourceLifecycle, Token
-from cdktf_cdktf_provider_aws.autoscaling_group import (
+from constructs import Construct
+
+from infra.config import AppConfig
+from infra.engine import TerraformResourceLifecycle, Token
+from infra.engine.aws.autoscaling_group import (
     AutoscalingGroup,
     AutoscalingGroupInstanceRefresh,
     AutoscalingGroupInstanceRefreshPreferences,
     AutoscalingGroupLaunchTemplate,
     AutoscalingGroupTag,
 )
-from cdktf_cdktf_provider_aws.autoscaling_policy import (
+from infra.engine.aws.autoscaling_policy import (
     AutoscalingPolicy,
     AutoscalingPolicyTargetTrackingConfiguration,
     AutoscalingPolicyTargetTrackingConfigurationPredefinedMetricSpecification,
 )
-from cdktf_cdktf_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
-from cdktf_cdktf_provider_aws.launch_template import (
+from infra.engine.aws.data_aws_ssm_parameter import DataAwsSsmParameter
+from infra.engine.aws.launch_template import (
     LaunchTemplate,
     LaunchTemplateBlockDeviceMappings,
     LaunchTemplateBlockDeviceMappingsEbs,
@@ -34,10 +37,7 @@ from cdktf_cdktf_provider_aws.launch_template import (
     LaunchTemplateMonitoring,
     LaunchTemplateTagSpecifications,
 )
-from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
-from constructs import Construct
-
-from infra.config import AppConfig
+from infra.engine.aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 
 UBUNTU_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 #: Canonical's images boot from this device.

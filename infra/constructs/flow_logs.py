@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
-from cdktf_cdktf_provider_aws.flow_log import FlowLog
-from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
+
+from infra.engine.aws.cloudwatch_log_group import CloudwatchLogGroup
+from infra.engine.aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
+from infra.engine.aws.flow_log import FlowLog
+from infra.engine.aws.iam_role import IamRole
+from infra.engine.aws.iam_role_policy import IamRolePolicy
 
 
 class FlowLogs(Construct):

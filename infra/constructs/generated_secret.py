@@ -8,11 +8,12 @@ The value does land in Terraform state (the version's ``secret_string``, marked 
 
 from __future__ import annotations
 
-from cdktf import TerraformResourceLifecycle
-from cdktf_cdktf_provider_aws.data_aws_secretsmanager_random_password import DataAwsSecretsmanagerRandomPassword
-from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
-from cdktf_cdktf_provider_aws.secretsmanager_secret_version import SecretsmanagerSecretVersion
 from constructs import Construct
+
+from infra.engine import TerraformResourceLifecycle
+from infra.engine.aws.data_aws_secretsmanager_random_password import DataAwsSecretsmanagerRandomPassword
+from infra.engine.aws.secretsmanager_secret import SecretsmanagerSecret
+from infra.engine.aws.secretsmanager_secret_version import SecretsmanagerSecretVersion
 
 
 class GeneratedSecret(Construct):

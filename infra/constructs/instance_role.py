@@ -9,14 +9,15 @@ PutMetricData is pinned to the agent's namespace instead.
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
-from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
-from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
-from cdktf_cdktf_provider_aws.data_aws_region import DataAwsRegion
-from cdktf_cdktf_provider_aws.iam_instance_profile import IamInstanceProfile
-from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
+
+from infra.engine.aws.data_aws_caller_identity import DataAwsCallerIdentity
+from infra.engine.aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
+from infra.engine.aws.data_aws_partition import DataAwsPartition
+from infra.engine.aws.data_aws_region import DataAwsRegion
+from infra.engine.aws.iam_instance_profile import IamInstanceProfile
+from infra.engine.aws.iam_role import IamRole
+from infra.engine.aws.iam_role_policy import IamRolePolicy
 
 #: The CloudWatch agent's metric namespace (bootstrap.user_data.cloudwatch_agent_config).
 METRICS_NAMESPACE = "CWAgent"

@@ -8,16 +8,16 @@ and the matching ingress rule on that group is added here, so the two can never 
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.lb import Lb, LbAccessLogs
-from cdktf_cdktf_provider_aws.lb_listener import LbListener, LbListenerDefaultAction, LbListenerDefaultActionRedirect
-from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck, LbTargetGroupStickiness
-from cdktf_cdktf_provider_aws.security_group import SecurityGroup
-from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
-from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
 from infra.config import AppConfig, LoadBalancerConfig
 from infra.constructs.access_logs_bucket import AccessLogsBucket
+from infra.engine.aws.lb import Lb, LbAccessLogs
+from infra.engine.aws.lb_listener import LbListener, LbListenerDefaultAction, LbListenerDefaultActionRedirect
+from infra.engine.aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck, LbTargetGroupStickiness
+from infra.engine.aws.security_group import SecurityGroup
+from infra.engine.aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from infra.engine.aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 
 ANYWHERE = "0.0.0.0/0"
 

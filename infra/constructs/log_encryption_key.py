@@ -6,13 +6,14 @@ logs and database logs be audited and revoked (checkov CKV_AWS_158).
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
-from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
-from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
-from cdktf_cdktf_provider_aws.data_aws_region import DataAwsRegion
-from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
-from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
+
+from infra.engine.aws.data_aws_caller_identity import DataAwsCallerIdentity
+from infra.engine.aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
+from infra.engine.aws.data_aws_partition import DataAwsPartition
+from infra.engine.aws.data_aws_region import DataAwsRegion
+from infra.engine.aws.kms_alias import KmsAlias
+from infra.engine.aws.kms_key import KmsKey
 
 
 class LogEncryptionKey(Construct):

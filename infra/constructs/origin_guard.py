@@ -7,7 +7,9 @@ other request 403. Target-group health checks go to the instances directly and a
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.lb_listener_rule import (
+from constructs import Construct
+
+from infra.engine.aws.lb_listener_rule import (
     LbListenerRule,
     LbListenerRuleAction,
     LbListenerRuleActionFixedResponse,
@@ -15,7 +17,6 @@ from cdktf_cdktf_provider_aws.lb_listener_rule import (
     LbListenerRuleConditionHttpHeader,
     LbListenerRuleConditionPathPattern,
 )
-from constructs import Construct
 
 
 class OriginGuard(Construct):

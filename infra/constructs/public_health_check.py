@@ -6,11 +6,11 @@ see: DNS, CloudFront, the certificate, the ALB and the app together.
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.route53_health_check import Route53HealthCheck
 from constructs import Construct
 
 from infra.config import EdgeConfig
 from infra.constructs.alarms import Alarms
+from infra.engine.aws.route53_health_check import Route53HealthCheck
 from monitoring.alarms import health_check_alarm
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53RecordAlias
 from constructs import Construct
+
+from infra.engine.aws.route53_record import Route53Record, Route53RecordAlias
 
 
 def site_names(domain: str) -> list[str]:

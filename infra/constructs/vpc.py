@@ -11,21 +11,21 @@ anything accidentally attached to them is isolated; each tier has its own NACL i
 
 from __future__ import annotations
 
-from cdktf import TerraformResourceLifecycle
-from cdktf_cdktf_provider_aws.default_network_acl import DefaultNetworkAcl
-from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
-from cdktf_cdktf_provider_aws.eip import Eip
-from cdktf_cdktf_provider_aws.internet_gateway import InternetGateway
-from cdktf_cdktf_provider_aws.nat_gateway import NatGateway
-from cdktf_cdktf_provider_aws.network_acl import NetworkAcl, NetworkAclEgress, NetworkAclIngress
-from cdktf_cdktf_provider_aws.route import Route
-from cdktf_cdktf_provider_aws.route_table import RouteTable
-from cdktf_cdktf_provider_aws.route_table_association import RouteTableAssociation
-from cdktf_cdktf_provider_aws.subnet import Subnet
-from cdktf_cdktf_provider_aws.vpc import Vpc as AwsVpc
 from constructs import Construct
 
 from infra.config import NetworkConfig
+from infra.engine import TerraformResourceLifecycle
+from infra.engine.aws.default_network_acl import DefaultNetworkAcl
+from infra.engine.aws.default_security_group import DefaultSecurityGroup
+from infra.engine.aws.eip import Eip
+from infra.engine.aws.internet_gateway import InternetGateway
+from infra.engine.aws.nat_gateway import NatGateway
+from infra.engine.aws.network_acl import NetworkAcl, NetworkAclEgress, NetworkAclIngress
+from infra.engine.aws.route import Route
+from infra.engine.aws.route_table import RouteTable
+from infra.engine.aws.route_table_association import RouteTableAssociation
+from infra.engine.aws.subnet import Subnet
+from infra.engine.aws.vpc import Vpc as AwsVpc
 from infra.subnet_plan import TIERS
 
 ANYWHERE = "0.0.0.0/0"

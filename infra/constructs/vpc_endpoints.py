@@ -6,10 +6,11 @@ if the NAT fails). The SSM endpoints let Session Manager reach instances without
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.data_aws_region import DataAwsRegion
-from cdktf_cdktf_provider_aws.security_group import SecurityGroup, SecurityGroupIngress
-from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from constructs import Construct
+
+from infra.engine.aws.data_aws_region import DataAwsRegion
+from infra.engine.aws.security_group import SecurityGroup, SecurityGroupIngress
+from infra.engine.aws.vpc_endpoint import VpcEndpoint
 
 SSM_SERVICES = ("ssm", "ssmmessages", "ec2messages")
 

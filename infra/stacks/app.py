@@ -7,8 +7,6 @@ to the network stack, and this stack only adds rules to it.
 
 from __future__ import annotations
 
-from cdktf import Token
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from constructs import Construct
 
 from bootstrap.user_data import InstanceReferences, instance_tags, log_group_name, parameter_path, render_user_data
@@ -16,6 +14,8 @@ from infra.config import EnvironmentConfig
 from infra.constructs.fleet import Fleet
 from infra.constructs.instance_role import InstanceRole
 from infra.constructs.load_balancer import LoadBalancer
+from infra.engine import Token
+from infra.engine.aws.cloudwatch_log_group import CloudwatchLogGroup
 from infra.stacks.base import EnvironmentStack
 from infra.stacks.data import DataStack
 from infra.stacks.network import NetworkStack

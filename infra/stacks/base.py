@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from cdktf import CloudBackend, LocalBackend, NamedCloudWorkspace, TerraformStack
-from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
+from infra.engine import CloudBackend, LocalBackend, NamedCloudWorkspace, TerraformStack
+from infra.engine.aws.provider import AwsProvider, AwsProviderDefaultTags
 
 
 class EnvironmentStack(TerraformStack):

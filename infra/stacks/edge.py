@@ -7,8 +7,6 @@ the fleet, and turning the edge off removes exactly this workspace.
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.data_aws_route53_zone import DataAwsRoute53Zone
-from cdktf_cdktf_provider_aws.route53_zone import Route53Zone
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
@@ -20,6 +18,8 @@ from infra.constructs.load_balancer import LoadBalancer
 from infra.constructs.origin_guard import OriginGuard
 from infra.constructs.public_health_check import PublicHealthCheck
 from infra.constructs.site_records import SiteRecords, site_names
+from infra.engine.aws.data_aws_route53_zone import DataAwsRoute53Zone
+from infra.engine.aws.route53_zone import Route53Zone
 from infra.stacks.base import EnvironmentStack
 
 #: The header CloudFront adds and the ALB requires. Its name is no secret; its value is.

@@ -8,13 +8,13 @@ that serves traffic or holds data.
 
 from __future__ import annotations
 
-from cdktf import Fn
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
 from infra.constructs.alarm_topic import AlarmTopic
 from infra.constructs.alarms import Alarms
 from infra.constructs.dashboard import Dashboard
+from infra.engine import Fn
 from infra.stacks.app import AppStack
 from infra.stacks.base import EnvironmentStack
 from infra.stacks.data import DataStack

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
@@ -10,6 +9,7 @@ from infra.constructs.flow_logs import FlowLogs
 from infra.constructs.log_encryption_key import LogEncryptionKey
 from infra.constructs.vpc import Vpc
 from infra.constructs.vpc_endpoints import VpcEndpoints
+from infra.engine.aws.security_group import SecurityGroup
 from infra.stacks.base import EnvironmentStack
 
 

@@ -29,7 +29,7 @@ from bootstrap.user_data import (
 )
 from infra.config import load_environment
 from tests.conftest import missing
-from tests.infra.conftest import ENVIRONMENTS
+from tests.infra.variants import ENVIRONMENTS
 
 FLEET_LOCK = fleet_lock_source()
 

@@ -7,28 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from infra import engine
 from infra.app import synth
-from infra.config import EnvironmentConfig, available_environments, load_environment
 from infra.terraform_cli import OfflineTerraform, TerraformUnavailable
 from tests.conftest import missing
+from tests.infra.variants import variant_config
 
-ENVIRONMENTS = available_environments()
-#: A synthesized configuration that no shipped environment has, for toggles off everywhere by default.
-EDGE = "prod+edge"
-EDGE_DOMAIN = "duewin.example.com"
-
-
-def edge_config() -> EnvironmentConfig:
-    """prod with the whole edge on (created zone, CloudFront, the ALB's certificate) and two e-mails."""
-    base = load_environment("prod").model_dump()
-    return EnvironmentConfig.model_validate(
-        {
-            **base,
-            "dns": {"domain": EDGE_DOMAIN, "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"},
-            "edge": {**base["edge"], "create_cloudfront": True, "create_dns": True, "create_zone": True},
-            "alarms": {**base["alarms"], "emails": ("ops@example.com", "oncall@example.com")},
-        }
-    )
+# Chosen by $DUEWIN_ENGINE (`make test-cdktn`), else cdktf; activated before any test module imports a
+# construct, so those imports take the fast path the app builder takes.
+engine.activate()
 
 
 class Synth:
@@ -62,7 +49,7 @@ def synthesized(tmp_path_factory):
 
     def get(env: str) -> Synth:
         if env not in cache:
-            config = edge_config() if env == EDGE else load_environment(env)
+            config = variant_config(env)
             outdir = tmp_path_factory.mktemp(f"synth-{env}")
             synth(config, outdir)
             cache[env] = Synth(config.name, outdir)

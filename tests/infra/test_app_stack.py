@@ -20,7 +20,8 @@ from infra.config import load_environment
 from infra.constructs.fleet import UBUNTU_AMI_PARAMETER
 from infra.terraform_cli import OfflineTerraform, TerraformUnavailable
 from tests.conftest import missing
-from tests.infra.conftest import ENVIRONMENTS, Synth
+from tests.infra.conftest import Synth
+from tests.infra.variants import ENVIRONMENTS
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-0b0a-0908-0706-050403020100"
 ARTIFACT = "s3://duewin-builds/backend.tar.gz"

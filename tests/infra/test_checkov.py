@@ -6,10 +6,11 @@ import pytest
 
 from infra.checkov_scan import CheckovUnavailable, Finding, Skip, checkov_binary, load_skips, scan
 from tests.conftest import missing
-from tests.infra.conftest import EDGE, ENVIRONMENTS
+from tests.infra.variants import VARIANTS
 
 # The shipped environments, and prod with [edge] on (off everywhere by default, yet it must pass too).
-SCANNED = [*ENVIRONMENTS, EDGE]
+SCANNED = VARIANTS
+pytestmark = pytest.mark.engines
 
 
 @pytest.fixture(scope="session")

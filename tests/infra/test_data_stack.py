@@ -17,7 +17,7 @@ from infra.constructs.cache import parameter_group_family as redis_family
 from infra.constructs.database import parameter_group_family as mysql_family
 from infra.constructs.database import parameters
 from infra.secret_scan import secret_literals
-from tests.infra.conftest import ENVIRONMENTS
+from tests.infra.variants import ENVIRONMENTS
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
 APP_SG_OUTPUT = "cross-stack-output-aws_security_groupapp-sgid"
@@ -324,8 +324,8 @@ def test_data_stack_depends_on_the_network_stack_only(synthesized):
 
 def test_interface_the_app_stack_codes_against_crosses_stacks(tmp_path):
     # GIVEN a stand-in for the app stack that uses every attribute of the contract
-    from cdktf import TerraformOutput, TerraformStack, Token
-    from cdktf_cdktf_provider_aws.provider import AwsProvider
+    from infra.engine import TerraformOutput, TerraformStack, Token
+    from infra.engine.aws.provider import AwsProvider
 
     from infra.app import build_app
 
@@ -373,7 +373,7 @@ def test_interface_the_app_stack_codes_against_crosses_stacks(tmp_path):
 
 def test_toggles_bring_your_own_key_performance_insights_and_no_enhanced_monitoring(tmp_path):
     # GIVEN a class that runs Performance Insights, a customer's own storage key and monitoring off
-    from cdktf import Testing
+    from infra.engine import Testing
 
     from infra.app import build_app
 

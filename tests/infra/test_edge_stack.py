@@ -13,7 +13,7 @@ import pytest
 from infra.constructs.cdn import DYNAMIC_PATHS
 from infra.secret_scan import secret_literals
 from infra.stacks.edge import ORIGIN_HEADER
-from tests.infra.conftest import EDGE, EDGE_DOMAIN, ENVIRONMENTS
+from tests.infra.variants import EDGE, EDGE_DOMAIN, ENVIRONMENTS
 
 EDGE_TYPES = (
     "aws_cloudfront_distribution",
@@ -188,7 +188,7 @@ def test_public_health_check_and_its_alarm_notify_the_monitoring_topic(edge):
 def test_without_cloudfront_names_alias_the_alb_and_the_check_follows_its_protocol():
     # GIVEN the edge's DNS constructs pointed at an ALB without a certificate (CloudFront off), in a
     # throwaway stack (no second full synth) THEN A records only, with target health, and an HTTP check.
-    from cdktf import Testing
+    from infra.engine import Testing
 
     from infra.config import load_environment
     from infra.constructs.public_health_check import PublicHealthCheck

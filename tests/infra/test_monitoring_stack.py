@@ -12,7 +12,7 @@ from bootstrap.user_data import cloudwatch_agent_config
 from infra.config import load_environment
 from monitoring.alarms import MonitoredResources, alarm_table
 from monitoring.metrics import check_metric
-from tests.infra.conftest import EDGE, ENVIRONMENTS
+from tests.infra.variants import EDGE, ENVIRONMENTS
 
 REMOTE = re.compile(r"data\.terraform_remote_state\.cross-stack-reference-input-([\w-]+)\.outputs\.([\w-]+)")
 LOCAL = re.compile(r"^\$\{(aws_[a-z0-9_]+)\.([\w-]+)\.([a-z_]+)\}$")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from infra.config import load_environment
-from tests.infra.conftest import ENVIRONMENTS
+from tests.infra.variants import ENVIRONMENTS
 
 
 def _by_tier(subnets: dict) -> dict[str, list[dict]]:

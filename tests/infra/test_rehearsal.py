@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -44,6 +42,7 @@ from infra.rehearsal import (
     teardown_override,
     unexplained_diffs,
 )
+from tests.conftest import engine_modules_loaded_by
 
 LITE_ENV = "dev"
 #: The issue's budget for the rehearsal inside the suite.
@@ -190,6 +189,7 @@ def test_emulator_and_lite_runs_turn_off_exactly_their_toggles():
     assert lite.network == config.network and lite.database.multi_az == config.database.multi_az
 
 
+@pytest.mark.engines
 def test_lite_synth_leaves_out_only_the_toggled_services(lite_outdir, synthesized):
     # GIVEN the lite synth of dev and the real one THEN lite lacks the instance and the Redis servers, and
     # stands in for their addresses and the RDS-managed secret; every other resource is the same.
@@ -211,9 +211,7 @@ def test_lite_synth_leaves_out_only_the_toggled_services(lite_outdir, synthesize
 
 def test_harness_loads_without_the_engine_or_the_emulator():
     # `infra rehearse --help` and the pure helpers must not pay for cdktf/jsii (≈ 10 s) or moto.
-    probe = "import sys, infra.rehearsal; print([m for m in ('cdktf', 'jsii', 'moto') if m in sys.modules])"
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    assert loaded.strip() == "[]"
+    assert engine_modules_loaded_by("import infra.rehearsal", "moto") == []
 
 
 # ---------------------------------------------------------------- against the emulator
@@ -262,6 +260,7 @@ def lite_outdir(tmp_path_factory):
 
 
 @pytest.mark.e2e
+@pytest.mark.engines
 def test_lite_rehearsal_applies_replans_clean_and_destroys_everything(terraform, emulator, lite_outdir):
     config = emulator_config(load_environment(LITE_ENV), lite=True)
     started = time.monotonic()

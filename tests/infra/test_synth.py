@@ -9,10 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from infra import engine
 from infra.app import summarize, synth
 from infra.config import load_environment
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.engines
 
 
 def _same_tree(a: Path, b: Path) -> list[str]:
@@ -44,6 +48,7 @@ def test_cli_synth_prints_a_summary_and_is_byte_identical_from_another_directory
     proc = _run_synth(tmp_path / "out", elsewhere, {"DUEWIN_PLAIN_PROVIDER_IMPORT": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "duewin-dev-network" in proc.stdout and "resources" in proc.stdout
+    assert f"synthesized by {engine.current().name} {engine.current().version()}" in proc.stdout
     summary = {s.name: s for s in summarize(tmp_path / "out")}
     assert summary["duewin-dev-network"].resources > 30
     assert _same_tree(synthesized("dev").outdir, tmp_path / "out") == []

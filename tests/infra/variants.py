@@ -1,0 +1,49 @@
+"""The configurations every infra proof runs on: the shipped environments and prod with the whole edge on.
+
+Also a command, so another engine can synthesize the same set in a process of its own (two engines
+cannot share one): ``DUEWIN_ENGINE=cdktn python -m tests.infra.variants OUTROOT`` writes
+``OUTROOT/<variant>/`` for each.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from infra.config import EnvironmentConfig, available_environments, load_environment
+
+ENVIRONMENTS = available_environments()
+#: A synthesized configuration that no shipped environment has, for toggles off everywhere by default.
+EDGE = "prod+edge"
+EDGE_DOMAIN = "duewin.example.com"
+CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"
+VARIANTS = [*ENVIRONMENTS, EDGE]
+
+
+def edge_config() -> EnvironmentConfig:
+    """prod with the whole edge on (created zone, CloudFront, the ALB's certificate) and two e-mails."""
+    base = load_environment("prod").model_dump()
+    return EnvironmentConfig.model_validate(
+        {
+            **base,
+            "dns": {"domain": EDGE_DOMAIN, "certificate_arn": CERTIFICATE_ARN},
+            "edge": {**base["edge"], "create_cloudfront": True, "create_dns": True, "create_zone": True},
+            "alarms": {**base["alarms"], "emails": ("ops@example.com", "oncall@example.com")},
+        }
+    )
+
+
+def variant_config(variant: str) -> EnvironmentConfig:
+    return edge_config() if variant == EDGE else load_environment(variant)
+
+
+def main(argv: list[str]) -> None:
+    from infra.app import synth
+
+    outroot = Path(argv[0])
+    for variant in VARIANTS:
+        synth(variant_config(variant), outroot / variant)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
