@@ -31,3 +31,9 @@ class AlarmThresholds(BaseModel):
     redis_engine_cpu_percent: float = Field(80, gt=0, le=100, description="Redis is single-threaded: the engine thread's CPU")
     redis_memory_percent: float = Field(80, gt=0, le=100, description="DatabaseMemoryUsagePercentage of maxmemory")
     redis_evictions_per_5min: int = Field(0, ge=0, description="Keys evicted; the default pages on the first one")
+    waf_blocked_per_5min: int = Field(
+        1000, ge=0, description="Requests the web ACL blocked (all rules): background scanning stays below, an attack does not"
+    )
+    waf_rate_limited_per_5min: int = Field(
+        0, ge=0, description="Requests a per-IP rate rule blocked (or counted): an attack, or players behind one NAT"
+    )
