@@ -342,6 +342,11 @@ class WafConfig(_Section):
     rate_limit_action: RuleAction = "block"
     socketio_path: str = Field("/socket.io/", pattern=_URI_PREFIX, description="Socket.IO's path, as clients request it")
     log_retention_days: int = 90
+    data_protection: bool = Field(
+        True,
+        description="Replace the authorization and cookie headers by REDACTED in sampled requests too (logs redact them "
+        "anyway). False only for the deploy rehearsal: moto ignores DataProtectionConfig",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "WafConfig":
@@ -501,7 +506,8 @@ def load_file(path: Path) -> EnvironmentConfig:
 
 def _describe(path: Path, text: str, exc: ValidationError) -> str:
     error = exc.errors(include_url=False)[0]
-    loc = tuple(str(part) for part in error["loc"] if not isinstance(part, int))
+    # "[key]" marks an error in a mapping's key (waf.rule_groups.<group>): the key itself names the field.
+    loc = tuple(str(part) for part in error["loc"] if not isinstance(part, int) and part != "[key]")
     field = ".".join(loc) or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":

@@ -57,6 +57,11 @@ RATE_LIMITED_BODY = {
     "content": '{"error":"too many requests"}',
 }
 
+#: Headers that carry credentials (the app's JWT, session cookies); lower case, as WAF matches them.
+REDACTED_HEADERS = ("authorization", "cookie")
+#: WAF logs only to log groups whose names start with this.
+LOG_GROUP_PREFIX = "aws-waf-logs-"
+
 _FIRST = 10  # the first managed group's priority; groups are 10 apart
 
 

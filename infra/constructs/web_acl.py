@@ -41,11 +41,7 @@ from cdktf_cdktf_provider_aws.wafv2_web_acl_logging_configuration import (
 )
 from constructs import Construct
 
-from infra.waf_rules import RATE_LIMITED_BODY, visibility
-
-#: Headers that carry credentials (the app's JWT, session cookies); lower case, as WAF matches them.
-REDACTED_HEADERS = ("authorization", "cookie")
-LOG_GROUP_PREFIX = "aws-waf-logs-"
+from infra.waf_rules import LOG_GROUP_PREFIX, RATE_LIMITED_BODY, REDACTED_HEADERS, visibility
 
 
 class WebAcl(Construct):
@@ -54,7 +50,8 @@ class WebAcl(Construct):
     ``protected_resource_arn``).
 
     ``rules``: ``infra.waf_rules.web_acl_rules``. ``kms_key_arn``: a key CloudWatch Logs may use in the web
-    ACL's region. ``protected_resource_arn``: a regional resource to associate (the ALB).
+    ACL's region. ``data_protection`` (default on): the headers are also redacted in sampled requests.
+    ``protected_resource_arn``: a regional resource to associate (the ALB).
     """
 
     def __init__(
@@ -66,6 +63,7 @@ class WebAcl(Construct):
         rules: Sequence[dict],
         log_retention_days: int,
         kms_key_arn: str,
+        data_protection: bool = True,
         cloudfront: bool = False,
         protected_resource_arn: str | None = None,
         provider: TerraformProvider | None = None,
@@ -83,15 +81,7 @@ class WebAcl(Construct):
             default_action=Wafv2WebAclDefaultAction(allow=Wafv2WebAclDefaultActionAllow()),
             rule=[Wafv2WebAclRule(**rule) for rule in rules],
             custom_response_body=[Wafv2WebAclCustomResponseBody(**RATE_LIMITED_BODY)],
-            data_protection_config=Wafv2WebAclDataProtectionConfig(
-                data_protection=[
-                    Wafv2WebAclDataProtectionConfigDataProtection(
-                        action="SUBSTITUTION",
-                        field=Wafv2WebAclDataProtectionConfigDataProtectionField(field_type="SINGLE_HEADER", field_keys=[header]),
-                    )
-                    for header in REDACTED_HEADERS
-                ]
-            ),
+            data_protection_config=self._data_protection() if data_protection else None,
             visibility_config=Wafv2WebAclVisibilityConfig(**visibility(name)),
             provider=provider,
         )
@@ -123,6 +113,18 @@ class WebAcl(Construct):
             Wafv2WebAclAssociation(self, "association", resource_arn=protected_resource_arn, web_acl_arn=self.web_acl.arn)
             if protected_resource_arn
             else None
+        )
+
+    @staticmethod
+    def _data_protection() -> Wafv2WebAclDataProtectionConfig:
+        return Wafv2WebAclDataProtectionConfig(
+            data_protection=[
+                Wafv2WebAclDataProtectionConfigDataProtection(
+                    action="SUBSTITUTION",
+                    field=Wafv2WebAclDataProtectionConfigDataProtectionField(field_type="SINGLE_HEADER", field_keys=[header]),
+                )
+                for header in REDACTED_HEADERS
+            ]
         )
 
     def _init_log_delivery_policy(self, name: str) -> CloudwatchLogResourcePolicy:

@@ -95,6 +95,7 @@ class AppStack(EnvironmentStack):
             name=f"{config.prefix}-alb",
             rules=web_acl_rules(config.waf, behind_cloudfront=config.edge.create_cloudfront),
             log_retention_days=config.waf.log_retention_days,
+            data_protection=config.waf.data_protection,
             kms_key_arn=network.log_key.key.arn,
             protected_resource_arn=self.load_balancer.alb.arn,
         )
