@@ -304,7 +304,7 @@ _URI_PREFIX = r"^/[\x21-\x7e]{0,199}$"
 
 
 class WafRuleGroupConfig(_Section):
-    """One managed rule group. ``count`` only labels, counts and logs matches: the way to tune a group on live traffic."""
+    """One managed rule group. ``count`` only labels, counts and logs matches: how to tune a group on live traffic."""
 
     action: RuleAction = "block"
     overrides: dict[str, RuleAction] = Field(
@@ -330,7 +330,7 @@ class WafConfig(_Section):
     large_body_paths: tuple[str, ...] = Field(
         (),
         max_length=10,
-        description="URI path prefixes that may send bodies over 8 KB (uploads): SizeRestrictions_BODY only counts there",
+        description="URI path prefixes allowed bodies over 8 KB (uploads): SizeRestrictions_BODY only counts there",
     )
     rate_limit: int = Field(
         2000, ge=10, le=2_000_000_000, description="Requests per source IP per window, outside socketio_path"
@@ -340,12 +340,12 @@ class WafConfig(_Section):
     )
     rate_window_seconds: Literal[60, 120, 300, 600] = 300
     rate_limit_action: RuleAction = "block"
-    socketio_path: str = Field("/socket.io/", pattern=_URI_PREFIX, description="Socket.IO's path, as clients request it")
+    socketio_path: str = Field("/socket.io/", pattern=_URI_PREFIX, description="Socket.IO's path as clients request it")
     log_retention_days: int = 90
     data_protection: bool = Field(
         True,
-        description="Replace the authorization and cookie headers by REDACTED in sampled requests too (logs redact them "
-        "anyway). False only for the deploy rehearsal: moto ignores DataProtectionConfig",
+        description="Replace the authorization and cookie headers by REDACTED in sampled requests too (logs redact "
+        "them anyway). False only for the deploy rehearsal: moto ignores DataProtectionConfig",
     )
 
     @model_validator(mode="after")
@@ -353,9 +353,9 @@ class WafConfig(_Section):
         _check_log_retention("log_retention_days", self.log_retention_days)
         for path in self.large_body_paths:
             if not re.fullmatch(_URI_PREFIX, path):
-                raise ValueError(f"large_body_paths: {path!r} is not a URI path prefix (/…, no spaces, ≤ 200 characters)")
+                raise ValueError(f"large_body_paths: {path!r} is not a URI path prefix (/…, no spaces, ≤ 200 chars)")
             if path == "/":
-                raise ValueError(f"large_body_paths: '/' exempts every path; override {BODY_SIZE_RULE} to count instead")
+                raise ValueError(f"large_body_paths: '/' exempts every path; override {BODY_SIZE_RULE} to count")
         if len(set(self.large_body_paths)) != len(self.large_body_paths):
             raise ValueError("large_body_paths: a path is listed twice")
         if self.large_body_paths and BODY_SIZE_RULE in self.group("AWSManagedRulesCommonRuleSet").overrides:

@@ -73,7 +73,11 @@ def emulator_config(config: EnvironmentConfig, *, lite: bool) -> EnvironmentConf
     """``config`` with the emulator's toggles (and for ``lite`` the slow ones) off and the rehearsed ones on,
     validated again."""
     data = config.model_dump()
-    toggles = {**dict.fromkeys(EMULATOR_OFF, False), **dict.fromkeys(LITE_OFF if lite else (), False), **dict.fromkeys(REHEARSED_ON, True)}
+    toggles = {
+        **dict.fromkeys(EMULATOR_OFF, False),
+        **dict.fromkeys(LITE_OFF if lite else (), False),
+        **dict.fromkeys(REHEARSED_ON, True),
+    }
     for path, value in toggles.items():
         section, key = path.split(".")
         data[section][key] = value
@@ -592,7 +596,8 @@ def web_acl_facts(config: EnvironmentConfig, emulator: Emulator, balancer_arn: s
     if not web_acl or web_acl["Name"] != name:
         return [f"ALB {config.prefix}-alb: web ACL {web_acl and web_acl['Name']!r}, expected {name!r}"]
     problems = []
-    planned = [(r["priority"], r["name"]) for r in web_acl_rules(config.waf, behind_cloudfront=config.edge.create_cloudfront)]
+    rules = web_acl_rules(config.waf, behind_cloudfront=config.edge.create_cloudfront)
+    planned = [(rule["priority"], rule["name"]) for rule in rules]
     held = sorted((r["Priority"], r["Name"]) for r in web_acl["Rules"])
     if held != planned:
         problems.append(f"web ACL {name}: rules {held}, planned {planned}")
@@ -600,7 +605,8 @@ def web_acl_facts(config: EnvironmentConfig, emulator: Emulator, balancer_arn: s
     destinations = logging_config["LogDestinationConfigs"]
     if len(destinations) != 1 or not destinations[0].endswith(f":log-group:{LOG_GROUP_PREFIX}{name}"):
         problems.append(f"web ACL {name} logs to {destinations}")
-    redacted = sorted(field["SingleHeader"]["Name"] for field in logging_config.get("RedactedFields", []) if "SingleHeader" in field)
+    fields = logging_config.get("RedactedFields", [])
+    redacted = sorted(field["SingleHeader"]["Name"] for field in fields if "SingleHeader" in field)
     if redacted != sorted(REDACTED_HEADERS):
         problems.append(f"web ACL {name} redacts {redacted} in its logs, expected {sorted(REDACTED_HEADERS)}")
     return problems

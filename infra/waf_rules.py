@@ -85,9 +85,20 @@ def web_acl_rules(waf: WafConfig, *, behind_cloudfront: bool) -> list[dict]:
     rate_priority = _FIRST * (len(MANAGED_RULE_GROUPS) + 1)
     socketio = _starts_with(waf.socketio_path)
     rules.append(
-        _rate_rule(waf, RATE_RULE_NAME, rate_priority, waf.rate_limit, {"not_statement": {"statement": socketio}}, behind_cloudfront)
+        _rate_rule(
+            waf,
+            RATE_RULE_NAME,
+            rate_priority,
+            waf.rate_limit,
+            {"not_statement": {"statement": socketio}},
+            behind_cloudfront,
+        )
     )
-    rules.append(_rate_rule(waf, SOCKETIO_RATE_RULE_NAME, rate_priority + 1, waf.socketio_rate_limit, socketio, behind_cloudfront))
+    rules.append(
+        _rate_rule(
+            waf, SOCKETIO_RATE_RULE_NAME, rate_priority + 1, waf.socketio_rate_limit, socketio, behind_cloudfront
+        )
+    )
     return rules
 
 
@@ -172,7 +183,9 @@ def _rate_rule(waf: WafConfig, name: str, priority: int, limit: int, scope_down:
     if behind_cloudfront:
         statement["forwarded_ip_config"] = {"header_name": FORWARDED_IP_HEADER, "fallback_behavior": "NO_MATCH"}
     if waf.rate_limit_action == "block":
-        action = {"block": {"custom_response": {"response_code": 429, "custom_response_body_key": RATE_LIMITED_BODY_KEY}}}
+        action = {
+            "block": {"custom_response": {"response_code": 429, "custom_response_body_key": RATE_LIMITED_BODY_KEY}}
+        }
     else:
         action = _action("count")
     return {

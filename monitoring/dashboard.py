@@ -16,6 +16,8 @@ from monitoring.alarms import ALL_RULES, MonitoredResources, WebAclWatch
 GRID_WIDTH = 24
 WIDGET_HEIGHT = 6
 HEADER_HEIGHT = 1
+#: What WAF does with a request; each has its <action>Requests metric.
+_WAF_ACTIONS = ("Allowed", "Blocked", "Counted")
 
 
 @dataclass(frozen=True)
@@ -155,9 +157,9 @@ def _web_acl_graphs(acl: WebAclWatch) -> list[Graph]:
         return Series("AWS/WAFV2", metric, acl.dimensions(rule), "Sum", label)
 
     return [
-        Graph("Web ACL requests", tuple(series(f"{a}Requests", ALL_RULES, a.lower()) for a in ("Allowed", "Blocked", "Counted"))),
+        Graph("Web ACL requests", tuple(series(f"{a}Requests", ALL_RULES, a.lower()) for a in _WAF_ACTIONS)),
         Graph("Blocked by rule", tuple(series("BlockedRequests", rule, rule) for rule in acl.rules)),
-        Graph("Counted by rule (count mode and overrides)", tuple(series("CountedRequests", rule, rule) for rule in acl.rules)),
+        Graph("Counted by rule (count mode, overrides)", tuple(series("CountedRequests", r, r) for r in acl.rules)),
     ]
 
 

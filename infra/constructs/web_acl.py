@@ -110,7 +110,9 @@ class WebAcl(Construct):
             provider=provider,
         )
         self.association = (
-            Wafv2WebAclAssociation(self, "association", resource_arn=protected_resource_arn, web_acl_arn=self.web_acl.arn)
+            Wafv2WebAclAssociation(
+                self, "association", resource_arn=protected_resource_arn, web_acl_arn=self.web_acl.arn
+            )
             if protected_resource_arn
             else None
         )
@@ -121,7 +123,9 @@ class WebAcl(Construct):
             data_protection=[
                 Wafv2WebAclDataProtectionConfigDataProtection(
                     action="SUBSTITUTION",
-                    field=Wafv2WebAclDataProtectionConfigDataProtectionField(field_type="SINGLE_HEADER", field_keys=[header]),
+                    field=Wafv2WebAclDataProtectionConfigDataProtectionField(
+                        field_type="SINGLE_HEADER", field_keys=[header]
+                    ),
                 )
                 for header in REDACTED_HEADERS
             ]
@@ -156,5 +160,9 @@ class WebAcl(Construct):
             provider=provider,
         )
         return CloudwatchLogResourcePolicy(
-            self, "delivery-policy", policy_name=f"{name}-waf-log-delivery", policy_document=document.json, provider=provider
+            self,
+            "delivery-policy",
+            policy_name=f"{name}-waf-log-delivery",
+            policy_document=document.json,
+            provider=provider,
         )

@@ -118,20 +118,23 @@ def waf_risks(changes: Iterable[BlockChange]) -> list[Risk]:
     for change in changes:
         if change.kind != "resource":
             continue
+        def flag(detail: str) -> None:
+            risks.append(Risk("waf", change.stack, change.address, detail))
+
         if change.action == "removed" and change.type == "aws_wafv2_web_acl":
-            risks.append(Risk("waf", change.stack, change.address, f"web ACL {change.before.body.get('name')!r} is destroyed"))
+            flag(f"web ACL {change.before.body.get('name')!r} is destroyed")
         elif change.action == "removed" and change.type == "aws_wafv2_web_acl_association":
-            risks.append(Risk("waf", change.stack, change.address, "the resource it protected (the load balancer) loses its web ACL"))
+            flag("the resource it protected (the load balancer) loses its web ACL")
         elif change.action == "changed" and change.type == "aws_cloudfront_distribution":
             if change.before.body.get("web_acl_id") and not change.after.body.get("web_acl_id"):
-                risks.append(Risk("waf", change.stack, change.address, "CloudFront loses its web ACL (web_acl_id removed)"))
+                flag("CloudFront loses its web ACL (web_acl_id removed)")
         elif change.action == "changed" and change.type == "aws_wafv2_web_acl":
             before, after = _blocking_modes(change.before.body), _blocking_modes(change.after.body)
             for part in sorted(before.keys() | after.keys()):
                 old, new = _mode(before, part), _mode(after, part)
                 if old == "block" and new != "block":
                     what = "is removed" if new == "removed" else f"switches from block to {new}"
-                    risks.append(Risk("waf", change.stack, change.address, f"{part} {what}"))
+                    flag(f"{part} {what}")
     return risks
 
 

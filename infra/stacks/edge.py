@@ -34,8 +34,8 @@ ORIGIN_SECRET_LENGTH = 48
 
 
 class EdgeStack(EnvironmentStack):
-    """Attributes: ``zone_id``, ``records``, ``health`` and, with CloudFront, ``cdn``, ``certificate``, ``origin_secret``,
-    ``web_acl`` (None without ``[waf]``).
+    """Attributes: ``zone_id``, ``records``, ``health`` and, with CloudFront, ``cdn``, ``certificate``,
+    ``origin_secret``, ``web_acl`` (None without ``[waf]``).
 
     ``log_key_arn``: the environment's CloudWatch Logs key (the CloudFront web ACL's log group uses it).
     """
@@ -43,7 +43,13 @@ class EdgeStack(EnvironmentStack):
     kind = "edge"
 
     def __init__(
-        self, scope: Construct, config: EnvironmentConfig, *, load_balancer: LoadBalancer, alarm_topic_arn: str, log_key_arn: str
+        self,
+        scope: Construct,
+        config: EnvironmentConfig,
+        *,
+        load_balancer: LoadBalancer,
+        alarm_topic_arn: str,
+        log_key_arn: str,
     ) -> None:
         super().__init__(scope, config)
         self._alarm_topic_arn, self._log_key_arn = alarm_topic_arn, log_key_arn

@@ -41,6 +41,9 @@ class MonitoringStack(EnvironmentStack):
 def monitored_resources(config: EnvironmentConfig, app: AppStack, data: DataStack) -> MonitoredResources:
     """The app and data stacks' resources as CloudWatch dimension values (references, resolved at apply)."""
     load_balancer = app.load_balancer
+    web_acl = None
+    if app.web_acl:
+        web_acl = web_acl_watch(config.waf, web_acl=app.web_acl.metric_name, region=config.region)
     return MonitoredResources(
         alb_arn_suffix=load_balancer.alb.arn_suffix,
         target_group_arn_suffix=load_balancer.target_group.arn_suffix,
@@ -49,5 +52,5 @@ def monitored_resources(config: EnvironmentConfig, app: AppStack, data: DataStac
         db_instance_id=data.database.identifier,
         # Member clusters are a set (name order: <group>-001, -002, …); their count is fixed by config.
         redis_cluster_ids=tuple(Fn.element(data.cache.member_clusters, i) for i in range(1 + config.cache.replicas)),
-        web_acl=web_acl_watch(config.waf, web_acl=app.web_acl.metric_name, region=config.region) if app.web_acl else None,
+        web_acl=web_acl,
     )

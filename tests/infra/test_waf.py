@@ -30,7 +30,10 @@ def _config(env: str):
 
 
 def _stacks(synth) -> dict[str, dict]:
-    return {name.removeprefix(f"duewin-{synth.env}-"): synth.stack(name.removeprefix(f"duewin-{synth.env}-")) for name in synth.stack_names()}
+    return {
+        name.removeprefix(f"duewin-{synth.env}-"): synth.stack(name.removeprefix(f"duewin-{synth.env}-"))
+        for name in synth.stack_names()
+    }
 
 
 def _web_acl(stack: dict, reference: str | None) -> dict | None:
@@ -42,11 +45,13 @@ def _web_acl(stack: dict, reference: str | None) -> dict | None:
 
 
 def unprotected_entry_points(stacks: dict[str, dict]) -> list[str]:
-    """Why an internet-facing ALB or CloudFront distribution lacks a blocking web ACL of the right scope ([] if none)."""
+    """Why an internet-facing ALB or CloudFront distribution lacks a blocking web ACL of its scope ([] if none)."""
     problems = []
     for kind, stack in stacks.items():
         resources = stack.get("resource", {})
-        associations = {a["resource_arn"]: a["web_acl_arn"] for a in resources.get("aws_wafv2_web_acl_association", {}).values()}
+        associations = {
+            a["resource_arn"]: a["web_acl_arn"] for a in resources.get("aws_wafv2_web_acl_association", {}).values()
+        }
         entry_points = [
             (f"{kind}: aws_lb.{name}", associations.get(f"${{aws_lb.{name}.arn}}"), "REGIONAL")
             for name, lb in resources.get("aws_lb", {}).items()
@@ -62,14 +67,20 @@ def unprotected_entry_points(stacks: dict[str, dict]) -> list[str]:
                 problems.append(f"{where} has no web ACL")
                 continue
             if acl["scope"] != scope or (scope == "CLOUDFRONT" and acl.get("provider") != "aws.us-east-1"):
-                problems.append(f"{where}: web ACL of scope {acl['scope']} via {acl.get('provider', 'the default provider')}")
+                problems.append(
+                    f"{where}: web ACL of scope {acl['scope']} via {acl.get('provider', 'the default provider')}"
+                )
             rules = {rule["name"]: rule for rule in acl["rule"]}
             for group in MANAGED_RULE_GROUPS:
                 if group not in rules:
                     problems.append(f"{where}: no {group}")
                 elif rules[group]["override_action"] != {"none": {}}:
                     problems.append(f"{where}: {group} only counts")
-            problems += [f"{where}: {n} only counts" for n, r in rules.items() if "rate_based_statement" in r["statement"] and "count" in r["action"]]
+            problems += [
+                f"{where}: {n} only counts"
+                for n, r in rules.items()
+                if "rate_based_statement" in r["statement"] and "count" in r["action"]
+            ]
     return problems
 
 
@@ -77,7 +88,11 @@ def unprotected_entry_points(stacks: dict[str, dict]) -> list[str]:
 def test_every_internet_facing_entry_point_has_a_blocking_web_acl(synthesized, env):
     synth = synthesized(env)
     assert unprotected_entry_points(_stacks(synth)) == []
-    entry_points = sum(len(s.get("resource", {}).get(t, {})) for s in _stacks(synth).values() for t in ("aws_lb", "aws_cloudfront_distribution"))
+    entry_points = sum(
+        len(s.get("resource", {}).get(t, {}))
+        for s in _stacks(synth).values()
+        for t in ("aws_lb", "aws_cloudfront_distribution")
+    )
     assert entry_points == (2 if env == EDGE else 1), "the check saw every entry point"
 
 
@@ -85,9 +100,20 @@ def test_every_internet_facing_entry_point_has_a_blocking_web_acl(synthesized, e
     "plant, problem",
     [
         (lambda s: s["app"]["resource"].pop("aws_wafv2_web_acl_association"), "app: aws_lb.load-balancer_alb_"),
-        (lambda s: next(iter(s["edge"]["resource"]["aws_cloudfront_distribution"].values())).pop("web_acl_id"), "aws_cloudfront_distribution"),
-        (lambda s: next(iter(s["app"]["resource"]["aws_wafv2_web_acl"].values()))["rule"][1].update(override_action={"count": {}}), "AWSManagedRulesCommonRuleSet only counts"),
-        (lambda s: next(iter(s["edge"]["resource"]["aws_wafv2_web_acl"].values())).pop("provider"), "web ACL of scope CLOUDFRONT via the default provider"),
+        (
+            lambda s: next(iter(s["edge"]["resource"]["aws_cloudfront_distribution"].values())).pop("web_acl_id"),
+            "aws_cloudfront_distribution",
+        ),
+        (
+            lambda s: next(iter(s["app"]["resource"]["aws_wafv2_web_acl"].values()))["rule"][1].update(
+                override_action={"count": {}}
+            ),
+            "AWSManagedRulesCommonRuleSet only counts",
+        ),
+        (
+            lambda s: next(iter(s["edge"]["resource"]["aws_wafv2_web_acl"].values())).pop("provider"),
+            "web ACL of scope CLOUDFRONT via the default provider",
+        ),
     ],
 )
 def test_the_entry_point_policy_fails_on_a_planted_violation(synthesized, plant, problem):
@@ -130,7 +156,9 @@ def test_every_web_acl_logs_to_an_encrypted_group_with_credentials_redacted(synt
         assert group["name"] == f"{LOG_GROUP_PREFIX}{acl['name']}"
         assert group["retention_in_days"] == config.waf.log_retention_days
         # The network stack's CloudWatch Logs key (whose policy admits CloudWatch Logs of this account).
-        assert group["kms_key_id"].startswith(f"${{data.terraform_remote_state.cross-stack-reference-input-duewin-{synth.env}-network."), group["kms_key_id"]
+        assert group["kms_key_id"].startswith(
+            f"${{data.terraform_remote_state.cross-stack-reference-input-duewin-{synth.env}-network."
+        ), group["kms_key_id"]
         (logging,) = resources["aws_wafv2_web_acl_logging_configuration"].values()
         assert logging["resource_arn"] == f"${{aws_wafv2_web_acl.{acl_name}.arn}}"
         assert logging["log_destination_configs"] == [f"${{aws_cloudwatch_log_group.{group_name}.arn}}"]
@@ -141,9 +169,15 @@ def test_every_web_acl_logs_to_an_encrypted_group_with_credentials_redacted(synt
         ]
         (policy,) = resources["aws_cloudwatch_log_resource_policy"].values()
         assert any(d.startswith("aws_cloudwatch_log_resource_policy.") for d in logging["depends_on"])
-        document = next(d for n, d in stacks[kind]["data"]["aws_iam_policy_document"].items() if policy["policy_document"] == f"${{data.aws_iam_policy_document.{n}.json}}")
+        document = next(
+            d
+            for n, d in stacks[kind]["data"]["aws_iam_policy_document"].items()
+            if policy["policy_document"] == f"${{data.aws_iam_policy_document.{n}.json}}"
+        )
         (statement,) = document["statement"]
-        assert statement["resources"] == [f"${{aws_cloudwatch_log_group.{group_name}.arn}}:*"], "delivery may write to this group only"
+        assert statement["resources"] == [
+            f"${{aws_cloudwatch_log_group.{group_name}.arn}}:*"
+        ], "delivery may write to this group only"
         assert {c["variable"] for c in statement["condition"]} == {"aws:SourceAccount", "aws:SourceArn"}
         if kind == "edge":
             # CloudFront's web ACL and its logs live in us-east-1.
@@ -155,15 +189,26 @@ def test_the_alb_association_names_the_load_balancer_of_the_same_stack(synthesiz
     (association,) = resources["aws_wafv2_web_acl_association"].values()
     (lb_name,) = resources["aws_lb"]
     (acl_name,) = resources["aws_wafv2_web_acl"]
-    assert association == {**association, "resource_arn": f"${{aws_lb.{lb_name}.arn}}", "web_acl_arn": f"${{aws_wafv2_web_acl.{acl_name}.arn}}"}
+    assert association == {
+        **association,
+        "resource_arn": f"${{aws_lb.{lb_name}.arn}}",
+        "web_acl_arn": f"${{aws_wafv2_web_acl.{acl_name}.arn}}",
+    }
 
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
 def test_waf_alarms_watch_the_alb_web_acl_through_its_metric_name(synthesized, env):
     config, synth = _config(env), synthesized(env)
-    alarms = {a["alarm_name"].removeprefix(f"{config.prefix}-"): a for a in synth.resources("monitoring", "aws_cloudwatch_metric_alarm").values()}
+    alarms = {
+        a["alarm_name"].removeprefix(f"{config.prefix}-"): a
+        for a in synth.resources("monitoring", "aws_cloudwatch_metric_alarm").values()
+    }
     blocked = alarms["waf-blocked"]
-    assert (blocked["namespace"], blocked["metric_name"], blocked["threshold"]) == ("AWS/WAFV2", "BlockedRequests", config.alarms.thresholds.waf_blocked_per_5min)
+    assert (blocked["namespace"], blocked["metric_name"], blocked["threshold"]) == (
+        "AWS/WAFV2",
+        "BlockedRequests",
+        config.alarms.thresholds.waf_blocked_per_5min,
+    )
     assert blocked["dimensions"]["Rule"] == "ALL" and blocked["dimensions"]["Region"] == config.region
     for rule in ("rate-limit-per-ip", "rate-limit-per-ip-socketio"):
         alarm = alarms[f"waf-{rule}"]
@@ -177,7 +222,11 @@ def test_cloudfront_web_acl_alarms_have_no_region_and_notify_the_monitoring_topi
     alarms = {a["alarm_name"]: a for a in edge.resources("edge", "aws_cloudwatch_metric_alarm").values()}
     (acl_name,) = edge.resources("edge", "aws_wafv2_web_acl")
     waf = {name: a for name, a in alarms.items() if "-cdn-waf-" in name}
-    assert sorted(waf) == ["duewin-prod-cdn-waf-blocked", "duewin-prod-cdn-waf-rate-limit-per-ip", "duewin-prod-cdn-waf-rate-limit-per-ip-socketio"]
+    assert sorted(waf) == [
+        "duewin-prod-cdn-waf-blocked",
+        "duewin-prod-cdn-waf-rate-limit-per-ip",
+        "duewin-prod-cdn-waf-rate-limit-per-ip-socketio",
+    ]
     for alarm in waf.values():
         assert set(alarm["dimensions"]) == {"Rule", "WebACL"}, "CloudFront's WAF metrics carry no Region"
         assert alarm["dimensions"]["WebACL"] == f"${{aws_wafv2_web_acl.{acl_name}.visibility_config[0].metric_name}}"
@@ -202,7 +251,10 @@ def test_review_flags_the_real_web_acls_being_removed_or_switched_to_count(synth
         {"name": "GenericLFI_BODY", "action_to_use": {"count": {}}}
     )
     assert _review(base, counting) == [
-        ("aws_wafv2_web_acl", "rule 'AWSManagedRulesCommonRuleSet': rule 'GenericLFI_BODY' switches from block to count"),
+        (
+            "aws_wafv2_web_acl",
+            "rule 'AWSManagedRulesCommonRuleSet': rule 'GenericLFI_BODY' switches from block to count",
+        ),
         ("aws_wafv2_web_acl", "rule 'AWSManagedRulesKnownBadInputsRuleSet' switches from block to count"),
     ]
     # Tightening is no risk: count back to block.
@@ -232,7 +284,12 @@ def test_no_web_acl_or_alarm_refers_to_rules_the_web_acl_lacks(synthesized, env)
     rules = {"ALL"} | {r["name"] for acl in acls for r in acl["rule"]}
     body = json.loads(next(iter(synth.resources("monitoring", "aws_cloudwatch_dashboard").values()))["dashboard_body"])
     dimensions = [a["dimensions"] for a in synth.resources("monitoring", "aws_cloudwatch_metric_alarm").values()]
-    dimensions += [dict(zip(row[2:-1:2], row[3:-1:2])) for w in body["widgets"] if w["type"] == "metric" for row in w["properties"]["metrics"]]
+    dimensions += [
+        dict(zip(row[2:-1:2], row[3:-1:2]))
+        for w in body["widgets"]
+        if w["type"] == "metric"
+        for row in w["properties"]["metrics"]
+    ]
     used = {d["Rule"] for d in dimensions if "Rule" in d}
     assert used <= rules
     assert bool(used) == load_environment(env).waf.enabled

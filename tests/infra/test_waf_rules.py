@@ -58,7 +58,11 @@ def test_managed_groups_then_rate_rules_in_the_issues_priority_order():
     assert priorities == sorted(set(priorities)), "priorities are unique and follow the list"
     for rule in rules:
         # Per-rule metrics and sampled requests on; the metric is named after the rule (alarms rely on it).
-        assert rule["visibility_config"] == {"cloudwatch_metrics_enabled": True, "metric_name": rule["name"], "sampled_requests_enabled": True}
+        assert rule["visibility_config"] == {
+            "cloudwatch_metrics_enabled": True,
+            "metric_name": rule["name"],
+            "sampled_requests_enabled": True,
+        }
         assert ("action" in rule) != ("override_action" in rule), rule["name"]
 
 
@@ -82,7 +86,10 @@ def test_each_group_blocks_or_counts_per_config_with_rule_level_overrides():
             {"name": "SQLi_COOKIE", "action_to_use": {"block": {}}},
         ],
     }
-    assert "rule_action_override" not in rules["AWSManagedRulesKnownBadInputsRuleSet"]["statement"]["managed_rule_group_statement"]
+    assert (
+        "rule_action_override"
+        not in rules["AWSManagedRulesKnownBadInputsRuleSet"]["statement"]["managed_rule_group_statement"]
+    )
     assert [(row.name, row.action) for row in rule_rows(list(rules.values()))][:2] == [
         ("AWSManagedRulesAmazonIpReputationList", "block"),
         ("AWSManagedRulesCommonRuleSet", "count"),
@@ -101,11 +108,15 @@ def test_large_bodies_count_only_on_their_paths_and_the_rest_of_the_core_set_sti
     assert core["statement"]["managed_rule_group_statement"]["rule_action_override"] == [
         {"name": "SizeRestrictions_BODY", "action_to_use": {"count": {}}}
     ]
-    assert "scope_down_statement" not in core["statement"]["managed_rule_group_statement"], "no path leaves the core set"
+    assert (
+        "scope_down_statement" not in core["statement"]["managed_rule_group_statement"]
+    ), "no path leaves the core set"
     size = by_name[BODY_SIZE_RULE_NAME]
     assert size["action"] == {"block": {}}
     label, *outside = size["statement"]["and_statement"]["statement"]
-    assert label == {"label_match_statement": {"scope": "LABEL", "key": "awswaf:managed:aws:core-rule-set:SizeRestrictions_Body"}}
+    assert label == {
+        "label_match_statement": {"scope": "LABEL", "key": "awswaf:managed:aws:core-rule-set:SizeRestrictions_Body"}
+    }
     assert BODY_SIZE_LABEL == label["label_match_statement"]["key"]
     # Lower-cased on both sides, as Express routes: /API/Kyc/ is /api/kyc/ to the app.
     assert [_byte_match(s["not_statement"]["statement"]) for s in outside] == [
@@ -115,11 +126,19 @@ def test_large_bodies_count_only_on_their_paths_and_the_rest_of_the_core_set_sti
 
 
 def test_the_body_size_rule_follows_the_core_set_into_count_mode_and_is_absent_without_paths():
-    counting = _by_name(web_acl_rules(_waf(large_body_paths=UPLOADS, rule_groups={"AWSManagedRulesCommonRuleSet": {"action": "count"}}), behind_cloudfront=False))
+    counting = _by_name(
+        web_acl_rules(
+            _waf(large_body_paths=UPLOADS, rule_groups={"AWSManagedRulesCommonRuleSet": {"action": "count"}}),
+            behind_cloudfront=False,
+        )
+    )
     assert counting[BODY_SIZE_RULE_NAME]["action"] == {"count": {}}
     plain = web_acl_rules(_waf(), behind_cloudfront=False)
     assert BODY_SIZE_RULE_NAME not in _by_name(plain)
-    assert "rule_action_override" not in _by_name(plain)["AWSManagedRulesCommonRuleSet"]["statement"]["managed_rule_group_statement"]
+    assert (
+        "rule_action_override"
+        not in _by_name(plain)["AWSManagedRulesCommonRuleSet"]["statement"]["managed_rule_group_statement"]
+    )
 
 
 def test_socketio_is_scoped_out_of_the_general_rate_rule_and_capped_by_its_own():
@@ -130,11 +149,17 @@ def test_socketio_is_scoped_out_of_the_general_rate_rule_and_capped_by_its_own()
     assert (general["limit"], socketio["limit"]) == (1500, 9000)
     assert general["evaluation_window_sec"] == socketio["evaluation_window_sec"] == 120
     assert general["aggregate_key_type"] == socketio["aggregate_key_type"] == "IP"
-    assert _byte_match(general["scope_down_statement"]["not_statement"]["statement"]) == ("STARTS_WITH", "/socket.io/", "LOWERCASE")
+    assert _byte_match(general["scope_down_statement"]["not_statement"]["statement"]) == (
+        "STARTS_WITH",
+        "/socket.io/",
+        "LOWERCASE",
+    )
     assert _byte_match(socketio["scope_down_statement"]) == ("STARTS_WITH", "/socket.io/", "LOWERCASE")
     # Blocked clients are told to slow down (429 with a JSON body the web ACL defines), not that they are forbidden.
     for name in (RATE_RULE_NAME, SOCKETIO_RATE_RULE_NAME):
-        assert rules[name]["action"] == {"block": {"custom_response": {"response_code": 429, "custom_response_body_key": RATE_LIMITED_BODY_KEY}}}
+        assert rules[name]["action"] == {
+            "block": {"custom_response": {"response_code": 429, "custom_response_body_key": RATE_LIMITED_BODY_KEY}}
+        }
     assert RATE_LIMITED_BODY["key"] == RATE_LIMITED_BODY_KEY
     counting = _by_name(web_acl_rules(_waf(rate_limit_action="count"), behind_cloudfront=False))
     assert counting[RATE_RULE_NAME]["action"] == {"count": {}}
@@ -153,8 +178,13 @@ def test_behind_cloudfront_the_load_balancer_counts_per_forwarded_address():
 
 def test_watch_names_every_rule_and_the_rate_rules_metric_follows_their_action():
     watch = web_acl_watch(_waf(large_body_paths=UPLOADS, rate_limit_action="count"), web_acl="acl", region=None)
-    assert watch.rules == tuple(r["name"] for r in web_acl_rules(_waf(large_body_paths=UPLOADS), behind_cloudfront=True))
-    assert [(r.rule, r.metric) for r in watch.rate_rules] == [(RATE_RULE_NAME, "CountedRequests"), (SOCKETIO_RATE_RULE_NAME, "CountedRequests")]
+    assert watch.rules == tuple(
+        r["name"] for r in web_acl_rules(_waf(large_body_paths=UPLOADS), behind_cloudfront=True)
+    )
+    assert [(r.rule, r.metric) for r in watch.rate_rules] == [
+        (RATE_RULE_NAME, "CountedRequests"),
+        (SOCKETIO_RATE_RULE_NAME, "CountedRequests"),
+    ]
     assert watch.dimensions("ALL") == {"Rule": "ALL", "WebACL": "acl"}
 
 
@@ -186,19 +216,33 @@ def _create_web_acl_request(rules: list[dict]) -> dict:
         "Name": "duewin-test-alb",
         "Scope": "REGIONAL",
         "DefaultAction": {"Allow": {}},
-        "VisibilityConfig": {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": "duewin-test-alb"},
+        "VisibilityConfig": {
+            "SampledRequestsEnabled": True,
+            "CloudWatchMetricsEnabled": True,
+            "MetricName": "duewin-test-alb",
+        },
         "Rules": _to_api(rules, rule_shape),
-        "CustomResponseBodies": {RATE_LIMITED_BODY["key"]: {"ContentType": RATE_LIMITED_BODY["content_type"], "Content": RATE_LIMITED_BODY["content"]}},
+        "CustomResponseBodies": {
+            RATE_LIMITED_BODY["key"]: {
+                "ContentType": RATE_LIMITED_BODY["content_type"],
+                "Content": RATE_LIMITED_BODY["content"],
+            }
+        },
     }
 
 
 @pytest.mark.parametrize("behind_cloudfront", [False, True])
 def test_every_rule_is_a_valid_create_web_acl_rule_for_the_api(behind_cloudfront):
-    waf = _waf(large_body_paths=UPLOADS, rule_groups={"AWSManagedRulesSQLiRuleSet": {"overrides": {"SQLi_BODY": "count"}}})
+    waf = _waf(
+        large_body_paths=UPLOADS, rule_groups={"AWSManagedRulesSQLiRuleSet": {"overrides": {"SQLi_BODY": "count"}}}
+    )
     request = _create_web_acl_request(web_acl_rules(waf, behind_cloudfront=behind_cloudfront))
     report = ParamValidator().validate(request, _SERVICE.operation_model("CreateWebACL").input_shape)
     assert not report.has_errors(), report.generate_report()
-    assert request["Rules"][2]["Statement"]["AndStatement"]["Statements"][0]["LabelMatchStatement"]["Key"] == BODY_SIZE_LABEL
+    assert (
+        request["Rules"][2]["Statement"]["AndStatement"]["Statements"][0]["LabelMatchStatement"]["Key"]
+        == BODY_SIZE_LABEL
+    )
 
 
 def test_the_api_oracle_can_fail():
