@@ -37,8 +37,6 @@ the header is not counted (only CloudFront reaches the ALB; the listener refuses
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from infra.config import BODY_SIZE_RULE, MANAGED_RULE_GROUPS, WafConfig
 from monitoring.alarms import RateRuleWatch, WebAclWatch
 
@@ -65,15 +63,6 @@ LOG_GROUP_PREFIX = "aws-waf-logs-"
 _FIRST = 10  # the first managed group's priority; groups are 10 apart
 
 
-@dataclass(frozen=True)
-class RuleRow:
-    """One rule as the README's table shows it."""
-
-    priority: int
-    name: str
-    action: str
-
-
 def web_acl_rules(waf: WafConfig, *, behind_cloudfront: bool) -> list[dict]:
     """The ``rule`` blocks of one web ACL, in priority order. ``behind_cloudfront``: the load balancer's ACL when
     CloudFront is in front of it (rate rules count per forwarded address)."""
@@ -82,36 +71,15 @@ def web_acl_rules(waf: WafConfig, *, behind_cloudfront: bool) -> list[dict]:
         rules.append(_managed_group(waf, group, priority=_FIRST * (index + 1)))
         if group == "AWSManagedRulesCommonRuleSet" and waf.large_body_paths:
             rules.append(_body_size_rule(waf, priority=_FIRST * (index + 1) + 1))
-    rate_priority = _FIRST * (len(MANAGED_RULE_GROUPS) + 1)
     socketio = _starts_with(waf.socketio_path)
-    rules.append(
-        _rate_rule(
-            waf,
-            RATE_RULE_NAME,
-            rate_priority,
-            waf.rate_limit,
-            {"not_statement": {"statement": socketio}},
-            behind_cloudfront,
-        )
+    first_rate_priority = _FIRST * (len(MANAGED_RULE_GROUPS) + 1)
+    limits = (
+        (RATE_RULE_NAME, waf.rate_limit, {"not_statement": {"statement": socketio}}),
+        (SOCKETIO_RATE_RULE_NAME, waf.socketio_rate_limit, socketio),
     )
-    rules.append(
-        _rate_rule(
-            waf, SOCKETIO_RATE_RULE_NAME, rate_priority + 1, waf.socketio_rate_limit, socketio, behind_cloudfront
-        )
-    )
+    for offset, (name, limit, scope_down) in enumerate(limits):
+        rules.append(_rate_rule(waf, name, first_rate_priority + offset, limit, scope_down, behind_cloudfront))
     return rules
-
-
-def rule_rows(rules: list[dict]) -> list[RuleRow]:
-    """Priority, name and effective action of each rule (``count`` for a group in count mode)."""
-    rows = []
-    for rule in rules:
-        if "override_action" in rule:
-            action = "count" if "count" in rule["override_action"] else "block"
-        else:
-            action = next(iter(rule["action"]))
-        rows.append(RuleRow(rule["priority"], rule["name"], action))
-    return rows
 
 
 def rate_rules(waf: WafConfig) -> tuple[RateRuleWatch, ...]:

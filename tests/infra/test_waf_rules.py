@@ -22,13 +22,24 @@ from infra.waf_rules import (
     RATE_LIMITED_BODY_KEY,
     RATE_RULE_NAME,
     SOCKETIO_RATE_RULE_NAME,
-    rule_rows,
     web_acl_rules,
     web_acl_watch,
 )
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 UPLOADS = ("/api/upload", "/API/Kyc/")
+
+
+def rule_rows(rules: list[dict]) -> list[tuple[int, str, str]]:
+    """Priority, name and effective action of each rule, as the README's table shows them."""
+    rows = []
+    for rule in rules:
+        if "override_action" in rule:
+            action = "count" if "count" in rule["override_action"] else "block"
+        else:
+            action = next(iter(rule["action"]))
+        rows.append((rule["priority"], rule["name"], action))
+    return rows
 
 
 def _waf(**fields) -> WafConfig:
@@ -90,7 +101,7 @@ def test_each_group_blocks_or_counts_per_config_with_rule_level_overrides():
         "rule_action_override"
         not in rules["AWSManagedRulesKnownBadInputsRuleSet"]["statement"]["managed_rule_group_statement"]
     )
-    assert [(row.name, row.action) for row in rule_rows(list(rules.values()))][:2] == [
+    assert [(name, action) for _, name, action in rule_rows(list(rules.values()))][:2] == [
         ("AWSManagedRulesAmazonIpReputationList", "block"),
         ("AWSManagedRulesCommonRuleSet", "count"),
     ]
@@ -263,5 +274,10 @@ def test_readme_rule_table_lists_every_rule_in_priority_order():
     waf = load_environment("prod").waf.model_copy(update={"large_body_paths": UPLOADS})
     rows = rule_rows(web_acl_rules(waf, behind_cloudfront=False))
     text = README.read_text()
-    table = [(int(p), n) for p, n in re.findall(r"^\| (\d+) \| `([\w-]+)` \|", text, flags=re.M)]
-    assert table == [(row.priority, row.name) for row in rows]
+    table = [
+        (int(p), n, a.strip())
+        for p, n, a in re.findall(r"^\| (\d+) \| `([\w-]+)` \| [^|]+ \|([^|]+)\|", text, flags=re.M)
+    ]
+    # The body-size rule has no action of its own: it follows the core rule set.
+    expected = [(p, n, "as the core set" if n == BODY_SIZE_RULE_NAME else a) for p, n, a in rows]
+    assert table == expected
