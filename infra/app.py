@@ -42,7 +42,15 @@ def build_app(config: EnvironmentConfig, outdir: Path):
     monitoring = MonitoringStack(app, config, app=app_stack, data=data)
     stacks = [network, data, app_stack, monitoring]
     if config.edge.enabled:
-        stacks.append(EdgeStack(app, config, load_balancer=app_stack.load_balancer, alarm_topic_arn=monitoring.alarm_topic.topic.arn))
+        stacks.append(
+            EdgeStack(
+                app,
+                config,
+                load_balancer=app_stack.load_balancer,
+                alarm_topic_arn=monitoring.alarm_topic.topic.arn,
+                log_key_arn=network.log_key.key.arn,
+            )
+        )
     return app, stacks
 
 

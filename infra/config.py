@@ -12,7 +12,7 @@ import re
 import tomllib
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -443,6 +443,87 @@ class EdgeConfig(_Section):
         return self.create_cloudfront or self.create_dns
 
 
+#: The AWS managed rule groups every web ACL runs, in priority order (cheapest verdict first: bad IPs, then
+#: the broad core set, then the narrower sets). Keys of ``[waf.rule_groups]``.
+ManagedRuleGroupName = Literal[
+    "AWSManagedRulesAmazonIpReputationList",
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesSQLiRuleSet",
+]
+MANAGED_RULE_GROUPS: tuple[str, ...] = get_args(ManagedRuleGroupName)
+#: The core rule set's rule that blocks bodies over 8 KB; ``waf.large_body_paths`` overrides it.
+BODY_SIZE_RULE = "SizeRestrictions_BODY"
+RuleAction = Literal["block", "count"]
+_URI_PREFIX = r"^/[\x21-\x7e]{0,199}$"
+
+
+class WafRuleGroupConfig(_Section):
+    """One managed rule group. ``count`` only labels, counts and logs matches: how to tune a group on live traffic."""
+
+    action: RuleAction = "block"
+    overrides: dict[str, RuleAction] = Field(
+        {}, description="Rule name → action, over the group's (names as WAF logs show them in ruleGroupList)"
+    )
+
+    @model_validator(mode="after")
+    def _check_names(self) -> "WafRuleGroupConfig":
+        for name in self.overrides:
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", name):
+                raise ValueError(f"overrides: {name!r} is not a rule name")
+        return self
+
+
+class WafConfig(_Section):
+    """AWS WAF on every internet-facing entry point (the ALB; CloudFront too when on). Off by default: it costs
+    per web ACL, rule and million requests. Defaults are the blocking ones; an environment lowers them explicitly."""
+
+    enabled: bool = False
+    rule_groups: dict[ManagedRuleGroupName, WafRuleGroupConfig] = Field(
+        {}, description="[waf.rule_groups]: action and overrides per group; a group left out blocks with no overrides"
+    )
+    large_body_paths: tuple[str, ...] = Field(
+        (),
+        max_length=10,
+        description="URI path prefixes allowed bodies over 8 KB (uploads): SizeRestrictions_BODY only counts there",
+    )
+    rate_limit: int = Field(
+        2000, ge=10, le=2_000_000_000, description="Requests per source IP per window, outside socketio_path"
+    )
+    socketio_rate_limit: int = Field(
+        10000, ge=10, le=2_000_000_000, description="Requests per source IP per window on socketio_path (long-polling)"
+    )
+    rate_window_seconds: Literal[60, 120, 300, 600] = 300
+    rate_limit_action: RuleAction = "block"
+    socketio_path: str = Field("/socket.io/", pattern=_URI_PREFIX, description="Socket.IO's path as clients request it")
+    log_retention_days: int = 90
+    data_protection: bool = Field(
+        True,
+        description="Replace the authorization and cookie headers by REDACTED in sampled requests too (logs redact "
+        "them anyway). False only for the deploy rehearsal: moto ignores DataProtectionConfig",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> "WafConfig":
+        _check_log_retention("log_retention_days", self.log_retention_days)
+        for path in self.large_body_paths:
+            if not re.fullmatch(_URI_PREFIX, path):
+                raise ValueError(f"large_body_paths: {path!r} is not a URI path prefix (/…, no spaces, ≤ 200 chars)")
+            if path == "/":
+                raise ValueError(f"large_body_paths: '/' exempts every path; override {BODY_SIZE_RULE} to count")
+        if len(set(self.large_body_paths)) != len(self.large_body_paths):
+            raise ValueError("large_body_paths: a path is listed twice")
+        if self.large_body_paths and BODY_SIZE_RULE in self.group("AWSManagedRulesCommonRuleSet").overrides:
+            raise ValueError(
+                f"rule_groups.AWSManagedRulesCommonRuleSet.overrides: {BODY_SIZE_RULE} is already overridden for "
+                "large_body_paths; set one or the other"
+            )
+        return self
+
+    def group(self, name: str) -> WafRuleGroupConfig:
+        return self.rule_groups.get(name, WafRuleGroupConfig())
+
+
 class AlarmsConfig(_Section):
     """Who hears about alarms, and when they fire. No e-mails in dev: alarms still exist, nobody is paged."""
 
@@ -484,6 +565,7 @@ class EnvironmentConfig(_Section):
     dns: DnsConfig = DnsConfig()
     load_balancer: LoadBalancerConfig = LoadBalancerConfig()
     edge: EdgeConfig = EdgeConfig()
+    waf: WafConfig = WafConfig()
     alarms: AlarmsConfig = AlarmsConfig()
     terraform_cloud: TerraformCloudConfig = TerraformCloudConfig()
 
@@ -632,6 +714,8 @@ def _describe(path: Path, text: str, exc: ValidationError) -> str:
     error = exc.errors(include_url=False)[0]
     raised = error.get("ctx", {}).get("error")
     full_loc = (*error["loc"], *raised.loc) if isinstance(raised, FieldError) else tuple(error["loc"])
+    # "[key]" marks an error in a mapping's key (waf.rule_groups.<group>): the key itself names the field.
+    full_loc = tuple(part for part in full_loc if part != "[key]")
     dotted = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in full_loc)
     field = dotted.lstrip(".") or "(top level)"
     message = error["msg"].removeprefix("Value error, ")

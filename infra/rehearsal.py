@@ -56,19 +56,32 @@ class RehearsalFailed(RuntimeError):
 EMULATOR_OFF: dict[str, str] = {
     "cache.create_replication_group": "ElastiCache: moto has no CreateCacheParameterGroup, and a replication "
     "group fails (CacheClusterNotFound for its member cluster)",
+    "waf.data_protection": "WAF data protection: moto ignores a web ACL's DataProtectionConfig, so every plan "
+    "would add it again",
 }
 #: Turned off as well in the lite run (the test suite's): what the emulator only does slowly.
 LITE_OFF: dict[str, str] = {
     "database.create_instance": "RDS instance: ≈ 80 s create + 60 s delete of fixed waits in the provider",
 }
+#: Turned on in every rehearsal: what an environment may leave off to save money (dev) but must deploy
+#: wherever it is on. The rest of the section (dev: every rule group in count mode) stays as configured.
+REHEARSED_ON: dict[str, str] = {
+    "waf.enabled": "AWS WAF (off in dev): the web ACL, its association with the ALB, its log group and logging",
+}
 
 
 def emulator_config(config: EnvironmentConfig, *, lite: bool) -> EnvironmentConfig:
-    """``config`` with the emulator's toggles (and for ``lite`` the slow ones) off, validated again."""
+    """``config`` with the emulator's toggles (and for ``lite`` the slow ones) off and the rehearsed ones on,
+    validated again."""
     data = config.model_dump()
-    for path in {**EMULATOR_OFF, **(LITE_OFF if lite else {})}:
+    toggles = {
+        **dict.fromkeys(EMULATOR_OFF, False),
+        **dict.fromkeys(LITE_OFF if lite else (), False),
+        **dict.fromkeys(REHEARSED_ON, True),
+    }
+    for path, value in toggles.items():
         section, key = path.split(".")
-        data[section][key] = False
+        data[section][key] = value
     return type(config).model_validate(data)
 
 
@@ -457,6 +470,9 @@ INVENTORY: tuple[tuple[str, str, dict, Callable[[dict], list[str]]], ...] = (
     ("ssm", "describe_parameters", {}, _names("Parameters", "Name")),
     ("s3", "list_buckets", {}, _names("Buckets", "Name")),
     ("route53", "list_hosted_zones", {}, _names("HostedZones", "Name")),
+    ("wafv2", "list_web_acls", {"Scope": "REGIONAL"}, _names("WebACLs", "Name")),
+    ("wafv2", "list_logging_configurations", {"Scope": "REGIONAL"}, _names("LoggingConfigurations", "ResourceArn")),
+    ("logs", "describe_resource_policies", {}, _names("resourcePolicies", "policyName")),
 )
 
 
@@ -567,15 +583,45 @@ def app_facts(config: EnvironmentConfig, emulator: Emulator) -> list[str]:
     listeners = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
     if 80 not in {listener["Port"] for listener in listeners}:
         problems.append(f"ALB {name}-alb has no listener on 80: {[listener['Port'] for listener in listeners]}")
+    if config.waf.enabled:
+        problems += web_acl_facts(config, emulator, balancer["LoadBalancerArn"])
+    return problems
+
+
+def web_acl_facts(config: EnvironmentConfig, emulator: Emulator, balancer_arn: str) -> list[str]:
+    """The ALB's web ACL is ours, with the planned rules in priority order, logging with credentials redacted."""
+    from infra.waf_rules import LOG_GROUP_PREFIX, REDACTED_HEADERS, web_acl_rules
+
+    wafv2, name = emulator.client("wafv2"), f"{config.prefix}-alb"
+    web_acl = wafv2.get_web_acl_for_resource(ResourceArn=balancer_arn).get("WebACL")
+    if not web_acl or web_acl["Name"] != name:
+        return [f"ALB {config.prefix}-alb: web ACL {web_acl and web_acl['Name']!r}, expected {name!r}"]
+    problems = []
+    rules = web_acl_rules(config.waf, behind_cloudfront=config.edge.create_cloudfront)
+    planned = [(rule["priority"], rule["name"]) for rule in rules]
+    held = sorted((r["Priority"], r["Name"]) for r in web_acl["Rules"])
+    if held != planned:
+        problems.append(f"web ACL {name}: rules {held}, planned {planned}")
+    logging_config = wafv2.get_logging_configuration(ResourceArn=web_acl["ARN"])["LoggingConfiguration"]
+    destinations = logging_config["LogDestinationConfigs"]
+    if len(destinations) != 1 or not destinations[0].endswith(f":log-group:{LOG_GROUP_PREFIX}{name}"):
+        problems.append(f"web ACL {name} logs to {destinations}")
+    fields = logging_config.get("RedactedFields", [])
+    redacted = sorted(field["SingleHeader"]["Name"] for field in fields if "SingleHeader" in field)
+    if redacted != sorted(REDACTED_HEADERS):
+        problems.append(f"web ACL {name} redacts {redacted} in its logs, expected {sorted(REDACTED_HEADERS)}")
     return problems
 
 
 def monitoring_facts(config: EnvironmentConfig, emulator: Emulator) -> list[str]:
     """Every alarm of the environment's alarm table exists and notifies the alarm topic."""
+    from infra.waf_rules import web_acl_watch
     from monitoring.alarms import MonitoredResources, alarm_table
 
     # Only the names are compared, and they do not depend on the dimension values.
-    stand_ins = MonitoredResources("alb", "tg", "asg", "db", tuple(f"redis-{i}" for i in range(1 + config.cache.replicas)))
+    web_acl = web_acl_watch(config.waf, web_acl="acl", region=config.region) if config.waf.enabled else None
+    redis = tuple(f"redis-{i}" for i in range(1 + config.cache.replicas))
+    stand_ins = MonitoredResources("alb", "tg", "asg", "db", redis, web_acl=web_acl)
     table = alarm_table(stand_ins, config.alarm_thresholds, fleet_min_size=config.app.min_size)
     expected = {a.name(config.prefix) for a in table}
     alarms = emulator.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{config.prefix}-")["MetricAlarms"]

@@ -34,6 +34,38 @@ MIB = 1024**2
 
 
 @dataclass(frozen=True)
+class RateRuleWatch:
+    """A rate-based rule of a web ACL: its metric name, and whether it blocks (else its matches are only counted)."""
+
+    rule: str
+    blocks: bool
+
+    @property
+    def metric(self) -> str:
+        return "BlockedRequests" if self.blocks else "CountedRequests"
+
+
+@dataclass(frozen=True)
+class WebAclWatch:
+    """A web ACL as CloudWatch names it. ``region`` is None for a CloudFront web ACL: its metrics are published
+    in us-east-1 without a Region dimension. ``rules`` are the metric names of its rules, in priority order."""
+
+    web_acl: str
+    region: str | None
+    rules: tuple[str, ...]
+    rate_rules: tuple[RateRuleWatch, ...]
+
+    def dimensions(self, rule: str) -> dict[str, str]:
+        """``rule`` is a rule's metric name, or ``ALL_RULES`` for the whole web ACL."""
+        region = {"Region": self.region} if self.region else {}
+        return {**region, "Rule": rule, "WebACL": self.web_acl}
+
+
+#: The Rule dimension value under which WAF totals a whole web ACL.
+ALL_RULES = "ALL"
+
+
+@dataclass(frozen=True)
 class MonitoredResources:
     """Identifiers of what the alarms and dashboard watch, as CloudWatch dimension values."""
 
@@ -43,6 +75,8 @@ class MonitoredResources:
     db_instance_id: str
     #: The replication group's member clusters (any order): ElastiCache publishes per cluster, not per group.
     redis_cluster_ids: tuple[str, ...]
+    #: The load balancer's web ACL, when ``[waf]`` is on.
+    web_acl: WebAclWatch | None = None
 
     def __post_init__(self) -> None:
         if not self.redis_cluster_ids:
@@ -96,6 +130,7 @@ def alarm_table(resources: MonitoredResources, thresholds: AlarmThresholds, *, f
         *_fleet(resources, thresholds),
         *_database(resources, thresholds),
         *_cache(resources, thresholds),
+        *(web_acl_alarms(resources.web_acl, thresholds, key="waf") if resources.web_acl else ()),
     ]
 
 
@@ -225,6 +260,35 @@ def _cache(r: MonitoredResources, t: AlarmThresholds) -> list[Alarm]:
                 threshold=t.redis_evictions_per_5min, comparison="GreaterThanThreshold", missing_data="notBreaching",
             ),
         ]
+    return alarms
+
+
+def web_acl_alarms(acl: WebAclWatch, t: AlarmThresholds, *, key: str) -> list[Alarm]:
+    """Blocked requests spiking, and each rate-based rule firing. ``key`` prefixes the alarm keys (one per web ACL).
+
+    Missing data is fine: WAF publishes a series only for minutes with matches."""
+    alarms = [
+        Alarm(
+            f"{key}-blocked",
+            f"The web ACL blocked more than {t.waf_blocked_per_5min} requests in 5 minutes: an attack, or a rule "
+            "blocking real traffic (sampled requests and the aws-waf-logs group show which)",
+            "AWS/WAFV2", "BlockedRequests", acl.dimensions(ALL_RULES), "Sum",
+            period=300, evaluation_periods=1, datapoints_to_alarm=1,
+            threshold=t.waf_blocked_per_5min, comparison="GreaterThanThreshold", missing_data="notBreaching",
+        )
+    ]
+    for rate in acl.rate_rules:
+        verb = "blocked" if rate.blocks else "counted"
+        alarms.append(
+            Alarm(
+                f"{key}-{rate.rule}",
+                f"Rate rule {rate.rule} {verb} more than {t.waf_rate_limited_per_5min} requests in 5 minutes: "
+                "a flood from few addresses, or many players behind one NAT",
+                "AWS/WAFV2", rate.metric, acl.dimensions(rate.rule), "Sum",
+                period=300, evaluation_periods=1, datapoints_to_alarm=1,
+                threshold=t.waf_rate_limited_per_5min, comparison="GreaterThanThreshold", missing_data="notBreaching",
+            )
+        )
     return alarms
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from monitoring.alarms import MonitoredResources
+from monitoring.alarms import ALL_RULES, MonitoredResources, WebAclWatch
 
 GRID_WIDTH = 24
 WIDGET_HEIGHT = 6
 HEADER_HEIGHT = 1
+#: What WAF does with a request; each has its <action>Requests metric.
+_WAF_ACTIONS = ("Allowed", "Blocked", "Counted")
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,18 @@ def sections(r: MonitoredResources) -> list[tuple[str, list[Graph]]]:
                 Graph("Connections", per_cluster("CurrConnections", "Maximum")),
             ],
         ),
+        *([("WAF", _web_acl_graphs(r.web_acl))] if r.web_acl else []),
+    ]
+
+
+def _web_acl_graphs(acl: WebAclWatch) -> list[Graph]:
+    def series(metric: str, rule: str, label: str) -> Series:
+        return Series("AWS/WAFV2", metric, acl.dimensions(rule), "Sum", label)
+
+    return [
+        Graph("Web ACL requests", tuple(series(f"{a}Requests", ALL_RULES, a.lower()) for a in _WAF_ACTIONS)),
+        Graph("Blocked by rule", tuple(series("BlockedRequests", rule, rule) for rule in acl.rules)),
+        Graph("Counted by rule (count mode, overrides)", tuple(series("CountedRequests", r, r) for r in acl.rules)),
     ]
 
 

@@ -37,6 +37,16 @@ _ALB_TARGET = _sets(
 _ALB_HOSTS = _sets({"LoadBalancer", "TargetGroup"}, {"LoadBalancer", "TargetGroup", "AvailabilityZone"})
 _RDS = _sets({"DBInstanceIdentifier"}, {"DBClusterIdentifier"}, {"DatabaseClass"}, {"EngineName"}, set())
 _ELASTICACHE = _sets({"CacheClusterId"}, {"CacheClusterId", "CacheNodeId"})
+# Regional web ACLs (ALB) carry Region; CloudFront's publish in us-east-1 without it. Rule is a rule's metric
+# name, or "ALL" for the whole web ACL.
+_WAF = _sets(
+    {"Region", "Rule", "WebACL"},
+    {"Region", "RuleGroup", "WebACL"},
+    {"Region", "Rule", "RuleGroup"},
+    {"Rule", "WebACL"},
+    {"RuleGroup", "WebACL"},
+    {"Rule", "RuleGroup"},
+)
 
 NAMESPACES: dict[str, Namespace] = {
     ns.name: ns
@@ -108,6 +118,14 @@ NAMESPACES: dict[str, Namespace] = {
             "https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/monitoring-health-check-status.html"
             " (health-check metrics exist only in us-east-1)",
             {"HealthCheckStatus": _sets({"HealthCheckId"})},
+        ),
+        Namespace(
+            "AWS/WAFV2",
+            "https://docs.aws.amazon.com/waf/latest/developerguide/waf-metrics.html (web ACL and rule group"
+            " metrics; dimension combinations 'Region, Rule, WebACL', 'Region, RuleGroup, WebACL', 'Region, Rule,"
+            " RuleGroup' for regional resources, the same without Region for CloudFront; published only when"
+            " non-zero, once a minute)",
+            {"AllowedRequests": _WAF, "BlockedRequests": _WAF, "CountedRequests": _WAF},
         ),
     )
 }

@@ -35,3 +35,9 @@ class AlarmThresholds(BaseModel):
         80, gt=0, le=100, description="DatabaseMemoryUsagePercentage of maxmemory; under noeviction writes fail at 100"
     )
     redis_evictions_per_5min: int = Field(0, ge=0, description="Keys evicted; the default pages on the first one")
+    waf_blocked_per_5min: int = Field(
+        1000, ge=0, description="Requests the web ACL blocked (all rules): scanning noise stays below, attacks do not"
+    )
+    waf_rate_limited_per_5min: int = Field(
+        0, ge=0, description="Requests a per-IP rate rule blocked (or counted): an attack, or players behind one NAT"
+    )

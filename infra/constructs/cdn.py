@@ -49,7 +49,9 @@ CACHED_METHODS = ["GET", "HEAD"]
 
 
 class Cdn(Construct):
-    """Attributes: ``distribution`` (``domain_name`` and ``hosted_zone_id`` for alias records)."""
+    """Attributes: ``distribution`` (``domain_name`` and ``hosted_zone_id`` for alias records).
+
+    ``web_acl_arn``: a CLOUDFRONT-scope WAF web ACL (us-east-1) to attach; default none."""
 
     def __init__(
         self,
@@ -64,6 +66,7 @@ class Cdn(Construct):
         origin_header: str,
         origin_secret: str,
         health_path: str,
+        web_acl_arn: str | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self._name = name
@@ -87,6 +90,7 @@ class Cdn(Construct):
             is_ipv6_enabled=True,
             http_version="http2and3",
             price_class=config.price_class,
+            web_acl_id=web_acl_arn,
             origin=[
                 CloudfrontDistributionOrigin(
                     origin_id=ORIGIN_ID,

@@ -45,6 +45,7 @@ KINDS = {
     "destroy": "destroys a stateful resource",
     "replace": "likely replaces a stateful resource",
     "protection-off": "turns off deletion protection or encryption",
+    "waf": "removes a WAF web ACL or switches its rules to count",
     "open-ingress": "opens a security group to the internet",
     "iam-wildcard": "adds a wildcard to an IAM statement",
     "checkov": "new checkov finding",
@@ -66,6 +67,7 @@ def find_risks(changes: list[BlockChange], before: Synth, after: Synth) -> list[
     risks = [
         *stateful_risks(changes),
         *protection_risks(changes),
+        *waf_risks(changes),
         *_new(open_ingress, "open-ingress", before, after),
         *_new(iam_wildcards, "iam-wildcard", before, after),
     ]
@@ -127,6 +129,67 @@ def _parameter_risks(change: BlockChange) -> list[Risk]:
         for name, protective in PROTECTIVE_PARAMETERS.items()
         if before.get(name, "").upper() in protective and after.get(name, "").upper() not in protective
     ]
+
+
+def waf_risks(changes: Iterable[BlockChange]) -> list[Risk]:
+    """A web ACL or an attachment of one removed; a rule that blocked removed, or switched to count."""
+    risks = []
+    for change in changes:
+        if change.kind != "resource":
+            continue
+        def flag(detail: str) -> None:
+            risks.append(Risk("waf", change.stack, change.address, detail))
+
+        if change.action == "removed" and change.type == "aws_wafv2_web_acl":
+            flag(f"web ACL {change.before.body.get('name')!r} is destroyed")
+        elif change.action == "removed" and change.type == "aws_wafv2_web_acl_association":
+            flag("the resource it protected (the load balancer) loses its web ACL")
+        elif change.action == "changed" and change.type == "aws_cloudfront_distribution":
+            if change.before.body.get("web_acl_id") and not change.after.body.get("web_acl_id"):
+                flag("CloudFront loses its web ACL (web_acl_id removed)")
+        elif change.action == "changed" and change.type == "aws_wafv2_web_acl":
+            before, after = _blocking_modes(change.before.body), _blocking_modes(change.after.body)
+            for part in sorted(before.keys() | after.keys()):
+                old, new = _mode(before, part), _mode(after, part)
+                if old == "block" and new != "block":
+                    what = "is removed" if new == "removed" else f"switches from block to {new}"
+                    flag(f"{part} {what}")
+    return risks
+
+
+def _mode(modes: dict[str, str], part: str) -> str:
+    """What ``part`` does; a rule of a group without an override of its own does what its group does."""
+    if part in modes:
+        return modes[part]
+    group, override, _ = part.partition(": ")
+    return modes.get(group, "removed") if override else "removed"
+
+
+def _blocking_modes(web_acl: dict) -> dict[str, str]:
+    """What each part of a web ACL does with a match: the default action, every rule, every rule override."""
+    modes = {"default action": _first_key(web_acl.get("default_action"))}
+    for rule in _list(web_acl.get("rule")):
+        name = f"rule {rule.get('name')!r}"
+        if rule.get("override_action") is not None:
+            # A rule group: "none" keeps its rules' own actions; "count" makes every one of them count.
+            modes[name] = "count" if _first_key(rule["override_action"]) == "count" else "block"
+        else:
+            modes[name] = _first_key(rule.get("action"))
+        group = _one(_one(rule.get("statement")).get("managed_rule_group_statement"))
+        for override in _list(group.get("rule_action_override")):
+            modes[f"{name}: rule {override.get('name')!r}"] = _first_key(override.get("action_to_use"))
+    return modes
+
+
+def _one(block: Any) -> dict:
+    """A nested block as Terraform JSON allows it: an object, or a list holding one."""
+    if isinstance(block, list):
+        return block[0] if block else {}
+    return block if isinstance(block, dict) else {}
+
+
+def _first_key(block: Any) -> str | None:
+    return next(iter(_one(block)), None)
 
 
 def _leaves_by_name(body: Any) -> dict[str, list]:

@@ -14,15 +14,18 @@ from infra.config import EnvironmentConfig
 from infra.constructs.fleet import Fleet
 from infra.constructs.instance_role import InstanceRole
 from infra.constructs.load_balancer import LoadBalancer
+from infra.constructs.web_acl import WebAcl
 from infra.engine import Token
 from infra.engine.aws.cloudwatch_log_group import CloudwatchLogGroup
 from infra.stacks.base import EnvironmentStack
 from infra.stacks.data import DataStack
 from infra.stacks.network import NetworkStack
+from infra.waf_rules import web_acl_rules
 
 
 class AppStack(EnvironmentStack):
-    """Attributes: ``load_balancer`` (LoadBalancer), ``fleet`` (Fleet), ``instance_role``, ``log_group``."""
+    """Attributes: ``load_balancer`` (LoadBalancer), ``fleet`` (Fleet), ``instance_role``, ``log_group``,
+    ``web_acl`` (WebAcl on the load balancer; None without ``[waf]``)."""
 
     kind = "app"
 
@@ -42,6 +45,7 @@ class AppStack(EnvironmentStack):
             subnet_ids=network.vpc.subnet_ids["public"],
             target_security_group_id=app_sg.id,
         )
+        self.web_acl = self._init_web_acl(config, network) if config.waf.enabled else None
         self.log_group = CloudwatchLogGroup(
             self,
             "app-log-group",
@@ -81,6 +85,19 @@ class AppStack(EnvironmentStack):
             propagated_tags=self.default_tags,
             target_group_arn=self.load_balancer.target_group.arn,
             request_count_label=self.load_balancer.request_count_label,
+        )
+
+    def _init_web_acl(self, config: EnvironmentConfig, network: NetworkStack) -> WebAcl:
+        # Also with CloudFront in front: the ALB's DNS name is public, so the origin keeps its own web ACL.
+        return WebAcl(
+            self,
+            "waf",
+            name=f"{config.prefix}-alb",
+            rules=web_acl_rules(config.waf, behind_cloudfront=config.edge.create_cloudfront),
+            log_retention_days=config.waf.log_retention_days,
+            data_protection=config.waf.data_protection,
+            kms_key_arn=network.log_key.key.arn,
+            protected_resource_arn=self.load_balancer.alb.arn,
         )
 
 

@@ -18,6 +18,7 @@ from infra.engine import Fn
 from infra.stacks.app import AppStack
 from infra.stacks.base import EnvironmentStack
 from infra.stacks.data import DataStack
+from infra.waf_rules import web_acl_watch
 from monitoring.alarms import MonitoredResources, alarm_table
 
 
@@ -40,6 +41,9 @@ class MonitoringStack(EnvironmentStack):
 def monitored_resources(config: EnvironmentConfig, app: AppStack, data: DataStack) -> MonitoredResources:
     """The app and data stacks' resources as CloudWatch dimension values (references, resolved at apply)."""
     load_balancer = app.load_balancer
+    web_acl = None
+    if app.web_acl:
+        web_acl = web_acl_watch(config.waf, web_acl=app.web_acl.metric_name, region=config.region)
     return MonitoredResources(
         alb_arn_suffix=load_balancer.alb.arn_suffix,
         target_group_arn_suffix=load_balancer.target_group.arn_suffix,
@@ -48,4 +52,5 @@ def monitored_resources(config: EnvironmentConfig, app: AppStack, data: DataStac
         db_instance_id=data.database.identifier,
         # Member clusters are a set (name order: <group>-001, -002, …); their count is fixed by config.
         redis_cluster_ids=tuple(Fn.element(data.cache.member_clusters, i) for i in range(1 + config.cache.replicas)),
+        web_acl=web_acl,
     )

@@ -365,8 +365,9 @@ def test_policy_iam_names_specific_resources_wherever_one_exists(synthesized, en
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_app_logs_go_to_an_encrypted_group_the_role_may_write(synthesized, env):
     synth = synthesized(env)
-    group = _one(synth.resources("app", "aws_cloudwatch_log_group"))
-    assert group["name"] == f"/duewin/{env}/app"
+    # The web ACL's log group (staging, prod) is WAF's: tests/infra/test_waf.py.
+    groups = synth.resources("app", "aws_cloudwatch_log_group").values()
+    (group,) = [g for g in groups if g["name"] == f"/duewin/{env}/app"]
     assert group["retention_in_days"] == load_environment(env).app.log_retention_days
     assert "terraform_remote_state" in group["kms_key_id"]
     ship = next(s for s in _statements(synth.stack("app")) if s.get("sid") == "ShipLogs")

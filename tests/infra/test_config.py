@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import DUEWIN_PROCESSES, ENVIRONMENTS_DIR, ConfigError, load_environment
+from infra.config import DUEWIN_PROCESSES, ENVIRONMENTS_DIR, MANAGED_RULE_GROUPS, ConfigError, load_environment
 from infra.connection_budget import max_connections
 
 DEV = (ENVIRONMENTS_DIR / "dev.toml").read_text()
+SQLI = 'AWSManagedRulesSQLiRuleSet = { action = "count" }'
 
 
 def test_shipped_environments_follow_the_scaling_guide():
@@ -199,6 +200,45 @@ BAD_FILES = {
         DEV.replace("snapshot_retention_days = 1\nlog_retention_days = 30", "snapshot_retention_days = 1\nlog_retention_days = 2"),
         r"cache: log_retention_days must be one of",
     ),
+    "unknown WAF rule group": (
+        DEV.replace("AWSManagedRulesSQLiRuleSet = {", "AWSManagedRulesBotControlRuleSet = {"),
+        r"dev\.toml:\d+: waf\.rule_groups\.AWSManagedRulesBotControlRuleSet: .*AWSManagedRulesAmazonIpReputationList",
+    ),
+    "WAF group action neither block nor count": (
+        DEV.replace(SQLI, SQLI.replace('"count"', '"allow"')),
+        r"dev\.toml:\d+: waf\.rule_groups\.AWSManagedRulesSQLiRuleSet\.action: .*'block' or 'count'",
+    ),
+    "WAF override of no rule": (
+        DEV.replace(SQLI, 'AWSManagedRulesSQLiRuleSet = { overrides = { "SQLi BODY" = "count" } }'),
+        r"waf\.rule_groups\.AWSManagedRulesSQLiRuleSet: overrides: 'SQLi BODY' is not a rule name",
+    ),
+    "WAF large body path not a path": (
+        DEV.replace("large_body_paths = []", 'large_body_paths = ["api/upload"]'),
+        r"dev\.toml:\d+: waf: large_body_paths: 'api/upload' is not a URI path",
+    ),
+    "WAF large bodies everywhere": (
+        DEV.replace("large_body_paths = []", 'large_body_paths = ["/"]'),
+        r"waf: large_body_paths: '/' exempts every path; override SizeRestrictions_BODY",
+    ),
+    "WAF size rule overridden twice": (
+        DEV.replace("large_body_paths = []", 'large_body_paths = ["/api/upload"]').replace(
+            'AWSManagedRulesCommonRuleSet = { action = "count" }',
+            'AWSManagedRulesCommonRuleSet = { overrides = { SizeRestrictions_BODY = "count" } }',
+        ),
+        r"waf: rule_groups\.AWSManagedRulesCommonRuleSet\.overrides: SizeRestrictions_BODY is already overridden",
+    ),
+    "WAF rate limit below AWS's minimum": (
+        DEV.replace("rate_limit = 2000", "rate_limit = 5"),
+        r"dev\.toml:\d+: waf\.rate_limit: .*greater than or equal to 10",
+    ),
+    "WAF window AWS does not offer": (
+        DEV.replace("rate_window_seconds = 300", "rate_window_seconds = 900"),
+        r"waf\.rate_window_seconds: .*60, 120, 300 or 600",
+    ),
+    "WAF log retention": (
+        DEV.replace("log_retention_days = 30\n\n[waf.rule_groups]", "log_retention_days = 31\n\n[waf.rule_groups]"),
+        r"waf: log_retention_days must be one of",
+    ),
 }
 
 
@@ -227,6 +267,25 @@ def test_line_number_points_at_the_offending_key(tmp_path):
         load_environment("dev", directory)
     line = int(str(caught.value).split(":")[1])
     assert DEV.splitlines()[line - 1].startswith("az_count")
+
+
+def test_line_number_of_a_key_inside_an_inline_table(tmp_path):
+    # GIVEN a bad value inside `Group = { … }` under [waf.rule_groups] THEN the line is that of the inline table.
+    text = DEV.replace(SQLI, SQLI.replace("count", "deny"))
+    with pytest.raises(ConfigError) as caught:
+        load_environment("dev", _write(tmp_path, text))
+    line = int(str(caught.value).split(":")[1])
+    assert text.splitlines()[line - 1].startswith("AWSManagedRulesSQLiRuleSet = { action = \"deny\" }")
+
+
+def test_waf_is_on_and_blocking_in_staging_and_prod_and_off_in_dev():
+    dev, staging, prod = (load_environment(env).waf for env in ("dev", "staging", "prod"))
+    assert not dev.enabled and staging.enabled and prod.enabled
+    for waf in (staging, prod):
+        assert {waf.group(group).action for group in MANAGED_RULE_GROUPS} == {"block"}
+        assert waf.rate_limit_action == "block" and waf.data_protection
+    # Switched on in dev, it only counts.
+    assert dev.group("AWSManagedRulesCommonRuleSet").action == "count" and dev.rate_limit_action == "count"
 
 
 def test_unknown_environment_lists_the_known_ones():

@@ -177,7 +177,9 @@ def test_apex_and_www_alias_to_cloudfront_on_ipv4_and_ipv6(edge):
 def test_public_health_check_and_its_alarm_notify_the_monitoring_topic(edge):
     check = _only(edge.resources("edge", "aws_route53_health_check"))
     assert (check["fqdn"], check["type"], check["port"], check["resource_path"]) == (EDGE_DOMAIN, "HTTPS", 443, "/health")
-    alarm = _only(edge.resources("edge", "aws_cloudwatch_metric_alarm"))
+    # The others watch CloudFront's web ACL (tests/infra/test_waf.py).
+    alarms = edge.resources("edge", "aws_cloudwatch_metric_alarm").values()
+    (alarm,) = [a for a in alarms if a["namespace"] == "AWS/Route53"]
     (check_name,) = edge.resources("edge", "aws_route53_health_check")
     assert alarm["dimensions"] == {"HealthCheckId": f"${{aws_route53_health_check.{check_name}.id}}"}
     assert (alarm["namespace"], alarm["metric_name"]) == ("AWS/Route53", "HealthCheckStatus")

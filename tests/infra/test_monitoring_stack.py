@@ -10,12 +10,13 @@ import pytest
 
 from bootstrap.user_data import cloudwatch_agent_config
 from infra.config import load_environment
+from infra.waf_rules import web_acl_watch
 from monitoring.alarms import MonitoredResources, alarm_table
 from monitoring.metrics import check_metric
 from tests.infra.variants import EDGE, ENVIRONMENTS
 
 REMOTE = re.compile(r"data\.terraform_remote_state\.cross-stack-reference-input-([\w-]+)\.outputs\.([\w-]+)")
-LOCAL = re.compile(r"^\$\{(aws_[a-z0-9_]+)\.([\w-]+)\.([a-z_]+)\}$")
+LOCAL = re.compile(r"^\$\{(aws_[a-z0-9_]+)\.([\w-]+)\.([a-z_\[\]0-9.]+)\}$")
 #: What each dimension must be: (producing stack kind, resource type, attribute).
 DIMENSION_SOURCES = {
     "LoadBalancer": ("app", "aws_lb", "arn_suffix"),
@@ -23,7 +24,17 @@ DIMENSION_SOURCES = {
     "AutoScalingGroupName": ("app", "aws_autoscaling_group", "name"),
     "DBInstanceIdentifier": ("data", "aws_db_instance", "identifier"),
     "CacheClusterId": ("data", "aws_elasticache_replication_group", "member_clusters"),
+    "WebACL": ("app", "aws_wafv2_web_acl", "visibility_config[0].metric_name"),
 }
+#: Dimensions whose values are no identifier of ours: the region, and a rule of the web ACL (or ALL of it).
+LITERAL_DIMENSIONS = ("Region", "Rule")
+
+
+def _resources(config) -> MonitoredResources:
+    """Stand-in identifiers for ``config``'s alarm table (only names and counts matter to these tests)."""
+    names = ("lb", "tg", "asg", "db", tuple(f"r{i}" for i in range(config.cache.replicas + 1)))
+    web_acl = web_acl_watch(config.waf, web_acl="acl", region=config.region) if config.waf.enabled else None
+    return MonitoredResources(*names, web_acl=web_acl)
 
 
 def _resolve(synth, reference: str) -> tuple[str, str, str, str]:
@@ -62,8 +73,7 @@ def _widget_dimensions(body: dict):
 def test_one_alarm_per_table_row_notifying_the_topic_on_alarm_and_ok(synthesized, env):
     config = load_environment(env)
     synth = synthesized(env)
-    names = ("lb", "tg", "asg", "db", tuple(f"r{i}" for i in range(config.cache.replicas + 1)))
-    expected = alarm_table(MonitoredResources(*names), config.alarm_thresholds, fleet_min_size=config.app.min_size)
+    expected = alarm_table(_resources(config), config.alarm_thresholds, fleet_min_size=config.app.min_size)
     alarms = {a["alarm_name"]: a for a in synth.resources("monitoring", "aws_cloudwatch_metric_alarm").values()}
     assert sorted(alarms) == sorted(row.name(config.prefix) for row in expected)
     (topic_name,) = synth.resources("monitoring", "aws_sns_topic")
@@ -92,16 +102,21 @@ def test_every_alarm_and_widget_dimension_is_a_reference_to_the_right_resource(s
     # GIVEN the synthesized monitoring stack WHEN every dimension value is followed through the
     # remote-state output to the producing stack THEN it ends at the resource attribute CloudWatch
     # names it by: no hand-typed name, no output without a resource behind it.
-    synth = synthesized(env)
+    synth, config = synthesized(env), load_environment(env)
     alarms = synth.resources("monitoring", "aws_cloudwatch_metric_alarm").values()
     dimension_sets = [a["dimensions"] for a in alarms] + [d for _, _, d in _widget_dimensions(_dashboard(synth))]
+    rules = {"ALL"} | {r["name"] for acl in synth.resources("app", "aws_wafv2_web_acl").values() for r in acl["rule"]}
     seen = set()
     for dimensions in dimension_sets:
         for dimension, value in dimensions.items():
+            seen.add(dimension)
+            if dimension in LITERAL_DIMENSIONS:
+                assert value == config.region if dimension == "Region" else value in rules, (dimension, value)
+                continue
             kind, resource_type, _, attribute = _resolve(synth, value)
             assert (kind, resource_type, attribute) == DIMENSION_SOURCES[dimension], (dimension, value)
-            seen.add(dimension)
-    assert seen == set(DIMENSION_SOURCES)
+    waf = {"WebACL", *LITERAL_DIMENSIONS}
+    assert seen == (set(DIMENSION_SOURCES) | waf if config.waf.enabled else set(DIMENSION_SOURCES) - waf)
 
 
 def test_reference_check_fails_for_a_resource_that_does_not_exist(synthesized):
@@ -132,7 +147,8 @@ def test_dashboard_body_is_json_with_every_section_and_the_alarm_strip(synthesiz
     synth = synthesized(env)
     body = _dashboard(synth)
     headers = [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"]
-    assert headers == ["## Load balancer", "## Fleet", "## RDS MySQL", "## Redis"]
+    waf = ["## WAF"] if load_environment(env).waf.enabled else []
+    assert headers == ["## Load balancer", "## Fleet", "## RDS MySQL", "## Redis", *waf]
     (strip,) = [w for w in body["widgets"] if w["type"] == "alarm"]
     alarm_refs = {f"${{aws_cloudwatch_metric_alarm.{name}.arn}}" for name in synth.resources("monitoring", "aws_cloudwatch_metric_alarm")}
     assert set(strip["properties"]["alarms"]) == alarm_refs

@@ -19,6 +19,7 @@ from infra.rehearsal import (
     KNOWN_DIFFS_FILE,
     EMULATOR_OFF,
     LITE_OFF,
+    REHEARSED_ON,
     Diff,
     Emulator,
     KnownDiff,
@@ -187,6 +188,11 @@ def test_emulator_and_lite_runs_turn_off_exactly_their_toggles():
     assert lite.cache.create_replication_group is False and lite.database.create_instance is False
     assert set(EMULATOR_OFF).isdisjoint(LITE_OFF)
     assert lite.network == config.network and lite.database.multi_az == config.database.multi_az
+    # WAF is rehearsed even where it is off (dev), as configured apart from what moto drops.
+    dev = emulator_config(load_environment("dev"), lite=True)
+    assert dev.waf.enabled and not dev.waf.data_protection and set(REHEARSED_ON) == {"waf.enabled"}
+    toggled = {"enabled", "data_protection"}
+    assert dev.waf.model_dump(exclude=toggled) == load_environment("dev").waf.model_dump(exclude=toggled)
 
 
 @pytest.mark.engines

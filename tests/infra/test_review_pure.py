@@ -256,3 +256,22 @@ def test_resource_star_in_a_kms_key_policy_means_the_key_itself():
 def test_pure_modules_import_no_cdktf():
     modules = ["diff", "equivalence", "graph", "plans", "report", "risks", "stateful", "synthesized"]
     assert engine_modules_loaded_by("".join(f"import infra.review.{m}\n" for m in modules)) == []
+
+
+def test_waf_weakening_is_flagged_in_either_json_block_form():
+    # Terraform JSON allows a nested block as an object or as a list of one: both are read.
+    statement = [{"managed_rule_group_statement": [{"name": "G"}]}]
+    group = {"name": "common", "override_action": [{"none": {}}], "statement": statement}
+    acl = {"name": "acl", "default_action": {"block": {}}, "rule": [group, {"name": "rate", "action": {"block": {}}}]}
+    before = _resource("aws_wafv2_web_acl", "acl", acl)
+    weaker = copy.deepcopy(before)
+    body = weaker["resource"]["aws_wafv2_web_acl"]["acl"]
+    body["default_action"] = {"allow": {}}
+    body["rule"][0]["override_action"] = [{"count": {}}]
+    body["rule"][1]["action"] = {"count": {}}
+    assert _risks(before, weaker) == [
+        ("waf", "aws_wafv2_web_acl.acl", "default action switches from block to allow"),
+        ("waf", "aws_wafv2_web_acl.acl", "rule 'common' switches from block to count"),
+        ("waf", "aws_wafv2_web_acl.acl", "rule 'rate' switches from block to count"),
+    ]
+    assert _risks(weaker, before) == []

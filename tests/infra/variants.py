@@ -18,10 +18,12 @@ EDGE = "prod+edge"
 EDGE_DOMAIN = "duewin.example.com"
 CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"
 VARIANTS = [*ENVIRONMENTS, EDGE]
+#: Upload paths in the edge variant, so its web ACLs carry the large-body rule through checkov and terraform.
+EDGE_LARGE_BODY_PATHS = ("/api/upload/",)
 
 
 def edge_config() -> EnvironmentConfig:
-    """prod with the whole edge on (created zone, CloudFront, the ALB's certificate) and two e-mails."""
+    """prod with the whole edge on (created zone, CloudFront, the ALB's certificate), two e-mails and upload paths."""
     base = load_environment("prod").model_dump()
     return EnvironmentConfig.model_validate(
         {
@@ -29,6 +31,7 @@ def edge_config() -> EnvironmentConfig:
             "dns": {"domain": EDGE_DOMAIN, "certificate_arn": CERTIFICATE_ARN},
             "edge": {**base["edge"], "create_cloudfront": True, "create_dns": True, "create_zone": True},
             "alarms": {**base["alarms"], "emails": ("ops@example.com", "oncall@example.com")},
+            "waf": {**base["waf"], "large_body_paths": EDGE_LARGE_BODY_PATHS},
         }
     )
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from infra.config import load_environment
-from monitoring.alarms import GIB, Alarm, MonitoredResources, alarm_table, health_check_alarm
+from monitoring.alarms import (
+    ALL_RULES,
+    GIB,
+    Alarm,
+    MonitoredResources,
+    RateRuleWatch,
+    WebAclWatch,
+    alarm_table,
+    health_check_alarm,
+    web_acl_alarms,
+)
 from monitoring.metrics import NAMESPACES, UnknownMetric, check_metric, is_statistic
 from monitoring.thresholds import AlarmThresholds
 
@@ -136,3 +146,49 @@ def test_public_health_alarm_fires_when_checkers_fail_or_go_silent():
     check_metric(alarm.namespace, alarm.metric, alarm.dimensions)
     # HealthCheckStatus is 1 while healthy: Minimum < 1 means at least one failing minute.
     assert (alarm.statistic, alarm.comparison, alarm.threshold, alarm.missing_data) == ("Minimum", "LessThanThreshold", 1, "breaching")
+
+
+WEB_ACL = WebAclWatch(
+    web_acl="duewin-prod-alb",
+    region="us-east-1",
+    rules=("AWSManagedRulesCommonRuleSet", "rate-limit-per-ip", "rate-limit-per-ip-socketio"),
+    rate_rules=(
+        RateRuleWatch("rate-limit-per-ip", blocks=True),
+        RateRuleWatch("rate-limit-per-ip-socketio", blocks=False),
+    ),
+)
+WITH_WAF = MonitoredResources(**{**TWO_MEMBERS.__dict__, "web_acl": WEB_ACL})
+
+
+def test_waf_alarms_watch_blocked_requests_and_each_rate_rule_in_its_mode():
+    # GIVEN a web ACL whose general rate rule blocks and whose Socket.IO rule only counts.
+    table = _table("prod", WITH_WAF)
+    blocked = table["waf-blocked"]
+    assert (blocked.metric, blocked.dimensions, blocked.statistic) == (
+        "BlockedRequests", {"Region": "us-east-1", "Rule": ALL_RULES, "WebACL": "duewin-prod-alb"}, "Sum",
+    )
+    assert table["waf-rate-limit-per-ip"].metric == "BlockedRequests"
+    assert table["waf-rate-limit-per-ip-socketio"].metric == "CountedRequests", "a counting rule never blocks"
+    assert table["waf-rate-limit-per-ip-socketio"].dimensions["Rule"] == "rate-limit-per-ip-socketio"
+    # WAF publishes only minutes with matches: quiet is not an outage.
+    assert {table[k].missing_data for k in table if k.startswith("waf-")} == {"notBreaching"}
+    assert not [k for k in _table("prod", TWO_MEMBERS) if k.startswith("waf-")], "no web ACL, no WAF alarm"
+
+
+def test_cloudfront_web_acl_alarms_carry_no_region_dimension():
+    cloudfront = WebAclWatch("duewin-prod-cloudfront", None, WEB_ACL.rules, WEB_ACL.rate_rules)
+    alarms = web_acl_alarms(cloudfront, load_environment("prod").alarms.thresholds, key="cdn-waf")
+    keys = ["cdn-waf-blocked", "cdn-waf-rate-limit-per-ip", "cdn-waf-rate-limit-per-ip-socketio"]
+    assert [a.key for a in alarms] == keys
+    for alarm in alarms:
+        check_metric(alarm.namespace, alarm.metric, alarm.dimensions)
+        assert "Region" not in alarm.dimensions
+    # A dimension set WAF never publishes is refused, as for every namespace.
+    with pytest.raises(UnknownMetric, match="are not published"):
+        check_metric("AWS/WAFV2", "BlockedRequests", {"Region", "WebACL"})
+
+
+def test_waf_thresholds_differ_per_environment():
+    dev, prod = _table("dev", WITH_WAF), _table("prod", WITH_WAF)
+    assert (dev["waf-blocked"].threshold, prod["waf-blocked"].threshold) == (5000, 500)
+    assert (dev["waf-rate-limit-per-ip"].threshold, prod["waf-rate-limit-per-ip"].threshold) == (1000, 0)

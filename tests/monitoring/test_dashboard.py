@@ -6,7 +6,7 @@ import json
 
 from monitoring.dashboard import GRID_WIDTH, dashboard_body
 from monitoring.metrics import check_metric, is_statistic
-from tests.monitoring.test_alarms import RESOURCES, TWO_MEMBERS
+from tests.monitoring.test_alarms import RESOURCES, TWO_MEMBERS, WEB_ACL, WITH_WAF
 
 
 def _metric_rows(body: dict):
@@ -42,8 +42,20 @@ def test_every_series_is_a_published_metric_of_the_given_resources():
     assert latency == ["p50", "p95", "p99"]
 
 
+def test_waf_section_graphs_the_web_acl_and_each_rule_only_when_there_is_one():
+    body = dashboard_body(WITH_WAF, "us-east-1")
+    assert [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"][-1] == "## WAF"
+    waf = [(metric, dims) for _, namespace, metric, dims, _ in _metric_rows(body) if namespace == "AWS/WAFV2"]
+    for metric, dimensions in waf:
+        check_metric("AWS/WAFV2", metric, dimensions)
+        assert dimensions["WebACL"] == WEB_ACL.web_acl and dimensions["Region"] == "us-east-1"
+    assert {d["Rule"] for m, d in waf if m == "BlockedRequests"} == {"ALL", *WEB_ACL.rules}
+    assert {m for m, d in waf if d["Rule"] == "ALL"} == {"AllowedRequests", "BlockedRequests", "CountedRequests"}
+    assert not [row for row in _metric_rows(dashboard_body(TWO_MEMBERS, "us-east-1")) if row[1] == "AWS/WAFV2"]
+
+
 def test_widgets_tile_the_grid_without_overlapping():
-    body = dashboard_body(RESOURCES, "us-east-1", alarm_arns=["arn:aws:cloudwatch:us-east-1:123456789012:alarm:a"])
+    body = dashboard_body(WITH_WAF, "us-east-1", alarm_arns=["arn:aws:cloudwatch:us-east-1:123456789012:alarm:a"])
     cells: set[tuple[int, int]] = set()
     for widget in body["widgets"]:
         assert widget["x"] >= 0 and widget["x"] + widget["width"] <= GRID_WIDTH
