@@ -1,4 +1,5 @@
-"""``migrate``: stream a mysqldump into RDS, prove every row arrived, and inspect dumps.
+"""``migrate``: stream a mysqldump into RDS, prove every row arrived, inspect dumps, and create the app's
+own database user (``app-user``).
 
 Exit codes: 0 all tables match, 1 mismatch or a load that stopped part-way, 2 bad input, usage,
 connection or preflight failure (nothing written), 3 loaded but some counts cannot be proven from the
@@ -15,6 +16,7 @@ from typing import Any
 
 import click
 
+from migrate.app_user import AppUserOptions, AppUserSession
 from migrate.connection import connect, parse_url, resolve_login, tls_context
 from migrate.databases import parse_map
 from migrate.errors import EXIT_MISMATCH, EXIT_OK, MigrateError
@@ -147,6 +149,33 @@ def verify(source_url: str, target_url: str, source_password_prompt: bool, passw
     write_json(report_path, {"source": str(src_endpoint), "target": str(dst_endpoint), "match": ok,
                              "verdicts": [v.as_dict() for v in verdicts]})
     sys.exit(EXIT_OK if ok else EXIT_MISMATCH)
+
+
+@cli.command("app-user")
+@click.option("--target", "target_url", required=True, metavar="URL",
+              help="mysql+pymysql://master@host:port/db: the master login and the app's schema.")
+@click.option("--secret-arn", required=True, metavar="ARN",
+              help="The app user secret (the data stack's output app_user_secret_arn); this writes its versions.")
+@click.option("--privileges", default="app", show_default=True, metavar="SET",
+              help="app: SELECT, INSERT, UPDATE, DELETE, EXECUTE, CREATE TEMPORARY TABLES, LOCK TABLES; "
+                   "app+ddl adds CREATE, ALTER, INDEX, DROP, REFERENCES, CREATE VIEW, SHOW VIEW, TRIGGER.")
+@click.option("--user", "username", metavar="NAME", help="The app user's name (default: the secret's, else DB_app).")
+@click.option("--rotate", is_flag=True, help="A new password: a new secret version, the user altered.")
+@click.option("--password-prompt", is_flag=True, help="Ask for the master password.")
+@click.option("--password-secret-arn", metavar="ARN", help="Read the master password from Secrets Manager.")
+@click.option("--ssl-ca", type=click.Path(), help="CA bundle for TLS (the RDS global bundle).")
+@click.option("--allow-plaintext", is_flag=True, help="Allow a non-loopback target without TLS.")
+@click.option("--report", "report_path", type=click.Path(), help="Also write the user and its grants as JSON here.")
+@expected_failures
+def app_user(target_url: str, secret_arn: str, privileges: str, username: str | None, rotate: bool,
+             password_prompt: bool, password_secret_arn: str | None, ssl_ca: str | None, allow_plaintext: bool,
+             report_path: str | None) -> None:
+    """Create or align the app's own database user and store its password in the app user secret."""
+    options = AppUserOptions(
+        target=parse_url(target_url), secret_arn=secret_arn, privileges=privileges, username=username, rotate=rotate,
+        password_secret_arn=password_secret_arn, prompt=prompter("master", password_prompt), ssl_ca=ssl_ca,
+        allow_plaintext=allow_plaintext, report_path=report_path)
+    sys.exit(AppUserSession(options, click.echo).run())
 
 
 def main() -> None:

@@ -31,7 +31,8 @@ from tests.bootstrap.test_fleet_lock import gone, wait_for
 from tests.bootstrap.test_user_data import STUBS as USER_DATA_STUBS
 from tests.conftest import missing
 from tests.node_packages import NpmUnavailable, installed_node_modules
-from tests.servers.mariadb import PASSWORD, USER, MariaDB, install_template, missing_binaries
+from tests.servers.mariadb import (PASSWORD, USER, MariaDB, install_template, missing_binaries, requiring_tls,
+                                   self_signed_certificate)
 from tests.servers.process import find_binary, free_port
 from tests.servers.redis import RedisServer
 
@@ -65,17 +66,6 @@ esac""",
     "pm2": r"""[[ $1 == startup ]] || exec "$STUB_NODE_MODULES/.bin/pm2" "$@" """,
 }
 RECORD_ONLY = ("apt-get", "snap", "useradd", "chown", "systemctl")
-
-
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [find_binary("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
-         "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )
-    return cert, key
 
 
 class Host:
@@ -203,8 +193,8 @@ def data_servers(tmp_path_factory, node_modules):
     if absent:
         missing(", ".join(absent))
     root = tmp_path_factory.mktemp("app-data")
-    db_cert, db_key = _certificate(root / "db-tls")
-    mariadb = MariaDB("db", root, extra_args=(f"--ssl-cert={db_cert}", f"--ssl-key={db_key}", "--require-secure-transport=ON"))
+    db_cert, db_key = self_signed_certificate(root / "db-tls")
+    mariadb = requiring_tls("db", root, db_cert, db_key)
     mariadb.start(install_template(root))
     mariadb.create_database("duewin")
     redis_server = RedisServer(root / "redis", password=REDIS_TOKEN, tls=True)

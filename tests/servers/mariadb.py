@@ -29,6 +29,24 @@ def missing_binaries() -> list[str]:
     return [name for name in BINARIES if find_binary(name) is None]
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """(certificate, key) for 127.0.0.1: the server's TLS identity and, for clients, the CA to trust
+    (it stands in for the region's RDS CA bundle)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [find_binary("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
+         "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+def requiring_tls(name: str, root: Path, cert: Path, key: Path) -> "MariaDB":
+    """A server that, like RDS with ``require_secure_transport = 1``, refuses connections without TLS."""
+    return MariaDB(name, root, extra_args=(f"--ssl-cert={cert}", f"--ssl-key={key}", "--require-secure-transport=ON"))
+
+
 def install_template(root: Path) -> Path:
     template = root / "template"
     subprocess.run(
