@@ -52,6 +52,21 @@ def kept_rules(flags: dict[str, Any]) -> frozenset[str]:
     return frozenset(rule.name for rule in RULES if rule.option and flags.get(rule.option))
 
 
+def target_login(whose: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """How to log in to the target as ``whose`` user: the password's source and TLS."""
+    def options(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed([
+            click.option("--password-prompt", is_flag=True, help=f"Ask for the {whose} password."),
+            click.option("--password-secret-arn", metavar="ARN", help=f"Read the {whose} password from Secrets Manager."),
+            click.option("--ssl-ca", type=click.Path(), help="CA bundle for TLS (the RDS global bundle)."),
+            click.option("--allow-plaintext", is_flag=True, help="Allow a non-loopback target without TLS."),
+        ]):
+            command = option(command)
+        return command
+
+    return options
+
+
 def prompter(label: str, wanted: bool) -> Callable[[str], str] | None:
     if not wanted:
         return None
@@ -70,10 +85,7 @@ def cli() -> None:
                    "into the database the dump's USE names.")
 @click.option("--map-database", "map_database", multiple=True, metavar="OLD=NEW",
               help="With no database in the URL: load the dump's database OLD as NEW (repeatable).")
-@click.option("--password-prompt", is_flag=True, help="Ask for the target password.")
-@click.option("--password-secret-arn", metavar="ARN", help="Read the target password from Secrets Manager.")
-@click.option("--ssl-ca", type=click.Path(), help="CA bundle for TLS (the RDS global bundle).")
-@click.option("--allow-plaintext", is_flag=True, help="Allow a non-loopback target without TLS.")
+@target_login("target")
 @click.option("--force", is_flag=True, help="Load even though the target database is not empty.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted load from its checkpoint in the target.")
 @click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
@@ -161,10 +173,7 @@ def verify(source_url: str, target_url: str, source_password_prompt: bool, passw
                    "app+ddl adds CREATE, ALTER, INDEX, DROP, REFERENCES, CREATE VIEW, SHOW VIEW, TRIGGER.")
 @click.option("--user", "username", metavar="NAME", help="The app user's name (default: the secret's, else DB_app).")
 @click.option("--rotate", is_flag=True, help="A new password: a new secret version, the user altered.")
-@click.option("--password-prompt", is_flag=True, help="Ask for the master password.")
-@click.option("--password-secret-arn", metavar="ARN", help="Read the master password from Secrets Manager.")
-@click.option("--ssl-ca", type=click.Path(), help="CA bundle for TLS (the RDS global bundle).")
-@click.option("--allow-plaintext", is_flag=True, help="Allow a non-loopback target without TLS.")
+@target_login("master")
 @click.option("--report", "report_path", type=click.Path(), help="Also write the user and its grants as JSON here.")
 @expected_failures
 def app_user(target_url: str, secret_arn: str, privileges: str, username: str | None, rotate: bool,

@@ -19,8 +19,7 @@ from migrate.cli import cli
 from migrate.errors import BadInput
 from migrate.grants import PRIVILEGE_SETS, Grant, grant_changes, parse_grants, privilege_set
 from tests.conftest import missing
-from tests.servers.mariadb import MariaDB, install_template, missing_binaries, requiring_tls, \
-    self_signed_certificate
+from tests.servers.mariadb import MariaDB, missing_binaries, start_requiring_tls
 from tests.servers.process import find_binary
 
 MASTER_PASSWORD = "m4ster-pw!"
@@ -37,10 +36,7 @@ def tls_server(tmp_path_factory):
     absent = missing_binaries() + ([] if find_binary("openssl") else ["openssl"])
     if absent:
         missing(", ".join(absent))
-    root = tmp_path_factory.mktemp("app-user")
-    cert, key = self_signed_certificate(root / "tls")
-    server = requiring_tls("tls", root, cert, key)
-    server.start(install_template(root))
+    server, cert = start_requiring_tls("tls", tmp_path_factory.mktemp("app-user"))
     yield server, cert
     server.stop()
 

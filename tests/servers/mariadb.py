@@ -29,9 +29,18 @@ def missing_binaries() -> list[str]:
     return [name for name in BINARIES if find_binary(name) is None]
 
 
+def install_template(root: Path) -> Path:
+    template = root / "template"
+    subprocess.run(
+        [find_binary("mariadb-install-db"), "--no-defaults", f"--datadir={template}",
+         "--auth-root-authentication-method=socket", "--skip-test-db", "--user=root"],
+        check=True, capture_output=True, timeout=120,
+    )
+    return template
+
+
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """(certificate, key) for 127.0.0.1: the server's TLS identity and, for clients, the CA to trust
-    (it stands in for the region's RDS CA bundle)."""
+    """(certificate, key) for 127.0.0.1."""
     directory.mkdir(parents=True, exist_ok=True)
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
@@ -42,19 +51,13 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def requiring_tls(name: str, root: Path, cert: Path, key: Path) -> "MariaDB":
-    """A server that, like RDS with ``require_secure_transport = 1``, refuses connections without TLS."""
-    return MariaDB(name, root, extra_args=(f"--ssl-cert={cert}", f"--ssl-key={key}", "--require-secure-transport=ON"))
-
-
-def install_template(root: Path) -> Path:
-    template = root / "template"
-    subprocess.run(
-        [find_binary("mariadb-install-db"), "--no-defaults", f"--datadir={template}",
-         "--auth-root-authentication-method=socket", "--skip-test-db", "--user=root"],
-        check=True, capture_output=True, timeout=120,
-    )
-    return template
+def start_requiring_tls(name: str, root: Path) -> tuple["MariaDB", Path]:
+    """A started server that, like RDS with ``require_secure_transport = 1``, refuses connections without
+    TLS; and its self-signed certificate, the CA its clients trust (it stands in for the RDS CA bundle)."""
+    cert, key = self_signed_certificate(root / f"{name}-tls")
+    server = MariaDB(name, root, extra_args=(f"--ssl-cert={cert}", f"--ssl-key={key}", "--require-secure-transport=ON"))
+    server.start(install_template(root))
+    return server, cert
 
 
 @dataclass
