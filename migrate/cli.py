@@ -57,7 +57,8 @@ def target_login(whose: str) -> Callable[[Callable[..., Any]], Callable[..., Any
     def options(command: Callable[..., Any]) -> Callable[..., Any]:
         for option in reversed([
             click.option("--password-prompt", is_flag=True, help=f"Ask for the {whose} password."),
-            click.option("--password-secret-arn", metavar="ARN", help=f"Read the {whose} password from Secrets Manager."),
+            click.option("--password-secret-arn", metavar="ARN",
+                         help=f"Read the {whose} password from Secrets Manager."),
             click.option("--ssl-ca", type=click.Path(), help="CA bundle for TLS (the RDS global bundle)."),
             click.option("--allow-plaintext", is_flag=True, help="Allow a non-loopback target without TLS."),
         ]):

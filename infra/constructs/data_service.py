@@ -23,7 +23,13 @@ def stand_in_address(name: str, service: str) -> str:
 
 
 def open_path(
-    scope: Construct, *, ids: tuple[str, str], source_group_id: str, target_group_id: str, port: int, descriptions: tuple[str, str]
+    scope: Construct,
+    *,
+    ids: tuple[str, str],
+    source_group_id: str,
+    target_group_id: str,
+    port: int,
+    descriptions: tuple[str, str],
 ) -> None:
     """Let ``source`` open TCP connections to ``target`` on ``port``: the target's ingress rule and the
     source's egress rule, always as a pair (``ids`` and ``descriptions``: ingress first)."""
@@ -72,7 +78,14 @@ class ServiceSecurityGroup(Construct):
     """
 
     def __init__(
-        self, scope: Construct, id_: str, *, placement: DataServicePlacement, service: str, port: int, egress_rules: bool = False
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        placement: DataServicePlacement,
+        service: str,
+        port: int,
+        egress_rules: bool = False,
     ) -> None:
         super().__init__(scope, id_)
         self.port = port

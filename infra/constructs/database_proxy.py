@@ -37,6 +37,7 @@ from infra.constructs.data_service import DataServicePlacement, ServiceSecurityG
 from infra.constructs.database import PORT, Database
 
 HTTPS = 443
+RDS = "rds.amazonaws.com"
 #: How long a client waits for a pooled connection before the proxy refuses it (AWS's default).
 BORROW_TIMEOUT_SECONDS = 120
 #: Idle client connections are closed after this (AWS's default, 30 min): Sequelize's pool re-opens them.
@@ -176,7 +177,7 @@ class DatabaseProxy(Construct):
         assume = DataAwsIamPolicyDocument(
             self,
             "assume",
-            statement=[{"actions": ["sts:AssumeRole"], "principals": [{"type": "Service", "identifiers": ["rds.amazonaws.com"]}]}],
+            statement=[{"actions": ["sts:AssumeRole"], "principals": [{"type": "Service", "identifiers": [RDS]}]}],
         )
         role = IamRole(self, "role", name=f"{name}-rds-proxy", assume_role_policy=assume.json)
         policy = DataAwsIamPolicyDocument(
@@ -189,7 +190,11 @@ class DatabaseProxy(Construct):
                     "actions": ["kms:Decrypt"],
                     "resources": [secrets_key_arn],
                     "condition": [
-                        {"test": "StringEquals", "variable": "kms:ViaService", "values": [f"secretsmanager.{region}.amazonaws.com"]}
+                        {
+                            "test": "StringEquals",
+                            "variable": "kms:ViaService",
+                            "values": [f"secretsmanager.{region}.amazonaws.com"],
+                        }
                     ],
                 },
             ],

@@ -56,13 +56,19 @@ class DataStack(EnvironmentStack):
         self.database = Database(self, "database", config=config.database, placement=database_placement)
         self.cache = Cache(self, "cache", config=config.cache, placement=placement)
         self.app_user_secret = AppUserSecret(
-            self, "app-user-secret", name=name, kms_key_arn=self.secrets_key_arn, recovery_days=config.database.secret_recovery_days
+            self,
+            "app-user-secret",
+            name=name,
+            kms_key_arn=self.secrets_key_arn,
+            recovery_days=config.database.secret_recovery_days,
         )
-        TerraformOutput(self, "app_user_secret_arn", value=self.app_user_secret.arn, description="migrate app-user --secret-arn")
-        TerraformOutput(self, "app_user_secret_name", value=self.app_user_secret.name, description="the app user secret")
+        secret = self.app_user_secret
+        TerraformOutput(self, "app_user_secret_arn", value=secret.arn, description="migrate app-user --secret-arn")
+        TerraformOutput(self, "app_user_secret_name", value=secret.name, description="the app user secret")
         self.proxy = None
         if config.database.proxy:
             self.proxy = DatabaseProxy(
-                self, "proxy", config=config.database, placement=placement, database=self.database, secret_arn=self.app_user_secret.arn
+                self, "proxy", config=config.database, placement=placement, database=self.database,
+                secret_arn=secret.arn,
             )
         self.app_db_host = self.proxy.endpoint if self.proxy else self.database.address

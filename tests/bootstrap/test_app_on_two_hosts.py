@@ -214,8 +214,8 @@ def _app_user_secret(mariadb: MariaDB, db_ca: Path) -> str:
     with mock.patch.dict(os.environ, {k: v for k, v in credentials.items() if v}), mock_aws():
         client = boto3.client("secretsmanager", region_name="us-east-1")
         arn = client.create_secret(Name="duewin-dev/mysql/app-user")["ARN"]
-        made = CliRunner().invoke(cli, ["app-user", "--target", mariadb.url("duewin"), "--secret-arn", arn,
-                                        "--ssl-ca", str(db_ca)], env={"MIGRATE_TARGET_PASSWORD": PASSWORD, **credentials})
+        arguments = ["app-user", "--target", mariadb.url("duewin"), "--secret-arn", arn, "--ssl-ca", str(db_ca)]
+        made = CliRunner().invoke(cli, arguments, env={"MIGRATE_TARGET_PASSWORD": PASSWORD, **credentials})
         assert made.exit_code == 0, made.output
         return client.get_secret_value(SecretId=arn)["SecretString"]
 
@@ -230,8 +230,10 @@ def _instance(who: str) -> str:
 
 def test_two_hosts_run_the_app_every_role_where_it_belongs_and_fail_over(tmp_path, node_modules, data_servers):
     mariadb, redis_server, db_ca, db_secret = data_servers
-    hosts = [Host(tmp_path / f"host{n}", f"i-0000000000000000{n}", node_modules, mariadb, redis_server, db_ca, db_secret)
-             for n in (1, 2)]
+    hosts = [
+        Host(tmp_path / f"host{n}", f"i-0000000000000000{n}", node_modules, mariadb, redis_server, db_ca, db_secret)
+        for n in (1, 2)
+    ]
     redis = redis_server.client()
     try:
         # GIVEN two hosts booted by the rendered user data
@@ -260,7 +262,8 @@ def test_two_hosts_run_the_app_every_role_where_it_belongs_and_fail_over(tmp_pat
             assert (seen["env"]["INSTANCE_ID"], seen["env"]["SERVER_PORT"]) == (host.instance_id, str(host.port))
             assert seen["env"]["DB_SSL_CA"].endswith("/opt/app-runtime/rds-ca-bundle.pem") and seen["dbCipher"]
             # ... as the app user `migrate app-user` made, not the master.
-            assert (seen["env"]["DB_USER"], seen["env"]["DB_PASS"]) == itemgetter("username", "password")(json.loads(db_secret))
+            app_user = itemgetter("username", "password")(json.loads(db_secret))
+            assert (seen["env"]["DB_USER"], seen["env"]["DB_PASS"]) == app_user
             assert seen["env"]["DB_USER"] == "duewin_app" != USER
             assert "x-instance-id.js" in seen["nodeOptions"]
 

@@ -23,6 +23,8 @@ ANYWHERE = ("0.0.0.0/0", "::/0")
 APP_SG_OUTPUT = "cross-stack-output-aws_security_groupapp-sgid"
 #: RDS Proxy's own group (database.proxy): the one other group a data service admits; it admits only the app tier.
 PROXY_SG = "${aws_security_group.proxy_access_sg_"
+APP_USER_SECRET_ARN = "${aws_secretsmanager_secret.app-user-secret_50DE1475.arn}"
+MASTER_SECRET_ARN = "${aws_db_instance.database_instance_D7FC2283.master_user_secret[0].secret_arn}"
 PROXY_TYPES = ("aws_db_proxy", "aws_db_proxy_default_target_group", "aws_db_proxy_target", "aws_vpc_endpoint")
 
 
@@ -71,7 +73,8 @@ def policy_violations(body: dict, env: str) -> list[str]:
             found.append(f"{name}: ingress from anywhere")
         elif APP_SG_OUTPUT not in source and not source.startswith(PROXY_SG):
             found.append(f"{name}: ingress from something other than the app tier")
-    inline = {f"${{aws_security_group.{name}.id}}" for name, group in resources.get("aws_security_group", {}).items() if "egress" in group}
+    groups = resources.get("aws_security_group", {})
+    inline = {f"${{aws_security_group.{name}.id}}" for name, group in groups.items() if "egress" in group}
     for name, rule in resources.get("aws_vpc_security_group_egress_rule", {}).items():
         if rule["security_group_id"] in inline:
             # Terraform would delete the rule on every apply: an inline list owns the group's egress.
@@ -79,7 +82,7 @@ def policy_violations(body: dict, env: str) -> list[str]:
     for name, proxy in resources.get("aws_db_proxy", {}).items():
         if proxy.get("require_tls") is not True:
             found.append(f"{name}: RDS Proxy accepts clear-text clients")
-        if [a.get("secret_arn", "") for a in proxy.get("auth", [])] != ["${aws_secretsmanager_secret.app-user-secret_50DE1475.arn}"]:
+        if [a.get("secret_arn", "") for a in proxy.get("auth", [])] != [APP_USER_SECRET_ARN]:
             found.append(f"{name}: RDS Proxy logs in with something other than the app user secret")
     return found
 
@@ -121,7 +124,7 @@ def test_policy_fails_on_a_planted_violation(synthesized, resource_type, change,
     [
         ({"require_tls": False}, "RDS Proxy accepts clear-text clients"),
         ("inline egress", "an egress rule on a group that lists its egress inline"),
-        ({"auth": [{"auth_scheme": "SECRETS", "secret_arn": "${aws_db_instance.database_instance_D7FC2283.master_user_secret[0].secret_arn}"}]},
+        ({"auth": [{"auth_scheme": "SECRETS", "secret_arn": MASTER_SECRET_ARN}]},
          "something other than the app user secret"),
     ],
 )
@@ -454,7 +457,8 @@ def _holding(node, key: str):
 @pytest.mark.parametrize("env", [*ENVIRONMENTS, EDGE])
 def test_app_user_secret_is_created_without_a_value_and_named_by_outputs(synthesized, env):
     synth = synthesized(env)
-    (name, secret), = [(n, s) for n, s in synth.resources("data", "aws_secretsmanager_secret").items() if n.startswith("app-user")]
+    secrets = synth.resources("data", "aws_secretsmanager_secret")
+    (name, secret), = [(n, s) for n, s in secrets.items() if n.startswith("app-user")]
     assert secret["name"] == f"duewin-{synth.env}/mysql/app-user"
     assert re.fullmatch(r"\$\{aws_kms_key\.secrets-key_\w+\.arn\}", secret["kms_key_id"])
     assert secret["recovery_window_in_days"] == load_environment(synth.env).database.secret_recovery_days
@@ -498,8 +502,9 @@ def test_proxy_requires_tls_logs_in_as_the_app_user_and_targets_the_instance(syn
     assert target["db_instance_identifier"] == "${aws_db_instance.database_instance_D7FC2283.identifier}"
     # Its role is RDS's, and reads the app user secret only (never the master's).
     role = _one(synth, "aws_iam_role", "proxy")
-    assert proxy["role_arn"] == "${aws_iam_role." + next(n for n in synth.resources("data", "aws_iam_role") if "proxy" in n) + ".arn}"
-    assert "rds.amazonaws.com" in str(synth.data("data", "aws_iam_policy_document")) and role["name"] == "duewin-prod-rds-proxy"
+    role_name = next(n for n in synth.resources("data", "aws_iam_role") if "proxy" in n)
+    assert proxy["role_arn"] == f"${{aws_iam_role.{role_name}.arn}}" and role["name"] == "duewin-prod-rds-proxy"
+    assert "rds.amazonaws.com" in str(synth.data("data", "aws_iam_policy_document"))
     documents = synth.data("data", "aws_iam_policy_document")
     (reads,) = [s for d in documents.values() for s in d.get("statement", []) if s.get("sid") == "ReadAppUserSecret"]
     assert reads["actions"] == ["secretsmanager:GetSecretValue"]
@@ -508,7 +513,8 @@ def test_proxy_requires_tls_logs_in_as_the_app_user_and_targets_the_instance(syn
     # Its log group exists before it, encrypted and expiring.
     log = _one(synth, "aws_cloudwatch_log_group", "proxy")
     assert log["name"] == "/aws/rds/proxy/duewin-prod-proxy" and "log-key" in log["kms_key_id"]
-    assert f"aws_cloudwatch_log_group.{next(n for n in synth.resources('data', 'aws_cloudwatch_log_group') if 'proxy' in n)}" in proxy["depends_on"]
+    log_name = next(n for n in synth.resources("data", "aws_cloudwatch_log_group") if "proxy" in n)
+    assert f"aws_cloudwatch_log_group.{log_name}" in proxy["depends_on"]
 
 
 def test_proxy_admits_only_the_app_tier_and_reaches_only_mysql_and_its_secret(synthesized):

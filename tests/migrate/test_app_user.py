@@ -26,8 +26,8 @@ MASTER_PASSWORD = "m4ster-pw!"
 TAGS = [{"Key": "Project", "Value": "duewin"}, {"Key": "Environment", "Value": "prod"}]
 #: As SHOW GRANTS lists them (the server's order, not the order asked for).
 APP_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE"
-APP_DDL_PRIVILEGES = ("SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES, INDEX, ALTER, CREATE TEMPORARY TABLES, "
-                      "LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, TRIGGER")
+APP_DDL_PRIVILEGES = ("SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES, INDEX, ALTER, "
+                      "CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, TRIGGER")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,8 @@ def setup(tls_server, aws, request):
 
 class Setup:
     def __init__(self, server: MariaDB, cert, aws, database: str, master: str, arn: str) -> None:
-        self.server, self.cert, self.aws, self.database, self.master, self.arn = server, cert, aws, database, master, arn
+        self.server, self.cert, self.aws = server, cert, aws
+        self.database, self.master, self.arn = database, master, arn
         self.user = f"{database[:28]}_app"
 
     def url(self, database: str | None = None) -> str:
@@ -271,7 +272,8 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(setup, case):
         return s.run(*extra, url=url, arn=arn, env=prepare(s))
 
     # IAM is enforced by moto only after the first three calls (the user, its policy and key are made with them).
-    result = set_initial_no_auth_action_count(3)(attempt)() if case == "no permission to write the secret" else attempt()
+    enforced = case == "no permission to write the secret"
+    result = set_initial_no_auth_action_count(3)(attempt)() if enforced else attempt()
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("migrate: error: ") and message in lines[0], result.output
