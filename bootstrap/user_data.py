@@ -66,6 +66,11 @@ def parameter_path(config: EnvironmentConfig) -> str:
     return f"/{config.project}/{config.name}/app"
 
 
+def app_user_secret_name(config: EnvironmentConfig) -> str:
+    """The Secrets Manager secret the instances log in to MySQL with (``migrate app-user`` writes it)."""
+    return f"{config.prefix}/mysql/app-user"
+
+
 def log_group_name(config: EnvironmentConfig) -> str:
     """The CloudWatch log group the agent ships the app's and the bootstrap's logs to."""
     return f"/{config.project}/{config.name}/app"

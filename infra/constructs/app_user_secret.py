@@ -17,14 +17,14 @@ class AppUserSecret(Construct):
     """Attributes: ``secret``, ``arn``, ``name``."""
 
     def __init__(self, scope: Construct, id_: str, *, name: str, kms_key_arn: str, recovery_days: int) -> None:
-        """``name``: the environment's prefix; the secret is ``<prefix>/mysql/app-user``, encrypted with
+        """``name``: the secret's (``bootstrap.user_data.app_user_secret_name``), encrypted with
         ``kms_key_arn`` (the data stack's secrets key, which the instance role may decrypt with)."""
         super().__init__(scope, id_)
         self.secret = SecretsmanagerSecret(
             self,
             "secret",
-            name=f"{name}/mysql/app-user",
-            description=f"{name}: the app's MySQL user; written by `migrate app-user`, read by the instances",
+            name=name,
+            description="the app's MySQL user; written by `migrate app-user`, read by the instances",
             kms_key_id=kms_key_arn,
             recovery_window_in_days=recovery_days,
         )

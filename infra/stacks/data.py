@@ -9,6 +9,7 @@ from dataclasses import replace
 from cdktf import TerraformOutput
 from constructs import Construct
 
+from bootstrap.user_data import app_user_secret_name
 from infra.config import EnvironmentConfig
 from infra.constructs.app_user_secret import AppUserSecret
 from infra.constructs.cache import Cache
@@ -58,7 +59,7 @@ class DataStack(EnvironmentStack):
         self.app_user_secret = AppUserSecret(
             self,
             "app-user-secret",
-            name=name,
+            name=app_user_secret_name(config),
             kms_key_arn=self.secrets_key_arn,
             recovery_days=config.database.secret_recovery_days,
         )
