@@ -5,12 +5,14 @@
 Run once per boot by the instance bootstrap (the user data embeds this file verbatim), as root,
 with the standard library only. Non-secret inputs arrive in SPEC (rendered from the environment
 file) and as environment variables (read from the instance's tags): ``REGION``, ``INSTANCE_ID``,
-``DB_HOST``, ``DB_PORT``, ``DB_NAME``, ``DB_SECRET_ARN``, ``REDIS_HOST``, ``REDIS_PORT``,
-``REDIS_AUTH_SECRET_ARN``. Secrets are read through the instance role with the ``aws`` CLI into
-memory and written only to ENV_FILE (created 0600 before a byte is written); never to argv or a log.
+``DB_HOST``, ``DB_PORT``, ``DB_NAME``, ``DB_SECRET_ARN`` (the app user secret, never the master's),
+``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_AUTH_SECRET_ARN``. Secrets are read through the instance role
+with the ``aws`` CLI into memory and written only to ENV_FILE (created 0600 before a byte is written);
+never to argv or a log.
 
-Every problem is one line on stderr and exit status 1, and no ENV_FILE is written: a parameter
-whose name is not a setting name, a setting from two sources, every missing required setting.
+Every problem is one line on stderr and exit status 1, and no ENV_FILE is written: the app user
+secret without a value (``migrate app-user`` has not run), a parameter whose name is not a setting
+name, a setting from two sources, every missing required setting.
 """
 
 from __future__ import annotations
@@ -67,6 +69,22 @@ def parameters_by_path(path: str, region: str) -> dict[str, str]:
 def secret_string(arn: str, region: str) -> str:
     return aws("secretsmanager", "get-secret-value", "--region", region, "--secret-id", arn,
                "--query", "SecretString", "--output", "text").rstrip("\n")
+
+
+def app_user(arn: str, region: str) -> dict:
+    """The app user secret's username and password; Terraform creates it empty, ``migrate app-user`` fills it."""
+    try:
+        document = json.loads(secret_string(arn, region))
+    except SettingsError as exc:
+        if "can't find the specified secret value" not in str(exc):
+            raise
+        document = None
+    except ValueError:
+        document = None
+    if not isinstance(document, dict) or not {"username", "password"} <= set(document):
+        raise SettingsError(f"the app user secret {arn} holds no user: run `migrate app-user` (README: cutover "
+                            "runbook), then start an instance refresh")
+    return document
 
 
 def connection_settings(env: dict[str, str], spec: dict, db_secret: dict, redis_token: str) -> dict[str, str]:
@@ -158,7 +176,7 @@ def main(argv: list[str]) -> int:
     env = os.environ
     region, path = env["REGION"], spec["parameter_path"]
     try:
-        db_secret = json.loads(secret_string(env["DB_SECRET_ARN"], region))
+        db_secret = app_user(env["DB_SECRET_ARN"], region)
         redis_token = secret_string(env["REDIS_AUTH_SECRET_ARN"], region)
         parameters = parameters_by_path(path, region)
         problems = placement_problems(path, list(parameters), list(spec["env"]))

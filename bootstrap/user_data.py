@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
 
 from bootstrap.ecosystem import Paths, ecosystem
+from bootstrap.embed import stripped
 from infra.config import EnvironmentConfig
 
 #: EC2 rejects user data above 16 KB (raw, before base64).
@@ -46,10 +47,10 @@ RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/{region}/{region}-
 class InstanceReferences:
     """Values from other stacks the instance needs; Terraform tokens in a stack, plain strings in tests."""
 
-    db_host: str
+    db_host: str  # the instance's address, or RDS Proxy's endpoint in front of it
     db_port: str
     db_name: str
-    db_secret_arn: str
+    db_secret_arn: str  # the app user secret (migrate app-user), never the RDS-managed master secret
     redis_host: str
     redis_port: str
     redis_auth_secret_arn: str
@@ -65,14 +66,25 @@ def parameter_path(config: EnvironmentConfig) -> str:
     return f"/{config.project}/{config.name}/app"
 
 
+def app_user_secret_name(config: EnvironmentConfig) -> str:
+    """The Secrets Manager secret the instances log in to MySQL with (``migrate app-user`` writes it)."""
+    return f"{config.prefix}/mysql/app-user"
+
+
 def log_group_name(config: EnvironmentConfig) -> str:
     """The CloudWatch log group the agent ships the app's and the bootstrap's logs to."""
     return f"/{config.project}/{config.name}/app"
 
 
 def fleet_lock_source(path: Path = FLEET_LOCK_PATH) -> str:
-    """``bootstrap/fleet_lock.py``'s text, installed verbatim as ``/usr/local/bin/fleet-lock``."""
-    return path.read_text(encoding="utf-8")
+    """``bootstrap/fleet_lock.py`` as ``/usr/local/bin/fleet-lock`` is installed: without comments and
+    docstrings but the module's own (its ``--help``), to fit EC2's 16 KB (``bootstrap/embed.py``)."""
+    return stripped(path.read_text(encoding="utf-8"), keep_module_docstring=True)
+
+
+def app_settings_source() -> str:
+    """``bootstrap/app_settings.py`` as the boot runs it: without comments and docstrings."""
+    return stripped(APP_SETTINGS_PATH.read_text(encoding="utf-8"))
 
 
 def app_dir(config: EnvironmentConfig, root: str = "") -> str:
@@ -174,7 +186,7 @@ def render_script(config: EnvironmentConfig, *, root: str = "", fleet_lock: str 
         "ECOSYSTEM": json.dumps(ecosystem(config, instance_paths(config, root)), indent=1),
         "SETTINGS_SPEC": json.dumps(settings_spec(config, root), indent=1),
         "PRELOAD": PRELOAD_PATH.read_text(encoding="utf-8").rstrip("\n"),
-        "APP_SETTINGS": APP_SETTINGS_PATH.read_text(encoding="utf-8").rstrip("\n"),
+        "APP_SETTINGS": app_settings_source().rstrip("\n"),
         "FLEET_LOCK": (fleet_lock_source() if fleet_lock is None else fleet_lock).rstrip("\n"),
     }
     for name in _HEREDOCS:

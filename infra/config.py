@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from bootstrap.app_settings import BOOTSTRAP_SETTINGS, SETTING_NAME
 from infra.connection_budget import (
     ALARM_SHARE,
+    BUDGET_SHARE,
     CLASS_MEMORY_GIB,
     ConnectionBudget,
     Consumer,
@@ -55,6 +56,11 @@ class FieldError(ValueError):
 def _check_log_retention(field: str, days: int) -> None:
     if days not in LOG_RETENTION_DAYS:
         raise ValueError(f"{field} must be one of CloudWatch's values {LOG_RETENTION_DAYS}")
+
+
+def _check_secret_recovery(field: str, days: int) -> None:
+    if days != 0 and not 7 <= days <= 30:
+        raise ValueError(f"{field} must be 0 or 7–30 (Secrets Manager's range), not {days}")
 
 
 class _Section(BaseModel):
@@ -325,6 +331,20 @@ class DatabaseConfig(_Section):
         pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]+$",
         description="Bring-your-own key for storage and Performance Insights; default: a key the data stack creates",
     )
+    secret_recovery_days: int = Field(
+        7, description="How long a deleted app user secret stays recoverable (0 or 7–30); 0 lets dev be destroyed "
+        "and re-created at once",
+    )
+    proxy: bool = Field(
+        False,
+        description="RDS Proxy in front of the instance (TLS required, auth from the app user secret): the fleet's "
+        "pools share at most proxy_max_connections_percent of max_connections, and DB_HOST becomes the proxy",
+    )
+    proxy_max_connections_percent: int = Field(
+        90, ge=1, le=100,
+        description="The proxy's pool as a share of the instance's max_connections; the connection budget keeps 10 % "
+        "for admin sessions and the cutover tool",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "DatabaseConfig":
@@ -343,6 +363,7 @@ class DatabaseConfig(_Section):
         if self.performance_insights and self.instance_class in PERFORMANCE_INSIGHTS_UNSUPPORTED:
             raise ValueError(f"performance_insights is not available on {self.instance_class}")
         _check_log_retention("log_retention_days", self.log_retention_days)
+        _check_secret_recovery("secret_recovery_days", self.secret_recovery_days)
         return self
 
 
@@ -373,8 +394,7 @@ class CacheConfig(_Section):
     @model_validator(mode="after")
     def _check(self) -> "CacheConfig":
         _check_log_retention("log_retention_days", self.log_retention_days)
-        if self.secret_recovery_days != 0 and not 7 <= self.secret_recovery_days <= 30:
-            raise ValueError(f"secret_recovery_days must be 0 or 7–30 (Secrets Manager's range), not {self.secret_recovery_days}")
+        _check_secret_recovery("secret_recovery_days", self.secret_recovery_days)
         return self
 
 
@@ -613,6 +633,11 @@ class EnvironmentConfig(_Section):
         budget = self.connection_budget
         if budget.fits:
             return self
+        if budget.proxy_percent is not None:
+            raise FieldError(
+                ("database", "proxy_max_connections_percent"),
+                f"connection budget: {budget.describe()}, above 90 %: lower it to {int(100 * BUDGET_SHARE)} or less",
+            )
         fleet = budget.largest_fleet()
         ways = [f"lower app.max_size to {fleet}" if fleet >= self.app.min_size else None, "lower a process's pool or per_host"]
         bigger = smallest_class_that_fits(budget, self.database.instance_class)
@@ -654,7 +679,8 @@ class EnvironmentConfig(_Section):
 
     @property
     def connection_budget(self) -> ConnectionBudget:
-        """Every process's MySQL pool at the fleet's largest size, against the instance class's default limit."""
+        """Every process's MySQL pool at the fleet's largest size (or, behind RDS Proxy, the proxy's pool), against
+        the instance class's default limit."""
         processes = self.app.processes
         return ConnectionBudget(
             hosts=self.app.max_size,
@@ -664,6 +690,7 @@ class EnvironmentConfig(_Section):
             ),
             limit=max_connections(self.database.instance_class),
             limit_source=self.database.instance_class,
+            proxy_percent=self.database.proxy_max_connections_percent if self.database.proxy else None,
         )
 
     @property

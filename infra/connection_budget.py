@@ -58,8 +58,9 @@ class Consumer:
 class ConnectionBudget:
     """``hosts`` × the per-host consumers + the once-in-fleet consumers, against ``limit``.
 
-    Every place a connection can come from is a ``Consumer``; a connection pooler in front of the
-    database would change ``limit`` (what the instance accepts from it), not the arithmetic.
+    Every place a connection can come from is a ``Consumer``. With RDS Proxy in front
+    (``proxy_percent``), the fleet's connections end at the proxy, which multiplexes them onto a pool of
+    at most ``proxy_percent`` % of ``limit``: that pool is what the instance sees, and what is checked.
     """
 
     hosts: int
@@ -67,6 +68,7 @@ class ConnectionBudget:
     once_in_fleet: tuple[Consumer, ...]
     limit: int
     limit_source: str
+    proxy_percent: int | None = None
 
     @property
     def per_host_connections(self) -> int:
@@ -77,8 +79,15 @@ class ConnectionBudget:
         return sum(c.connections for c in self.once_in_fleet)
 
     @property
-    def total(self) -> int:
+    def fleet_connections(self) -> int:
         return self.hosts * self.per_host_connections + self.once_in_fleet_connections
+
+    @property
+    def total(self) -> int:
+        """What the instance can be asked for: the fleet's pools, or the proxy's pool in front of them."""
+        if self.proxy_percent is None:
+            return self.fleet_connections
+        return self.limit * self.proxy_percent // 100
 
     @property
     def share(self) -> float:
@@ -101,6 +110,9 @@ class ConnectionBudget:
         text = f"{self.hosts} hosts × {self.per_host_connections} ({terms(self.per_host)})"
         if self.once_in_fleet:
             text += f" + {self.once_in_fleet_connections} once in the fleet ({terms(self.once_in_fleet)})"
+        if self.proxy_percent is not None:
+            return (f"{text} = {self.fleet_connections} client connections to RDS Proxy, whose pool is "
+                    f"{self.proxy_percent} % of {self.limit_source}'s {self.limit} = {self.total} ({self.share:.0%})")
         return f"{text} = {self.total} of {self.limit_source}'s {self.limit} ({self.share:.0%})"
 
 

@@ -1,11 +1,13 @@
 """`infra app-settings --env ENV`: before a deploy, which required settings Parameter Store holds.
 
-Asks Parameter Store for names only (DescribeParameters by path, recursive): no value is ever read,
-so the check needs no decrypt permission and prints nothing secret. It applies the same rules as
-the boot (``bootstrap/app_settings.py``): exit 1 when the boot would stop — a required setting
-missing from Parameter Store and ``[app.env]``, a parameter whose name is no setting name, a setting
-from two sources — or when an instance could not decrypt a SecureString (a KMS key other than the
-data stack's secrets key or AWS's own ``aws/ssm``). Exit 2 when the check itself cannot run.
+Asks Parameter Store for names only (DescribeParameters by path, recursive) and Secrets Manager for
+the app user secret's versions (DescribeSecret): no value is ever read, so the check needs no decrypt
+permission and prints nothing secret. It applies the same rules as the boot
+(``bootstrap/app_settings.py``): exit 1 when the boot would stop — a required setting missing from
+Parameter Store and ``[app.env]``, a parameter whose name is no setting name, a setting from two
+sources, the app user secret without a value (``migrate app-user`` has not run) — or when an instance
+could not decrypt a SecureString (a KMS key other than the data stack's secrets key or AWS's own
+``aws/ssm``). Exit 2 when the check itself cannot run.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 import click
 
 from bootstrap.app_settings import BOOTSTRAP_SETTINGS, missing_required, placement_problems, setting_name
-from bootstrap.user_data import parameter_path
+from bootstrap.user_data import app_user_secret_name, parameter_path
 from infra.config import EnvironmentConfig
 
 EXIT_OK, EXIT_GAP, EXIT_CANNOT_CHECK = 0, 1, 2
@@ -50,12 +52,31 @@ def list_parameters(client, path: str) -> list[Parameter]:
     return sorted(found, key=lambda p: p.name)
 
 
+def app_user_secret_problem(client, config: EnvironmentConfig) -> str | None:
+    """Why the instances would find no app user to log in as, if they would: metadata only."""
+    from botocore.exceptions import ClientError
+
+    name = app_user_secret_name(config)
+    try:
+        stages = client.describe_secret(SecretId=name).get("VersionIdsToStages", {})
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        return f"no app user secret {name}: deploy the data stack first"
+    if not any("AWSCURRENT" in labels for labels in stages.values()):
+        return f"the app user secret {name} has no value: run `migrate app-user` (README: cutover runbook)"
+    return None
+
+
 def readable_keys(config: EnvironmentConfig) -> tuple[str, ...]:
     """KMS keys an instance can decrypt SecureStrings with: the data stack's secrets key, or AWS's own."""
     return (f"alias/{config.prefix}-data-secrets", "alias/aws/ssm")
 
 
-def check_settings(config: EnvironmentConfig, parameters: list[Parameter]) -> SettingsReport:
+def check_settings(
+    config: EnvironmentConfig, parameters: list[Parameter], secret_problem: str | None = None
+) -> SettingsReport:
+    """``secret_problem``: what ``app_user_secret_problem`` found, if anything."""
     path = parameter_path(config)
     app_env = list(config.app.env)
     by_setting = {setting_name(p.name): p for p in parameters}
@@ -79,6 +100,8 @@ def check_settings(config: EnvironmentConfig, parameters: list[Parameter]) -> Se
         for p in parameters
         if p.type == "SecureString" and p.key_id and p.key_id.startswith("alias/") and p.key_id not in keys
     ]
+    if secret_problem:
+        problems.append(secret_problem)
     return SettingsReport(path, tuple(parameters), tuple(rows), tuple(problems))
 
 
@@ -104,6 +127,11 @@ def run_check(config: EnvironmentConfig) -> int:
     except (BotoCoreError, ClientError) as exc:
         click.echo(f"error: cannot list {parameter_path(config)}/ in Parameter Store: {exc}", err=True)
         return EXIT_CANNOT_CHECK
-    report = check_settings(config, parameters)
+    try:
+        secret_problem = app_user_secret_problem(boto3.client("secretsmanager", region_name=config.region), config)
+    except (BotoCoreError, ClientError) as exc:
+        click.echo(f"error: cannot describe the app user secret {app_user_secret_name(config)}: {exc}", err=True)
+        return EXIT_CANNOT_CHECK
+    report = check_settings(config, parameters, secret_problem)
     click.echo(render(report, config.region))
     return EXIT_OK if report.ok else EXIT_GAP

@@ -1,4 +1,5 @@
-"""``migrate``: stream a mysqldump into RDS, prove every row arrived, and inspect dumps.
+"""``migrate``: stream a mysqldump into RDS, prove every row arrived, inspect dumps, and create the app's
+own database user (``app-user``).
 
 Exit codes: 0 all tables match, 1 mismatch or a load that stopped part-way, 2 bad input, usage,
 connection or preflight failure (nothing written), 3 loaded but some counts cannot be proven from the
@@ -15,6 +16,7 @@ from typing import Any
 
 import click
 
+from migrate.app_user import AppUserOptions, AppUserSession
 from migrate.connection import connect, parse_url, resolve_login, tls_context
 from migrate.databases import parse_map
 from migrate.errors import EXIT_MISMATCH, EXIT_OK, MigrateError
@@ -50,6 +52,22 @@ def kept_rules(flags: dict[str, Any]) -> frozenset[str]:
     return frozenset(rule.name for rule in RULES if rule.option and flags.get(rule.option))
 
 
+def target_login(whose: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """How to log in to the target as ``whose`` user: the password's source and TLS."""
+    def options(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed([
+            click.option("--password-prompt", is_flag=True, help=f"Ask for the {whose} password."),
+            click.option("--password-secret-arn", metavar="ARN",
+                         help=f"Read the {whose} password from Secrets Manager."),
+            click.option("--ssl-ca", type=click.Path(), help="CA bundle for TLS (the RDS global bundle)."),
+            click.option("--allow-plaintext", is_flag=True, help="Allow a non-loopback target without TLS."),
+        ]):
+            command = option(command)
+        return command
+
+    return options
+
+
 def prompter(label: str, wanted: bool) -> Callable[[str], str] | None:
     if not wanted:
         return None
@@ -68,10 +86,7 @@ def cli() -> None:
                    "into the database the dump's USE names.")
 @click.option("--map-database", "map_database", multiple=True, metavar="OLD=NEW",
               help="With no database in the URL: load the dump's database OLD as NEW (repeatable).")
-@click.option("--password-prompt", is_flag=True, help="Ask for the target password.")
-@click.option("--password-secret-arn", metavar="ARN", help="Read the target password from Secrets Manager.")
-@click.option("--ssl-ca", type=click.Path(), help="CA bundle for TLS (the RDS global bundle).")
-@click.option("--allow-plaintext", is_flag=True, help="Allow a non-loopback target without TLS.")
+@target_login("target")
 @click.option("--force", is_flag=True, help="Load even though the target database is not empty.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted load from its checkpoint in the target.")
 @click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
@@ -147,6 +162,30 @@ def verify(source_url: str, target_url: str, source_password_prompt: bool, passw
     write_json(report_path, {"source": str(src_endpoint), "target": str(dst_endpoint), "match": ok,
                              "verdicts": [v.as_dict() for v in verdicts]})
     sys.exit(EXIT_OK if ok else EXIT_MISMATCH)
+
+
+@cli.command("app-user")
+@click.option("--target", "target_url", required=True, metavar="URL",
+              help="mysql+pymysql://master@host:port/db: the master login and the app's schema.")
+@click.option("--secret-arn", required=True, metavar="ARN",
+              help="The app user secret (the data stack's output app_user_secret_arn); this writes its versions.")
+@click.option("--privileges", default="app", show_default=True, metavar="SET",
+              help="app: SELECT, INSERT, UPDATE, DELETE, EXECUTE, CREATE TEMPORARY TABLES, LOCK TABLES; "
+                   "app+ddl adds CREATE, ALTER, INDEX, DROP, REFERENCES, CREATE VIEW, SHOW VIEW, TRIGGER.")
+@click.option("--user", "username", metavar="NAME", help="The app user's name (default: the secret's, else DB_app).")
+@click.option("--rotate", is_flag=True, help="A new password: a new secret version, the user altered.")
+@target_login("master")
+@click.option("--report", "report_path", type=click.Path(), help="Also write the user and its grants as JSON here.")
+@expected_failures
+def app_user(target_url: str, secret_arn: str, privileges: str, username: str | None, rotate: bool,
+             password_prompt: bool, password_secret_arn: str | None, ssl_ca: str | None, allow_plaintext: bool,
+             report_path: str | None) -> None:
+    """Create or align the app's own database user and store its password in the app user secret."""
+    options = AppUserOptions(
+        target=parse_url(target_url), secret_arn=secret_arn, privileges=privileges, username=username, rotate=rotate,
+        password_secret_arn=password_secret_arn, prompt=prompter("master", password_prompt), ssl_ca=ssl_ca,
+        allow_plaintext=allow_plaintext, report_path=report_path)
+    sys.exit(AppUserSession(options, click.echo).run())
 
 
 def main() -> None:

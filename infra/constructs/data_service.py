@@ -23,6 +23,39 @@ def stand_in_address(name: str, service: str) -> str:
     return f"{name}-{service}.rehearsal.invalid"
 
 
+def open_path(
+    scope: Construct,
+    *,
+    ids: tuple[str, str],
+    source_group_id: str,
+    target_group_id: str,
+    port: int,
+    descriptions: tuple[str, str],
+) -> None:
+    """Let ``source`` open TCP connections to ``target`` on ``port``: the target's ingress rule and the
+    source's egress rule, always as a pair (``ids`` and ``descriptions``: ingress first)."""
+    VpcSecurityGroupIngressRule(
+        scope,
+        ids[0],
+        security_group_id=target_group_id,
+        referenced_security_group_id=source_group_id,
+        ip_protocol="tcp",
+        from_port=port,
+        to_port=port,
+        description=descriptions[0],
+    )
+    VpcSecurityGroupEgressRule(
+        scope,
+        ids[1],
+        security_group_id=source_group_id,
+        referenced_security_group_id=target_group_id,
+        ip_protocol="tcp",
+        from_port=port,
+        to_port=port,
+        description=descriptions[1],
+    )
+
+
 @dataclass(frozen=True)
 class DataServicePlacement:
     """References (tokens) from the network and data stacks that each data service needs."""
@@ -37,9 +70,24 @@ class DataServicePlacement:
 
 
 class ServiceSecurityGroup(Construct):
-    """Attributes: ``group`` (no egress: a data service never opens connections), ``port``."""
+    """Attributes: ``group``, ``port``.
 
-    def __init__(self, scope: Construct, id_: str, *, placement: DataServicePlacement, service: str, port: int) -> None:
+    A data service never opens connections: its group has no egress (an empty inline list). A service
+    that does (RDS Proxy) passes ``egress_rules=True`` and adds them as rule resources: Terraform then
+    leaves egress to them and only drops AWS's default allow-all rule, while an inline list, even an
+    empty one, would delete them on every apply (the deploy rehearsal's second plan showed it).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        placement: DataServicePlacement,
+        service: str,
+        port: int,
+        egress_rules: bool = False,
+    ) -> None:
         super().__init__(scope, id_)
         self.port = port
         name = f"{placement.name}-{service.lower()}"
@@ -49,26 +97,14 @@ class ServiceSecurityGroup(Construct):
             name=name,
             description=f"{service}: port {port} from the app tier only",
             vpc_id=placement.vpc_id,
-            egress=[],
+            egress=None if egress_rules else [],
             tags={"Name": name},
         )
-        VpcSecurityGroupIngressRule(
+        open_path(
             self,
-            "from-app",
-            security_group_id=self.group.id,
-            referenced_security_group_id=placement.app_security_group_id,
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            description=f"{service} from the app instances",
-        )
-        VpcSecurityGroupEgressRule(
-            self,
-            "app-to-service",
-            security_group_id=placement.app_security_group_id,
-            referenced_security_group_id=self.group.id,
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            description=f"app instances to {service}",
+            ids=("from-app", "app-to-service"),
+            source_group_id=placement.app_security_group_id,
+            target_group_id=self.group.id,
+            port=port,
+            descriptions=(f"{service} from the app instances", f"app instances to {service}"),
         )

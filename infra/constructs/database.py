@@ -60,7 +60,8 @@ def parameters(config: DatabaseConfig) -> dict[str, str]:
 
 class Database(Construct):
     """Attributes for the app stack: ``address``, ``port``, ``db_name``, ``username``,
-    ``master_secret_arn`` (the RDS-managed secret: JSON ``{"username", "password"}``), ``security_group``,
+    ``master_secret_arn`` (the RDS-managed secret: JSON ``{"username", "password"}``, rotated by RDS every
+    7 days; for operators and ``migrate``, never for the instances), ``security_group``,
     ``instance``, ``identifier`` (for alarms), ``max_allowed_packet`` (bytes; the cutover tool sizes statements by it).
     """
 
@@ -134,7 +135,7 @@ class Database(Construct):
 
     def _init_stand_in(self, placement: DataServicePlacement) -> None:
         """No instance (``create_instance`` off): a stand-in address and an empty secret in the master
-        secret's place, so the app stack's wiring and IAM policy are rehearsed unchanged."""
+        secret's place, so every stack's wiring is rehearsed unchanged."""
         self.instance = None
         self.identifier = self._name
         self.address = stand_in_address(self._name, "mysql")

@@ -55,6 +55,10 @@ STATEFUL: dict[str, Stateful] = {
     ),
     "aws_cloudwatch_log_group": _entry("CloudWatch log group (its retained logs)", "name", "name_prefix"),
     "aws_secretsmanager_secret": _entry("Secrets Manager secret (its value; readers lose access)", "name", "name_prefix"),
+    "aws_db_proxy": _entry(
+        "RDS Proxy (a new endpoint: the instances keep the old DB_HOST until an instance refresh)",
+        "name", "engine_family", "vpc_subnet_ids",
+    ),
     "aws_vpc": _entry("VPC (everything inside it is replaced with it)", "cidr_block"),
     "aws_eip": _entry("Elastic IP (the public address changes; allow-lists elsewhere break)", "domain"),
 }

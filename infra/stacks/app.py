@@ -57,17 +57,18 @@ class AppStack(EnvironmentStack):
             self,
             "instance-role",
             name=name,
-            secret_arns=[database.master_secret_arn, cache.auth_secret_arn],
+            # The app user's secret, never the master's: RDS rotates that one every 7 days.
+            secret_arns=[data.app_user_secret.arn, cache.auth_secret_arn],
             secrets_key_arn=data.secrets_key_arn,
             parameter_path=parameter_path(config),
             log_group_arn=self.log_group.arn,
             artifact_url=config.app.artifact,
         )
         references = InstanceReferences(
-            db_host=database.address,
+            db_host=data.app_db_host,
             db_port=_text(database.port),
             db_name=database.db_name,
-            db_secret_arn=database.master_secret_arn,
+            db_secret_arn=data.app_user_secret.arn,
             redis_host=cache.primary_endpoint,
             redis_port=_text(cache.port),
             redis_auth_secret_arn=cache.auth_secret_arn,

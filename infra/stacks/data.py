@@ -8,18 +8,26 @@ from dataclasses import replace
 
 from constructs import Construct
 
+from bootstrap.user_data import app_user_secret_name
 from infra.config import EnvironmentConfig
+from infra.constructs.app_user_secret import AppUserSecret
 from infra.constructs.cache import Cache
 from infra.constructs.data_service import DataServicePlacement
 from infra.constructs.database import Database
+from infra.constructs.database_proxy import DatabaseProxy
 from infra.constructs.encryption_key import EncryptionKey
+from infra.engine import TerraformOutput
 from infra.stacks.base import EnvironmentStack
 from infra.stacks.network import NetworkStack
 
 
 class DataStack(EnvironmentStack):
-    """Attributes for the app stack: ``database`` (Database), ``cache`` (Cache), ``secrets_key_arn`` (the
-    KMS key encrypting both secrets: the app role needs kms:Decrypt on exactly it), ``storage_key_arn``.
+    """Attributes for the app stack: ``database`` (Database), ``cache`` (Cache), ``app_user_secret``
+    (AppUserSecret: the only database login the instances read), ``proxy`` (DatabaseProxy, or None),
+    ``app_db_host`` (where the app connects: the proxy's endpoint, else the instance's address),
+    ``secrets_key_arn`` (the KMS key encrypting the secrets: the app role needs kms:Decrypt on exactly
+    it), ``storage_key_arn``. Outputs ``app_user_secret_arn`` and ``app_user_secret_name`` name the
+    secret ``migrate app-user`` writes.
 
     This stack also adds the app security group's egress rules to MySQL and Redis; the app stack
     must not add them again (AWS rejects a duplicate rule).
@@ -48,3 +56,20 @@ class DataStack(EnvironmentStack):
         database_placement = replace(placement, storage_key_arn=config.database.storage_kms_key_arn or self.storage_key_arn)
         self.database = Database(self, "database", config=config.database, placement=database_placement)
         self.cache = Cache(self, "cache", config=config.cache, placement=placement)
+        self.app_user_secret = AppUserSecret(
+            self,
+            "app-user-secret",
+            name=app_user_secret_name(config),
+            kms_key_arn=self.secrets_key_arn,
+            recovery_days=config.database.secret_recovery_days,
+        )
+        secret = self.app_user_secret
+        TerraformOutput(self, "app_user_secret_arn", value=secret.arn, description="migrate app-user --secret-arn")
+        TerraformOutput(self, "app_user_secret_name", value=secret.name, description="the app user secret")
+        self.proxy = None
+        if config.database.proxy:
+            self.proxy = DatabaseProxy(
+                self, "proxy", config=config.database, placement=placement, database=self.database,
+                secret_arn=secret.arn,
+            )
+        self.app_db_host = self.proxy.endpoint if self.proxy else self.database.address

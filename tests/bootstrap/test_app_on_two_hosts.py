@@ -21,17 +21,23 @@ import subprocess
 import sys
 import time
 import urllib.request
+from operator import itemgetter
 from pathlib import Path
+from unittest import mock
 
+import boto3
 import pytest
+from click.testing import CliRunner
+from moto import mock_aws
 
 from bootstrap.user_data import InstanceReferences, instance_tags, render_script
 from infra.config import load_environment
+from migrate.cli import cli
 from tests.bootstrap.test_fleet_lock import gone, wait_for
 from tests.bootstrap.test_user_data import STUBS as USER_DATA_STUBS
 from tests.conftest import missing
 from tests.node_packages import NpmUnavailable, installed_node_modules
-from tests.servers.mariadb import PASSWORD, USER, MariaDB, install_template, missing_binaries
+from tests.servers.mariadb import PASSWORD, USER, MariaDB, missing_binaries, start_requiring_tls
 from tests.servers.process import find_binary, free_port
 from tests.servers.redis import RedisServer
 
@@ -67,22 +73,11 @@ esac""",
 RECORD_ONLY = ("apt-get", "snap", "useradd", "chown", "systemctl")
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [find_binary("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
-         "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )
-    return cert, key
-
-
 class Host:
     """One instance: its own scratch root, port, instance id, PM2 daemon (PM2_HOME)."""
 
     def __init__(self, root: Path, instance_id: str, node_modules: Path, mariadb: MariaDB, redis_server: RedisServer,
-                 db_ca: Path) -> None:
+                 db_ca: Path, db_secret: str) -> None:
         self.root, self.instance_id = root, instance_id
         self.port = free_port()
         self.scratch = root / "root"
@@ -91,13 +86,13 @@ class Host:
         (data / "tags").mkdir(parents=True)
         refs = InstanceReferences(
             db_host="127.0.0.1", db_port=str(mariadb.port), db_name="duewin",
-            db_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-secret",
+            db_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:app-user-db-secret",
             redis_host="127.0.0.1", redis_port=str(redis_server.port),
             redis_auth_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-auth",
         )
         for key, value in instance_tags(refs).items():
             (data / "tags" / key).write_text(value)
-        (data / "db-secret").write_text(json.dumps({"username": USER, "password": PASSWORD}))
+        (data / "db-secret").write_text(db_secret)
         (data / "redis-token").write_text(REDIS_TOKEN)
         (data / "parameters.json").write_text(
             json.dumps({"Parameters": [{"Name": k, "Type": "SecureString", "Value": v} for k, v in PARAMETERS.items()]})
@@ -203,15 +198,26 @@ def data_servers(tmp_path_factory, node_modules):
     if absent:
         missing(", ".join(absent))
     root = tmp_path_factory.mktemp("app-data")
-    db_cert, db_key = _certificate(root / "db-tls")
-    mariadb = MariaDB("db", root, extra_args=(f"--ssl-cert={db_cert}", f"--ssl-key={db_key}", "--require-secure-transport=ON"))
-    mariadb.start(install_template(root))
+    mariadb, db_cert = start_requiring_tls("db", root)
     mariadb.create_database("duewin")
     redis_server = RedisServer(root / "redis", password=REDIS_TOKEN, tls=True)
     redis_server.start()
-    yield mariadb, redis_server, db_cert
+    yield mariadb, redis_server, db_cert, _app_user_secret(mariadb, db_cert)
     redis_server.stop()
     mariadb.stop()
+
+
+def _app_user_secret(mariadb: MariaDB, db_ca: Path) -> str:
+    """The app user secret's value after `migrate app-user` ran as the runbook says (Secrets Manager in moto):
+    the hosts log in as that least-privilege user, REQUIRE SSL, never as the master."""
+    credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_PROFILE": None}
+    with mock.patch.dict(os.environ, {k: v for k, v in credentials.items() if v}), mock_aws():
+        client = boto3.client("secretsmanager", region_name="us-east-1")
+        arn = client.create_secret(Name="duewin-dev/mysql/app-user")["ARN"]
+        arguments = ["app-user", "--target", mariadb.url("duewin"), "--secret-arn", arn, "--ssl-ca", str(db_ca)]
+        made = CliRunner().invoke(cli, arguments, env={"MIGRATE_TARGET_PASSWORD": PASSWORD, **credentials})
+        assert made.exit_code == 0, made.output
+        return client.get_secret_value(SecretId=arn)["SecretString"]
 
 
 def _beats(client, stream: str) -> list[tuple[int, str]]:
@@ -223,8 +229,11 @@ def _instance(who: str) -> str:
 
 
 def test_two_hosts_run_the_app_every_role_where_it_belongs_and_fail_over(tmp_path, node_modules, data_servers):
-    mariadb, redis_server, db_ca = data_servers
-    hosts = [Host(tmp_path / f"host{n}", f"i-0000000000000000{n}", node_modules, mariadb, redis_server, db_ca) for n in (1, 2)]
+    mariadb, redis_server, db_ca, db_secret = data_servers
+    hosts = [
+        Host(tmp_path / f"host{n}", f"i-0000000000000000{n}", node_modules, mariadb, redis_server, db_ca, db_secret)
+        for n in (1, 2)
+    ]
     redis = redis_server.client()
     try:
         # GIVEN two hosts booted by the rendered user data
@@ -252,6 +261,10 @@ def test_two_hosts_run_the_app_every_role_where_it_belongs_and_fail_over(tmp_pat
             assert seen["env"]["WEPAY_PRIVATE_KEY"] == PARAMETERS["/duewin/dev/app/payments/WEPAY_PRIVATE_KEY"]
             assert (seen["env"]["INSTANCE_ID"], seen["env"]["SERVER_PORT"]) == (host.instance_id, str(host.port))
             assert seen["env"]["DB_SSL_CA"].endswith("/opt/app-runtime/rds-ca-bundle.pem") and seen["dbCipher"]
+            # ... as the app user `migrate app-user` made, not the master.
+            app_user = itemgetter("username", "password")(json.loads(db_secret))
+            assert (seen["env"]["DB_USER"], seen["env"]["DB_PASS"]) == app_user
+            assert seen["env"]["DB_USER"] == "duewin_app" != USER
             assert "x-instance-id.js" in seen["nodeOptions"]
 
         # ... the workers run on both hosts, two each; each scheduler on exactly one host (once it settled).

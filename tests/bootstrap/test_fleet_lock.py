@@ -1,11 +1,11 @@
-"""fleet-lock against a real redis-server, run the way instances run it: the file copied on its own
-and executed as a script (``python3 -I fleet-lock run ...``), so nothing from this repo can leak in."""
+"""fleet-lock against a real redis-server, run the way instances run it: exactly the text the user data
+installs (``bootstrap/embed.py``: comments and docstrings stripped), on its own and executed as a script
+(``python3 -I fleet-lock run ...``), so nothing from this repo can leak in."""
 
 from __future__ import annotations
 
 import ast
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,14 +15,23 @@ from pathlib import Path
 import pytest
 
 from bootstrap import fleet_lock
+from bootstrap.user_data import fleet_lock_source
 from tests.conftest import missing
 from tests.servers.process import find_binary, free_port
 from tests.servers.redis import RedisServer
 
 SOURCE = Path(fleet_lock.__file__)
+#: What /usr/local/bin/fleet-lock holds on an instance.
+EMBEDDED = fleet_lock_source()
 KEY = "fleet-lock:job"
 # REDIS_URL in the environment would win over the env file the tests write.
 ENV = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+
+
+def install_embedded(path: Path) -> Path:
+    path.write_text(EMBEDDED)
+    path.chmod(0o755)
+    return path
 
 
 def wait_for(predicate, timeout: float = 5.0, what: str = "condition"):
@@ -51,7 +60,7 @@ class FleetLock:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.script = root / "fleet-lock"
-        shutil.copy(SOURCE, self.script)
+        install_embedded(self.script)
         self.env_file = root / "app.env"
         self.env_file.write_text(f"NODE_ENV=production\nREDIS_URL={url}\n")
         self.env = env

@@ -9,7 +9,6 @@ Failover times are measured from the moment the leader dies to the new child's f
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,12 +20,11 @@ import pytest
 import redis
 
 from bootstrap import fleet_lock
-from tests.bootstrap.test_fleet_lock import ENV, gone, wait_for
+from tests.bootstrap.test_fleet_lock import ENV, gone, install_embedded, wait_for
 from tests.conftest import missing
 from tests.servers.process import find_binary
 from tests.servers.redis import RedisServer
 
-SOURCE = Path(fleet_lock.__file__)
 TTL = 3
 STREAM = "writes"
 # The bound the design promises (TTL + TTL/3), plus room for a child's start-up on a loaded 2-core machine.
@@ -82,7 +80,7 @@ class Contender:
         root.mkdir(parents=True)
         self.root, self.host = root, host
         script = root / "fleet-lock"
-        shutil.copy(SOURCE, script)
+        install_embedded(script)
         (root / "writer.py").write_text(WRITER)
         (root / "app.env").write_text(f"REDIS_URL={lock_url}\n")
         self.log = (root / "stderr").open("w")
@@ -223,7 +221,7 @@ def test_a_leader_restarts_its_command_with_backoff_and_keeps_the_lock(servers, 
     root = tmp_path / "leader"
     root.mkdir()
     script = root / "fleet-lock"
-    shutil.copy(SOURCE, script)
+    install_embedded(script)
     (root / "app.env").write_text(f"REDIS_URL={lock_server.url}\n")
     # The command records each start and exits at once.
     process = subprocess.Popen(
@@ -290,7 +288,7 @@ def test_the_watchdog_kills_the_group_when_fleet_lock_dies(tmp_path):
         "import sys, time; sys.path.insert(0, sys.argv[1]); import fleet_lock\n"
         "w = fleet_lock.Watchdog(int(sys.argv[2]), time.monotonic() + 600); print(w.pid, flush=True)\n"
     )
-    shutil.copy(SOURCE, tmp_path / "fleet_lock.py")
+    install_embedded(tmp_path / "fleet_lock.py")
     result = subprocess.run([sys.executable, "-I", "-c", code, str(tmp_path), str(group.pid)],
                             capture_output=True, text=True, env=ENV, timeout=30)
     assert result.returncode == 0, result.stderr

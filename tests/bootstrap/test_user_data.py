@@ -37,13 +37,16 @@ REFS = InstanceReferences(
     db_host="duewin-dev.abc123.us-east-1.rds.amazonaws.com",
     db_port="3306",
     db_name="duewin",
-    db_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1234-AbCdEf",
+    db_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:duewin-dev/mysql/app-user-AbCdEf",
     redis_host="master.duewin-dev.abc123.use1.cache.amazonaws.com",
     redis_port="6379",
     redis_auth_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:duewin-dev-redis-auth-XyZ",
 )
 # Chosen to break naive quoting: a double quote, a hash (dotenv comment), a dollar, URL-reserved characters.
-SECRETS = {"db_user": "duewin_admin", "db_pass": 'p@ss"w#rd$x', "redis_token": "tok/en+=?"}
+SECRETS = {"db_user": "duewin_app", "db_pass": 'p@ss"w#rd$x', "redis_token": "tok/en+=?"}
+#: What the AWS CLI says for a secret that Terraform created and `migrate app-user` has not filled yet.
+NO_VALUE = ("An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager "
+            "can't find the specified secret value for staging label: AWSCURRENT")
 
 
 def _config(environment: str = "dev", **app_changes):
@@ -156,7 +159,9 @@ case $url in
 esac""",
     "aws": r"""
 case "$*" in
-  *"secretsmanager get-secret-value"*"--secret-id $STUB_DB_SECRET_ARN "*) cat "$STUB_DATA/db-secret" ;;
+  *"secretsmanager get-secret-value"*"--secret-id $STUB_DB_SECRET_ARN "*)
+    if [[ -f $STUB_DATA/db-secret.error ]]; then echo >&2; cat "$STUB_DATA/db-secret.error" >&2; exit 254; fi
+    cat "$STUB_DATA/db-secret" ;;
   *"secretsmanager get-secret-value"*"--secret-id $STUB_REDIS_SECRET_ARN "*) cat "$STUB_DATA/redis-token" ;;
   *"ssm get-parameters-by-path"*) python3 -c "$(cat "$STUB_DATA/ssm_pages.py")" "$@" ;;
   *"s3 cp"*) src=$(mktemp -d); mkdir "$src/Backend"; echo '{}' > "$src/Backend/package.json"; tar -czf "${@: -1}" -C "$src" . ;;
@@ -193,7 +198,7 @@ CONNECTION_LINES = (
     f"DB_HOST='{REFS.db_host}'\n"
     "DB_PORT='3306'\n"
     "DB_NAME='duewin'\n"
-    "DB_USER='duewin_admin'\n"
+    "DB_USER='duewin_app'\n"
     """DB_PASS='p@ss"w#rd$x'\n"""
     """DB_PASSWORD='p@ss"w#rd$x'\n"""
     "DB_SSL_CA='{root}/opt/app-runtime/rds-ca-bundle.pem'\n"
@@ -220,7 +225,10 @@ def _install_stubs(tmp_path: Path, root: Path, parameters: dict[str, str], insta
         (data / "tags" / key).write_text(value)
     (data / "instance-id").write_text(instance_id)
     (data / "rds-ca-bundle.pem").write_text("-----BEGIN CERTIFICATE-----\nRDS\n-----END CERTIFICATE-----\n")
-    (data / "db-secret").write_text(json.dumps({"username": SECRETS["db_user"], "password": SECRETS["db_pass"]}))
+    # The app user secret as `migrate app-user` writes it.
+    (data / "db-secret").write_text(json.dumps({
+        "engine": "mysql", "host": REFS.db_host, "port": 3306, "username": SECRETS["db_user"],
+        "password": SECRETS["db_pass"], "dbname": "duewin"}))
     (data / "redis-token").write_text(SECRETS["redis_token"])
     listed = [{"Name": name, "Type": "SecureString", "Value": value} for name, value in parameters.items()]
     (data / "parameters.json").write_text(json.dumps(listed))
@@ -389,6 +397,19 @@ def test_a_setting_that_cannot_be_placed_stops_the_boot(tmp_path, extra, env, me
     result, calls, root = _run(tmp_path, parameters={**PARAMETERS, **extra}, env=env)
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (root / "opt/app/Backend/.env").exists()
+    assert not [c for c in calls if c.startswith("pm2 ")]
+
+
+def test_an_app_user_secret_without_a_value_stops_the_boot_saying_to_run_migrate_app_user(tmp_path):
+    # GIVEN the app stack deployed before `migrate app-user` ran: the secret exists, with no value
+    result, calls, root = _run(tmp_path, break_stubs=lambda data: (data / "db-secret.error").write_text(NO_VALUE))
+    # THEN one line says what to do, nothing is written and PM2 never starts
+    assert result.returncode != 0
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("app-settings:")]
+    assert line == (f"app-settings: the app user secret {REFS.db_secret_arn} holds no user: run `migrate app-user` "
+                    "(README: cutover runbook), then start an instance refresh")
+    assert "Traceback" not in result.stderr
     assert not (root / "opt/app/Backend/.env").exists()
     assert not [c for c in calls if c.startswith("pm2 ")]
 

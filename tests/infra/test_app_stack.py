@@ -21,11 +21,13 @@ from infra.constructs.fleet import UBUNTU_AMI_PARAMETER
 from infra.terraform_cli import OfflineTerraform, TerraformUnavailable
 from tests.conftest import missing
 from tests.infra.conftest import Synth
-from tests.infra.variants import ENVIRONMENTS
+from tests.infra.variants import EDGE, ENVIRONMENTS
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-0b0a-0908-0706-050403020100"
 ARTIFACT = "s3://duewin-builds/backend.tar.gz"
 ANYWHERE = "0.0.0.0/0"
+#: The data stack's output naming the app user secret, as the app stack reads it.
+APP_USER_SECRET_OUTPUT = "cross-stack-output-aws_secretsmanager_secretapp-user-secret_50DE1475arn"
 
 
 def _one(resources: dict) -> dict:
@@ -202,6 +204,16 @@ def test_user_data_is_the_rendered_bootstrap_and_references_travel_as_tags(synth
     # Endpoints and secret ARNs are references to the data stack, never literals.
     for key in ("bootstrap:db-host", "bootstrap:db-secret-arn", "bootstrap:redis-host", "bootstrap:redis-auth-secret-arn"):
         assert "terraform_remote_state" in tags[key], (key, tags[key])
+    # The database login is the app user's; the host the instance itself (no RDS Proxy by default).
+    assert tags["bootstrap:db-secret-arn"].endswith(f"{APP_USER_SECRET_OUTPUT}}}")
+    assert tags["bootstrap:db-host"].endswith("cross-stack-output-aws_db_instancedatabase_instance_D7FC2283address}")
+
+
+def test_behind_rds_proxy_the_instances_connect_to_the_proxy(synthesized):
+    template = _one(synthesized(EDGE).resources("app", "aws_launch_template"))
+    tags = next(t["tags"] for t in template["tag_specifications"] if t["resource_type"] == "instance")
+    assert tags["bootstrap:db-host"].endswith("cross-stack-output-aws_db_proxyproxy_5B0EBCF1endpoint}")
+    assert tags["bootstrap:db-secret-arn"].endswith(f"{APP_USER_SECRET_OUTPUT}}}")
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -283,6 +295,11 @@ def _imds_v1_allowed(stack: dict) -> list[str]:
     ]
 
 
+def _master_secret_reads(stack: dict) -> list[str]:
+    """Statements that name the RDS-managed master secret, which RDS rotates every 7 days."""
+    return [s.get("sid", "?") for s in _statements(stack) if "master_user_secret" in json.dumps(s)]
+
+
 def _star_resources(stack: dict) -> list[tuple[str, list[str]]]:
     return [
         (s.get("sid", "?"), s["actions"])
@@ -336,18 +353,28 @@ def test_policy_app_port_is_reachable_from_the_alb_only(synthesized, env):
     assert _app_port_sources(mutated, 3000) == ["10.0.0.0/8"]
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", [*ENVIRONMENTS, EDGE])
 def test_policy_iam_names_specific_resources_wherever_one_exists(synthesized, env):
     stack = synthesized(env).stack("app")
     assert _star_resources(stack) == []
     by_sid = {s.get("sid"): s for s in _statements(stack)}
-    assert len(by_sid["ReadOwnSecrets"]["resources"]) == 2
-    assert all("terraform_remote_state" in r for r in by_sid["ReadOwnSecrets"]["resources"])
+    # The app user secret and the Redis AUTH secret: never the master secret.
+    assert sorted(r.rsplit(".outputs.", 1)[1] for r in by_sid["ReadOwnSecrets"]["resources"]) == [
+        f"{APP_USER_SECRET_OUTPUT}}}", "cross-stack-output-aws_secretsmanager_secretcache_auth-secret_17C4D2DFarn}"]
+    assert _master_secret_reads(stack) == [] and "master_user_secret" not in json.dumps(stack)
+    reading_master = copy.deepcopy(stack)
+    for doc in reading_master["data"]["aws_iam_policy_document"].values():
+        for statement in doc.get("statement", []):
+            if statement.get("sid") == "ReadOwnSecrets":
+                statement["resources"].append("${data.terraform_remote_state.x.outputs.master_user_secret_arn}")
+    assert _master_secret_reads(reading_master) == ["ReadOwnSecrets"]
     (key,) = by_sid["DecryptOwnSecrets"]["resources"]
     assert "terraform_remote_state" in key
     # The bootstrap lists /<project>/<env>/app/ recursively: that path and what is below it, nothing wider.
     assert by_sid["ReadOwnParameters"]["actions"] == ["ssm:GetParametersByPath"]
-    assert [r.rsplit(":parameter", 1)[1] for r in by_sid["ReadOwnParameters"]["resources"]] == [f"/duewin/{env}/app", f"/duewin/{env}/app/*"]
+    name = synthesized(env).env
+    paths = [r.rsplit(":parameter", 1)[1] for r in by_sid["ReadOwnParameters"]["resources"]]
+    assert paths == [f"/duewin/{name}/app", f"/duewin/{name}/app/*"]
     parameter_reads = [s for s in _statements(stack) if any(a.startswith("ssm:GetParameter") for a in s["actions"])]
     assert [s["sid"] for s in parameter_reads] == ["ReadOwnParameters"]
     allowed = [a for s in _statements(stack) if s.get("effect", "Allow") == "Allow" for a in s["actions"]]

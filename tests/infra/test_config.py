@@ -57,6 +57,21 @@ def test_connection_budget_of_each_environment():
     )
 
 
+def test_behind_rds_proxy_the_budget_counts_the_proxy_pool_not_the_fleet(tmp_path):
+    # GIVEN dev with twice the hosts its database admits WHEN RDS Proxy is in front THEN it loads: the
+    # database sees the proxy's pool (90 % of its limit), the clients are multiplexed onto it.
+    text = DEV.replace("max_size = 3 ", "max_size = 8 ").replace("proxy = false", "proxy = true")
+    budget = load_environment("dev", _write(tmp_path, text)).connection_budget
+    assert (budget.fleet_connections, budget.total, budget.limit, budget.fits) == (260, 130, 145, True)
+    assert budget.describe().endswith(
+        "= 260 client connections to RDS Proxy, whose pool is 90 % of db.t3.small's 145 = 130 (90%)"
+    )
+    # The alarm keeps watching the instance's own limit.
+    assert load_environment("dev", _write(tmp_path, text)).alarm_thresholds.db_connections == 116
+    with pytest.raises(ConfigError, match=r"app\.max_size: connection budget: 8 hosts"):
+        load_environment("dev", _write(tmp_path, text.replace("proxy = true", "proxy = false")))
+
+
 def test_max_connections_follows_aws_formula_and_errs_low_against_reported_values():
     # Reported by real instances (DBInstanceClassMemory/12582880): never above them.
     reported = {"db.t3.micro": 64, "db.t4g.micro": 60, "db.t3.medium": 312, "db.t3.large": 630}
@@ -152,7 +167,20 @@ BAD_FILES = {
     "redis version without TLS+AUTH": (DEV.replace("replicas = 0", 'replicas = 0\nengine_version = "5.0"'), r"cache\.engine_version: .*pattern"),
     "redis snapshots off": (DEV.replace("snapshot_retention_days = 1", "snapshot_retention_days = 0"), r"cache\.snapshot_retention_days: .*greater than or equal to 1"),
     "rehearsal toggle not a boolean": (DEV.replace("replicas = 0", 'replicas = 0\ncreate_replication_group = "maybe"'), r"cache\.create_replication_group: .*boolean"),
-    "secret recovery window": (DEV.replace("secret_recovery_days = 0", "secret_recovery_days = 3"), r"dev\.toml:\d+: cache: secret_recovery_days must be 0 or 7–30"),
+    "secret recovery window": (
+        DEV.replace("30\nsecret_recovery_days = 0", "30\nsecret_recovery_days = 3"),
+        r"dev\.toml:\d+: cache: secret_recovery_days must be 0 or 7–30",
+    ),
+    "app user secret recovery window": (
+        DEV.replace("secret_recovery_days = 0 ", "secret_recovery_days = 40 ", 1),
+        r"dev\.toml:\d+: database: secret_recovery_days must be 0 or 7–30 \(Secrets Manager's range\), not 40",
+    ),
+    "a proxy pool that leaves the database no headroom": (
+        DEV.replace("proxy = false", "proxy = true\nproxy_max_connections_percent = 100"),
+        r"dev\.toml:\d+: database\.proxy_max_connections_percent: connection budget: 3 hosts × 30 .* = 110 client "
+        r"connections to RDS Proxy, whose pool is 100 % of db\.t3\.small's 145 = 145 \(100%\), above 90 %: "
+        r"lower it to 90",
+    ),
     "no web process": (
         DEV.replace('name = "web"', 'name = "api"'),
         r"dev\.toml:\d+: app\.processes: no 'web' process: exactly one serves the target group's port",

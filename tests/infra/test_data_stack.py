@@ -17,10 +17,15 @@ from infra.constructs.cache import parameter_group_family as redis_family
 from infra.constructs.database import parameter_group_family as mysql_family
 from infra.constructs.database import parameters
 from infra.secret_scan import secret_literals
-from tests.infra.variants import ENVIRONMENTS
+from tests.infra.variants import EDGE, ENVIRONMENTS
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
 APP_SG_OUTPUT = "cross-stack-output-aws_security_groupapp-sgid"
+#: RDS Proxy's own group (database.proxy): the one other group a data service admits; it admits only the app tier.
+PROXY_SG = "${aws_security_group.proxy_access_sg_"
+APP_USER_SECRET_ARN = "${aws_secretsmanager_secret.app-user-secret_50DE1475.arn}"
+MASTER_SECRET_ARN = "${aws_db_instance.database_instance_D7FC2283.master_user_secret[0].secret_arn}"
+PROXY_TYPES = ("aws_db_proxy", "aws_db_proxy_default_target_group", "aws_db_proxy_target", "aws_vpc_endpoint")
 
 
 def _one(synth, resource_type: str, name_part: str = "") -> dict:
@@ -63,16 +68,28 @@ def policy_violations(body: dict, env: str) -> list[str]:
         for rule in group.get("ingress", []):
             found.append(f"{name}: inline ingress rule {rule}")
     for name, rule in resources.get("aws_vpc_security_group_ingress_rule", {}).items():
+        source = rule.get("referenced_security_group_id", "")
         if rule.get("cidr_ipv4") in ANYWHERE or rule.get("cidr_ipv6") in ANYWHERE:
             found.append(f"{name}: ingress from anywhere")
-        elif APP_SG_OUTPUT not in rule.get("referenced_security_group_id", ""):
+        elif APP_SG_OUTPUT not in source and not source.startswith(PROXY_SG):
             found.append(f"{name}: ingress from something other than the app tier")
+    groups = resources.get("aws_security_group", {})
+    inline = {f"${{aws_security_group.{name}.id}}" for name, group in groups.items() if "egress" in group}
+    for name, rule in resources.get("aws_vpc_security_group_egress_rule", {}).items():
+        if rule["security_group_id"] in inline:
+            # Terraform would delete the rule on every apply: an inline list owns the group's egress.
+            found.append(f"{name}: an egress rule on a group that lists its egress inline")
+    for name, proxy in resources.get("aws_db_proxy", {}).items():
+        if proxy.get("require_tls") is not True:
+            found.append(f"{name}: RDS Proxy accepts clear-text clients")
+        if [a.get("secret_arn", "") for a in proxy.get("auth", [])] != [APP_USER_SECRET_ARN]:
+            found.append(f"{name}: RDS Proxy logs in with something other than the app user secret")
     return found
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("env", [*ENVIRONMENTS, EDGE])
 def test_data_stack_meets_every_policy(synthesized, env):
-    assert policy_violations(synthesized(env).stack("data"), env) == []
+    assert policy_violations(synthesized(env).stack("data"), synthesized(env).env) == []
 
 
 @pytest.mark.parametrize(
@@ -99,6 +116,24 @@ def test_policy_fails_on_a_planted_violation(synthesized, resource_type, change,
     target.update({k: v for k, v in change.items() if v is not None})
     for key in [k for k, v in change.items() if v is None]:
         target.pop(key)
+    assert any(expected in violation for violation in policy_violations(body, "prod"))
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"require_tls": False}, "RDS Proxy accepts clear-text clients"),
+        ("inline egress", "an egress rule on a group that lists its egress inline"),
+        ({"auth": [{"auth_scheme": "SECRETS", "secret_arn": MASTER_SECRET_ARN}]},
+         "something other than the app user secret"),
+    ],
+)
+def test_proxy_policy_fails_on_a_planted_violation(synthesized, change, expected):
+    body = copy.deepcopy(synthesized(EDGE).stack("data"))
+    if change == "inline egress":
+        next(g for n, g in body["resource"]["aws_security_group"].items() if "proxy_access" in n)["egress"] = []
+    else:
+        next(iter(body["resource"]["aws_db_proxy"].values())).update(change)
     assert any(expected in violation for violation in policy_violations(body, "prod"))
 
 
@@ -278,7 +313,7 @@ def test_redis_auth_token_is_generated_by_aws_and_kept_in_secrets_manager(synthe
     redis = _one(synth, "aws_elasticache_replication_group")
     (source_name, source), = synth.data("data", "aws_secretsmanager_random_password").items()
     (version_name, version), = synth.resources("data", "aws_secretsmanager_secret_version").items()
-    secret = _one(synth, "aws_secretsmanager_secret")
+    secret = _one(synth, "aws_secretsmanager_secret", "auth-secret")
     # THEN the token flows data source → secret version → replication group, all references.
     assert version["secret_string"] == f"${{data.aws_secretsmanager_random_password.{source_name}.random_password}}"
     assert version["lifecycle"] == {"ignore_changes": ["secret_string"]}
@@ -341,6 +376,8 @@ def test_interface_the_app_stack_codes_against_crosses_stacks(tmp_path):
         "auth_secret_arn": cache.auth_secret_arn,
         "cache_sg": cache.security_group.id,
         "secrets_key_arn": data.secrets_key_arn,
+        "app_user_secret_arn": data.app_user_secret.arn,
+        "app_db_host": data.app_db_host,
     }
     assert all(Token.is_unresolved(token) for token in tokens.values())
     assert (db.db_name, db.username, cache.port, db.max_allowed_packet) == ("duewin", "duewin_admin", 6379, 64 * 1024 * 1024)
@@ -361,13 +398,19 @@ def test_interface_the_app_stack_codes_against_crosses_stacks(tmp_path):
         "${aws_elasticache_replication_group.cache_redis_F9D2CAF5.primary_endpoint_address}",
         "${aws_secretsmanager_secret.cache_auth-secret_17C4D2DF.arn}",
         "${aws_kms_key.secrets-key_83928A38.arn}",
+        "${aws_secretsmanager_secret.app-user-secret_50DE1475.arn}",
     }
     # The monitoring stack reads two more: CloudWatch names the database and the Redis members by them.
     monitoring_reads = {
         "${aws_db_instance.database_instance_D7FC2283.identifier}",
         "${aws_elasticache_replication_group.cache_redis_F9D2CAF5.member_clusters}",
     }
-    assert expected | monitoring_reads <= exported and len(exported) == len(tokens) + len(monitoring_reads)
+    # The operator reads the app user secret's name (and ARN) for `migrate app-user`.
+    operator_reads = {"${aws_secretsmanager_secret.app-user-secret_50DE1475.name}"}
+    # Without RDS Proxy the app's host is the instance's address: one value, two attributes.
+    assert data.app_db_host is db.address
+    assert expected | monitoring_reads | operator_reads <= exported
+    assert len(exported) == len(tokens) - 1 + len(monitoring_reads) + len(operator_reads)
     used = json.loads((tmp_path / "stacks" / "consumer" / "cdk.tf.json").read_text())["output"]
     assert all("terraform_remote_state.cross-stack-reference-input-duewin-dev-data" in o["value"] for o in used.values())
 
@@ -394,3 +437,111 @@ def test_toggles_bring_your_own_key_performance_insights_and_no_enhanced_monitor
     assert db["monitoring_interval"] == 0 and "monitoring_role_arn" not in db
     assert "aws_iam_role" not in body["resource"]
     assert list(secret_literals(body)) == []
+
+
+# ---------------------------------------------------------------- the app user secret and RDS Proxy
+
+
+def _holding(node, key: str):
+    """Every object anywhere in ``node`` that has ``key``."""
+    if isinstance(node, dict):
+        if key in node:
+            yield node
+        for value in node.values():
+            yield from _holding(value, key)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _holding(value, key)
+
+
+@pytest.mark.parametrize("env", [*ENVIRONMENTS, EDGE])
+def test_app_user_secret_is_created_without_a_value_and_named_by_outputs(synthesized, env):
+    synth = synthesized(env)
+    secrets = synth.resources("data", "aws_secretsmanager_secret")
+    (name, secret), = [(n, s) for n, s in secrets.items() if n.startswith("app-user")]
+    assert secret["name"] == f"duewin-{synth.env}/mysql/app-user"
+    assert re.fullmatch(r"\$\{aws_kms_key\.secrets-key_\w+\.arn\}", secret["kms_key_id"])
+    assert secret["recovery_window_in_days"] == load_environment(synth.env).database.secret_recovery_days
+    outputs = synth.stack("data")["output"]
+    assert outputs["app_user_secret_arn"]["value"] == f"${{aws_secretsmanager_secret.{name}.arn}}"
+    assert outputs["app_user_secret_name"]["value"] == f"${{aws_secretsmanager_secret.{name}.name}}"
+    # Terraform never gives it a value: no secret_string (nor a version) anywhere mentions it, in any file.
+    for path in synth.outdir.rglob("*.json"):
+        body = json.loads(path.read_text())
+        for key in ("secret_string", "secret_binary", "secret_string_wo"):
+            assert not [h for h in _holding(body, key) if name in json.dumps(h)], (path, key)
+        versions = body.get("resource", {}).get("aws_secretsmanager_secret_version", {}).values()
+        assert not [v for v in versions if name in json.dumps(v)], path
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_proxy_resources_exist_only_when_enabled(synthesized, env):
+    synth = synthesized(env)
+    assert load_environment(env).database.proxy is False
+    assert not [t for t in PROXY_TYPES if synth.resources("data", t)]
+    assert not [t for t in PROXY_TYPES[:3] for kind in ("network", "app", "monitoring") if synth.resources(kind, t)]
+    assert sorted(g["name"] for g in synth.resources("data", "aws_security_group").values()) == [
+        f"duewin-{env}-mysql", f"duewin-{env}-redis"]
+    assert synthesized(EDGE).resources("data", "aws_db_proxy")
+
+
+def test_proxy_requires_tls_logs_in_as_the_app_user_and_targets_the_instance(synthesized):
+    synth = synthesized(EDGE)
+    config = edge_database()
+    proxy = _one(synth, "aws_db_proxy")
+    assert (proxy["name"], proxy["engine_family"], proxy["require_tls"]) == ("duewin-prod-proxy", "MYSQL", True)
+    assert proxy["auth"] == [{
+        "auth_scheme": "SECRETS", "client_password_auth_type": "MYSQL_NATIVE_PASSWORD", "iam_auth": "DISABLED",
+        "description": "the app user (migrate app-user)",
+        "secret_arn": "${aws_secretsmanager_secret.app-user-secret_50DE1475.arn}",
+    }]
+    assert all("vpc_data-" in subnet for subnet in proxy["vpc_subnet_ids"]) and len(proxy["vpc_subnet_ids"]) == 3
+    pool = _one(synth, "aws_db_proxy_default_target_group")["connection_pool_config"]
+    assert pool["max_connections_percent"] == config.proxy_max_connections_percent == 90
+    target = _one(synth, "aws_db_proxy_target")
+    assert target["db_instance_identifier"] == "${aws_db_instance.database_instance_D7FC2283.identifier}"
+    # Its role is RDS's, and reads the app user secret only (never the master's).
+    role = _one(synth, "aws_iam_role", "proxy")
+    role_name = next(n for n in synth.resources("data", "aws_iam_role") if "proxy" in n)
+    assert proxy["role_arn"] == f"${{aws_iam_role.{role_name}.arn}}" and role["name"] == "duewin-prod-rds-proxy"
+    assert "rds.amazonaws.com" in str(synth.data("data", "aws_iam_policy_document"))
+    documents = synth.data("data", "aws_iam_policy_document")
+    (reads,) = [s for d in documents.values() for s in d.get("statement", []) if s.get("sid") == "ReadAppUserSecret"]
+    assert reads["actions"] == ["secretsmanager:GetSecretValue"]
+    assert reads["resources"] == ["${aws_secretsmanager_secret.app-user-secret_50DE1475.arn}"]
+    assert "master_user_secret" not in json.dumps(documents)
+    # Its log group exists before it, encrypted and expiring.
+    log = _one(synth, "aws_cloudwatch_log_group", "proxy")
+    assert log["name"] == "/aws/rds/proxy/duewin-prod-proxy" and "log-key" in log["kms_key_id"]
+    log_name = next(n for n in synth.resources("data", "aws_cloudwatch_log_group") if "proxy" in n)
+    assert f"aws_cloudwatch_log_group.{log_name}" in proxy["depends_on"]
+
+
+def test_proxy_admits_only_the_app_tier_and_reaches_only_mysql_and_its_secret(synthesized):
+    synth = synthesized(EDGE)
+    groups = synth.resources("data", "aws_security_group")
+    group_id = {groups[n]["name"].removeprefix("duewin-prod-"): f"${{aws_security_group.{n}.id}}" for n in groups}
+    assert sorted(group_id) == ["mysql", "rds-proxy", "redis", "secretsmanager"]
+    ingress = [(r["security_group_id"], r["referenced_security_group_id"], r["from_port"])
+               for r in synth.resources("data", "aws_vpc_security_group_ingress_rule").values()]
+    egress = [(r["security_group_id"], r["referenced_security_group_id"], r["from_port"])
+              for r in synth.resources("data", "aws_vpc_security_group_egress_rule").values()]
+    into = {name: sorted((src, port) for dst, src, port in ingress if dst == group_id[name]) for name in group_id}
+    app = next(src for _, src, _ in ingress if APP_SG_OUTPUT in src)
+    assert into["rds-proxy"] == [(app, 3306)]
+    assert into["mysql"] == sorted([(app, 3306), (group_id["rds-proxy"], 3306)])
+    assert into["secretsmanager"] == sorted([(app, 443), (group_id["rds-proxy"], 443)])
+    assert sorted((dst, port) for src, dst, port in egress if src == group_id["rds-proxy"]) == sorted(
+        [(group_id["mysql"], 3306), (group_id["secretsmanager"], 443)])
+    # Its egress is exactly the two rules above: no inline list (which would delete them on every apply).
+    assert "egress" not in groups[next(n for n in groups if "proxy_access" in n)]
+    endpoint = _one(synth, "aws_vpc_endpoint")
+    assert endpoint["service_name"].endswith(".secretsmanager") and endpoint["vpc_endpoint_type"] == "Interface"
+    assert endpoint["private_dns_enabled"] is True and endpoint["security_group_ids"] == [group_id["secretsmanager"]]
+    assert all("vpc_data-" in subnet for subnet in endpoint["subnet_ids"])
+
+
+def edge_database():
+    from tests.infra.variants import edge_config
+
+    return edge_config().database

@@ -19,6 +19,7 @@ from infra.rehearsal import (
     KNOWN_DIFFS_FILE,
     EMULATOR_OFF,
     LITE_OFF,
+    LITE_ON,
     REHEARSED_ON,
     Diff,
     Emulator,
@@ -186,7 +187,8 @@ def test_emulator_and_lite_runs_turn_off_exactly_their_toggles():
     full, lite = emulator_config(config, lite=False), emulator_config(config, lite=True)
     assert full.cache.create_replication_group is False and full.database.create_instance is True
     assert lite.cache.create_replication_group is False and lite.database.create_instance is False
-    assert set(EMULATOR_OFF).isdisjoint(LITE_OFF)
+    assert (config.database.proxy, full.database.proxy, lite.database.proxy) == (False, False, True)
+    assert set(EMULATOR_OFF).isdisjoint(LITE_OFF) and set(LITE_ON).isdisjoint({**EMULATOR_OFF, **LITE_OFF})
     assert lite.network == config.network and lite.database.multi_az == config.database.multi_az
     # WAF is rehearsed even where it is off (dev), as configured apart from what moto drops.
     dev = emulator_config(load_environment("dev"), lite=True)
@@ -208,11 +210,16 @@ def test_lite_synth_leaves_out_only_the_toggled_services(lite_outdir, synthesize
     missing_types = set(real) - set(lite)
     assert missing_types == {"aws_db_instance", "aws_elasticache_replication_group", "aws_elasticache_parameter_group"}
     assert [n for n in lite["aws_secretsmanager_secret"] if "stand-in" in n]
-    assert set(lite) - set(real) == set()
+    # AND RDS Proxy, on in the lite run only, without its target (the instance is left out).
+    proxy_types = {"aws_db_proxy", "aws_db_proxy_default_target_group", "aws_vpc_endpoint", "aws_iam_role_policy"}
+    assert set(lite) - set(real) == proxy_types
+    added = {n for names in lite.values() for n in names} - {n for names in real.values() for n in names}
+    stand_ins = {n for n in lite["aws_secretsmanager_secret"] if "stand-in" in n}
+    assert {n for n in added if not n.startswith("proxy_")} == stand_ins
     app_json = (lite_outdir / "stacks" / f"duewin-{LITE_ENV}-app" / "cdk.tf.json")
     if app_json.is_file():
         text = app_json.read_text()
-        assert f"duewin-{LITE_ENV}-mysql.rehearsal.invalid" in text and f"duewin-{LITE_ENV}-redis.rehearsal.invalid" in text
+        assert "aws_db_proxyproxy_5B0EBCF1endpoint" in text and f"duewin-{LITE_ENV}-redis.rehearsal.invalid" in text
 
 
 def test_harness_loads_without_the_engine_or_the_emulator():

@@ -22,6 +22,21 @@ def ssm(monkeypatch):
         yield boto3.client("ssm", region_name="us-east-1")
 
 
+@pytest.fixture
+def app_user(ssm):
+    """The app user secret as the data stack creates it (no value); ``filled()`` is `migrate app-user` having run."""
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = secrets.create_secret(Name="duewin-dev/mysql/app-user")["ARN"]
+
+    class AppUser:
+        @staticmethod
+        def filled():
+            value = '{"username": "duewin_app", "password": "pw-never-shown"}'
+            secrets.put_secret_value(SecretId=arn, SecretString=value)
+
+    return AppUser
+
+
 def _put(ssm, names, key="alias/duewin-dev-data-secrets"):
     for name in names:
         ssm.put_parameter(Name=name, Value="s3cret-value-never-shown", Type="SecureString", KeyId=key)
@@ -31,19 +46,33 @@ def _check(env: str = "dev"):
     return CliRunner().invoke(main, ["app-settings", "--env", env])
 
 
-def test_every_required_setting_present_across_pages_and_subpaths_exits_0(ssm):
+def test_every_required_setting_present_across_pages_and_subpaths_exits_0(ssm, app_user):
     # GIVEN every required setting (some in sub-paths) and more than one page of others, and a parameter of
     # another environment WHEN checked THEN exit 0, each named with its source, and no value printed.
     _put(ssm, [*REQUIRED.values()][:5])
     _put(ssm, [f"/duewin/dev/app/casino/{name}" for name in DUEWIN_REQUIRED_SETTINGS[5:]], key="alias/aws/ssm")
     _put(ssm, [f"/duewin/dev/app/payments/PAY_{n:02d}" for n in range(60)])
     _put(ssm, ["/duewin/prod/app/JWT_SECRET", "/duewin/dev/application/X"])
+    app_user.filled()
     result = _check()
     assert result.exit_code == 0, result.output
     assert "Parameter Store /duewin/dev/app/ (us-east-1): 69 parameters" in result.output
     assert "JWT_SECRET" in result.output and "/duewin/dev/app/casino/JWT_SECRET (SecureString)" in result.output
     assert "every required setting is present" in result.output
-    assert "s3cret" not in result.output
+    assert "s3cret" not in result.output and "pw-never-shown" not in result.output
+
+
+def test_the_app_user_secret_without_a_value_or_missing_exits_1(ssm):
+    # GIVEN every required setting WHEN the data stack is not deployed, then deployed but `migrate app-user`
+    # has not run THEN the boot would stop, and the check says why.
+    _put(ssm, REQUIRED.values())
+    result = _check()
+    assert result.exit_code == 1
+    assert "no app user secret duewin-dev/mysql/app-user: deploy the data stack first" in result.output
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name="duewin-dev/mysql/app-user")
+    result = _check()
+    assert result.exit_code == 1, result.output
+    assert "the app user secret duewin-dev/mysql/app-user has no value: run `migrate app-user`" in result.output
 
 
 def test_gaps_and_misplaced_settings_exit_1_naming_each(ssm):
@@ -65,7 +94,7 @@ def test_gaps_and_misplaced_settings_exit_1_naming_each(ssm):
         assert expected in result.output, result.output
 
 
-def test_a_setting_from_app_env_counts_as_present(ssm, tmp_path, monkeypatch):
+def test_a_setting_from_app_env_counts_as_present(ssm, app_user, tmp_path, monkeypatch):
     from infra import config as config_module
 
     text = (config_module.ENVIRONMENTS_DIR / "dev.toml").read_text()
@@ -73,6 +102,7 @@ def test_a_setting_from_app_env_counts_as_present(ssm, tmp_path, monkeypatch):
     monkeypatch.setattr(config_module, "ENVIRONMENTS_DIR", tmp_path)
     monkeypatch.setattr(config_module.load_environment, "__defaults__", (tmp_path,))
     _put(ssm, [p for name, p in REQUIRED.items() if name != "ENCRYPTION_KEY"])
+    app_user.filled()
     result = _check()
     assert result.exit_code == 0, result.output
     assert any(line.split() == ["ENCRYPTION_KEY", "[app.env]"] for line in result.output.splitlines()), result.output

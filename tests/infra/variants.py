@@ -13,7 +13,8 @@ from pathlib import Path
 from infra.config import EnvironmentConfig, available_environments, load_environment
 
 ENVIRONMENTS = available_environments()
-#: A synthesized configuration that no shipped environment has, for toggles off everywhere by default.
+#: A synthesized configuration that no shipped environment has, for toggles off everywhere by default
+#: (the whole edge, RDS Proxy): checkov, terraform validate and the secret scan cover it like the others.
 EDGE = "prod+edge"
 EDGE_DOMAIN = "duewin.example.com"
 CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"
@@ -23,7 +24,8 @@ EDGE_LARGE_BODY_PATHS = ("/api/upload/",)
 
 
 def edge_config() -> EnvironmentConfig:
-    """prod with the whole edge on (created zone, CloudFront, the ALB's certificate), two e-mails and upload paths."""
+    """prod with the whole edge on (created zone, CloudFront, the ALB's certificate), two e-mails, upload paths
+    and RDS Proxy."""
     base = load_environment("prod").model_dump()
     return EnvironmentConfig.model_validate(
         {
@@ -32,6 +34,7 @@ def edge_config() -> EnvironmentConfig:
             "edge": {**base["edge"], "create_cloudfront": True, "create_dns": True, "create_zone": True},
             "alarms": {**base["alarms"], "emails": ("ops@example.com", "oncall@example.com")},
             "waf": {**base["waf"], "large_body_paths": EDGE_LARGE_BODY_PATHS},
+            "database": {**base["database"], "proxy": True},
         }
     )
 

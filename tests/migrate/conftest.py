@@ -7,8 +7,10 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 from click.testing import CliRunner, Result
+from moto import mock_aws
 
 from migrate.checkpoint import TABLE
 from migrate.cli import cli
@@ -30,6 +32,16 @@ def servers() -> Iterator[ServerPair]:
         missing(f"MariaDB servers did not start: {e}")
     yield pair
     pair.stop()
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """Secrets Manager (moto, in process) in eu-west-1, with fake credentials only."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name="eu-west-1")
 
 
 @pytest.fixture

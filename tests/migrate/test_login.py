@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import ssl
 
-import boto3
 import pytest
 from click.testing import CliRunner
-from moto import mock_aws
 
 from migrate.cli import cli
 from migrate.connection import Endpoint, parse_url, tls_context
@@ -19,15 +17,6 @@ from tests.migrate.conftest import migrate, query
 from tests.servers.mariadb import PASSWORD, USER
 
 DUMP = b"CREATE TABLE t (a INT);\nINSERT INTO t VALUES (1),(2);\n"
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name="eu-west-1")
 
 
 @pytest.mark.parametrize("secret", [json.dumps({"username": USER, "password": PASSWORD}), PASSWORD],

@@ -39,6 +39,27 @@ def install_template(root: Path) -> Path:
     return template
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """(certificate, key) for 127.0.0.1."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [find_binary("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
+         "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+def start_requiring_tls(name: str, root: Path) -> tuple["MariaDB", Path]:
+    """A started server that, like RDS with ``require_secure_transport = 1``, refuses connections without
+    TLS; and its self-signed certificate, the CA its clients trust (it stands in for the RDS CA bundle)."""
+    cert, key = self_signed_certificate(root / f"{name}-tls")
+    server = MariaDB(name, root, extra_args=(f"--ssl-cert={cert}", f"--ssl-key={key}", "--require-secure-transport=ON"))
+    server.start(install_template(root))
+    return server, cert
+
+
 @dataclass
 class MariaDB:
     name: str
