@@ -119,12 +119,16 @@ class MariaDB:
                 *([database] if database else [])]
 
 
+# A source a replica can follow row for row (migrate replicate start checks for exactly this).
+REPLICATION_SOURCE = ("--log-bin=binlog", "--server-id=1", "--binlog-format=ROW", "--binlog-row-image=FULL")
+
+
 class ServerPair:
     """A source and a target server sharing one temp root; target has binlog on, like RDS."""
 
-    def __init__(self) -> None:
+    def __init__(self, source_args: tuple[str, ...] = ()) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="migrate-mariadb-"))
-        self.source = MariaDB("source", self.root)
+        self.source = MariaDB("source", self.root, source_args)
         self.target = MariaDB("target", self.root, ("--log-bin=binlog", "--server-id=2",
                                                      "--log-bin-trust-function-creators=1"))
 
