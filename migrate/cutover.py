@@ -19,6 +19,7 @@ command stopped it, forgets the attempt and says so: the next run starts a fresh
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -34,6 +35,7 @@ from migrate.report import verdict_table, write_json
 from migrate.verify import TableVerdict, compare
 
 CONFIRMATION = "frozen"
+IN_FLIGHT = 1 << 20  # bytes of the source's binary log a current replica may not have fetched yet
 STEPS = ("freezing", "frozen", "final", "applied", "stopped", "verified", "done")
 
 
@@ -87,8 +89,9 @@ class Cutover:
     def _catch_up(self) -> None:
         """Wait until the replica is within ``max_lag`` seconds; nothing is frozen while this runs."""
         link, options = self.link, self.options
-        deadline, shown = time.monotonic() + options.timeout, 0.0
+        deadline, shown, lag = time.monotonic() + options.timeout, 0.0, Lag()
         while True:
+            source = binlog_source.position(link.source, link.source_facts)
             now = link.status()
             if now is None or not link.ours(now):
                 raise CutoverRefused("the target does not replicate from the source: run migrate replicate start "
@@ -99,15 +102,20 @@ class Cutover:
             if now.sql_running != "Yes" or now.io_running == "No":
                 raise CutoverRefused("replication is stopped on the target: start it with migrate replicate start; "
                                      "nothing was frozen, the source stays read-write")
-            if now.running and now.seconds_behind is not None and now.seconds_behind <= options.max_lag:
+            seconds = lag.observe(time.monotonic(), (source.log_file, source.log_pos), (now.exec_file, now.exec_pos))
+            read_all = now.read_file == source.log_file and source.log_pos - now.read_pos <= IN_FLIGHT
+            if seconds is None and read_all:
+                seconds = now.seconds_behind  # meaningful once the replica has fetched what the source wrote
+            if now.running and seconds is not None and seconds <= options.max_lag:
                 return
             if time.monotonic() > deadline:
-                raise CutoverRefused(f"the target is still {now.seconds_behind} s behind after {options.timeout:.0f} s "
+                raise CutoverRefused(f"the target is still {_seconds(seconds)} behind after {options.timeout:.0f} s "
                                      "(--timeout); nothing was frozen, the source stays read-write")
             if time.monotonic() - shown >= 5:
-                lag = behind(link, now)
-                self.say(f"catching up: {lag.seconds} s behind"
-                         + (f", {lag.transactions:,} transactions" if lag.transactions is not None else ""), err=True)
+                behind_now = behind(link, now)
+                self.say(f"catching up: {_seconds(seconds)} behind"
+                         + (f", {behind_now.transactions:,} transactions" if behind_now.transactions is not None
+                            else ""), err=True)
                 shown = time.monotonic()
             time.sleep(0.2)
 
@@ -228,6 +236,28 @@ class Cutover:
             "verify_seconds": round(verify, 3), "final": cut["final"], "how": cut["how"],
             "verdicts": [v.as_dict() for v in self.verdicts]})
         return EXIT_OK
+
+
+class Lag:
+    """How far behind the replica is in time: how long ago the source stood at the newest of its sampled
+    positions the replica has executed. Seconds_Behind_Master alone cannot say: it reads 0 whenever the
+    applier has emptied its relay log, also while a backlog is still being fetched (right after a
+    start); it is used only until the first sample is applied, and only once the replica has fetched
+    nearly all the source wrote."""
+
+    def __init__(self) -> None:
+        self.samples: deque[tuple[float, tuple[str, int]]] = deque(maxlen=10_000)
+
+    def observe(self, at: float, source: tuple[str, int], executed: tuple[str, int]) -> float | None:
+        """Record where the source stands ``at``; the lag, or None while the replica has executed none of
+        the sampled positions yet. Binary-log names sort in order (zero-padded numbers)."""
+        self.samples.append((at, source))
+        applied = [t for t, position in self.samples if position <= executed]
+        return at - max(applied) if applied else None
+
+
+def _seconds(value: float | None) -> str:
+    return "an unknown time" if value is None else f"{value:.1f} s"
 
 
 def _named(verdict: TableVerdict, database: str, databases: int) -> TableVerdict:

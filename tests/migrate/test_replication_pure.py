@@ -8,6 +8,7 @@ import pytest
 
 from migrate import binlog_source, coordinates, replica
 from migrate.classify import classify
+from migrate.cutover import Lag
 from migrate.coordinates import MARIADB, MYSQL, Coordinates
 from migrate.replication import Behind, catch_up_eta
 from migrate.rewrite import EVERY_RULE, Rewriter
@@ -279,3 +280,11 @@ def test_eta_from_two_samples():
     assert catch_up_eta(Behind(1, 0, 0), Behind(0, 0, 0), 2.0) == "ETA: caught up"
     assert "not catching up" in catch_up_eta(Behind(5, None, 100), Behind(6, None, 300), 2.0)
     assert catch_up_eta(Behind(9, None, None), Behind(6, None, None), 3.0) == "ETA: 6 s (from seconds behind)"
+
+
+def test_lag_is_the_age_of_the_newest_source_position_the_replica_has_executed():
+    lag = Lag()
+    assert lag.observe(10.0, ("binlog.000001", 500), ("binlog.000001", 100)) is None  # none applied yet
+    assert lag.observe(10.2, ("binlog.000001", 900), ("binlog.000001", 500)) == pytest.approx(0.2)
+    assert lag.observe(11.0, ("binlog.000002", 300), ("binlog.000001", 950)) == pytest.approx(0.8)
+    assert lag.observe(11.2, ("binlog.000002", 400), ("binlog.000002", 400)) == 0
