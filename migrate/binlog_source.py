@@ -104,7 +104,8 @@ def problems(facts: SourceFacts, origin: Coordinates, *, target_server_id: int, 
         found.append(f"the source's binlog_row_image is {facts.row_image}: set it to FULL (SET GLOBAL "
                      "binlog_row_image = 'FULL' and in my.cnf) so every change carries whole rows")
     if facts.server_id == 0:
-        found.append("the source's server_id is 0, which a replication source may not have: set server_id in its my.cnf")
+        found.append("the source's server_id is 0, which a replication source may not have: set server_id in "
+                     "its my.cnf")
     elif facts.server_id == target_server_id:
         found.append(f"the source and the target share server_id {facts.server_id}: the replica would skip every "
                      "event as its own; give one of them another server_id")
@@ -151,7 +152,8 @@ def position(conn: pymysql.Connection, facts: SourceFacts) -> Coordinates:
     return Coordinates(row[0], int(row[1]), gtid, facts.flavor)
 
 
-def settled_position(conn: pymysql.Connection, facts: SourceFacts, timeout: float, interval: float = 0.1) -> Coordinates:
+def settled_position(conn: pymysql.Connection, facts: SourceFacts, timeout: float,
+                     interval: float = 0.1) -> Coordinates:
     """The position once it stops moving: commits already under way when writes were frozen land
     first. One that keeps moving means someone still writes (a user the freeze does not stop)."""
     deadline = time.monotonic() + timeout
@@ -163,8 +165,8 @@ def settled_position(conn: pymysql.Connection, facts: SourceFacts, timeout: floa
             return now
         if time.monotonic() > deadline:
             raise PreflightFailed(
-                f"the source's binary log still advances ({last.log_file}:{last.log_pos} → {now.log_file}:{now.log_pos}) "
-                "with writes frozen: a user with SUPER (MariaDB: READ_ONLY ADMIN) or the event scheduler is still "
+                f"the source's binary log still advances ({last.log_file}:{last.log_pos} → "
+                f"{now.log_file}:{now.log_pos}) with writes frozen: a user with SUPER (MariaDB: READ_ONLY ADMIN) or the event scheduler is still "
                 "writing; stop it, then run migrate cutover again")
         last = now
 
@@ -232,7 +234,8 @@ def ensure_user(conn: pymysql.Connection, user: str, host: str, password: str, t
             if unlogged:
                 cur.execute("SET SESSION sql_log_bin = 1")
     except pymysql.err.MySQLError as e:
-        raise PreflightFailed(f"source: cannot create the replication user '{user}'@'{host}': {error_text(e)}") from None
+        raise PreflightFailed(f"source: cannot create the replication user '{user}'@'{host}': "
+                              f"{error_text(e)}") from None
     return f"{'updated' if exists else 'created'} replication user '{user}'@'{host}' (REPLICATION SLAVE, CLIENT only)"
 
 

@@ -172,7 +172,8 @@ def link_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--ssl-ca", type=click.Path(), help="CA bundle for TLS to the target (the RDS global bundle)."),
         click.option("--source-ssl-ca", type=click.Path(), help="CA bundle for TLS to the source."),
         click.option("--allow-plaintext", is_flag=True,
-                     help="Allow connections without TLS: to non-loopback servers, and the replica's own to the source."),
+                     help="Allow connections without TLS: to non-loopback servers, and the replica's own to the "
+                          "source."),
         click.option("--replication-host", metavar="HOST[:PORT]",
                      help="The source as the target reaches it (default: the --source URL's host and port)."),
     ]
@@ -182,9 +183,9 @@ def link_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _link(flags: dict[str, Any]) -> Link:
-    source, source_password = resolve_login(parse_url(flags["source_url"], "--source", database_required=False),
-                                            "MIGRATE_SOURCE_PASSWORD", prompter("source", flags["source_password_prompt"]),
-                                            None)
+    source, source_password = resolve_login(
+        parse_url(flags["source_url"], "--source", database_required=False), "MIGRATE_SOURCE_PASSWORD",
+        prompter("source", flags["source_password_prompt"]), None)
     target, target_password = resolve_login(parse_url(flags["target_url"], database_required=False),
                                             "MIGRATE_TARGET_PASSWORD", prompter("target", flags["password_prompt"]),
                                             flags["password_secret_arn"])
@@ -198,7 +199,8 @@ def _link(flags: dict[str, Any]) -> Link:
     return Link(LinkOptions(source=source, source_password=source_password, target=target,
                             target_password=target_password, ssl_ca=flags["ssl_ca"],
                             source_ssl_ca=flags["source_ssl_ca"], allow_plaintext=flags["allow_plaintext"],
-                            replication_address=address, replication_user=flags.get("replication_user") or "migrate_repl"))
+                            replication_address=address,
+                            replication_user=flags.get("replication_user") or "migrate_repl"))
 
 
 @cli.group()

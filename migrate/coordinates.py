@@ -26,7 +26,8 @@ MYSQL, MARIADB = "mysql", "mariadb"
 
 # --dump-slave --include-master-host-port puts MASTER_HOST and MASTER_PORT before the file.
 _CHANGE = re.compile(
-    rb"CHANGE\s+(?:MASTER(?:\s+'[^']*')?|REPLICATION\s+SOURCE)\s+TO\s+(?:(?:MASTER|SOURCE)_\w+\s*=\s*(?:'[^']*'|\d+)\s*,\s*)*"
+    rb"CHANGE\s+(?:MASTER(?:\s+'[^']*')?|REPLICATION\s+SOURCE)\s+TO\s+"
+    rb"(?:(?:MASTER|SOURCE)_\w+\s*=\s*(?:'[^']*'|\d+)\s*,\s*)*"
     rb"(?:MASTER|SOURCE)_LOG_FILE\s*=\s*'([^']+)'\s*,\s*(?:MASTER|SOURCE)_LOG_POS\s*=\s*(\d+)", re.I)
 _MARIADB_GTID = re.compile(rb"SET\s+GLOBAL\s+gtid_slave_pos\s*=\s*'([0-9,\s-]*)'", re.I)
 _MYSQL_GTID = re.compile(rb"SET\s+@@GLOBAL\.GTID_PURGED\s*=\s*(?:/\*!\d+\s*'\+'\s*\*/\s*)?'([0-9A-Fa-f:,\s-]*)'", re.I)
@@ -60,7 +61,9 @@ class Coordinates:
             parts.append(f"{self.log_file}:{self.log_pos}")
         if self.gtid:
             parts.append(f"GTID {self.gtid} ({'MariaDB' if self.flavor == MARIADB else 'MySQL'})")
-        whose = " of the dumped server's primary (--dump-slave): --source must be that primary" if self.of_primary else ""
+        whose = ""
+        if self.of_primary:
+            whose = " of the dumped server's primary (--dump-slave): --source must be that primary"
         return ", ".join(parts) + whose
 
     def as_dict(self) -> dict[str, object]:

@@ -29,7 +29,7 @@ import pymysql
 from migrate import binlog_source, replica
 from migrate.connection import error_text
 from migrate.coordinates import Coordinates
-from migrate.errors import EXIT_MISMATCH, EXIT_OK, MigrateError
+from migrate.errors import EXIT_MISMATCH, EXIT_OK, MigrateError, PreflightFailed
 from migrate.replication import Link, behind
 from migrate.report import verdict_table, write_json
 from migrate.verify import TableVerdict, compare
@@ -68,8 +68,8 @@ class Cutover:
             return self._report(cut)
         if not cut:
             self._catch_up()
-            cut = self._save({"step": "freezing", "previous": binlog_source.read_only_state(link.source, link.source_facts),
-                              "started_at": time.time()})
+            previous = binlog_source.read_only_state(link.source, link.source_facts)
+            cut = self._save({"step": "freezing", "previous": previous, "started_at": time.time()})
         else:
             self.say(f"migrate: continuing the cutover from step {cut['step']!r}", err=True)
         steps = {"freezing": self._freeze, "frozen": self._final, "final": self._applied, "applied": self._stop,
@@ -94,8 +94,8 @@ class Cutover:
             source = binlog_source.position(link.source, link.source_facts)
             now = link.status()
             if now is None or not link.ours(now):
-                raise CutoverRefused("the target does not replicate from the source: run migrate replicate start "
-                                     "first; nothing was frozen, the source stays read-write")
+                raise PreflightFailed("the target does not replicate from the source: run migrate replicate start "
+                                      "first; nothing was frozen, the source stays read-write")
             if now.error:
                 raise CutoverRefused(f"replication fails on the target: {now.error}; nothing was frozen, the "
                                      "source stays read-write")

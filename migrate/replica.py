@@ -108,7 +108,8 @@ def point(facts: ReplicaFacts, source: Address, user: str, password: str, origin
                          (source.host, source.port, user, password, origin.gtid, ssl))]
         if how == GTID:
             name = _procedure(facts, "rds_set_external_master_with_auto_position")
-            return [Call(f"CALL mysql.{name}(%s, %s, %s, %s, %s, %s)", (source.host, source.port, user, password, ssl, 0))]
+            return [Call(f"CALL mysql.{name}(%s, %s, %s, %s, %s, %s)",
+                         (source.host, source.port, user, password, ssl, 0))]
         name = _procedure(facts, "rds_set_external_master")
         return [Call(f"CALL mysql.{name}(%s, %s, %s, %s, %s, %s, %s)",
                      (source.host, source.port, user, password, origin.log_file, origin.log_pos, ssl))]
@@ -225,7 +226,8 @@ def gather(conn: pymysql.Connection) -> ReplicaFacts:
             variables = {name.lower(): value for name, value in cur.fetchall()}
             filters = {name.upper(): value for name, value in variables.items() if name.startswith("replicate_")}
             if "mariadb" not in str(version).lower():
-                cur.execute("SELECT FILTER_NAME, FILTER_RULE FROM performance_schema.replication_applier_global_filters")
+                cur.execute("SELECT FILTER_NAME, FILTER_RULE "
+                            "FROM performance_schema.replication_applier_global_filters")
                 filters = {name.upper(): rule for name, rule in cur.fetchall()}
     except pymysql.err.MySQLError as e:
         raise ConnectionFailed(f"target: cannot read its replication settings: {error_text(e)}") from None
@@ -300,7 +302,8 @@ def status(conn: pymysql.Connection, facts: ReplicaFacts) -> ReplicaStatus | Non
             executed = cur.fetchone()["pos"]
     behind = _field(row, "Seconds_Behind_Master", "Seconds_Behind_Source", default=None)
     return ReplicaStatus(
-        host=str(_field(row, "Master_Host", "Source_Host")), port=int(_field(row, "Master_Port", "Source_Port", default=0)),
+        host=str(_field(row, "Master_Host", "Source_Host")),
+        port=int(_field(row, "Master_Port", "Source_Port", default=0)),
         user=str(_field(row, "Master_User", "Source_User")),
         io_running=str(_field(row, "Slave_IO_Running", "Replica_IO_Running", default="No")),
         sql_running=str(_field(row, "Slave_SQL_Running", "Replica_SQL_Running", default="No")),
@@ -347,7 +350,8 @@ def wait_applied(conn: pymysql.Connection, facts: ReplicaFacts, final: Coordinat
             return
         if time.monotonic() > deadline:
             raise ReplicationBroken(f"the target did not reach the source's final position within {timeout:.0f} s "
-                                    f"(at {now.exec_file}:{now.exec_pos}, the source at {final.log_file}:{final.log_pos})")
+                                    f"(at {now.exec_file}:{now.exec_pos}, the source at "
+                                    f"{final.log_file}:{final.log_pos})")
 
 
 def at(now: ReplicaStatus | None, final: Coordinates, how: str, flavor: str) -> bool:
@@ -355,7 +359,9 @@ def at(now: ReplicaStatus | None, final: Coordinates, how: str, flavor: str) -> 
     if now is None:
         return False
     if how == GTID:
-        return bool(now.executed_gtid and final.gtid) and transactions_behind(final.gtid, now.executed_gtid, flavor) == 0
+        if not (now.executed_gtid and final.gtid):
+            return False
+        return transactions_behind(final.gtid, now.executed_gtid, flavor) == 0
     if now.exec_file == final.log_file:
         return now.exec_pos == final.log_pos
     return True  # the source rotated its log since: the wait function compared across files

@@ -154,7 +154,8 @@ def start(link: Link, options: StartOptions, say: Callable[..., None]) -> int:
         return EXIT_MISMATCH
     if now is None or not now.running:
         if now is not None:  # a rerun: one thread may still run, and filters change only with both stopped
-            replica.run(link.target, replica.stop(facts) + ([] if facts.rds else replica.set_filters(facts, link.databases)))
+            filters = [] if facts.rds else replica.set_filters(facts, link.databases)
+            replica.run(link.target, replica.stop(facts) + filters)
         replica.run(link.target, replica.start(facts))
     if not state.get("started_at"):
         link.save({**state, "source": str(link.address), "user": link.options.replication_user, "mode": link.mode,
@@ -230,7 +231,8 @@ def status(link: Link, sample: float, say: Callable[..., None]) -> int:
     now = link.status()
     if now is None:
         if cutover.get("step") == "done":
-            say(f"replication: ended by migrate cutover (write freeze {cutover['done_at'] - cutover['frozen_at']:.1f} s)")
+            freeze = cutover["done_at"] - cutover["frozen_at"]
+            say(f"replication: ended by migrate cutover (write freeze {freeze:.1f} s)")
             return EXIT_OK
         say(describe(link, None))
         return EXIT_MISMATCH

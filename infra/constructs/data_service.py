@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup, SecurityGroupEgress
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
@@ -36,9 +36,12 @@ class DataServicePlacement:
 
 
 class ServiceSecurityGroup(Construct):
-    """Attributes: ``group`` (no egress: a data service never opens connections), ``port``."""
+    """Attributes: ``group``, ``port``. No egress (a data service opens no connections) but the
+    ``egress`` given: (CIDR, TCP port, why) flows, inline like the empty default so Terraform keeps
+    exactly these."""
 
-    def __init__(self, scope: Construct, id_: str, *, placement: DataServicePlacement, service: str, port: int) -> None:
+    def __init__(self, scope: Construct, id_: str, *, placement: DataServicePlacement, service: str, port: int,
+                 egress: tuple[tuple[str, int, str], ...] = ()) -> None:
         super().__init__(scope, id_)
         self.port = port
         name = f"{placement.name}-{service.lower()}"
@@ -48,7 +51,11 @@ class ServiceSecurityGroup(Construct):
             name=name,
             description=f"{service}: port {port} from the app tier only",
             vpc_id=placement.vpc_id,
-            egress=[],
+            egress=[
+                SecurityGroupEgress(protocol="tcp", from_port=to, to_port=to, cidr_blocks=[cidr], description=why,
+                                    ipv6_cidr_blocks=[], prefix_list_ids=[], security_groups=[], self_attribute=False)
+                for cidr, to, why in egress
+            ],
             tags={"Name": name},
         )
         VpcSecurityGroupIngressRule(

@@ -46,6 +46,7 @@ KINDS = {
     "replace": "likely replaces a stateful resource",
     "protection-off": "turns off deletion protection or encryption",
     "open-ingress": "opens a security group to the internet",
+    "data-egress": "opens a way out of the data tier (the databases' subnets)",
     "iam-wildcard": "adds a wildcard to an IAM statement",
     "checkov": "new checkov finding",
 }
@@ -67,6 +68,7 @@ def find_risks(changes: list[BlockChange], before: Synth, after: Synth) -> list[
         *stateful_risks(changes),
         *protection_risks(changes),
         *_new(open_ingress, "open-ingress", before, after),
+        *_new(data_tier_egress, "data-egress", before, after),
         *_new(iam_wildcards, "iam-wildcard", before, after),
     ]
     return sorted(risks, key=lambda r: (list(KINDS).index(r.kind), r.stack, r.address, r.detail))
@@ -172,6 +174,35 @@ def open_ingress(stack: Stack) -> list[tuple[str, str]]:
             for cidr in [*(ipv4 or []), *(ipv6 or [])]:
                 if cidr in WORLD:
                     found.append((block.address, f"{protocol} {rule.get('from_port', 'all')}-{rule.get('to_port', 'all')} from {cidr}"))
+    return found
+
+
+def data_tier_egress(stack: Stack) -> list[tuple[str, str]]:
+    """(address, "route to 52.66.10.20/32 through a NAT gateway") for each way out of the data tier: a route or
+    an egress rule to addresses in the data stack (whose services otherwise open no connection), and
+    an egress rule of the data subnets' NACL to anything outside the VPC."""
+    found = []
+    blocks = stack.of_kind("resource")
+    if stack.name.endswith("-data"):
+        for block in blocks:
+            body = block.body
+            if block.type == "aws_route":
+                via = "a NAT gateway" if body.get("nat_gateway_id") else "a gateway"
+                found.append((block.address, f"route to {body.get('destination_cidr_block')} through {via}"))
+            elif block.type == "aws_security_group":
+                rules = [r for r in _list(body.get("egress")) if isinstance(r, dict)]
+                found += [(block.address, f"{r.get('protocol')} {r.get('from_port')}-{r.get('to_port')} to {cidr}")
+                          for r in rules for cidr in _list(r.get("cidr_blocks"))]
+            elif block.type == "aws_vpc_security_group_egress_rule" and body.get("cidr_ipv4"):
+                found.append((block.address, f"{body.get('ip_protocol')} {body.get('from_port')}-{body.get('to_port')} "
+                                             f"to {body['cidr_ipv4']}"))
+    vpc_cidrs = {b.body.get("cidr_block") for b in blocks if b.type == "aws_vpc"}
+    for block in blocks:
+        if block.type == "aws_network_acl" and str((block.body.get("tags") or {}).get("Name", "")).endswith("-data"):
+            found += [(block.address, f"NACL egress {r.get('protocol')} {r.get('from_port')}-{r.get('to_port')} to "
+                                      f"{r.get('cidr_block')}")
+                      for r in _list(block.body.get("egress")) if isinstance(r, dict)
+                      and r.get("cidr_block") not in vpc_cidrs]
     return found
 
 

@@ -16,14 +16,18 @@ ENVIRONMENTS = available_environments()
 #: A synthesized configuration that no shipped environment has, for toggles off everywhere by default.
 EDGE = "prod+edge"
 EDGE_DOMAIN = "duewin.example.com"
+#: The old server a replicated cutover reaches from RDS (database.replication_source, off by default).
+REPLICATION_SOURCE = {"cidr": "52.66.10.20/32", "databases": ("duewin",)}
 
 
 def edge_config() -> EnvironmentConfig:
-    """prod with the whole edge on (created zone, CloudFront, the ALB's certificate) and two e-mails."""
+    """prod with the whole edge on (created zone, CloudFront, the ALB's certificate), two e-mails, and the
+    path to the old server a replicated cutover opens."""
     base = load_environment("prod").model_dump()
     return EnvironmentConfig.model_validate(
         {
             **base,
+            "database": {**base["database"], "replication_source": REPLICATION_SOURCE},
             "dns": {"domain": EDGE_DOMAIN, "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"},
             "edge": {**base["edge"], "create_cloudfront": True, "create_dns": True, "create_zone": True},
             "alarms": {**base["alarms"], "emails": ("ops@example.com", "oncall@example.com")},

@@ -205,7 +205,8 @@ def test_point_calls_per_kind_of_target(facts, origin, tls, calls):
      "CALL mysql.rds_reset_external_master", "SELECT SOURCE_POS_WAIT(%s, %s, %s)"),
     (replica.ReplicaFacts("8.4.3", 2, RDS_84), "CALL mysql.rds_start_replication", "CALL mysql.rds_stop_replication",
      "CALL mysql.rds_reset_external_source", "SELECT SOURCE_POS_WAIT(%s, %s, %s)"),
-    (replica.ReplicaFacts("8.0.21", 2), "START SLAVE", "STOP SLAVE", "RESET SLAVE ALL", "SELECT MASTER_POS_WAIT(%s, %s, %s)"),
+    (replica.ReplicaFacts("8.0.21", 2), "START SLAVE", "STOP SLAVE", "RESET SLAVE ALL",
+     "SELECT MASTER_POS_WAIT(%s, %s, %s)"),
     (replica.ReplicaFacts("8.0.35", 2), "START REPLICA", "STOP REPLICA", "RESET REPLICA ALL",
      "SELECT SOURCE_POS_WAIT(%s, %s, %s)"),
     (replica.ReplicaFacts("10.11.19-MariaDB", 2), "START SLAVE", "STOP SLAVE", "RESET SLAVE ALL",
@@ -224,7 +225,8 @@ def test_filters_name_the_target_databases_and_rename_where_they_differ():
         ("SET GLOBAL replicate_wild_do_table = %s", ("duewin\\_prod.%,x.%",)),
         ("SET GLOBAL replicate_rewrite_db = %s", ("duewin->duewin_prod",))]
     [mysql] = replica.set_filters(replica.ReplicaFacts("8.0.35", 2), [("duewin", "app")])
-    assert mysql.sql == "CHANGE REPLICATION FILTER REPLICATE_WILD_DO_TABLE = ('app.%'), REPLICATE_REWRITE_DB = ((`duewin`, `app`))"
+    assert mysql.sql == ("CHANGE REPLICATION FILTER REPLICATE_WILD_DO_TABLE = ('app.%'), "
+                         "REPLICATE_REWRITE_DB = ((`duewin`, `app`))")
 
 
 def test_rds_targets_cannot_rename_and_need_a_parameter_group_filter_when_the_source_holds_more():
