@@ -32,7 +32,7 @@ from tests.bootstrap.test_user_data import STUBS as USER_DATA_STUBS
 from tests.conftest import missing
 from tests.node_packages import NpmUnavailable, installed_node_modules
 from tests.servers.mariadb import PASSWORD, USER, MariaDB, install_template, missing_binaries
-from tests.servers.process import find_binary, free_port
+from tests.servers.process import find_binary, free_port, self_signed_certificate
 from tests.servers.redis import RedisServer
 
 STANDIN = Path(__file__).with_name("standin_app")
@@ -65,17 +65,6 @@ esac""",
     "pm2": r"""[[ $1 == startup ]] || exec "$STUB_NODE_MODULES/.bin/pm2" "$@" """,
 }
 RECORD_ONLY = ("apt-get", "snap", "useradd", "chown", "systemctl")
-
-
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [find_binary("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
-         "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )
-    return cert, key
 
 
 class Host:
@@ -203,7 +192,7 @@ def data_servers(tmp_path_factory, node_modules):
     if absent:
         missing(", ".join(absent))
     root = tmp_path_factory.mktemp("app-data")
-    db_cert, db_key = _certificate(root / "db-tls")
+    db_cert, db_key = self_signed_certificate(root / "db-tls")
     mariadb = MariaDB("db", root, extra_args=(f"--ssl-cert={db_cert}", f"--ssl-key={db_key}", "--require-secure-transport=ON"))
     mariadb.start(install_template(root))
     mariadb.create_database("duewin")

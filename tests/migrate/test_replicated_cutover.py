@@ -15,12 +15,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from pymysql.cursors import DictCursor
 
 from migrate.checkpoint import TABLE
 from migrate.cli import cli
+from tests.conftest import missing
 from tests.migrate.conftest import started_pair
 from tests.servers.app_writer import Writer, create_schema
 from tests.servers.mariadb import PASSWORD, REPLICATION_SOURCE, CheckpointPoller, MariaDB, ServerPair, native_env
+from tests.servers.process import find_binary, self_signed_certificate
 
 REPLICATION_PASSWORD = "repl-pw-4"
 RATE = 300  # transactions/s the writer aims at; the issue asks for ≥ 200
@@ -29,8 +32,12 @@ ENV = {"MIGRATE_TARGET_PASSWORD": PASSWORD, "MIGRATE_SOURCE_PASSWORD": PASSWORD,
 
 
 @pytest.fixture(scope="module")
-def pair() -> Iterator[ServerPair]:
-    yield from started_pair(REPLICATION_SOURCE)
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPair]:
+    """Source and target; the source offers TLS, as the replica's connection to it needs by default."""
+    if find_binary("openssl") is None:
+        missing("openssl")
+    cert, key = self_signed_certificate(tmp_path_factory.mktemp("source-tls"))
+    yield from started_pair((*REPLICATION_SOURCE, f"--ssl-cert={cert}", f"--ssl-key={key}"))
 
 
 @pytest.fixture
@@ -48,6 +55,12 @@ def shop(pair: ServerPair, request: pytest.FixtureRequest) -> Iterator[Shop]:
 
 def migrate(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), env=ENV, catch_exceptions=False)
+
+
+def _status(server: MariaDB) -> dict:
+    with server.root_connection() as conn, conn.cursor(DictCursor) as cur:
+        cur.execute("SHOW SLAVE STATUS")
+        return cur.fetchone()
 
 
 def _sql(server: MariaDB, database: str | None, *statements: str) -> list[tuple]:
@@ -78,15 +91,17 @@ class Shop:
              "CREATE TABLE games (id INT PRIMARY KEY, name VARCHAR(30), odds DECIMAL(8,3))",
              f"INSERT INTO games SELECT seq, CONCAT('game ', seq), seq / 7 FROM seq_1_to_{games}")
 
-    def dump(self, path: Path, *flags: str) -> Path:
+    def dump(self, path: Path, *flags: str, coordinates: tuple[str, ...] = ("--master-data=2", "--gtid")) -> Path:
         """mariadb-dump as the runbook says: one consistent snapshot, with its binlog coordinates."""
         with path.open("wb") as out:
-            subprocess.run(["mariadb-dump", *self.pair.source.client_args(), "--single-transaction",
-                            "--master-data=2", "--gtid", *flags, self.name], stdout=out, check=True, env=native_env())
+            subprocess.run(["mariadb-dump", *self.pair.source.client_args(), "--single-transaction", *coordinates,
+                            *flags, self.name], stdout=out, check=True, env=native_env())
         return path
 
-    def link(self, *extra: str) -> list[str]:
-        return ["--source", self.source_url, "--target", self.target_url, "--allow-plaintext", *extra]
+    def link(self, *extra: str, tls: bool = False) -> list[str]:
+        """Both servers. The tool's own connections are on loopback; ``tls`` is the replica's to the source."""
+        return ["--source", self.source_url, "--target", self.target_url, *([] if tls else ["--allow-plaintext"]),
+                *extra]
 
     def state(self) -> dict:
         rows = _sql(self.pair.target, self.name, f"SELECT replication FROM `{TABLE}`")
@@ -123,16 +138,22 @@ def test_replicated_cutover_under_write_load(shop, tmp_path):
     began = time.monotonic()
     writer.wait(100)
     dump = shop.dump(tmp_path / "shop.sql")
+    inspected = migrate("inspect", str(dump))
+    assert inspected.exit_code == 0 and "replication: from binlog.000001:" in inspected.output
     _run(shop, dump)
-    started = migrate("replicate", "start", *shop.link("--create-replication-user"))
+    started = migrate("replicate", "start", *shop.link("--create-replication-user", tls=True))
     assert started.exit_code == 0, started.output
     assert "replication: running" in started.output and "by GTID" in started.output
-    status = migrate("replicate", "status", *shop.link("--sample", "0.5"))
+    # The replica reads the binary log over TLS: its user may not connect otherwise.
+    [grants] = _sql(shop.pair.source, None, "SHOW GRANTS FOR 'migrate_repl'@'%'")
+    assert "REPLICATION SLAVE" in grants[0] and "REQUIRE SSL" in grants[0] and "SELECT" not in grants[0]
+    assert _status(shop.pair.target)["Master_SSL_Allowed"] == "Yes"
+    status = migrate("replicate", "status", *shop.link("--sample", "0.5", tls=True))
     assert status.exit_code == 0, status.output
     assert "behind:" in status.output and "ETA:" in status.output and "last error: none" in status.output
     writing = time.monotonic()
 
-    cutover = migrate("cutover", *shop.link("--report", str(tmp_path / "cutover.json")))
+    cutover = migrate("cutover", *shop.link("--report", str(tmp_path / "cutover.json"), tls=True))
     writer.stop()
     assert cutover.exit_code == 0, cutover.output
     # The writer kept its pace through the dump, the load and the catch-up.
@@ -148,6 +169,17 @@ def test_replicated_cutover_under_write_load(shop, tmp_path):
     assert after.exit_code == 0 and "ended by migrate cutover" in after.output
     again = migrate("cutover", *shop.link())
     assert again.exit_code == 0 and "already done" in again.output
+
+
+def test_a_dump_without_coordinates_is_plain_cutover_only(shop, tmp_path):
+    dump = shop.dump(tmp_path / "plain.sql", coordinates=())
+    inspected = migrate("inspect", str(dump))
+    assert inspected.exit_code == 0 and "plain cutover only" in inspected.output
+    loaded = migrate("run", str(dump), "--target", shop.target_url)
+    assert loaded.exit_code == 0 and "plain cutover only" in loaded.output
+    refused = migrate("replicate", "start", *shop.link())
+    assert refused.exit_code == 2 and "plain cutover only" in refused.output
+    assert _sql(shop.pair.target, None, "SHOW SLAVE STATUS") == []
 
 
 def _migrate_process(*args: str, stdin: int | None = None) -> subprocess.Popen:
@@ -213,8 +245,14 @@ def test_conflicts_are_refused_with_the_error_and_the_source_writable_again(shop
     writer = shop.writer.start()
     writer.wait(50)
     _run(shop, shop.dump(tmp_path / "shop.sql"))
-    assert migrate("replicate", "start", *shop.link("--create-replication-user")).exit_code == 0
     source, target = shop.pair.source, shop.pair.target
+    # The source is checked before anything changes: MIXED logs some changes as statements.
+    _sql(source, None, "SET GLOBAL binlog_format = 'MIXED'")
+    refused = migrate("replicate", "start", *shop.link("--create-replication-user"))
+    _sql(source, None, "SET GLOBAL binlog_format = 'ROW'")
+    assert refused.exit_code == 2 and "binlog_format is MIXED" in refused.output, refused.output
+    assert _sql(target, None, "SHOW SLAVE STATUS") == []
+    assert migrate("replicate", "start", *shop.link("--create-replication-user")).exit_code == 0
 
     # A row planted on the target that the source then writes too: the replica is delayed, so it
     # stops on the conflict only after the freeze, which must then be undone.
