@@ -59,6 +59,7 @@ class ReplicaFacts:
     procedures: frozenset[str] = frozenset()  # the mysql.rds_* procedures it holds
     gtid_mode: str | None = None
     filters: dict[str, str] = field(default_factory=dict)  # filter name (upper case) → rule, server-wide
+    gtid_executed: str | None = None  # MySQL's: what auto-positioning would not fetch again
 
     @property
     def flavor(self) -> str:
@@ -195,9 +196,12 @@ def problems(facts: ReplicaFacts, origin: Coordinates, databases: list[tuple[str
         pairs = ", ".join(f"{s} → {t}" for s, t in databases if s != t)
         found.append(f"the dump loaded under other names ({pairs}), and RDS cannot rename databases in replication "
                      "(no replicate-rewrite-db): load into a database of the source's name for a replicated cutover")
-    if mode(facts, origin) == GTID and facts.flavor == MYSQL and facts.gtid_mode != "ON":
-        found.append("the dump carries a GTID set but no binlog file and position, and the target's gtid_mode is not "
-                     "ON: dump again with --source-data=2, which writes both")
+    if mode(facts, origin) == GTID and facts.flavor == MYSQL and (
+            facts.gtid_mode != "ON" or transactions_behind(origin.gtid, facts.gtid_executed or "", MYSQL)):
+        # Auto-positioning fetches every transaction the target has not executed; migrate drops the
+        # dump's SET @@GLOBAL.GTID_PURGED (RDS rejects it), so the loaded rows would be applied again.
+        found.append("the dump carries a GTID set but no binlog file and position, and the target has not executed "
+                     "that set (gtid_mode ON, GTID_PURGED applied): dump again with --source-data=2, which writes both")
     others = sorted(set(source_databases) - {s for s, _ in databases})
     if facts.rds and others and not _filtered(facts, [t for _, t in databases]):
         found.append(f"the source also holds {', '.join(others)}, whose changes the target would try to apply (and "
@@ -225,13 +229,16 @@ def gather(conn: pymysql.Connection) -> ReplicaFacts:
                         "'replicate_wild_do_table', 'replicate_rewrite_db')")
             variables = {name.lower(): value for name, value in cur.fetchall()}
             filters = {name.upper(): value for name, value in variables.items() if name.startswith("replicate_")}
+            executed = None
             if "mariadb" not in str(version).lower():
                 cur.execute("SELECT FILTER_NAME, FILTER_RULE "
                             "FROM performance_schema.replication_applier_global_filters")
                 filters = {name.upper(): rule for name, rule in cur.fetchall()}
+                cur.execute("SELECT @@GLOBAL.gtid_executed")
+                executed = (cur.fetchone()[0] or "").replace("\n", "")
     except pymysql.err.MySQLError as e:
         raise ConnectionFailed(f"target: cannot read its replication settings: {error_text(e)}") from None
-    return ReplicaFacts(str(version), int(server_id), procedures, variables.get("gtid_mode"), filters)
+    return ReplicaFacts(str(version), int(server_id), procedures, variables.get("gtid_mode"), filters, executed)
 
 
 def run(conn: pymysql.Connection, calls: list[Call]) -> None:

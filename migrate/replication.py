@@ -136,6 +136,8 @@ def start(link: Link, options: StartOptions, say: Callable[..., None]) -> int:
     if now is not None and not link.ours(now):
         raise PreflightFailed(f"the target already replicates from {now.host}:{now.port}, not {link.address}: "
                               "reset its replication first")
+    if now is None and (state.get("cutover") or {}).get("step") == "done":
+        raise PreflightFailed("the cutover is done: the target is a server of its own, replicating nothing")
     if now is None and state.get("started_at"):
         raise PreflightFailed("replication was set up here and has since been reset: the target has applied changes "
                               "past the dump's position, which no longer fits it; load again for a replicated cutover")

@@ -1,11 +1,13 @@
 """One cutover load (``migrate run``) as a session of phases: login, preflight, prescan, load (with
-retries), verify, report.
+retries), origin, verify, report.
 
 Each phase is a method that reads and leaves its results on the session, and is timed; a phase
 may end the run early with an exit code (a dry run after its prescan). The CLI only parses
-options into ``RunOptions``. Later phases (replication from the dump's coordinates, the cutover
-itself) and other sources (object storage) slot in by extending ``PHASES`` or overriding
-``open_dump`` / ``connect``: the load, its checkpoint and the verdict do not change for them.
+options into ``RunOptions``. The ``origin`` phase records where the dump says replication would
+start, for the replicated cutover (``migrate replicate``, ``migrate cutover``: replication.py,
+cutover.py), which continues from the checkpoint this session leaves. Other sources (object
+storage) slot in by overriding ``open_dump`` / ``connect``: the load, its checkpoint and the
+verdict do not change for them.
 """
 
 from __future__ import annotations
@@ -207,6 +209,9 @@ class CutoverSession:
                                       {**found.as_dict(), "databases": databases})
         self.say(f"replication can start from {found.describe()} (recorded in the checkpoint): "
                  "next, migrate replicate start", err=True)
+        if self.options.cleanup:
+            self.say("migrate: --cleanup drops the checkpoint with that position once every table matches: "
+                     "leave it out for a replicated cutover", err=True)
 
     def verify(self) -> None:
         with self.connect(autocommit=True) as check:

@@ -290,3 +290,11 @@ def test_lag_is_the_age_of_the_newest_source_position_the_replica_has_executed()
     assert lag.observe(10.2, ("binlog.000001", 900), ("binlog.000001", 500)) == pytest.approx(0.2)
     assert lag.observe(11.0, ("binlog.000002", 300), ("binlog.000001", 950)) == pytest.approx(0.8)
     assert lag.observe(11.2, ("binlog.000002", 400), ("binlog.000002", 400)) == 0
+
+
+def test_a_gtid_set_without_file_and_position_needs_a_target_that_executed_it():
+    executed = replica.ReplicaFacts("8.0.39", 2, RDS_80, "ON", gtid_executed="uuid:1-5")
+    assert replica.problems(executed, GTID_ONLY, [("duewin", "duewin")], ("duewin",)) == []
+    [fresh] = replica.problems(replica.ReplicaFacts("8.0.39", 2, RDS_80, "ON", gtid_executed=""), GTID_ONLY,
+                               [("duewin", "duewin")], ("duewin",))
+    assert "--source-data=2" in fresh
