@@ -59,6 +59,7 @@ class Cutover:
         self.options = options
         self.say = say
         self.verdicts: list[TableVerdict] = []
+        self.cut: dict = {}  # the attempt as last recorded in the target
 
     def run(self) -> int:
         link = self.link
@@ -71,6 +72,7 @@ class Cutover:
             previous = binlog_source.read_only_state(link.source, link.source_facts)
             cut = self._save({"step": "freezing", "previous": previous, "started_at": time.time()})
         else:
+            self.cut = cut
             self.say(f"migrate: continuing the cutover from step {cut['step']!r}", err=True)
         steps = {"freezing": self._freeze, "frozen": self._final, "final": self._applied, "applied": self._stop,
                  "stopped": self._verify, "verified": self._switch}
@@ -81,7 +83,7 @@ class Cutover:
                 cut = self._save(steps[cut["step"]](cut))
         except (MigrateError, replica.ReplicationBroken, binlog_source.NotPermitted, pymysql.err.MySQLError,
                 KeyboardInterrupt) as e:
-            self._abort(cut, _reason(e))
+            self._abort(self.cut, _reason(e))
         return self._report(cut)
 
     # -- before the freeze -------------------------------------------------------------------------
@@ -194,6 +196,7 @@ class Cutover:
     def _save(self, cut: dict) -> dict:
         state = self.link.state()
         self.link.save({**state, "cutover": cut})
+        self.cut = cut
         return cut
 
     def _abort(self, cut: dict, reason: str) -> None:

@@ -357,6 +357,11 @@ def test_without_the_privilege_the_operator_stops_the_app(shop, tmp_path):
     assert migrate("replicate", "start", *shop.link("--create-replication-user")).exit_code == 0
     as_ops = ["--source", f"mysql+pymysql://ops@127.0.0.1:{source.port}/{shop.name}", "--target", shop.target_url,
               "--allow-plaintext"]
+    declined = CliRunner().invoke(cli, ["cutover", *as_ops], input="not yet\n",
+                                  env={**ENV, "MIGRATE_SOURCE_PASSWORD": "ops-pw"})
+    assert declined.exit_code == 1, declined.output
+    assert "stopped at the operator's answer" in declined.output and "start the app there again" in declined.output
+    assert shop.state()["cutover"] is None and shop.read_only() == 0
     cutover = subprocess.Popen([sys.executable, "-c", "from migrate.cli import main; main()", "cutover", *as_ops],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env={**os.environ, **ENV, "MIGRATE_SOURCE_PASSWORD": "ops-pw"})
