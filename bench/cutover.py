@@ -125,7 +125,7 @@ def main() -> None:
         if not options.keep:
             shutil.rmtree(root, ignore_errors=True)
     print(f"application: {r['rate']:.0f} transactions/s (asked {options.rate:.0f}) through the dump, load and "
-          f"catch-up; {r['refused']:.0f} commits refused while frozen")
+          f"catch-up; {r['refused']:.0f} commits refused by the frozen source (it stays read-only after the switch)")
     print(f"replicated, before the freeze (writes on): dump {r['dump']:.1f} s, load {r['load']:.1f} s, "
           f"replicate start {r['start']:.1f} s; migrate cutover ran {r['cutover']:.1f} s in all")
     print("write freeze, same data:")
