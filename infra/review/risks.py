@@ -6,6 +6,7 @@ listener that was already open to the internet is not news, one that becomes ope
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -180,7 +181,7 @@ def open_ingress(stack: Stack) -> list[tuple[str, str]]:
 def data_tier_egress(stack: Stack) -> list[tuple[str, str]]:
     """(address, "route to 52.66.10.20/32 through a NAT gateway") for each way out of the data tier: a route or
     an egress rule to addresses in the data stack (whose services otherwise open no connection), and
-    an egress rule of the data subnets' NACL to anything outside the VPC."""
+    an egress rule of the data subnets' NACL to an internet address."""
     found = []
     blocks = stack.of_kind("resource")
     if stack.name.endswith("-data"):
@@ -196,14 +197,20 @@ def data_tier_egress(stack: Stack) -> list[tuple[str, str]]:
             elif block.type == "aws_vpc_security_group_egress_rule" and body.get("cidr_ipv4"):
                 found.append((block.address, f"{body.get('ip_protocol')} {body.get('from_port')}-{body.get('to_port')} "
                                              f"to {body['cidr_ipv4']}"))
-    vpc_cidrs = {b.body.get("cidr_block") for b in blocks if b.type == "aws_vpc"}
     for block in blocks:
         if block.type == "aws_network_acl" and str((block.body.get("tags") or {}).get("Name", "")).endswith("-data"):
             found += [(block.address, f"NACL egress {r.get('protocol')} {r.get('from_port')}-{r.get('to_port')} to "
                                       f"{r.get('cidr_block')}")
-                      for r in _list(block.body.get("egress")) if isinstance(r, dict)
-                      and r.get("cidr_block") not in vpc_cidrs]
+                      for r in _list(block.body.get("egress")) if isinstance(r, dict) and _public(r.get("cidr_block"))]
     return found
+
+
+def _public(cidr: Any) -> bool:
+    """An internet address range (the VPC's own range, like every private one, is not)."""
+    try:
+        return not ipaddress.ip_network(str(cidr)).is_private
+    except ValueError:
+        return False  # an expression, not a literal range
 
 
 def iam_wildcards(stack: Stack) -> list[tuple[str, str]]:
