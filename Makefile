@@ -11,7 +11,7 @@ ENV ?= dev
 unexport PYTHONDONTWRITEBYTECODE
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup synth test test-cdktn bench-synth bench-migrate rehearse clean
+.PHONY: setup synth test test-cdktn bench-synth bench-migrate bench-cutover rehearse clean
 
 setup: $(INSTALLED) $(CHECKOV)
 
@@ -44,6 +44,9 @@ bench-synth: $(INSTALLED)
 
 bench-migrate: $(INSTALLED)
 	$(BIN)/python bench/migrate.py $(BENCH_ARGS)
+
+bench-cutover: $(INSTALLED)
+	$(BIN)/python bench/cutover.py $(BENCH_ARGS)
 
 clean:
 	rm -rf cdktf.out .pytest_cache

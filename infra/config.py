@@ -282,6 +282,35 @@ _WINDOW = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
 _WEEKLY_WINDOW = r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"
 
 
+class ReplicationSourceConfig(_Section):
+    """``[database.replication_source]``: the old server RDS replicates from during a replicated cutover
+    (``migrate replicate start``). Off by default; remove it after the cutover. It opens a path out of
+    the data tier: a route from the data subnets through the NAT gateway, the data NACL and the
+    database's security group towards ``cidr`` on ``port``, and sets the parameter group's
+    replicate-wild-do-table to ``databases`` so the replica applies those and nothing else.
+    Over a VPN or Direct Connect the route would go through its gateway instead (not built: README)."""
+
+    cidr: IPv4Network = Field(description="The old server's public address as RDS reaches it through the NAT (/32)")
+    port: int = Field(3306, ge=1, le=65535)
+    databases: tuple[str, ...] = Field(
+        min_length=1,
+        description="The databases to replicate, named as on the source (and the target: RDS cannot rename)",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> "ReplicationSourceConfig":
+        if self.cidr.prefixlen < 24:
+            raise FieldError(("cidr",), f"{self.cidr} is a whole network: the replication source is one server (/32, "
+                                        "at most /24)")
+        if not self.cidr.is_global:
+            raise FieldError(("cidr",), f"{self.cidr} is not a public address: a private one is reached over a VPN or "
+                                        "Direct Connect, not through the NAT gateway this setting routes to")
+        for name in self.databases:
+            if not re.fullmatch(r"[A-Za-z0-9_$]{1,64}", name):
+                raise FieldError(("databases",), f"{name!r} is not a database name (letters, digits, _ and $)")
+        return self
+
+
 class DatabaseConfig(_Section):
     """RDS MySQL. Defaults are the safe ones (deletion protection, final snapshot, 7 days of backups);
     an environment turns them off explicitly where cheapness matters more (dev)."""
@@ -344,6 +373,9 @@ class DatabaseConfig(_Section):
         90, ge=1, le=100,
         description="The proxy's pool as a share of the instance's max_connections; the connection budget keeps 10 % "
         "for admin sessions and the cutover tool",
+    )
+    replication_source: ReplicationSourceConfig | None = Field(
+        None, description="Only during a replicated cutover: lets RDS reach the old server (infra review flags it)"
     )
 
     @model_validator(mode="after")

@@ -12,6 +12,7 @@ loaded part differs is refused instead of silently skipping the wrong statements
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 import pymysql
@@ -25,6 +26,8 @@ _CREATE = """CREATE TABLE IF NOT EXISTS {table} (
   `line` BIGINT UNSIGNED NOT NULL,
   `digest` CHAR(64) NOT NULL COMMENT 'sha256 of the dump statements 1..statement',
   `complete` TINYINT NOT NULL DEFAULT 0,
+  `origin` TEXT NULL COMMENT 'JSON: the binlog coordinates the dump was taken at, and its databases',
+  `replication` TEXT NULL COMMENT 'JSON: migrate replicate start and migrate cutover progress',
   `updated_at` TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP
 ) ENGINE=InnoDB COMMENT='migrate run progress; drop with migrate run --cleanup'"""
 
@@ -134,6 +137,41 @@ def record(conn: pymysql.Connection, schema: str, position: Position) -> None:
     with conn.cursor() as cur:
         cur.execute(f"UPDATE {table(schema)} SET statement = %s, line = %s, digest = %s, complete = %s WHERE id = 1",
                     (position.statement, position.line, position.digest, int(position.complete)))
+
+
+# Documents kept beside the load's position by the steps after it (coordinates.py, cutover.py).
+DOCUMENTS = ("origin", "replication")
+
+
+def read_document(conn: pymysql.Connection, schema: str, column: str) -> dict | None:
+    """A JSON document of the checkpoint row; None where the load never started or wrote none."""
+    assert column in DOCUMENTS
+    if read(conn, schema) is None or column not in _columns(conn, schema):
+        return None
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT `{column}` FROM {table(schema)} WHERE id = 1")
+        row = cur.fetchone()
+    conn.commit()
+    return json.loads(row[0]) if row and row[0] else None
+
+
+def write_document(conn: pymysql.Connection, schema: str, column: str, document: dict | None) -> None:
+    """Replace a JSON document of the checkpoint row and commit."""
+    assert column in DOCUMENTS
+    missing = [c for c in DOCUMENTS if c not in _columns(conn, schema)]
+    with conn.cursor() as cur:
+        for name in missing:  # a checkpoint an older migrate created
+            cur.execute(f"ALTER TABLE {table(schema)} ADD COLUMN `{name}` TEXT NULL")
+        cur.execute(f"UPDATE {table(schema)} SET `{column}` = %s WHERE id = 1",
+                    (json.dumps(document, sort_keys=True) if document is not None else None,))
+    conn.commit()
+
+
+def _columns(conn: pymysql.Connection, schema: str) -> set[str]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                    (schema, TABLE))
+        return {r[0] for r in cur.fetchall()}
 
 
 def drop(conn: pymysql.Connection, schema: str) -> None:

@@ -16,11 +16,17 @@ from typing import Any
 
 import click
 
+from migrate import coordinates
 from migrate.app_user import AppUserOptions, AppUserSession
 from migrate.connection import connect, parse_url, resolve_login, tls_context
+from migrate.cutover import Cutover, CutoverOptions
 from migrate.databases import parse_map
-from migrate.errors import EXIT_MISMATCH, EXIT_OK, MigrateError
+from migrate.errors import EXIT_MISMATCH, EXIT_OK, BadInput, MigrateError
 from migrate.plan import summarize
+from migrate.replica import Address
+from migrate.replication import Link, LinkOptions, StartOptions, replication_password
+from migrate.replication import start as replication_start
+from migrate.replication import status as replication_status
 from migrate.report import inspect_text, summary_document, verdict_table, write_json
 from migrate.rewrite import RULES, Rewriter, rules_for
 from migrate.session import CutoverSession, RunOptions
@@ -129,9 +135,12 @@ def inspect(source: str, report_path: str | None) -> None:
     rewriter = Rewriter(rules_for(None))
     with DumpSource(source) as dump:
         summary = summarize(dump.read, dump.name, rewriter)
+        origin = coordinates.find(dump.head, dump.tail)
     rewrites = dict(rewriter.counts)
     click.echo(inspect_text(dump.name, dump.size, dump.compressed, summary, rewrites))
-    write_json(report_path, {"source": dump.name, "size": dump.size, **summary_document(summary, rewrites)})
+    click.echo(f"replication: from {origin.describe()}" if origin else coordinates.plain_only_reason())
+    write_json(report_path, {"source": dump.name, "size": dump.size, **summary_document(summary, rewrites),
+                             "replication": origin.as_dict() if origin else None})
 
 
 @cli.command()
@@ -186,6 +195,116 @@ def app_user(target_url: str, secret_arn: str, privileges: str, username: str | 
         password_secret_arn=password_secret_arn, prompt=prompter("master", password_prompt), ssl_ca=ssl_ca,
         allow_plaintext=allow_plaintext, report_path=report_path)
     sys.exit(AppUserSession(options, click.echo).run())
+
+
+def link_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """How ``replicate`` and ``cutover`` reach both servers, and how the target reaches the source."""
+    options = [
+        click.option("--source", "source_url", required=True, metavar="URL",
+                     help="The old server: mysql+pymysql://user@host:port/db (its password: MIGRATE_SOURCE_PASSWORD "
+                          "or --source-password-prompt)."),
+        click.option("--target", "target_url", required=True, metavar="URL",
+                     help="The loaded target, as given to migrate run (its checkpoint records the dump's position)."),
+        click.option("--source-password-prompt", is_flag=True, help="Ask for the source password."),
+        click.option("--password-prompt", is_flag=True, help="Ask for the target password."),
+        click.option("--password-secret-arn", metavar="ARN", help="Read the target password from Secrets Manager."),
+        click.option("--ssl-ca", type=click.Path(), help="CA bundle for TLS to the target (the RDS global bundle)."),
+        click.option("--source-ssl-ca", type=click.Path(), help="CA bundle for TLS to the source."),
+        click.option("--allow-plaintext", is_flag=True,
+                     help="Allow connections without TLS: to non-loopback servers, and the replica's own to the "
+                          "source."),
+        click.option("--replication-host", metavar="HOST[:PORT]",
+                     help="The source as the target reaches it (default: the --source URL's host and port)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _link(flags: dict[str, Any]) -> Link:
+    source, source_password = resolve_login(
+        parse_url(flags["source_url"], "--source", database_required=False), "MIGRATE_SOURCE_PASSWORD",
+        prompter("source", flags["source_password_prompt"]), None)
+    target, target_password = resolve_login(parse_url(flags["target_url"], database_required=False),
+                                            "MIGRATE_TARGET_PASSWORD", prompter("target", flags["password_prompt"]),
+                                            flags["password_secret_arn"])
+    address = None
+    if flags["replication_host"]:
+        host, _, port = flags["replication_host"].rpartition(":") if ":" in flags["replication_host"] else (
+            flags["replication_host"], "", str(source.port))
+        if not port.isdigit():
+            raise BadInput(f"--replication-host {flags['replication_host']}: expected HOST or HOST:PORT")
+        address = Address(host, int(port))
+    return Link(LinkOptions(source=source, source_password=source_password, target=target,
+                            target_password=target_password, ssl_ca=flags["ssl_ca"],
+                            source_ssl_ca=flags["source_ssl_ca"], allow_plaintext=flags["allow_plaintext"],
+                            replication_address=address,
+                            replication_user=flags.get("replication_user") or "migrate_repl"))
+
+
+@cli.group()
+def replicate() -> None:
+    """Make the loaded target a replica of the old server, from the dump's binlog coordinates."""
+
+
+@replicate.command("start")
+@link_options
+@click.option("--replication-user", default="migrate_repl", show_default=True,
+              help="The user the target replicates as (REPLICATION SLAVE and CLIENT on the source).")
+@click.option("--create-replication-user", is_flag=True,
+              help="Create (or update) that user on the source with only those privileges.")
+@click.option("--replication-user-host", default="%", show_default=True,
+              help="With --create-replication-user: where it may connect from (the NAT's address, ideally).")
+@click.option("--replication-password-secret-arn", metavar="ARN",
+              help="Its password from Secrets Manager (else MIGRATE_REPLICATION_PASSWORD).")
+@expected_failures
+def replicate_start(create_replication_user: bool, replication_user_host: str,
+                    replication_password_secret_arn: str | None, **flags: Any) -> None:
+    """Check the source (binary log ROW/FULL, server_id, retention, TLS), point the target at the dump's
+    position (RDS procedures or CHANGE MASTER/REPLICATION SOURCE) and start it. A rerun continues."""
+    link = _link(flags)
+    try:
+        options = StartOptions(create_user=create_replication_user, user_host=replication_user_host,
+                               password=lambda: replication_password(replication_password_secret_arn, dict(os.environ)))
+        sys.exit(replication_start(link, options, click.echo))
+    finally:
+        link.close()
+
+
+@replicate.command("status")
+@link_options
+@click.option("--sample", type=click.FloatRange(0.2, 60), default=2.0, show_default=True,
+              help="Seconds between the two looks the ETA is measured over.")
+@expected_failures
+def replicate_status(sample: float, **flags: Any) -> None:
+    """State, seconds and transactions behind, last error, and an ETA to catch up.
+    Exit 0 while replicating cleanly (or cut over), 1 when stopped or failing."""
+    link = _link(flags)
+    try:
+        sys.exit(replication_status(link, sample, click.echo))
+    finally:
+        link.close()
+
+
+@cli.command()
+@link_options
+@click.option("--max-lag", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="Freeze writes once the target is at most this many seconds behind.")
+@click.option("--timeout", type=click.FloatRange(1), default=300.0, show_default=True,
+              help="Give up waiting for the target to catch up (before the freeze) or to apply the final position.")
+@click.option("--report", "report_path", type=click.Path(), help="Also write the freeze and the verdict as JSON here.")
+@expected_failures
+def cutover(max_lag: float, timeout: float, report_path: str | None, **flags: Any) -> None:
+    """Freeze writes on the source, let the target apply its final position, stop replication, verify
+    every table exactly and print how long writes were frozen. Any failure puts the source back
+    read-write; a rerun after a crash continues."""
+    link = _link(flags)
+    options = CutoverOptions(max_lag=max_lag, timeout=timeout, report_path=report_path,
+                             ask=lambda question: click.prompt(question, err=True, default="", show_default=False))
+    try:
+        sys.exit(Cutover(link, options, click.echo).run())
+    finally:
+        link.close()
 
 
 def main() -> None:

@@ -158,6 +158,18 @@ def _drop_kinds(*kinds: Kind) -> Rewrite:
     return rewrite
 
 
+# What --master-data=1 / --source-data=1 and --dump-slave --apply-slave-statements write as statements:
+# they would make the target a replica of whatever it can reach, or stop it being one.
+_REPLICATION_STATEMENT = re.compile(
+    rb"\s*(?:CHANGE\s+(?:MASTER|REPLICATION\s+SOURCE)\b|(?:START|STOP)\s+(?:ALL\s+)?(?:SLAVES?|REPLICAS?)\b"
+    rb"|SET\s+GLOBAL\s+gtid_slave_pos\b)", re.I)
+
+
+def _drop_replication(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
+    dropped = kind in (Kind.OTHER, Kind.SET) and _REPLICATION_STATEMENT.match(sql) is not None
+    return (None, 1) if dropped else (sql, 0)
+
+
 def _strip_definer(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
     return strip_definer(sql) if b"DEFINER" in sql.upper() else (sql, 0)
 
@@ -183,6 +195,9 @@ RULES: tuple[Rule, ...] = (
          "--keep-gtid-purged", "Send SET @@GLOBAL.GTID_PURGED unchanged."),
     Rule("sql_log_bin", "SQL_LOG_BIN assignments dropped (RDS rejects them)", _drop_assignment("SQL_LOG_BIN"),
          "--keep-sql-log-bin", "Send SQL_LOG_BIN assignments unchanged."),
+    Rule("replication", "CHANGE MASTER / START SLAVE / SET GLOBAL gtid_slave_pos dropped (the dump's coordinates "
+         "are recorded for migrate replicate start instead)", _drop_replication, "--keep-replication-statements",
+         "Send the replication statements of --master-data=1 / --source-data=1 dumps unchanged."),
     Rule("database", "USE / CREATE DATABASE dropped (the target URL names the database)",
          _drop_kinds(Kind.USE, Kind.CREATE_DATABASE), "--keep-database-statements",
          "Send USE / CREATE DATABASE unchanged (loads where the dump says).",

@@ -1,11 +1,13 @@
 """One cutover load (``migrate run``) as a session of phases: login, preflight, prescan, load (with
-retries), verify, report.
+retries), origin, verify, report.
 
 Each phase is a method that reads and leaves its results on the session, and is timed; a phase
 may end the run early with an exit code (a dry run after its prescan). The CLI only parses
-options into ``RunOptions``. Later phases (replication from the dump's coordinates, the cutover
-itself) and other sources (object storage) slot in by extending ``PHASES`` or overriding
-``open_dump`` / ``connect``: the load, its checkpoint and the verdict do not change for them.
+options into ``RunOptions``. The ``origin`` phase records where the dump says replication would
+start, for the replicated cutover (``migrate replicate``, ``migrate cutover``: replication.py,
+cutover.py), which continues from the checkpoint this session leaves. Other sources (object
+storage) slot in by overriding ``open_dump`` / ``connect``: the load, its checkpoint and the
+verdict do not change for them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 
 import pymysql
 
-from migrate import checkpoint, preflight, rows
+from migrate import checkpoint, coordinates, preflight, rows
 from migrate.connection import Endpoint, connect, resolve_login, tls_context
 from migrate.databases import CHECKPOINT_SCHEMA
 from migrate.errors import (EXIT_MISMATCH, EXIT_OK, EXIT_UNPROVEN, ConnectionFailed, ConnectionLost, LoadFailed,
@@ -75,10 +77,11 @@ class Results:
     loader: Loader | None = None
     load_seconds: float = 0.0
     verdicts: list[TableVerdict] = field(default_factory=list)
+    coordinates: coordinates.Coordinates | None = None  # where the dump says replication would start
 
 
 class CutoverSession:
-    PHASES: tuple[str, ...] = ("login", "preflight", "prescan", "load", "verify", "report")
+    PHASES: tuple[str, ...] = ("login", "preflight", "prescan", "load", "origin", "verify", "report")
 
     def __init__(self, options: RunOptions, say: Callable[..., None]) -> None:
         self.options = options
@@ -143,6 +146,7 @@ class CutoverSession:
                     results.would_rewrite = dict(rewriter.counts)
                 else:
                     results.prescan = quick_summary(dump.read, dump.name)
+                results.coordinates = coordinates.find(dump.head, dump.tail)
         results.problems += preflight.problems(results.facts, self.endpoint.database, results.prescan,
                                                options.force or self.resuming)
         if self.endpoint.database is None and results.prescan is not None and not (options.force or self.resuming):
@@ -154,6 +158,8 @@ class CutoverSession:
         if options.dry_run and results.prescan is not None:
             self.say(inspect_text(options.source, os.path.getsize(options.source), False, results.prescan,
                                   results.would_rewrite))
+            found = results.coordinates
+            self.say(f"replication: from {found.describe()}" if found else coordinates.plain_only_reason())
             self.say("dry run: preflight passed, nothing written")
             return EXIT_OK
         return None
@@ -185,6 +191,27 @@ class CutoverSession:
             self.say("dry run: nothing written")
             return EXIT_OK
         return None
+
+    def origin(self) -> None:
+        """Record where a replica of the dumped server would start (the dump's binlog coordinates), for
+        ``migrate replicate start``; say whether a replicated cutover is possible at all."""
+        found = self.results.coordinates
+        if found is None:
+            self.say(f"migrate: {coordinates.plain_only_reason()}", err=True)
+            return
+        summary = self.results.summary
+        if self.endpoint.database is not None:
+            databases = [[found.database, self.endpoint.database]]
+        else:
+            databases = [[name, self.options.database_map.get(name, name)] for name in summary.databases]
+        with self.connect(autocommit=True) as conn:
+            checkpoint.write_document(conn, self.checkpoint_schema, "origin",
+                                      {**found.as_dict(), "databases": databases})
+        self.say(f"replication can start from {found.describe()} (recorded in the checkpoint): "
+                 "next, migrate replicate start", err=True)
+        if self.options.cleanup:
+            self.say("migrate: --cleanup drops the checkpoint with that position once every table matches: "
+                     "leave it out for a replicated cutover", err=True)
 
     def verify(self) -> None:
         with self.connect(autocommit=True) as check:
@@ -264,6 +291,7 @@ class CutoverSession:
             finally:
                 plan.close()
                 results.rewrites = dict(rewriter.counts)
+                results.coordinates = coordinates.find(dump.head, dump.tail)
             progress.finish(results.summary)
 
     def _retry_or_give_up(self, lost: ConnectionLost, attempt: int) -> None:

@@ -15,6 +15,10 @@ from typing import BinaryIO
 from migrate.errors import BadInput
 
 GZIP_MAGIC = b"\x1f\x8b"
+# The dump tools write binary-log coordinates at either end of a dump (coordinates.py): the first
+# and last bytes read are kept for them.
+HEAD_BYTES = 1 << 20
+TAIL_BYTES = 64 << 10
 
 
 class _Counting:
@@ -53,6 +57,8 @@ class DumpSource:
             gzip.GzipFile(fileobj=self._counting, mode="rb") if self.compressed else self._counting
         )
         self.decompressed = 0
+        self.head = b""
+        self.tail = b""
 
     @property
     def position(self) -> int:
@@ -71,6 +77,9 @@ class DumpSource:
         except (gzip.BadGzipFile, zlib.error, EOFError, OSError) as e:
             raise BadInput(f"corrupt or truncated gzip ({e}) after {self.decompressed} bytes of SQL",
                            source=self.name, offset=self.position) from None
+        if len(self.head) < HEAD_BYTES:
+            self.head += data[:HEAD_BYTES - len(self.head)]
+        self.tail = (self.tail + data)[-TAIL_BYTES:] if len(data) < TAIL_BYTES else data[-TAIL_BYTES:]
         self.decompressed += len(data)
         return data
 

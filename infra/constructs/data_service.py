@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from constructs import Construct
 
-from infra.engine.aws.security_group import SecurityGroup
+from infra.engine.aws.security_group import SecurityGroup, SecurityGroupEgress
 from infra.engine.aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from infra.engine.aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 
@@ -72,9 +72,10 @@ class DataServicePlacement:
 class ServiceSecurityGroup(Construct):
     """Attributes: ``group``, ``port``.
 
-    A data service never opens connections: its group has no egress (an empty inline list). A service
-    that does (RDS Proxy) passes ``egress_rules=True`` and adds them as rule resources: Terraform then
-    leaves egress to them and only drops AWS's default allow-all rule, while an inline list, even an
+    A data service opens no connections: its group's egress is the inline list of ``egress`` flows
+    ((CIDR, TCP port, why); empty by default), so Terraform keeps exactly these. A service that does
+    open connections (RDS Proxy) passes ``egress_rules=True`` and adds them as rule resources: Terraform
+    then leaves egress to them and only drops AWS's default allow-all rule, while an inline list, even an
     empty one, would delete them on every apply (the deploy rehearsal's second plan showed it).
     """
 
@@ -86,6 +87,7 @@ class ServiceSecurityGroup(Construct):
         placement: DataServicePlacement,
         service: str,
         port: int,
+        egress: tuple[tuple[str, int, str], ...] = (),
         egress_rules: bool = False,
     ) -> None:
         super().__init__(scope, id_)
@@ -97,7 +99,11 @@ class ServiceSecurityGroup(Construct):
             name=name,
             description=f"{service}: port {port} from the app tier only",
             vpc_id=placement.vpc_id,
-            egress=None if egress_rules else [],
+            egress=None if egress_rules else [
+                SecurityGroupEgress(protocol="tcp", from_port=to, to_port=to, cidr_blocks=[cidr], description=why,
+                                    ipv6_cidr_blocks=[], prefix_list_ids=[], security_groups=[], self_attribute=False)
+                for cidr, to, why in egress
+            ],
             tags={"Name": name},
         )
         open_path(

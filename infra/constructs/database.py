@@ -55,6 +55,9 @@ def parameters(config: DatabaseConfig) -> dict[str, str]:
         "slow_query_log": "1",
         "long_query_time": f"{config.slow_query_seconds:g}",
         "log_output": "FILE",
+        # A replicated cutover applies the migrated databases only (migrate replicate start checks it).
+        **({"replicate-wild-do-table": ",".join(f"{d}.%" for d in config.replication_source.databases)}
+           if config.replication_source else {}),
     }
 
 
@@ -72,7 +75,11 @@ class Database(Construct):
         self.db_name = config.name
         self.username = config.username
         self.max_allowed_packet = config.max_allowed_packet_mb * 1024 * 1024
-        self.security_group = ServiceSecurityGroup(self, "access", placement=placement, service="MySQL", port=PORT).group
+        source = config.replication_source
+        why = "replication from the old server (replicated cutover)"
+        egress = ((str(source.cidr), source.port, why),) if source else ()
+        self.security_group = ServiceSecurityGroup(self, "access", placement=placement, service="MySQL", port=PORT,
+                                                   egress=egress).group
         self.subnet_group = DbSubnetGroup(self, "subnets", name=f"{name}-data", subnet_ids=placement.subnet_ids, tags={"Name": f"{name}-data"})
         self.parameter_group = self._init_parameter_group()
         # RDS would create the export log groups itself, unencrypted and kept forever; and it refuses

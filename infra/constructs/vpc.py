@@ -3,7 +3,8 @@
 - public: ALB and NAT gateways; routes to the internet gateway. Instances never get public IPs.
 - app: the EC2 fleet; egress through NAT (one shared, or one per AZ so an AZ outage cannot cut
   the other AZs off).
-- data: RDS and ElastiCache; no route out of the VPC at all.
+- data: RDS and ElastiCache; no route out of the VPC at all, unless the environment names a
+  replication source for a replicated cutover (``data_egress``): then its NACL admits that one flow.
 
 The default security group and default NACL are taken under management with no rules, so
 anything accidentally attached to them is isolated; each tier has its own NACL instead.
@@ -42,10 +43,13 @@ class Vpc(Construct):
     ``route_table_ids`` (tier → ids), ``availability_zones`` (names, in subnet order).
     """
 
-    def __init__(self, scope: Construct, id_: str, *, config: NetworkConfig, zones: tuple[str, ...], name: str) -> None:
+    def __init__(self, scope: Construct, id_: str, *, config: NetworkConfig, zones: tuple[str, ...], name: str,
+                 data_egress: tuple[tuple[str, int], ...] = ()) -> None:
+        """``data_egress``: (CIDR, TCP port) flows the data tier may open out of the VPC (default none)."""
         super().__init__(scope, id_)
         self._config = config
         self._name = name
+        self._data_egress = data_egress
         self.availability_zones = list(zones)
         self.vpc = AwsVpc(
             self,
@@ -135,7 +139,8 @@ class Vpc(Construct):
                 [_allow(100, "-1", 0, 0, ANYWHERE)],
             ),
             "app": (within_vpc + ephemeral_from_anywhere, [_allow(100, "-1", 0, 0, ANYWHERE)]),
-            "data": (within_vpc, [_allow(100, "-1", 0, 0, vpc_cidr)]),
+            "data": (within_vpc + self._data_return_traffic(),
+                     [_allow(100, "-1", 0, 0, vpc_cidr)] + self._data_flows()),
         }
         for tier, (ingress, egress) in rules.items():
             NetworkAcl(
@@ -148,6 +153,15 @@ class Vpc(Construct):
                 egress=[NetworkAclEgress(**rule) for rule in egress],
                 tags={"Name": f"{self._name}-{tier}"},
             )
+
+
+    def _data_flows(self) -> list[dict]:
+        return [_allow(110 + i, "tcp", port, port, cidr) for i, (cidr, port) in enumerate(self._data_egress)]
+
+    def _data_return_traffic(self) -> list[dict]:
+        """The answers to the data tier's own connections, on its ephemeral ports."""
+        return [_allow(110 + len(EPHEMERAL_RANGES) * i + j, "tcp", lo, hi, cidr)
+                for i, (cidr, _) in enumerate(self._data_egress) for j, (lo, hi) in enumerate(EPHEMERAL_RANGES)]
 
 
 def _allow(number: int, protocol: str, from_port: int, to_port: int, cidr: str) -> dict:

@@ -6,6 +6,7 @@ listener that was already open to the internet is not news, one that becomes ope
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ KINDS = {
     "protection-off": "turns off deletion protection or encryption",
     "waf": "removes a WAF web ACL or switches its rules to count",
     "open-ingress": "opens a security group to the internet",
+    "data-egress": "opens a way out of the data tier (the databases' subnets)",
     "iam-wildcard": "adds a wildcard to an IAM statement",
     "checkov": "new checkov finding",
 }
@@ -69,6 +71,7 @@ def find_risks(changes: list[BlockChange], before: Synth, after: Synth) -> list[
         *protection_risks(changes),
         *waf_risks(changes),
         *_new(open_ingress, "open-ingress", before, after),
+        *_new(data_tier_egress, "data-egress", before, after),
         *_new(iam_wildcards, "iam-wildcard", before, after),
     ]
     return sorted(risks, key=lambda r: (list(KINDS).index(r.kind), r.stack, r.address, r.detail))
@@ -236,6 +239,41 @@ def open_ingress(stack: Stack) -> list[tuple[str, str]]:
                 if cidr in WORLD:
                     found.append((block.address, f"{protocol} {rule.get('from_port', 'all')}-{rule.get('to_port', 'all')} from {cidr}"))
     return found
+
+
+def data_tier_egress(stack: Stack) -> list[tuple[str, str]]:
+    """(address, "route to 52.66.10.20/32 through a NAT gateway") for each way out of the data tier: a route or
+    an egress rule to addresses in the data stack (whose services otherwise open no connection), and
+    an egress rule of the data subnets' NACL to an internet address."""
+    found = []
+    blocks = stack.of_kind("resource")
+    if stack.name.endswith("-data"):
+        for block in blocks:
+            body = block.body
+            if block.type == "aws_route":
+                via = "a NAT gateway" if body.get("nat_gateway_id") else "a gateway"
+                found.append((block.address, f"route to {body.get('destination_cidr_block')} through {via}"))
+            elif block.type == "aws_security_group":
+                rules = [r for r in _list(body.get("egress")) if isinstance(r, dict)]
+                found += [(block.address, f"{r.get('protocol')} {r.get('from_port')}-{r.get('to_port')} to {cidr}")
+                          for r in rules for cidr in _list(r.get("cidr_blocks"))]
+            elif block.type == "aws_vpc_security_group_egress_rule" and body.get("cidr_ipv4"):
+                found.append((block.address, f"{body.get('ip_protocol')} {body.get('from_port')}-{body.get('to_port')} "
+                                             f"to {body['cidr_ipv4']}"))
+    for block in blocks:
+        if block.type == "aws_network_acl" and str((block.body.get("tags") or {}).get("Name", "")).endswith("-data"):
+            found += [(block.address, f"NACL egress {r.get('protocol')} {r.get('from_port')}-{r.get('to_port')} to "
+                                      f"{r.get('cidr_block')}")
+                      for r in _list(block.body.get("egress")) if isinstance(r, dict) and _public(r.get("cidr_block"))]
+    return found
+
+
+def _public(cidr: Any) -> bool:
+    """An internet address range (the VPC's own range, like every private one, is not)."""
+    try:
+        return not ipaddress.ip_network(str(cidr)).is_private
+    except ValueError:
+        return False  # an expression, not a literal range
 
 
 def iam_wildcards(stack: Stack) -> list[tuple[str, str]]:

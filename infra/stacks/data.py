@@ -16,6 +16,7 @@ from infra.constructs.data_service import DataServicePlacement
 from infra.constructs.database import Database
 from infra.constructs.database_proxy import DatabaseProxy
 from infra.constructs.encryption_key import EncryptionKey
+from infra.constructs.replication_route import ReplicationRoute
 from infra.engine import TerraformOutput
 from infra.stacks.base import EnvironmentStack
 from infra.stacks.network import NetworkStack
@@ -28,6 +29,7 @@ class DataStack(EnvironmentStack):
     ``secrets_key_arn`` (the KMS key encrypting the secrets: the app role needs kms:Decrypt on exactly
     it), ``storage_key_arn``. Outputs ``app_user_secret_arn`` and ``app_user_secret_name`` name the
     secret ``migrate app-user`` writes.
+    ``replication_route`` while ``database.replication_source`` is set (a replicated cutover), else None.
 
     This stack also adds the app security group's egress rules to MySQL and Redis; the app stack
     must not add them again (AWS rejects a duplicate rule).
@@ -55,6 +57,11 @@ class DataStack(EnvironmentStack):
         )
         database_placement = replace(placement, storage_key_arn=config.database.storage_kms_key_arn or self.storage_key_arn)
         self.database = Database(self, "database", config=config.database, placement=database_placement)
+        source = config.database.replication_source
+        # The data route table is shared by the AZs; its way out is the first NAT gateway.
+        self.replication_route = ReplicationRoute(
+            self, "replication-route", config=source, route_table_ids=network.vpc.route_table_ids["data"],
+            nat_gateway_id=network.vpc.nat_gateways[0].id) if source else None
         self.cache = Cache(self, "cache", config=config.cache, placement=placement)
         self.app_user_secret = AppUserSecret(
             self,

@@ -93,6 +93,7 @@ def _write(tmp_path: Path, text: str, name: str = "dev") -> Path:
     return tmp_path
 
 
+REPLICATION = '[database.replication_source]\ncidr = "{cidr}"\ndatabases = {databases}\n\n[cache]'
 BAD_FILES = {
     "unknown key": (DEV.replace("[app]\n", "[app]\ninstance_typo = 'x'\n"), r"dev\.toml:\d+: app\.instance_typo: unknown key"),
     "wrong type": (DEV.replace("min_size = 2", 'min_size = "two"'), r"dev\.toml:\d+: app\.min_size: .*integer"),
@@ -223,6 +224,23 @@ BAD_FILES = {
     "redis alarm too late under noeviction": (
         DEV.replace("db_free_storage_gb = 2", "db_free_storage_gb = 2\nredis_memory_percent = 98"),
         r"alarms\.thresholds\.redis_memory_percent: 98 % leaves no time to act under noeviction",
+    ),
+    "replication source on a private address": (
+        DEV.replace("[cache]", REPLICATION.format(cidr="10.20.0.5/32", databases='["duewin"]')),
+        r"dev\.toml:\d+: database\.replication_source\.cidr: 10\.20\.0\.5/32 is not a public address: "
+        r".*VPN or Direct Connect",
+    ),
+    "replication source a whole network": (
+        DEV.replace("[cache]", REPLICATION.format(cidr="52.66.0.0/16", databases='["duewin"]')),
+        r"database\.replication_source\.cidr: 52\.66\.0\.0/16 is a whole network",
+    ),
+    "replication source without databases": (
+        DEV.replace("[cache]", REPLICATION.format(cidr="52.66.10.20/32", databases="[]")),
+        r"database\.replication_source\.databases: .*at least 1",
+    ),
+    "replication of a database name that is not one": (
+        DEV.replace("[cache]", REPLICATION.format(cidr="52.66.10.20/32", databases='["due win"]')),
+        r"database\.replication_source\.databases: 'due win' is not a database name",
     ),
     "redis log retention": (
         DEV.replace("snapshot_retention_days = 1\nlog_retention_days = 30", "snapshot_retention_days = 1\nlog_retention_days = 2"),

@@ -17,7 +17,7 @@ from infra.constructs.cache import parameter_group_family as redis_family
 from infra.constructs.database import parameter_group_family as mysql_family
 from infra.constructs.database import parameters
 from infra.secret_scan import secret_literals
-from tests.infra.variants import EDGE, ENVIRONMENTS
+from tests.infra.variants import EDGE, ENVIRONMENTS, REPLICATION_SOURCE
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
 APP_SG_OUTPUT = "cross-stack-output-aws_security_groupapp-sgid"
@@ -345,6 +345,37 @@ def test_only_the_app_tier_reaches_mysql_and_redis_on_their_ports(synthesized, e
         }
         assert all(APP_SG_OUTPUT in rule[app_side] for rule in rules.values())
         assert not any("cidr_ipv4" in rule or "cidr_ipv6" in rule for rule in rules.values())
+
+
+def test_a_replication_source_opens_one_flow_to_the_old_server_and_nothing_else(synthesized):
+    # GIVEN database.replication_source (the EDGE variant; off in every shipped environment)
+    synth = synthesized(EDGE)
+    cidr, flow = REPLICATION_SOURCE["cidr"], {"protocol": "tcp", "from_port": 3306, "to_port": 3306}
+    groups = {g["name"].rsplit("-", 1)[1]: g for g in synth.resources("data", "aws_security_group").values()}
+    # THEN MySQL's group may open 3306 to the old server alone, Redis's still nothing
+    [egress] = groups["mysql"]["egress"]
+    assert {k: egress[k] for k in (*flow, "cidr_blocks")} == {**flow, "cidr_blocks": [cidr]}
+    assert groups["redis"]["egress"] == []
+    # AND the data route table sends that address, and only it, through the NAT gateway
+    [route] = synth.resources("data", "aws_route").values()
+    assert route["destination_cidr_block"] == cidr and "nat_gateway" in route["nat_gateway_id"]
+    assert "data-rt" in route["route_table_id"]
+    # AND the data subnets' NACL admits the flow and its answers
+    [nacl] = [n for n in synth.resources("network", "aws_network_acl").values() if n["tags"]["Name"].endswith("-data")]
+    outside = {(r["protocol"], r["from_port"], r["to_port"]) for r in nacl["egress"] if r["cidr_block"] == cidr}
+    answers = {(r["from_port"], r["to_port"]) for r in nacl["ingress"] if r["cidr_block"] == cidr}
+    assert outside == {("tcp", 3306, 3306)} and answers == {(1024, 3388), (3390, 65535)}
+    # AND the replica applies the migrated database only
+    [group] = synth.resources("data", "aws_db_parameter_group").values()
+    assert {p["name"]: p["value"] for p in group["parameter"]}["replicate-wild-do-table"] == "duewin.%"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_without_a_replication_source_the_data_tier_has_no_way_out(synthesized, env):
+    synth = synthesized(env)
+    assert synth.resources("data", "aws_route") == {}
+    [group] = synth.resources("data", "aws_db_parameter_group").values()
+    assert "replicate-wild-do-table" not in {p["name"] for p in group["parameter"]}
 
 
 def test_data_stack_depends_on_the_network_stack_only(synthesized):

@@ -12,6 +12,7 @@ from infra.review.report import COMMENT_MARKER, DIGEST_MARKER, CheckovDelta, Env
 from infra.review.risks import checkov_risks, find_risks
 from infra.review.synthesized import Synth, digest, parse_stack
 from tests.conftest import engine_modules_loaded_by
+from tests.infra.variants import EDGE
 
 SG = "aws_security_group"
 
@@ -178,6 +179,23 @@ def test_detectors_can_fail_on_the_real_network_stack(synthesized):
     next(iter(mutated["resource"]["aws_vpc"].values()))["cidr_block"] = "10.99.0.0/16"
     after = _synth(network=mutated)
     assert sorted({r.kind for r in find_risks(diff(base, after), base, after)}) == ["iam-wildcard", "open-ingress", "replace"]
+
+
+def test_a_way_out_of_the_data_tier_is_flagged(synthesized):
+    # GIVEN prod's network and data stacks WHEN a replication source is configured (EDGE's) THEN the
+    # route through the NAT, MySQL's egress rule and the data NACL's rule are each flagged, once.
+    def stacks(env: str) -> Synth:
+        synth = synthesized(env)
+        return _synth(**{f"duewin_prod_{kind}": synth.stack(kind) for kind in ("network", "data")})
+
+    before, after = stacks("prod"), stacks(EDGE)
+    assert [(r.stack.rsplit("-", 1)[1], r.address.split(".")[0], r.detail) for r in find_risks([], before, after)
+            if r.kind == "data-egress"] == [
+        ("data", "aws_route", "route to 52.66.10.20/32 through a NAT gateway"),
+        ("data", "aws_security_group", "tcp 3306-3306 to 52.66.10.20/32"),
+        ("network", "aws_network_acl", "NACL egress tcp 3306-3306 to 52.66.10.20/32"),
+    ]
+    assert [r for r in find_risks([], before, before) if r.kind == "data-egress"] == []
 
 
 def _review(changes_per_stack: int, risks: int) -> Review:

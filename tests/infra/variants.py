@@ -21,11 +21,13 @@ CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-
 VARIANTS = [*ENVIRONMENTS, EDGE]
 #: Upload paths in the edge variant, so its web ACLs carry the large-body rule through checkov and terraform.
 EDGE_LARGE_BODY_PATHS = ("/api/upload/",)
+#: The old server a replicated cutover reaches from RDS (database.replication_source, off by default).
+REPLICATION_SOURCE = {"cidr": "52.66.10.20/32", "databases": ("duewin",)}
 
 
 def edge_config() -> EnvironmentConfig:
-    """prod with the whole edge on (created zone, CloudFront, the ALB's certificate), two e-mails, upload paths
-    and RDS Proxy."""
+    """prod with the whole edge on (created zone, CloudFront, the ALB's certificate), two e-mails, upload paths,
+    RDS Proxy and the path to the old server a replicated cutover opens."""
     base = load_environment("prod").model_dump()
     return EnvironmentConfig.model_validate(
         {
@@ -34,7 +36,7 @@ def edge_config() -> EnvironmentConfig:
             "edge": {**base["edge"], "create_cloudfront": True, "create_dns": True, "create_zone": True},
             "alarms": {**base["alarms"], "emails": ("ops@example.com", "oncall@example.com")},
             "waf": {**base["waf"], "large_body_paths": EDGE_LARGE_BODY_PATHS},
-            "database": {**base["database"], "proxy": True},
+            "database": {**base["database"], "proxy": True, "replication_source": REPLICATION_SOURCE},
         }
     )
 

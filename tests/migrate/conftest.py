@@ -20,18 +20,24 @@ from tests.servers.mariadb import PASSWORD, MariaDB, ServerPair, missing_binarie
 _names = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def servers() -> Iterator[ServerPair]:
+def started_pair(source_args: tuple[str, ...] = ()) -> Iterator[ServerPair]:
+    """A started source and target for a fixture to yield from; missing binaries or a failed start skip
+    (or fail, in CI) the tests that need them."""
     absent = missing_binaries()
     if absent:
         missing(f"MariaDB binaries: {', '.join(absent)}")
-    pair = ServerPair()
+    pair = ServerPair(source_args)
     try:
         pair.start()
     except Exception as e:  # noqa: BLE001 - any start failure means "server unavailable"
         missing(f"MariaDB servers did not start: {e}")
     yield pair
     pair.stop()
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[ServerPair]:
+    yield from started_pair()
 
 
 @pytest.fixture

@@ -95,6 +95,7 @@ RULE_CASES = [
     ("mariadb_only", b"/*M!100616 SET NOTE_VERBOSITY=0 */"),
     ("lock_tables", b"LOCK TABLES `t` WRITE"),
     ("map_database", b"CREATE TABLE t (id INT DEFAULT nextval(`shop`.`s`))"),
+    ("replication", b"CHANGE MASTER TO MASTER_LOG_FILE='binlog.000001', MASTER_LOG_POS=1553"),
 ]
 MAP = Context({"shop": "shop_new"})
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pymysql
 
-from tests.servers.process import find_binary, free_port, stop_process, wait_ready
+from tests.servers.process import find_binary, free_port, self_signed_certificate, stop_process, wait_ready
 
 USER = "migrate"
 PASSWORD = "s3cret-pw!"
@@ -37,18 +37,6 @@ def install_template(root: Path) -> Path:
         check=True, capture_output=True, timeout=120,
     )
     return template
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """(certificate, key) for 127.0.0.1."""
-    directory.mkdir(parents=True, exist_ok=True)
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [find_binary("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
-         "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )
-    return cert, key
 
 
 def start_requiring_tls(name: str, root: Path) -> tuple["MariaDB", Path]:
@@ -140,12 +128,16 @@ class MariaDB:
                 *([database] if database else [])]
 
 
+# A source a replica can follow row for row (migrate replicate start checks for exactly this).
+REPLICATION_SOURCE = ("--log-bin=binlog", "--server-id=1", "--binlog-format=ROW", "--binlog-row-image=FULL")
+
+
 class ServerPair:
     """A source and a target server sharing one temp root; target has binlog on, like RDS."""
 
-    def __init__(self) -> None:
+    def __init__(self, source_args: tuple[str, ...] = ()) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="migrate-mariadb-"))
-        self.source = MariaDB("source", self.root)
+        self.source = MariaDB("source", self.root, source_args)
         self.target = MariaDB("target", self.root, ("--log-bin=binlog", "--server-id=2",
                                                      "--log-bin-trust-function-creators=1"))
 
