@@ -21,7 +21,8 @@ import pymysql
 
 from migrate import checkpoint, load_data
 from migrate.commit_order import CommitOrder
-from migrate.connection import CONNECTION_LOST, CONNECTION_REFUSED, error_code, error_text, rollback
+from migrate.connection import (CONNECTION_LOST, CONNECTION_REFUSED, error_code, error_text, rollback,
+                                run_script)
 from migrate.errors import ConnectionLost, MigrateError
 from migrate.plan import Step
 
@@ -97,10 +98,8 @@ class DataWorkers:
                     if conn is None:
                         conn = self._connection()
                     if fresh or applied < batch.sets_before:
-                        for sql in self.session_sets[applied:batch.sets_before]:
-                            conn.query(sql)
+                        charset = self._replay(conn, self.session_sets[applied:batch.sets_before])
                         applied = batch.sets_before
-                        charset = self._load_data_charset(conn)
                     if batch.database is not None and batch.database != database:
                         conn.select_db(batch.database)
                         database = batch.database
@@ -123,13 +122,11 @@ class DataWorkers:
             # Writes have begun: a connection that cannot be opened now is a lost one.
             raise ConnectionLost(str(e)) from None
 
-    def _load_data_charset(self, conn: pymysql.Connection) -> str | None:
-        if not self.load_data:
-            return None
-        with conn.cursor() as cur:
-            cur.execute("SELECT @@character_set_client, @@sql_mode")
-            charset, sql_mode = cur.fetchone()
-        return charset if load_data.session_allows(charset, sql_mode) else None
+    def _replay(self, conn: pymysql.Connection, session_sets: list[bytes]) -> str | None:
+        """Run the dump's session SETs this connection has not seen, in one round trip with the
+        question whether its session lets LOAD DATA read rows as SQL does: the session's charset if so."""
+        charset, sql_mode = run_script(conn, [*session_sets, b"SELECT @@character_set_client, @@sql_mode"])
+        return charset if self.load_data and load_data.session_allows(charset, sql_mode) else None
 
     def _apply(self, conn: pymysql.Connection, batch: Batch, charset: str | None) -> bool:
         """Run the batch's statements in its transaction; False when it failed (and is recorded)."""
@@ -180,8 +177,7 @@ class DataWorkers:
             rollback(conn)
             return
         try:
-            checkpoint.record(conn, self.checkpoint_schema, batch.position)
-            conn.commit()
+            checkpoint.commit(conn, self.checkpoint_schema, batch.position)
         except pymysql.err.MySQLError as e:
             rollback(conn)
             self.order.fail(batch.seq, batch.steps[-1], f"COMMIT failed: {error_text(e)}", error_code(e))

@@ -20,7 +20,8 @@ import pymysql
 from migrate import checkpoint, deferred_keys, load_data
 from migrate.classify import Kind
 from migrate.commit_order import CommitOrder, Committed
-from migrate.connection import CONNECTION_LOST, CONNECTION_REFUSED, error_code, error_text, rollback
+from migrate.connection import (CONNECTION_LOST, CONNECTION_REFUSED, ScriptFailed, error_code, error_text,
+                                rollback, run_script)
 from migrate.data_workers import Batch, DataWorkers
 from migrate.errors import ConnectionLost, LoadFailed, PreflightFailed
 from migrate.plan import DumpSummary, Step
@@ -63,6 +64,7 @@ class Loader:
         # With a map, the dump's USE statements place its objects (databases.py).
         self.summary = DumpSummary(database_map=database_map)
         self.session_sets: list[bytes] = []
+        self.pending: list[Step] = []  # session SETs the control connection has yet to send
         self.innodb: set[str] = set()  # tables this dump created as InnoDB
         self.tables_started: set[str] = set()  # tables whose first batch has been dispatched
         self.tracker = checkpoint.Tracker(resume)
@@ -119,10 +121,9 @@ class Loader:
                 self._session_set(step)
             else:
                 self._guard(step)
-                self._execute(step, in_doubt)
+                # DDL commits implicitly; recording it right after leaves at most this one in doubt.
+                self._execute(step, in_doubt, record=True)
                 in_doubt = False
-                # DDL committed implicitly; recording it now leaves at most this one in doubt.
-                self._record(step)
             last = step
             if self.on_step:
                 self.on_step(step, self.summary)
@@ -131,7 +132,7 @@ class Loader:
             self._dispatch(batch, last)
         self._barrier()
         self._keys(self.keys.finish)
-        self._record(last, complete=True)
+        self._execute(None, record=True, complete=True, line=last.statement.line if last is not None else 0)
         return self.summary
 
     def _note_engine(self, step: Step) -> None:
@@ -163,8 +164,11 @@ class Loader:
             self.keys.release()
 
     def _session_set(self, step: Step) -> None:
-        self._execute(step, in_doubt=False)
+        """Workers replay it before their next batch; the control connection sends it ahead of its next
+        statement, in the same round trip, but before any batch that follows (a SET the server
+        rejects fails here, at its own line)."""
         self.session_sets.append(step.sql)
+        self.pending.append(step)
 
     def _keys(self, call: Callable[..., None], *args: object) -> None:
         try:
@@ -187,31 +191,43 @@ class Loader:
             raise PreflightFailed(problem)
         raise self._failure(step, problem, None)
 
-    def _execute(self, step: Step, in_doubt: bool) -> None:
-        if self.dry_run:
-            return
-        try:
-            self.control.query(step.sql)
-        except pymysql.err.MySQLError as e:
-            code = error_code(e)
-            if in_doubt and code in ALREADY_EXISTS:
-                return
-            rollback(self.control)
-            raise self._failure(step, error_text(e), code) from None
-
-    def _record(self, step: Step | None, complete: bool = False) -> None:
-        """Checkpoint the control connection's progress; every batch before it has committed."""
-        line = step.statement.line if step is not None else 0
-        if not self.dry_run:
+    def _execute(self, step: Step | None, in_doubt: bool = False, record: bool = False, complete: bool = False,
+                 line: int | None = None) -> None:
+        """Run the pending session SETs, then ``step``, then with ``record`` the checkpoint after it and
+        COMMIT, as one script: one round trip, and the server stops at the first failure. A statement
+        in doubt after a crash runs before its checkpoint is written, so that "already exists" can
+        mean it had completed."""
+        statements = [*self.pending, *([step] if step is not None else [])]
+        self.pending = []
+        if line is None:
+            line = step.statement.line if step is not None else 0
+        position = self.tracker.position(line, complete) if record else None
+        if not self.dry_run and (statements or position is not None):
+            script = [s.sql for s in statements]
+            recorded_with = position is not None and not in_doubt
             try:
-                checkpoint.record(self.control, self.checkpoint_schema, self.tracker.position(line, complete))
-                self.control.commit()
-            except pymysql.err.MySQLError as e:
-                raise self._failure(step, f"COMMIT failed: {error_text(e)}", error_code(e)) from None
-        self.committed.through_line = line
-        self.committed.statements = self.tracker.ordinal
+                run_script(self.control, script + (checkpoint.recording(self.checkpoint_schema, position)
+                                                   if recorded_with else []))
+            except ScriptFailed as e:
+                code = error_code(e)
+                if not (in_doubt and e.index == len(statements) - 1 and code in ALREADY_EXISTS):
+                    rollback(self.control)
+                    if e.index < len(statements):
+                        raise self._failure(statements[e.index], error_text(e), code) from None
+                    raise self._failure(step, f"COMMIT failed: {error_text(e)}", code) from None
+                recorded_with = False
+            if position is not None and not recorded_with:
+                try:
+                    checkpoint.commit(self.control, self.checkpoint_schema, position)
+                except pymysql.err.MySQLError as e:
+                    raise self._failure(step, f"COMMIT failed: {error_text(e)}", error_code(e)) from None
+        if position is not None:
+            self.committed.through_line = line
+            self.committed.statements = self.tracker.ordinal
 
     def _dispatch(self, steps: list[Step], last: Step | None) -> None:
+        if self.pending:
+            self._execute(None)
         rows: Counter[str] = Counter()
         tables = set()
         for step in steps:

@@ -52,6 +52,7 @@ class RunOptions:
     retries: int = 5
     cleanup: bool = False
     jobs: int = 4
+    compress: str = "auto"  # compression.MODES: protocol compression, auto = on for non-loopback targets
     inserts_only: bool = False
     dry_run: bool = False
     report_path: str | None = None
@@ -116,8 +117,9 @@ class CutoverSession:
         options, results = self.options, self.results
         facts = results.facts = preflight.gather(self.conn)
         results.rules = rules_for(facts, options.kept_rules)
-        self.say(f"target: {self.endpoint} ({facts.version}), max_allowed_packet {facts.max_allowed_packet:,}",
-                 err=True)
+        codec = self.conn.codec.name if self.conn.codec else "off"
+        self.say(f"target: {self.endpoint} ({facts.version}), max_allowed_packet {facts.max_allowed_packet:,}, "
+                 f"compression {codec}", err=True)
         if not facts.local_infile and not options.inserts_only:
             self.say("target has local_infile=OFF: rows go as INSERTs (local_infile=1 in the DB parameter "
                      "group lets plain rows go as LOAD DATA LOCAL, with less server CPU)", err=True)
@@ -242,7 +244,8 @@ class CutoverSession:
 
     def connect(self, autocommit: bool = False) -> pymysql.Connection:
         local_data = not self.options.inserts_only and not autocommit
-        return connect(self.endpoint, self.password, self.tls, autocommit=autocommit, local_data=local_data)
+        return connect(self.endpoint, self.password, self.tls, autocommit=autocommit, local_data=local_data,
+                       compress=self.options.compress)
 
     def _load_once(self, resume: checkpoint.Position | None) -> None:
         options, results = self.options, self.results
