@@ -30,6 +30,7 @@ from migrate.progress import Progress
 from migrate.read_ahead import read_ahead
 from migrate.report import inspect_text, rewrites_text, summary_document, verdict_table, write_json
 from migrate.rewrite import Context, Rewriter, rules_for
+from migrate.s3_stream import is_s3
 from migrate.source import DumpSource
 from migrate.splitter import split
 from migrate.verify import MATCH, MISMATCH, TableVerdict, count_verdict
@@ -70,6 +71,7 @@ class Results:
     position: checkpoint.Position | None = None  # the target's checkpoint before this run
     problems: list[str] = field(default_factory=list)
     prescan: DumpSummary | None = None
+    prescan_size: int | None = None  # the dump's size in bytes, as stored
     would_rewrite: dict[str, int] = field(default_factory=dict)  # dry run of a file: every statement parsed
     summary: DumpSummary | None = None
     rewrites: dict[str, int] = field(default_factory=dict)
@@ -137,7 +139,7 @@ class CutoverSession:
         target would reject stops the run while the target is still untouched. Stdin cannot be read
         twice: the loader makes the same checks statement by statement instead."""
         options, results = self.options, self.results
-        if options.source != "-" and os.path.isfile(options.source):
+        if options.source != "-" and (os.path.isfile(options.source) or is_s3(options.source)):
             with self.open_dump() as dump:
                 if options.dry_run:
                     rewriter = self.rewriter()
@@ -145,6 +147,7 @@ class CutoverSession:
                     results.would_rewrite = dict(rewriter.counts)
                 else:
                     results.prescan = quick_summary(dump.read, dump.name)
+                results.prescan_size = dump.size
         results.problems += preflight.problems(results.facts, self.endpoint.database, results.prescan,
                                                options.force or self.resuming)
         if self.endpoint.database is None and results.prescan is not None and not (options.force or self.resuming):
@@ -154,7 +157,7 @@ class CutoverSession:
         if results.problems:
             raise PreflightFailed("\n".join(results.problems))
         if options.dry_run and results.prescan is not None:
-            self.say(inspect_text(options.source, os.path.getsize(options.source), False, results.prescan,
+            self.say(inspect_text(options.source, results.prescan_size, False, results.prescan,
                                   results.would_rewrite))
             self.say("dry run: preflight passed, nothing written")
             return EXIT_OK
@@ -263,6 +266,9 @@ class CutoverSession:
                 results.summary = loader.run(plan)
             except KeyboardInterrupt:
                 raise LoadFailed(f"interrupted; committed through line {loader.committed.through_line}; "
+                                 "continue with --resume") from None
+            except ConnectionFailed as e:  # the dump's source (S3) gave up; a worker's would be ConnectionLost
+                raise LoadFailed(f"{e}; committed through line {loader.committed.through_line}; "
                                  "continue with --resume") from None
             finally:
                 plan.close()
