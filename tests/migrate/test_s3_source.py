@@ -57,7 +57,8 @@ def dump_gz(tmp_path_factory):
 def get_ranges(client) -> list[str]:
     """Every GetObject's Range header, as sent."""
     ranges: list[str] = []
-    client.meta.events.register("provide-client-params.s3.GetObject", lambda params, **_: ranges.append(params["Range"]))
+    client.meta.events.register("provide-client-params.s3.GetObject",
+                                lambda params, **_: ranges.append(params["Range"]))
     return ranges
 
 
