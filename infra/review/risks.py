@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from bootstrap.cutover_runner import RUNNER_ROLE
 from infra.review.diff import ABSENT, BlockChange, flatten
 from infra.review.stateful import STATEFUL
 from infra.review.synthesized import Block, Stack, Synth, references
@@ -47,6 +48,7 @@ KINDS = {
     "protection-off": "turns off deletion protection or encryption",
     "open-ingress": "opens a security group to the internet",
     "iam-wildcard": "adds a wildcard to an IAM statement",
+    "cutover-runner": "keeps a cutover runner (database secret and access): remove it after the cutover",
     "checkov": "new checkov finding",
 }
 
@@ -68,6 +70,9 @@ def find_risks(changes: list[BlockChange], before: Synth, after: Synth) -> list[
         *protection_risks(changes),
         *_new(open_ingress, "open-ingress", before, after),
         *_new(iam_wildcards, "iam-wildcard", before, after),
+        # Not only when added: a runner is flagged in every review for as long as it exists.
+        *(Risk("cutover-runner", stack.name, address, detail)
+          for stack in after.stacks.values() for address, detail in cutover_runners(stack)),
     ]
     return sorted(risks, key=lambda r: (list(KINDS).index(r.kind), r.stack, r.address, r.detail))
 
@@ -173,6 +178,16 @@ def open_ingress(stack: Stack) -> list[tuple[str, str]]:
                 if cidr in WORLD:
                     found.append((block.address, f"{protocol} {rule.get('from_port', 'all')}-{rule.get('to_port', 'all')} from {cidr}"))
     return found
+
+
+def cutover_runners(stack: Stack) -> list[tuple[str, str]]:
+    """(address, what it may do) for every instance tagged as a cutover runner."""
+    return [
+        (block.address, "can read the database's master secret and reach the database: "
+                        "set [cutover] runner = false once the cutover is done")
+        for block in stack.of_kind("resource")
+        if block.type == "aws_instance" and (block.body.get("tags") or {}).get("Role") == RUNNER_ROLE
+    ]
 
 
 def iam_wildcards(stack: Stack) -> list[tuple[str, str]]:

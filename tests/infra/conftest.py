@@ -18,8 +18,13 @@ EDGE = "prod+edge"
 EDGE_DOMAIN = "duewin.example.com"
 
 
+#: The cutover runner's S3 prefix in EDGE.
+RUNNER_PREFIX = "s3://duewin-cutover-dumps/prod/"
+
+
 def edge_config() -> EnvironmentConfig:
-    """prod with the whole edge on (created zone, CloudFront, the ALB's certificate) and two e-mails."""
+    """prod with the whole edge on (created zone, CloudFront, the ALB's certificate), two e-mails, and
+    the cutover runner (off everywhere by default too)."""
     base = load_environment("prod").model_dump()
     return EnvironmentConfig.model_validate(
         {
@@ -27,6 +32,7 @@ def edge_config() -> EnvironmentConfig:
             "dns": {"domain": EDGE_DOMAIN, "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"},
             "edge": {**base["edge"], "create_cloudfront": True, "create_dns": True, "create_zone": True},
             "alarms": {**base["alarms"], "emails": ("ops@example.com", "oncall@example.com")},
+            "cutover": {**base["cutover"], "runner": True, "dump_prefix": RUNNER_PREFIX},
         }
     )
 

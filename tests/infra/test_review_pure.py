@@ -259,3 +259,14 @@ def test_pure_modules_import_no_cdktf():
     code = "import sys\n" + "".join(f"import infra.review.{m}\n" for m in modules) + "print(sorted(m for m in sys.modules if 'cdktf' in m or m == 'jsii'))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_cutover_runner_is_flagged_in_every_review_while_it_exists():
+    runner = _resource("aws_instance", "runner", {"instance_type": "t3.small", "tags": {"Role": "cutover-runner"}})
+    other = _resource("aws_instance", "bastion", {"instance_type": "t3.small", "tags": {"Role": "bastion"}})
+    flagged = [("cutover-runner", "aws_instance.runner",
+                "can read the database's master secret and reach the database: "
+                "set [cutover] runner = false once the cutover is done")]
+    assert _risks(other, runner) == flagged
+    assert _risks(runner, runner) == flagged  # unchanged, still there: still flagged
+    assert _risks(runner, other) == []
