@@ -484,7 +484,8 @@ def over_links(dump: Path, rows: dict[str, int], root: Path, template: Path, opt
     loop = {label: r["wall"] for (path, label), r in medians.items() if path == "loopback"}
     if "migrate run (baseline)" in loop:
         now, before = loop["migrate run"], loop["migrate run (baseline)"]
-        print(f"\nloopback: migrate run {now:.1f} s against the baseline's {before:.1f} s ({100 * (now / before - 1):+.1f} %)")
+        print(f"\nloopback: migrate run {now:.1f} s against the baseline's {before:.1f} s "
+              f"({100 * (now / before - 1):+.1f} %)")
     return met
 
 

@@ -95,7 +95,7 @@ pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=buck
 wheels = [o for page in pages for o in page.get("Contents", [])
           if os.path.basename(o["Key"]).startswith("duewin_scaling-") and o["Key"].endswith(".whl")]
 if not wheels:
-    sys.exit(f"no duewin_scaling-*.whl under {sys.argv[1]}wheels/: build it (README, cutover runbook) and copy it there")
+    sys.exit(f"no duewin_scaling-*.whl under {sys.argv[1]}wheels/: build and copy it (README, cutover runbook)")
 newest = max(wheels, key=lambda o: o["LastModified"])
 os.makedirs(sys.argv[2], exist_ok=True)
 path = os.path.join(sys.argv[2], os.path.basename(newest["Key"]))

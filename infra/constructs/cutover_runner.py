@@ -76,7 +76,8 @@ class CutoverRunner(Construct):
             user_data=user_data,
             user_data_replace_on_change=True,
             metadata_options=InstanceMetadataOptions(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1, instance_metadata_tags="enabled"
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
+                instance_metadata_tags="enabled",
             ),
             monitoring=True,
             ebs_optimized=True,
@@ -138,11 +139,13 @@ class CutoverRunner(Construct):
         assume = DataAwsIamPolicyDocument(
             self,
             "assume",
-            statement=[{"actions": ["sts:AssumeRole"], "principals": [{"type": "Service", "identifiers": ["ec2.amazonaws.com"]}]}],
+            statement=[{"actions": ["sts:AssumeRole"],
+                        "principals": [{"type": "Service", "identifiers": ["ec2.amazonaws.com"]}]}],
         )
         role = IamRole(self, "role", name=self._name, assume_role_policy=assume.json)
         statements = [
-            {"sid": "ReadDumpPrefix", "actions": ["s3:GetObject"], "resources": [f"arn:{partition}:s3:::{bucket}/{prefix}*"]},
+            {"sid": "ReadDumpPrefix", "actions": ["s3:GetObject"],
+             "resources": [f"arn:{partition}:s3:::{bucket}/{prefix}*"]},
             {
                 "sid": "ListDumpPrefix",
                 "actions": ["s3:ListBucket"],
@@ -154,7 +157,8 @@ class CutoverRunner(Construct):
                 "sid": "DecryptDatabaseSecret",
                 "actions": ["kms:Decrypt"],
                 "resources": [secrets_key_arn],
-                "condition": [{"test": "StringEquals", "variable": "kms:ViaService", "values": [f"secretsmanager.{region}.amazonaws.com"]}],
+                "condition": [{"test": "StringEquals", "variable": "kms:ViaService",
+                               "values": [f"secretsmanager.{region}.amazonaws.com"]}],
             },
             {
                 "sid": "SessionManagerRegisters",
