@@ -407,7 +407,7 @@ def link_clients(options: argparse.Namespace, dump: Path, report: Path,
     """(label, args for a server reached at a port, stdin) of each client timed on one path. Through
     the emulator the target is a loopback port, so migrate is told what --compress auto would pick
     for a remote MariaDB."""
-    jobs = ("--jobs", str(options.jobs))
+    jobs = ("--jobs", str(options.jobs)) if options.jobs else ()
     clients = [
         ("mariadb <", lambda server, port: native_args(server, "db", port=port), dump),
         ("mariadb --compress <", lambda server, port: native_args(server, "db", "--compress", port=port), dump),
@@ -455,18 +455,20 @@ def over_links(dump: Path, rows: dict[str, int], root: Path, template: Path, opt
         rounds.append(results)
     medians = {key: {metric: statistics.median(r[key][metric] for r in rounds) for metric in rounds[0][key]}
                for key in rounds[0]}
-    print(f"server: a fresh MariaDB per load, {' '.join(SERVER_SETTINGS)}; migrate --jobs {options.jobs}; "
+    print(f"server: a fresh MariaDB per load, {' '.join(SERVER_SETTINGS)}; "
+          f"migrate --jobs {options.jobs or '(its default)'}; "
           f"links emulated by bench/link.py (bandwidth shared per direction, RTT/2 each way)"
           + (f"; median of {options.rounds} rounds" if options.rounds > 1 else ""))
     met = True
     for name, spec in paths:
         print(f"\n{name}:")
-        print(f"{'client':<34} {'wall s':>8} {'÷ migrate':>10} {'up MB':>8} {'down MB':>8} {'client CPU s':>13}")
+        print(f"{'client':<34} {'wall s':>8} {'÷ migrate':>10} {'up MB':>8} {'down MB':>8} {'client CPU s':>13} "
+              f"{'peak RSS MB':>12}")
         own = {label: r for (path, label), r in medians.items() if path == name}
         migrate = own["migrate run"]["wall"]
         for label, r in own.items():
             print(f"{label:<34} {r['wall']:>8.1f} {r['wall'] / migrate:>10.2f} {r['up']:>8.1f} {r['down']:>8.1f} "
-                  f"{r['client_cpu']:>13.1f}")
+                  f"{r['client_cpu']:>13.1f} {r['rss_mb']:>12.0f}")
         if spec is None:
             continue
         speedup = own["mariadb --compress <"]["wall"] / migrate
@@ -546,7 +548,8 @@ def main() -> None:
                            f"and ≤ {RSS_LIMIT_MB} MB")
     parser.add_argument("--dump", type=Path, help="with --soak: this dump instead of a generated one")
     parser.add_argument("--seed", type=int, default=1, help="with --soak: seed for the kill points")
-    parser.add_argument("--jobs", type=int, default=2, help="migrate run --jobs and myloader -t (default 2)")
+    parser.add_argument("--jobs", type=int, help="migrate run --jobs and myloader -t (default 2; with --link, "
+                                                 "migrate's own default: 4 when it compresses)")
     parser.add_argument("--skip-myloader", action="store_true", help="no myloader rows (mydumper not installed)")
     parser.add_argument("--crlf", action="store_true", help="also load a CRLF copy of the dump with migrate")
     parser.add_argument("--rounds", type=int, default=1, help="load with every client this often; report medians")
@@ -561,6 +564,8 @@ def main() -> None:
                         help="with --link: also time migrate run from another checkout on loopback "
                              "(e.g. a git worktree of main with its C scanner built)")
     options = parser.parse_args()
+    if not options.link:
+        options.jobs = options.jobs or 2
     if missing_binaries():
         sys.exit(f"missing: {', '.join(missing_binaries())}")
     if not (options.soak or options.rss_sizes or options.skip_myloader or options.link) and missing_myloader():

@@ -122,11 +122,9 @@ def read(conn: pymysql.Connection, schema: str) -> Position | None:
 def start(conn: pymysql.Connection, schema: str) -> Position:
     """A fresh checkpoint at statement 0, committed before the first write of the load."""
     position = Position(0, 0, Digest().hexdigest())
-    with conn.cursor() as cur:
-        cur.execute(_CREATE.format(table=table(schema)))
-        cur.execute(f"REPLACE INTO {table(schema)} (id, statement, line, digest, complete) VALUES (1, 0, 0, %s, 0)",
-                    (position.digest,))
-    conn.commit()
+    run_script(conn, [_CREATE.format(table=table(schema)).encode(),
+                      f"REPLACE INTO {table(schema)} (id, statement, line, digest, complete) "
+                      f"VALUES (1, 0, 0, '{position.digest}', 0)".encode(), b"COMMIT"])
     return position
 
 

@@ -8,7 +8,6 @@ dump alone (run ``migrate verify``; errors.py). Expected failures print one line
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -78,8 +77,9 @@ def cli() -> None:
 @click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
               help="Reconnect and resume this often when the connection is lost (files only).")
 @click.option("--cleanup", is_flag=True, help="Drop the checkpoint table when every table matches.")
-@click.option("--jobs", type=click.IntRange(1, 16), default=min(4, os.cpu_count() or 1), show_default=True,
-              help="Connections loading data batches at once (DDL stays in dump order).")
+@click.option("--jobs", type=click.IntRange(1, 16), default=None,
+              help="Connections loading data batches at once (DDL stays in dump order). Default: one per core "
+                   "(up to 4); 4 when compressing for a remote target, to keep the link busy.")
 @click.option("--compress", type=click.Choice(MODES), default="auto", show_default=True,
               help="MySQL protocol compression: zstd where the server offers it (MySQL 8.0.18+), else zlib. "
                    "auto compresses for any target but loopback.")
@@ -94,7 +94,7 @@ def cli() -> None:
 def run(source: str, target_url: str, map_database: tuple[str, ...], password_prompt: bool,
         password_secret_arn: str | None,
         ssl_ca: str | None, allow_plaintext: bool, force: bool, resume: bool, retries: int, cleanup: bool,
-        jobs: int, compress: str, inserts_only: bool, dry_run: bool, report_path: str | None, **flags: Any) -> None:
+        jobs: int | None, compress: str, inserts_only: bool, dry_run: bool, report_path: str | None, **flags: Any) -> None:
     """Stream SOURCE (.sql, .sql.gz or - for stdin) into the target database, then verify counts."""
     target = parse_url(target_url, database_required=False)
     options = RunOptions(

@@ -161,6 +161,13 @@ class CompressingConnection(pymysql.connections.Connection):
         self._new_command = True
         super().close()
 
+    def restart_sequence(self, number: int, writing: bool) -> None:
+        """Continue the current command at packet ``number``, both sequences: for a LOAD DATA whose
+        rows are sent before the server's request for them is read (load_data.send)."""
+        self._next_seq_id = number
+        if self.codec is not None:
+            self._sequence, self._writing = number, writing
+
     def _write_bytes(self, data: bytes) -> None:
         if self.codec is None:
             return super()._write_bytes(data)

@@ -23,7 +23,7 @@ from migrate.connection import Endpoint, connect, resolve_login, tls_context
 from migrate.databases import CHECKPOINT_SCHEMA
 from migrate.errors import (EXIT_MISMATCH, EXIT_OK, EXIT_UNPROVEN, ConnectionFailed, ConnectionLost, LoadFailed,
                             PreflightFailed)
-from migrate.loader import Loader
+from migrate.loader import BATCH_BYTES, LINK_BATCH_BYTES, Loader
 from migrate.plan import DumpSummary, steps, summarize
 from migrate.prescan import quick_summary
 from migrate.progress import Progress
@@ -36,6 +36,7 @@ from migrate.splitter import split
 from migrate.verify import MATCH, MISMATCH, TableVerdict, count_verdict
 
 PASSWORD_ENV = "MIGRATE_TARGET_PASSWORD"
+LINK_JOBS = 4
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class RunOptions:
     resume: bool = False
     retries: int = 5
     cleanup: bool = False
-    jobs: int = 4
+    jobs: int | None = None  # None: as many as the client's cores (up to 4) would keep busy, 4 over a link
     compress: str = "auto"  # compression.MODES: protocol compression, auto = on for non-loopback targets
     inserts_only: bool = False
     dry_run: bool = False
@@ -235,6 +236,19 @@ class CutoverSession:
         """The map from the dump's database names to the target's, when the dump's USE statements place objects."""
         return None if self.endpoint.database else self.options.database_map
 
+    @property
+    def compressed(self) -> bool:
+        """The target is across a link slow enough to compress for (compression.choose)."""
+        return self.conn is not None and self.conn.codec is not None
+
+    @property
+    def jobs(self) -> int:
+        """Loading connections: on loopback the client's cores bound them; over a link its round
+        trips do, and four keep it busy while each waits for its answers (README "Over a link")."""
+        if self.options.jobs:
+            return self.options.jobs
+        return LINK_JOBS if self.compressed else min(LINK_JOBS, os.cpu_count() or 1)
+
     def rewriter(self) -> Rewriter:
         return Rewriter(self.results.rules, Context(self.database_map or {}))
 
@@ -257,10 +271,11 @@ class CutoverSession:
             rewriter = self.rewriter()
             progress = Progress(dump.raw_offset, dump.size)
             loader = results.loader = Loader(
-                self.conn, self.connect, jobs=options.jobs, max_packet=facts.max_allowed_packet, on_step=progress,
+                self.conn, self.connect, jobs=self.jobs, max_packet=facts.max_allowed_packet, on_step=progress,
                 dry_run=options.dry_run, check_routines=lambda: preflight.routine_problem(facts, 1), resume=resume,
                 load_data=facts.local_infile and not options.inserts_only,
-                checkpoint_schema=self.checkpoint_schema, database_map=self.database_map)
+                checkpoint_schema=self.checkpoint_schema, database_map=self.database_map,
+                batch_bytes=LINK_BATCH_BYTES if self.compressed else BATCH_BYTES)
             plan = read_ahead(steps(split(dump.read, dump.name), rewriter))
             try:
                 results.summary = loader.run(plan)
