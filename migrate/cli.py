@@ -94,8 +94,9 @@ def cli() -> None:
 def run(source: str, target_url: str, map_database: tuple[str, ...], password_prompt: bool,
         password_secret_arn: str | None,
         ssl_ca: str | None, allow_plaintext: bool, force: bool, resume: bool, retries: int, cleanup: bool,
-        jobs: int | None, compress: str, inserts_only: bool, dry_run: bool, report_path: str | None, **flags: Any) -> None:
-    """Stream SOURCE (.sql, .sql.gz or - for stdin) into the target database, then verify counts."""
+        jobs: int | None, compress: str, inserts_only: bool, dry_run: bool, report_path: str | None,
+        **flags: Any) -> None:
+    """Stream SOURCE (.sql, .sql.gz, - for stdin, or s3://bucket/key) into the target database, then verify counts."""
     target = parse_url(target_url, database_required=False)
     options = RunOptions(
         source=source, target=target, database_map=parse_map(map_database, target.database),
