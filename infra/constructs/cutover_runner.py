@@ -108,26 +108,20 @@ class CutoverRunner(Construct):
             to_port=MYSQL_PORT,
             description="MySQL from the cutover runner",
         )
-        VpcSecurityGroupEgressRule(
-            self,
-            "runner-to-database",
-            security_group_id=group.id,
-            referenced_security_group_id=database_security_group_id,
-            ip_protocol="tcp",
-            from_port=MYSQL_PORT,
-            to_port=MYSQL_PORT,
-            description="cutover runner to MySQL",
-        )
-        for port, description in EGRESS:
+        destinations = [("runner-to-database", MYSQL_PORT, "cutover runner to MySQL",
+                         {"referenced_security_group_id": database_security_group_id})]
+        destinations += [(f"egress-{port}", port, description, {"cidr_ipv4": "0.0.0.0/0"})
+                         for port, description in EGRESS]
+        for id_, port, description, destination in destinations:
             VpcSecurityGroupEgressRule(
                 self,
-                f"egress-{port}",
+                id_,
                 security_group_id=group.id,
                 description=description,
                 ip_protocol="tcp",
                 from_port=port,
                 to_port=port,
-                cidr_ipv4="0.0.0.0/0",
+                **destination,
             )
         return group
 
