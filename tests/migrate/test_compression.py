@@ -21,7 +21,7 @@ from pymysql.constants import CLIENT
 from bench.link import Link, LinkSpec
 from migrate.checkpoint import TABLE
 from migrate.compression import CLIENT_ZSTD, choose, frame, parse_header, zlib_codec
-from migrate.connection import connect, parse_url
+from migrate.connection import connect, parse_url, remote
 from migrate.errors import BadInput
 from migrate.splitter import split
 from tests.migrate.conftest import migrate, query, show_create
@@ -46,6 +46,18 @@ ZSTD_AND_ZLIB = CLIENT.COMPRESS | CLIENT_ZSTD
 def test_the_codec_follows_the_mode_the_server_and_the_distance(mode, capabilities, version, remote, expected):
     codec = choose(mode, capabilities, version, remote)
     assert (codec.name if codec else None) == expected
+
+
+@pytest.mark.parametrize(("url", "far"), [
+    ("mysql+pymysql://u@localhost/db", False),
+    ("mysql+pymysql://u@127.0.0.5:3307/db", False),
+    ("mysql+pymysql://u@[::1]/db", False),
+    ("mysql+pymysql://u@localhost/db?unix_socket=/run/mysqld.sock", False),
+    ("mysql+pymysql://u@db.abc123.eu-west-1.rds.amazonaws.com/db", True),
+    ("mysql+pymysql://u@10.20.30.40/db", True),
+])
+def test_auto_compresses_for_every_target_but_a_local_one(url, far):
+    assert remote(parse_url(url)) is far
 
 
 @pytest.mark.parametrize(("mode", "capabilities", "message"), [
