@@ -72,13 +72,14 @@ def _runs(batch: Batch) -> list[tuple[list[Step], bool]]:
 
 class DataWorkers:
     def __init__(self, connect: Callable[[], pymysql.Connection], order: CommitOrder, session_sets: list[bytes],
-                 jobs: int, load_data: bool, checkpoint_schema: str) -> None:
+                 jobs: int, load_data: bool, checkpoint_schema: str, max_packet: int = 1 << 24) -> None:
         self.connect = connect
         self.checkpoint_schema = checkpoint_schema
         self.order = order
         self.session_sets = session_sets  # appended to by the dispatcher, before the batches that follow
         self.jobs = jobs
         self.load_data = load_data
+        self.max_packet = max_packet  # the server's max_allowed_packet
         self.work: queue.Queue[Batch | None] = queue.Queue(maxsize=jobs)
         self.threads: list[threading.Thread] = []
         self.lock = threading.Lock()  # for the counters below
@@ -203,7 +204,7 @@ class DataWorkers:
         table = (database, values[0].table)
         affected, warnings = load_data.send(session.conn, load_data.statement(values[0], session.charset),
                                             [memoryview(step.sql)[v.start:] for step, v in zip(steps, values)],
-                                            ask_first=table not in self.accepting)
+                                            ask_first=table not in self.accepting, max_packet=self.max_packet)
         self.accepting.add(table)
         return affected == sum(v.tuples for v in values) and not warnings
 

@@ -74,7 +74,8 @@ class Loader:
         self.tables_started: set[str] = set()  # tables whose first batch has been dispatched
         self.tracker = checkpoint.Tracker(resume)
         self.order = CommitOrder()
-        self.workers = DataWorkers(connect, self.order, self.session_sets, jobs, load_data, checkpoint_schema)
+        self.workers = DataWorkers(connect, self.order, self.session_sets, jobs, load_data, checkpoint_schema,
+                                   max_packet)
         self.keys = deferred_keys.KeyBuilder(connect, lambda: list(self.session_sets), enabled=not dry_run,
                                              limit=jobs, hold=bool(resume and resume.statement))
 
