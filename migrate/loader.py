@@ -170,9 +170,9 @@ class Loader:
             self.keys.release()
 
     def _session_set(self, step: Step) -> None:
-        """Workers replay it before their next batch; the control connection sends it ahead of its next
-        statement, in the same round trip, but before any batch that follows (a SET the server
-        rejects fails here, at its own line)."""
+        """Workers replay it before their next batch. The control connection sends it with its next
+        statement, in the same round trip, or on its own before the next batch is handed out, so
+        that a SET the server rejects still fails at its own line."""
         self.session_sets.append(step.sql)
         self.pending.append(step)
 
