@@ -255,3 +255,28 @@ def test_kill_9_over_a_compressed_link_then_resume_loads_every_row_once(source, 
     assert verified.exit_code == 0 and "16 tables, all match" in verified.output, verified.output
     assert show_create(target, database) == show_create(source, "sakila")
     assert query(target, database, f"SELECT complete FROM `{TABLE}`") == [(1,)]
+
+
+def test_local_infile_switched_off_mid_load_costs_a_retry_not_a_row(target, dbname, tmp_path):
+    # Once a table has taken LOAD DATA its rows follow the statement unasked; a server that then
+    # refuses drops the connection. The load must come back from its checkpoint, ask first, learn
+    # that LOCAL is off, and finish with INSERTs: every row once.
+    lines = [b"CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(255)) ENGINE=InnoDB;\n"]
+    for chunk in range(40):
+        rows = ",".join(f"({chunk * 4_000 + i},'{'y' * 200}')" for i in range(4_000))
+        lines.append(f"INSERT INTO big VALUES {rows};\n".encode())
+    path = tmp_path / "big.sql"
+    path.write_bytes(b"".join(lines))
+    proc = start_run(target, dbname, path, "--compress", "zlib", "--jobs", "2")
+    try:
+        assert CheckpointPoller(target, dbname).wait(proc, 6)
+        with target.root_connection() as conn, conn.cursor() as cur:
+            cur.execute("SET GLOBAL local_infile = 0")
+        out, err = proc.communicate(timeout=300)
+    finally:
+        with target.root_connection() as conn, conn.cursor() as cur:
+            cur.execute("SET GLOBAL local_infile = 1")
+    assert proc.returncode == 0, err.decode()
+    assert b"connection lost; retry 1/8" in err  # the refused LOAD DATA took its connection with it
+    assert b" 0 batches re-sent" not in out  # and the resumed load sent the rest as INSERTs
+    assert query(target, dbname, "SELECT COUNT(*), COUNT(DISTINCT id) FROM big") == [(160_000, 160_000)]
