@@ -21,6 +21,7 @@ while a batch is being compressed. The level is the MySQL client's (zlib 6); zst
 
 from __future__ import annotations
 
+import socket
 import struct
 import zlib
 from collections.abc import Callable
@@ -37,6 +38,10 @@ CLIENT_ZSTD = 1 << 26
 MODES = ("auto", "zlib", "zstd", "off")
 MIN_COMPRESS = 50  # MySQL's and Connector/J's threshold: smaller payloads travel as they are
 MAX_PAYLOAD = (1 << 24) - 1
+# Unsent bytes a compressed (so: remote) connection's socket may hold: little, so that a write
+# returns once the data is nearly on the wire, which lets loading connections take turns on the
+# link (send_order.py). TCP's window still decides what is in flight.
+UNSENT_BYTES = 128 << 10
 ZLIB_LEVEL = 6
 ZSTD_LEVEL = 3
 _HEADER = struct.Struct("<HBBHB")  # lengths are 3 bytes: (low 16, high 8) twice around the sequence
@@ -142,6 +147,8 @@ class CompressingConnection(pymysql.connections.Connection):
             self._suffix = codec.handshake_suffix
         super()._request_authentication()
         self.codec = codec
+        if codec is not None and hasattr(socket, "TCP_NOTSENT_LOWAT"):  # Linux, macOS
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, UNSENT_BYTES)
 
     def write_packet(self, payload: bytes) -> None:
         if self._suffix and len(payload) > 32:

@@ -26,6 +26,7 @@ from migrate.connection import (CONNECTION_LOST, CONNECTION_REFUSED, error_code,
                                 run_script)
 from migrate.errors import ConnectionLost, MigrateError
 from migrate.plan import Step
+from migrate.send_order import SendOrder
 
 # LOAD DATA LOCAL is off on the server (MariaDB, MySQL 8): rows go as INSERTs from then on.
 LOCAL_DATA_DISABLED = {1148, 3948}
@@ -72,7 +73,8 @@ def _runs(batch: Batch) -> list[tuple[list[Step], bool]]:
 
 class DataWorkers:
     def __init__(self, connect: Callable[[], pymysql.Connection], order: CommitOrder, session_sets: list[bytes],
-                 jobs: int, load_data: bool, checkpoint_schema: str, max_packet: int = 1 << 24) -> None:
+                 jobs: int, load_data: bool, checkpoint_schema: str, max_packet: int = 1 << 24,
+                 link: bool = False) -> None:
         self.connect = connect
         self.checkpoint_schema = checkpoint_schema
         self.order = order
@@ -80,6 +82,7 @@ class DataWorkers:
         self.jobs = jobs
         self.load_data = load_data
         self.max_packet = max_packet  # the server's max_allowed_packet
+        self.sends = SendOrder(enabled=link)  # over a link, rows go on the wire batch after batch
         self.work: queue.Queue[Batch | None] = queue.Queue(maxsize=jobs)
         self.threads: list[threading.Thread] = []
         self.lock = threading.Lock()  # for the counters below
@@ -87,12 +90,16 @@ class DataWorkers:
         self.batches_resent = 0  # batches rolled back and re-sent as INSERTs
         self.accepting: set[tuple[str | None, bytes]] = set()  # (database, table) that took LOAD DATA LOCAL
 
-    def submit(self, batch: Batch, check: Callable[[], None]) -> None:
-        """Queue ``batch`` for the next free worker; ``check`` raises when the load has stopped."""
-        while len(self.threads) < self.jobs:  # all at once: each connects while the first batch loads
+    def start(self) -> None:
+        """Start every worker: each connects while the dispatcher is still at the dump's first DDL."""
+        while len(self.threads) < self.jobs:
             thread = threading.Thread(target=self._work, name=f"migrate-worker-{len(self.threads)}", daemon=True)
             self.threads.append(thread)
             thread.start()
+
+    def submit(self, batch: Batch, check: Callable[[], None]) -> None:
+        """Queue ``batch`` for the next free worker; ``check`` raises when the load has stopped."""
+        self.start()
         while True:
             check()
             try:
@@ -119,16 +126,19 @@ class DataWorkers:
             session.conn = self._connection()
         try:
             while (batch := self.work.get()) is not None:
-                if self.order.abandoned(batch.seq):
-                    continue
                 try:
+                    if self.order.abandoned(batch.seq):
+                        continue
                     self._prepare(session, batch)
                     if self._apply(session, batch, fast=True):
+                        self.order.applied(batch.seq)
                         self._commit_in_turn(session.conn, batch)
                 except pymysql.err.MySQLError as e:
                     self.order.fail(batch.seq, batch.steps[-1], error_text(e), error_code(e))
                 except ConnectionLost as e:
                     self.order.fail(batch.seq, None, str(e), CONNECTION_REFUSED)
+                finally:
+                    self.sends.release(batch.seq)
         except BaseException as e:  # noqa: BLE001 - a bug: handed to the dispatcher, which re-raises it
             self.order.crash(e)
         finally:
@@ -164,11 +174,18 @@ class DataWorkers:
         With ``fast``, consecutive loadable INSERTs into one table go as one LOAD DATA."""
         conn, loaded = session.conn, 0
         fast = fast and session.charset is not None and self.load_data
-        for steps, loadable in _runs(batch) if fast else [([step], False) for step in batch.steps]:
+        runs = _runs(batch) if fast else [([step], False) for step in batch.steps]
+        last_load = max((i for i, (_, loadable) in enumerate(runs) if loadable), default=None)
+        if last_load is None:
+            self.sends.release(batch.seq)
+        else:
+            self.sends.wait(batch.seq, lambda: self.order.abandoned(batch.seq))
+        for i, (steps, loadable) in enumerate(runs):
             try:
                 if not loadable:
                     conn.query(steps[0].sql)
-                elif self._load(session, steps, batch.database):
+                elif self._load(session, steps, batch.database,
+                                sent=(lambda: self.sends.release(batch.seq)) if i == last_load else None):
                     loaded += sum(step.rows or 0 for step in steps)
                 else:
                     rollback(conn)
@@ -197,14 +214,16 @@ class DataWorkers:
         self._prepare(session, batch)
         return self._apply(session, batch, fast=False)
 
-    def _load(self, session: _Session, steps: list[Step], database: str | None) -> bool:
+    def _load(self, session: _Session, steps: list[Step], database: str | None,
+              sent: Callable[[], None] | None) -> bool:
         """Send INSERTs' rows as one LOAD DATA; whether the server took exactly them, cleanly. The
         rows go without waiting to be asked for once the table has taken LOAD DATA (load_data.send)."""
         values = [step.statement.values for step in steps]
         table = (database, values[0].table)
         affected, warnings = load_data.send(session.conn, load_data.statement(values[0], session.charset),
                                             [memoryview(step.sql)[v.start:] for step, v in zip(steps, values)],
-                                            ask_first=table not in self.accepting, max_packet=self.max_packet)
+                                            ask_first=table not in self.accepting, max_packet=self.max_packet,
+                                            sent=sent)
         self.accepting.add(table)
         return affected == sum(v.tuples for v in values) and not warnings
 

@@ -20,6 +20,7 @@ client file (pymysql's own LOCAL handler stays off; ``send`` answers only its ow
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pymysql
 from pymysql.constants import COMMAND
@@ -62,7 +63,7 @@ def statement(values: ValuesList, charset: str) -> bytes:
 
 
 def send(conn: CompressingConnection, sql: bytes, rows: list[memoryview], ask_first: bool = True,
-         max_packet: int = 1 << 24) -> tuple[int, int]:
+         max_packet: int = 1 << 24, sent: Callable[[], None] | None = None) -> tuple[int, int]:
     """Run the LOAD DATA ``sql`` with ``rows``, concatenated, as its file: (rows affected, warnings).
 
     Unless ``ask_first``, the rows follow the statement at once instead of after the server's
@@ -71,7 +72,8 @@ def send(conn: CompressingConnection, sql: bytes, rows: list[memoryview], ask_fi
     for a table that has already taken LOAD DATA LOCAL in this load: a server that refuses the
     statement instead of asking reads the rows as its next command, finds them out of sequence and
     drops the connection, and its error may be lost with it (a lost connection: the load resumes
-    from its checkpoint, asking first again). ``max_packet``: the server's max_allowed_packet.
+    from its checkpoint, asking first again). ``max_packet``: the server's max_allowed_packet;
+    ``sent`` is called once the last row is written, before the answers are read.
     """
     conn._execute_command(COMMAND.COM_QUERY, sql)
     if ask_first:
@@ -83,6 +85,8 @@ def send(conn: CompressingConnection, sql: bytes, rows: list[memoryview], ask_fi
         for at in range(0, len(part), size):
             conn.write_packet(part[at:at + size])
     conn.write_packet(b"")
+    if sent is not None:
+        sent()
     if not ask_first:
         answer = conn._next_seq_id
         conn.restart_sequence(1, writing=False)

@@ -44,13 +44,18 @@ class Loader:
     statements the checkpoint covers are skipped (their SETs still replayed), and the first one past
     it, which a crash may have left half-recorded, treats "already exists" as done.
 
-    A table's first batch commits before its next one starts: MariaDB ≥ 10.6 takes a table lock for
-    the first insert into an empty table when the dump turns unique and foreign-key checks off, so
-    a later batch reaching the table first would hold that lock while it waits for its turn to
-    commit, behind the batch it blocks (a lock wait timeout InnoDB cannot see as a deadlock).
+    A table's first batch has run its statements before its next one starts: MariaDB ≥ 10.6 takes a
+    table lock for the first insert into an empty table when the dump turns unique and foreign-key
+    checks off, so a later batch reaching the table first would hold that lock while it waits for
+    its turn to commit, behind the batch it blocks (a lock wait timeout InnoDB cannot see as a
+    deadlock). Once the first batch holds it, the later ones queue behind it and go on when it
+    commits, in its turn.
 
     Plain secondary keys of InnoDB tables are created after the table's rows, on a connection of
     their own while the next tables load (deferred_keys.py); the load is complete once they are.
+
+    With ``link`` (a target across a link slow enough to compress for) batches are larger and put
+    their rows on the wire one after another (send_order.py).
     """
 
     def __init__(self, control: pymysql.Connection, connect: Callable[[], pymysql.Connection], *,
@@ -58,11 +63,11 @@ class Loader:
                  on_step: Callable[[Step, DumpSummary], None] | None = None,
                  dry_run: bool = False, resume: checkpoint.Position | None = None,
                  load_data: bool = False, checkpoint_schema: str = "",
-                 database_map: Mapping[str, str] | None = None, batch_bytes: int = BATCH_BYTES) -> None:
+                 database_map: Mapping[str, str] | None = None, link: bool = False) -> None:
         self.control = control
         self.checkpoint_schema = checkpoint_schema
         self.max_packet = max_packet
-        self.batch_bytes = batch_bytes
+        self.batch_bytes = LINK_BATCH_BYTES if link else BATCH_BYTES
         self.check_routines = check_routines
         self.on_step = on_step
         self.dry_run = dry_run
@@ -75,7 +80,7 @@ class Loader:
         self.tracker = checkpoint.Tracker(resume)
         self.order = CommitOrder()
         self.workers = DataWorkers(connect, self.order, self.session_sets, jobs, load_data, checkpoint_schema,
-                                   max_packet)
+                                   max_packet, link)
         self.keys = deferred_keys.KeyBuilder(connect, lambda: list(self.session_sets), enabled=not dry_run,
                                              limit=jobs, hold=bool(resume and resume.statement))
 
@@ -85,6 +90,8 @@ class Loader:
 
     def run(self, plan: Iterator[Step]) -> DumpSummary:
         try:
+            if not self.dry_run:
+                self.workers.start()
             summary = self._run(plan)
         except BaseException:
             self.order.fail(None, None, "stopped", None)
@@ -252,8 +259,11 @@ class Loader:
             return
         self.workers.submit(batch, self._check)
         if not tables <= self.tables_started:
+            # Once its statements have run, the first batch holds the table (see the class docstring)
+            # and the batches after it can only queue behind it; its commit need not be waited for.
             self.tables_started |= tables
-            self._barrier()
+            self.order.wait_applied(batch.seq)
+            self._check()
 
     def _barrier(self) -> None:
         """Wait until every dispatched batch has committed."""

@@ -23,7 +23,7 @@ from migrate.connection import Endpoint, connect, resolve_login, tls_context
 from migrate.databases import CHECKPOINT_SCHEMA
 from migrate.errors import (EXIT_MISMATCH, EXIT_OK, EXIT_UNPROVEN, ConnectionFailed, ConnectionLost, LoadFailed,
                             PreflightFailed)
-from migrate.loader import BATCH_BYTES, LINK_BATCH_BYTES, Loader
+from migrate.loader import Loader
 from migrate.plan import DumpSummary, steps, summarize
 from migrate.prescan import quick_summary
 from migrate.progress import Progress
@@ -184,16 +184,18 @@ class CutoverSession:
                 self._retry_or_give_up(lost, attempt)
                 self.conn = self._reconnect_patiently()
                 position = checkpoint.read(self.conn, self.checkpoint_schema)
-        self.conn.close()
         results.load_seconds = time.monotonic() - started
         self.say(rewrites_text(results.rewrites))
         if options.dry_run:
+            self.conn.close()
             self.say("dry run: nothing written")
             return EXIT_OK
         return None
 
     def verify(self) -> None:
-        with self.connect(autocommit=True) as check:
+        # On the load's own connection, whose last transaction has committed: over a link a new one
+        # costs round trips. Its next read starts a snapshot that sees every batch.
+        with self.conn as check:
             summary = self.results.summary
             self.results.verdicts = count_verdict(check, summary.tables, summary.caveats, summary.locations)
             if self.options.cleanup and self.matched:
@@ -275,7 +277,7 @@ class CutoverSession:
                 dry_run=options.dry_run, check_routines=lambda: preflight.routine_problem(facts, 1), resume=resume,
                 load_data=facts.local_infile and not options.inserts_only,
                 checkpoint_schema=self.checkpoint_schema, database_map=self.database_map,
-                batch_bytes=LINK_BATCH_BYTES if self.compressed else BATCH_BYTES)
+                link=self.compressed)
             plan = read_ahead(steps(split(dump.read, dump.name), rewriter))
             try:
                 results.summary = loader.run(plan)
