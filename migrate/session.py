@@ -91,6 +91,7 @@ class CutoverSession:
         self.password: str | None = None
         self.tls = None
         self.conn: pymysql.Connection | None = None
+        self.codec_name = "off"  # the protocol compression the target agreed to
         self.results = Results()
         self.timings: dict[str, float] = {}
 
@@ -120,9 +121,9 @@ class CutoverSession:
         options, results = self.options, self.results
         facts = results.facts = preflight.gather(self.conn)
         results.rules = rules_for(facts, options.kept_rules)
-        codec = self.conn.codec.name if self.conn.codec else "off"
+        self.codec_name = self.conn.codec.name if self.conn.codec else "off"
         self.say(f"target: {self.endpoint} ({facts.version}), max_allowed_packet {facts.max_allowed_packet:,}, "
-                 f"compression {codec}", err=True)
+                 f"compression {self.codec_name}", err=True)
         if not facts.local_infile and not options.inserts_only:
             self.say("target has local_infile=OFF: rows go as INSERTs (local_infile=1 in the DB parameter "
                      "group lets plain rows go as LOAD DATA LOCAL, with less server CPU)", err=True)
@@ -213,6 +214,7 @@ class CutoverSession:
             "source": self.options.source, "target": str(self.endpoint), "seconds": round(elapsed, 3),
             "match": self.matched,
             "timings": {phase: round(seconds, 3) for phase, seconds in self.timings.items()},
+            "compression": self.codec_name, "jobs": self.jobs,
             "load_data": {"rows": workers.rows_loaded, "batches_resent": workers.batches_resent},
             "keys_built_after_rows": loader.keys.built,
             "verdicts": [v.as_dict() for v in results.verdicts], **summary_document(summary, results.rewrites),

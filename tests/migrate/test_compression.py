@@ -7,6 +7,7 @@ which frames its packets on its own.
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import socket
@@ -203,14 +204,17 @@ def generated(tmp_path_factory):
     return path, generate(path, 4)
 
 
-def test_migrate_run_sends_its_rows_compressed_and_auto_leaves_loopback_alone(target, generated):
+def test_migrate_run_sends_its_rows_compressed_and_auto_leaves_loopback_alone(target, generated, tmp_path):
     path, rows = generated
     up = {}
     for mode in ("zlib", "off"):
         target.create_database(f"wire_{mode}")
+        report = tmp_path / f"{mode}.json"
         with Link(LinkSpec.parse("unlimited:0ms"), ("127.0.0.1", target.port)) as link:
-            result = migrate("run", str(path), "--target", link_url(link, f"wire_{mode}"), "--compress", mode)
+            result = migrate("run", str(path), "--target", link_url(link, f"wire_{mode}"), "--compress", mode,
+                             "--report", str(report))
             up[mode] = link.bytes_up
+        assert json.loads(report.read_text())["compression"] == mode
         assert result.exit_code == 0, result.output
         assert f"compression {mode}" in result.output and "4 tables, all match" in result.output
     size = path.stat().st_size
