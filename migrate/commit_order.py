@@ -84,6 +84,7 @@ class CommitOrder:
     def done(self, rows: Counter[str], position: Position) -> None:
         """The batch whose turn it was has committed, through ``position``."""
         with self.cond:
+            self.applied_seqs.discard(self.next)
             self.next += 1
             self.committed.rows.update(rows)
             self.committed.through_line = position.line
@@ -102,7 +103,6 @@ class CommitOrder:
             while (seq not in self.applied_seqs and self.next <= seq and self.failure is None
                    and self.error is None):
                 self.cond.wait()
-            self.applied_seqs.discard(seq)
 
     def barrier(self) -> None:
         """Wait until every ticketed batch has committed, or the load has stopped."""
