@@ -7,6 +7,9 @@
     python bench/migrate.py --crlf                 # also a CRLF copy of the dump (Windows, Workbench)
     python bench/migrate.py --rss-sizes 100,1000   # migrate's peak RSS per dump size: flat, or exit 1
     python bench/migrate.py --soak 200             # exactly-once soak: 200 kill -9 + --resume, then verify
+    python bench/migrate.py --size-mb 92 --link 100mbit:20ms --link 20mbit:40ms --rounds 3 --rtt-cost
+                                                   # mariadb <, mariadb --compress < and migrate run over
+                                                   # emulated links (bench/link.py) and on loopback
 
 Generates a deterministic mysqldump-style dump (one extended INSERT per line, ~1 MB each, raw
 BLOB bytes, escapes, emoji, NULLs, a keyless table), starts a throwaway MariaDB with fixed
@@ -30,13 +33,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.link import Link, LinkSpec  # noqa: E402
 from migrate.checkpoint import TABLE  # noqa: E402
 from migrate.splitter import split  # noqa: E402
 from migrate.verify import compare  # noqa: E402
@@ -275,14 +279,19 @@ def timed_load(server: MariaDB, database: str, args: list[str], env: dict[str, s
     return result
 
 
-def native_args(server: MariaDB, database: str) -> list[str]:
-    return ["mariadb", "--no-defaults", "--protocol=TCP", "-h127.0.0.1", f"-P{server.port}", f"-u{USER}",
-            "--default-character-set=utf8mb4", database]
+def native_args(server: MariaDB, database: str, *flags: str, port: int | None = None) -> list[str]:
+    return ["mariadb", "--no-defaults", "--protocol=TCP", "-h127.0.0.1", f"-P{port or server.port}", f"-u{USER}",
+            "--default-character-set=utf8mb4", *flags, database]
 
 
-def migrate_args(server: MariaDB, database: str, dump: Path, *flags: str) -> list[str]:
-    return [sys.executable, "-c", "from migrate.cli import main; main()", "run", str(dump),
-            "--target", server.url(database), *flags]
+def migrate_args(server: MariaDB, database: str, dump: Path, *flags: str, port: int | None = None,
+                 checkout: Path | None = None) -> list[str]:
+    """``migrate run``, from ``checkout`` (another worktree, for a baseline) instead of this one if given."""
+    code = "from migrate.cli import main; main()"
+    if checkout is not None:
+        code = f"import sys; sys.path.insert(0, {str(checkout)!r}); " + code
+    return [sys.executable, "-c", code, "run", str(dump),
+            "--target", f"mysql+pymysql://{USER}@127.0.0.1:{port or server.port}/{database}", *flags]
 
 
 def myloader_args(server: MariaDB, directory: Path, database: str, jobs: int, binlog: bool) -> list[str]:
@@ -353,13 +362,15 @@ def side_by_side(dump: Path, rows: dict[str, int], root: Path, template: Path, o
                 with fresh_server(f"{name}-{round_}", root, template, options.keep) as server:
                     args = myloader_args(server, exported, "myloader", options.jobs, binlog)
                     results[label] = timed_load(server, "myloader", args, env, None, rows)
-        with fresh_server(f"migrate-{round_}", root, template, options.keep) as server:
-            args = migrate_args(server, "migrate", dump, "--jobs", str(options.jobs), "--report", str(report))
-            results["migrate"] = timed_load(server, "migrate", args, env, None, rows)
+        loads = [("migrate", "migrate", dump, ("--report", str(report)))]
         if options.crlf:
-            with fresh_server(f"migrate-crlf-{round_}", root, template, options.keep) as server:
-                args = migrate_args(server, "migrate", root / "dump-crlf.sql", "--jobs", str(options.jobs))
-                results["migrate (CRLF)"] = timed_load(server, "migrate", args, env, None, rows)
+            # Whichever load follows the native server's shutdown shares the disk with its cleanup:
+            # the order alternates per round so that neither line ending always pays for it.
+            loads.insert(round_ % 2, ("migrate (CRLF)", "migrate-crlf", root / "dump-crlf.sql", ()))
+        for label, name, path, flags in loads:
+            with fresh_server(f"{name}-{round_}", root, template, options.keep) as server:
+                args = migrate_args(server, "migrate", path, "--jobs", str(options.jobs), *flags)
+                results[label] = timed_load(server, "migrate", args, env, None, rows)
         if options.rounds > 1:
             print(f"round {round_}: " + ratio_text(results).split(";")[0]
                   + (f"; {crlf_text(results).split(' (')[0]}" if options.crlf else ""), flush=True)
@@ -386,6 +397,105 @@ def side_by_side(dump: Path, rows: dict[str, int], root: Path, template: Path, o
     if options.crlf:
         print(crlf_text(results))
     print(phases_text(json.loads(report.read_text())))
+
+
+LINK_GOAL = 1.5  # issue 21: migrate run at least this much faster than mariadb --compress on every link
+
+
+def link_clients(options: argparse.Namespace, dump: Path, report: Path,
+                 remote: bool) -> list[tuple[str, Callable[[MariaDB, int], list[str]], Path | None]]:
+    """(label, args for a server reached at a port, stdin) of each client timed on one path. Through
+    the emulator the target is a loopback port, so migrate is told what --compress auto would pick
+    for a remote MariaDB."""
+    jobs = ("--jobs", str(options.jobs)) if options.jobs else ()
+    clients = [
+        ("mariadb <", lambda server, port: native_args(server, "db", port=port), dump),
+        ("mariadb --compress <", lambda server, port: native_args(server, "db", "--compress", port=port), dump),
+        ("migrate run", lambda server, port: migrate_args(server, "db", dump, *jobs, "--compress",
+                                                          "zlib" if remote else "auto", "--report", str(report),
+                                                          port=port), None),
+    ]
+    if not remote and options.baseline:
+        clients.append(("migrate run (baseline)", lambda server, port: migrate_args(
+            server, "db", dump, *jobs, port=port, checkout=options.baseline), None))
+    return clients
+
+
+def link_load(server: MariaDB, spec: LinkSpec | None, args: Callable[[MariaDB, int], list[str]],
+              stdin: Path | None, env: dict[str, str], rows: dict[str, int]) -> dict[str, float]:
+    """One timed load, through a fresh emulated link unless ``spec`` is None (loopback)."""
+    if spec is None:
+        return {**timed_load(server, "db", args(server, server.port), env, stdin, rows), "up": 0.0, "down": 0.0}
+    with Link(spec, ("127.0.0.1", server.port)) as link:
+        result = timed_load(server, "db", args(server, link.port), env, stdin, rows)
+        return {**result, "up": link.bytes_up / 1e6, "down": link.bytes_down / 1e6}
+
+
+def over_links(dump: Path, rows: dict[str, int], root: Path, template: Path, options: argparse.Namespace,
+               env: dict[str, str]) -> bool:
+    """Every client on loopback and through every link, a fresh server per load, clients in a rotating
+    order per round; medians. True when migrate meets the goal on every link."""
+    report = root / "migrate-report.json"
+    paths: list[tuple[str, LinkSpec | None]] = [("loopback", None)] + [(str(spec), spec) for spec in options.link]
+    rounds: list[dict[tuple[str, str], dict[str, float]]] = []
+    for round_ in range(options.rounds):
+        results: dict[tuple[str, str], dict[str, float]] = {}
+        for name, spec in paths:
+            loads = [(label, spec, args, stdin) for label, args, stdin in
+                     link_clients(options, dump, report, spec is not None)]
+            if spec is not None and options.rtt_cost and spec.rtt:
+                no_delay = LinkSpec(spec.rate_bps, 0.0)
+                loads.append((f"migrate run @ {no_delay}", no_delay, *loads[-1][2:]))
+            turn = round_ % len(loads)
+            for label, load_spec, args, stdin in loads[turn:] + loads[:turn]:
+                with fresh_server(f"link-{len(results)}-{round_}", root, template, options.keep) as server:
+                    results[(name, label)] = link_load(server, load_spec, args, stdin, env, rows)
+            print(f"round {round_ + 1} {name}: " + ", ".join(
+                f"{label} {r['wall']:.1f} s" for (path, label), r in results.items() if path == name), flush=True)
+        rounds.append(results)
+    medians = {key: {metric: statistics.median(r[key][metric] for r in rounds) for metric in rounds[0][key]}
+               for key in rounds[0]}
+    print(f"server: a fresh MariaDB per load, {' '.join(SERVER_SETTINGS)}; "
+          f"migrate --jobs {options.jobs or '(its default)'}; "
+          f"links emulated by bench/link.py (bandwidth shared per direction, RTT/2 each way)"
+          + (f"; median of {options.rounds} rounds" if options.rounds > 1 else ""))
+    met = True
+    for name, spec in paths:
+        print(f"\n{name}:")
+        print(f"{'client':<34} {'wall s':>8} {'÷ migrate':>10} {'up MB':>8} {'down MB':>8} {'client CPU s':>13} "
+              f"{'peak RSS MB':>12}")
+        own = {label: r for (path, label), r in medians.items() if path == name}
+        migrate = own["migrate run"]["wall"]
+        for label, r in own.items():
+            print(f"{label:<34} {r['wall']:>8.1f} {r['wall'] / migrate:>10.2f} {r['up']:>8.1f} {r['down']:>8.1f} "
+                  f"{r['client_cpu']:>13.1f} {r['rss_mb']:>12.0f}")
+        if spec is None:
+            continue
+        speedup = own["mariadb --compress <"]["wall"] / migrate
+        met &= speedup >= LINK_GOAL
+        text = (f"migrate run is {speedup:.2f}x faster than mariadb --compress < (goal ≥ {LINK_GOAL}x: "
+                f"{'met' if speedup >= LINK_GOAL else 'NOT met'})")
+        if spec.rate_bps:
+            floor_s = own["migrate run"]["up"] * 1e6 * 8 / spec.rate_bps
+            text += (f"; its bytes up take {floor_s:.1f} s at {spec.rate_bps / 1e6:g} Mbit/s: "
+                     f"wall = {migrate / floor_s:.2f}x that")
+        flat = own.get(f"migrate run @ {LinkSpec(spec.rate_bps, 0.0)}")
+        if flat:
+            text += f"; the {spec.rtt * 1000:g} ms RTT costs {100 * (migrate / flat['wall'] - 1):+.1f} % over 0 ms"
+        print(text)
+    loop = {label: r["wall"] for (path, label), r in medians.items() if path == "loopback"}
+    if "migrate run (baseline)" in loop:
+        now, before = loop["migrate run"], loop["migrate run (baseline)"]
+        print(f"\nloopback: migrate run {now:.1f} s against the baseline's {before:.1f} s "
+              f"({100 * (now / before - 1):+.1f} %)")
+    return met
+
+
+def link_spec(text: str) -> LinkSpec:
+    try:
+        return LinkSpec.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def size_list(text: str) -> list[int]:
@@ -438,15 +548,27 @@ def main() -> None:
                            f"and ≤ {RSS_LIMIT_MB} MB")
     parser.add_argument("--dump", type=Path, help="with --soak: this dump instead of a generated one")
     parser.add_argument("--seed", type=int, default=1, help="with --soak: seed for the kill points")
-    parser.add_argument("--jobs", type=int, default=2, help="migrate run --jobs and myloader -t (default 2)")
+    parser.add_argument("--jobs", type=int, help="migrate run --jobs and myloader -t (default 2; with --link, "
+                                                 "migrate's own default: 4 when it compresses)")
     parser.add_argument("--skip-myloader", action="store_true", help="no myloader rows (mydumper not installed)")
     parser.add_argument("--crlf", action="store_true", help="also load a CRLF copy of the dump with migrate")
     parser.add_argument("--rounds", type=int, default=1, help="load with every client this often; report medians")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (dumps, datadirs, mydumper export)")
+    parser.add_argument("--link", type=link_spec, action="append", metavar="RATE:RTT[:JITTER]",
+                        help="instead of the loopback comparison: mariadb <, mariadb --compress < and migrate run on "
+                             "loopback and through each emulated link (repeatable), e.g. 20mbit:40ms; exit 1 "
+                             f"unless migrate is ≥ {LINK_GOAL}x faster than mariadb --compress on every link")
+    parser.add_argument("--rtt-cost", action="store_true",
+                        help="with --link: also time migrate at each link's bandwidth with no delay")
+    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                        help="with --link: also time migrate run from another checkout on loopback "
+                             "(e.g. a git worktree of main with its C scanner built)")
     options = parser.parse_args()
+    if not options.link:
+        options.jobs = options.jobs or 2
     if missing_binaries():
         sys.exit(f"missing: {', '.join(missing_binaries())}")
-    if not (options.soak or options.rss_sizes or options.skip_myloader) and missing_myloader():
+    if not (options.soak or options.rss_sizes or options.skip_myloader or options.link) and missing_myloader():
         sys.exit(f"missing on PATH: {', '.join(missing_myloader())}; install Debian's `mydumper` package "
                  "(apt-get install mydumper), or pass --skip-myloader")
     root = Path(tempfile.mkdtemp(prefix="bench-migrate-"))
@@ -480,10 +602,16 @@ def main() -> None:
         crlf_copy(dump, root / "dump-crlf.sql")
         print(f"splitter on the CRLF copy: {splitter_speed(root / 'dump-crlf.sql'):.0f} MB/s of CPU time")
     try:
-        side_by_side(dump, rows, root, install_template(root), options, env)
+        if options.link:
+            met = over_links(dump, rows, root, install_template(root), options, env)
+        else:
+            side_by_side(dump, rows, root, install_template(root), options, env)
+            met = True
     finally:
         if not options.keep:
             shutil.rmtree(root, ignore_errors=True)
+    if not met:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -592,6 +592,33 @@ class AlarmsConfig(_Section):
         return self
 
 
+class CutoverConfig(_Section):
+    """``[cutover]``: an optional runner for the data cutover inside the VPC (README "Cutover runbook").
+
+    ``runner = true`` adds one small instance to the app stack, in an app subnet: reachable only by
+    Session Manager (no SSH, no public IP, IMDSv2), with ``migrate`` installed at boot from the
+    project's wheel under ``dump_prefix``, allowed to read that prefix, the database's master secret
+    and to reach the database. ``infra review`` flags it for as long as it exists: switch it off
+    once the cutover is done.
+    """
+
+    runner: bool = False
+    dump_prefix: str | None = Field(
+        None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(\S+/)?$",
+        description="s3://bucket/prefix/ the runner may read: the dump, and the project's wheel under wheels/",
+    )
+    instance_type: str = Field("t3.small", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
+                               description="Parses, compresses and sends the dump: 2 vCPUs")
+    root_volume_gb: int = Field(20, ge=8, le=1024)
+
+    @model_validator(mode="after")
+    def _check_prefix(self) -> "CutoverConfig":
+        if self.runner and not self.dump_prefix:
+            raise FieldError(("dump_prefix",), "runner = true needs dump_prefix (s3://bucket/prefix/ holding the dump "
+                             "and the project's wheel)")
+        return self
+
+
 class TerraformCloudConfig(_Section):
     """Terraform Cloud remote runs. Without an organization, stacks use a relative local backend."""
 
@@ -620,6 +647,7 @@ class EnvironmentConfig(_Section):
     waf: WafConfig = WafConfig()
     alarms: AlarmsConfig = AlarmsConfig()
     terraform_cloud: TerraformCloudConfig = TerraformCloudConfig()
+    cutover: CutoverConfig = CutoverConfig()
 
     @model_validator(mode="after")
     def _check_prefix_length(self) -> "EnvironmentConfig":

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pymysql
 
+from migrate.connection import run_script
 from migrate.errors import BadInput
 
 TABLE = "_migrate_checkpoint"
@@ -124,19 +125,26 @@ def read(conn: pymysql.Connection, schema: str) -> Position | None:
 def start(conn: pymysql.Connection, schema: str) -> Position:
     """A fresh checkpoint at statement 0, committed before the first write of the load."""
     position = Position(0, 0, Digest().hexdigest())
-    with conn.cursor() as cur:
-        cur.execute(_CREATE.format(table=table(schema)))
-        cur.execute(f"REPLACE INTO {table(schema)} (id, statement, line, digest, complete) VALUES (1, 0, 0, %s, 0)",
-                    (position.digest,))
-    conn.commit()
+    run_script(conn, [_CREATE.format(table=table(schema)).encode(),
+                      f"REPLACE INTO {table(schema)} (id, statement, line, digest, complete) "
+                      f"VALUES (1, 0, 0, '{position.digest}', 0)".encode(), b"COMMIT"])
     return position
 
 
-def record(conn: pymysql.Connection, schema: str, position: Position) -> None:
-    """Write ``position`` in the connection's current transaction; the caller commits."""
-    with conn.cursor() as cur:
-        cur.execute(f"UPDATE {table(schema)} SET statement = %s, line = %s, digest = %s, complete = %s WHERE id = 1",
-                    (position.statement, position.line, position.digest, int(position.complete)))
+def recording(schema: str, position: Position) -> list[bytes]:
+    """The statements that write ``position`` into the current transaction and commit it, for a
+    script (connection.run_script) that may put other statements before them. (The digest is hex.)"""
+    return [f"UPDATE {table(schema)} SET statement = {position.statement:d}, line = {position.line:d}, "
+            f"digest = '{int(position.digest, 16):064x}', complete = {int(position.complete):d} WHERE id = 1".encode(),
+            b"COMMIT"]
+
+
+def commit(conn: pymysql.Connection, schema: str, position: Position) -> None:
+    """Write ``position`` into the connection's current transaction and commit it, in one round trip:
+    over a 40 ms link a batch's commit is on the path of every batch after it (commit_order.py). The
+    server stops at the first statement that fails, so a failed UPDATE never commits; the caller
+    rolls back."""
+    run_script(conn, recording(schema, position))
 
 
 # Documents kept beside the load's position by the steps after it (coordinates.py, cutover.py).

@@ -18,6 +18,7 @@ import click
 
 from migrate import coordinates
 from migrate.app_user import AppUserOptions, AppUserSession
+from migrate.compression import MODES
 from migrate.connection import connect, parse_url, resolve_login, tls_context
 from migrate.cutover import Cutover, CutoverOptions
 from migrate.databases import parse_map
@@ -98,8 +99,12 @@ def cli() -> None:
 @click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
               help="Reconnect and resume this often when the connection is lost (files only).")
 @click.option("--cleanup", is_flag=True, help="Drop the checkpoint table when every table matches.")
-@click.option("--jobs", type=click.IntRange(1, 16), default=min(4, os.cpu_count() or 1), show_default=True,
-              help="Connections loading data batches at once (DDL stays in dump order).")
+@click.option("--jobs", type=click.IntRange(1, 16), default=None,
+              help="Connections loading data batches at once (DDL stays in dump order). Default: one per core "
+                   "(up to 4); 4 when compressing for a remote target, to keep the link busy.")
+@click.option("--compress", type=click.Choice(MODES), default="auto", show_default=True,
+              help="MySQL protocol compression: zstd where the server offers it (MySQL 8.0.18+), else zlib. "
+                   "auto compresses for any target but loopback.")
 @click.option("--inserts-only", is_flag=True,
               help="Send every row as the dump's own INSERT. By default, plain rows of InnoDB tables go as "
                    "LOAD DATA LOCAL (about 20 %% less server CPU) and any batch the server does not take "
@@ -111,16 +116,17 @@ def cli() -> None:
 def run(source: str, target_url: str, map_database: tuple[str, ...], password_prompt: bool,
         password_secret_arn: str | None,
         ssl_ca: str | None, allow_plaintext: bool, force: bool, resume: bool, retries: int, cleanup: bool,
-        jobs: int, inserts_only: bool, dry_run: bool, report_path: str | None, **flags: Any) -> None:
-    """Stream SOURCE (.sql, .sql.gz or - for stdin) into the target database, then verify counts."""
+        jobs: int | None, compress: str, inserts_only: bool, dry_run: bool, report_path: str | None,
+        **flags: Any) -> None:
+    """Stream SOURCE (.sql, .sql.gz, - for stdin, or s3://bucket/key) into the target database, then verify counts."""
     target = parse_url(target_url, database_required=False)
     options = RunOptions(
         source=source, target=target, database_map=parse_map(map_database, target.database),
         password_secret_arn=password_secret_arn,
         prompt=prompter("target", password_prompt), ssl_ca=ssl_ca,
         allow_plaintext=allow_plaintext, force=force, resume=resume, retries=retries, cleanup=cleanup, jobs=jobs,
-        inserts_only=inserts_only, dry_run=dry_run, report_path=report_path, kept_rules=kept_rules(flags),
-        command=("migrate", *sys.argv[1:]))
+        compress=compress, inserts_only=inserts_only, dry_run=dry_run, report_path=report_path,
+        kept_rules=kept_rules(flags), command=("migrate", *sys.argv[1:]))
     sys.exit(CutoverSession(options, click.echo).run())
 
 

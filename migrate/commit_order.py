@@ -43,6 +43,7 @@ class CommitOrder:
         self.cond = threading.Condition()
         self.issued = 0  # tickets handed out
         self.next = 0  # the ticket whose turn it is to commit
+        self.applied_seqs: set[int] = set()  # batches whose statements all ran, waiting for their turn
         self.failure: Failure | None = None
         self.error: BaseException | None = None  # a bug on another thread: re-raised as is
         self.committed = Committed()
@@ -83,11 +84,25 @@ class CommitOrder:
     def done(self, rows: Counter[str], position: Position) -> None:
         """The batch whose turn it was has committed, through ``position``."""
         with self.cond:
+            self.applied_seqs.discard(self.next)
             self.next += 1
             self.committed.rows.update(rows)
             self.committed.through_line = position.line
             self.committed.statements = position.statement
             self.cond.notify_all()
+
+    def applied(self, seq: int) -> None:
+        """Batch ``seq`` ran all its statements; it holds whatever locks its rows took until it commits."""
+        with self.cond:
+            self.applied_seqs.add(seq)
+            self.cond.notify_all()
+
+    def wait_applied(self, seq: int) -> None:
+        """Wait until batch ``seq`` has run all its statements or committed, or the load has stopped."""
+        with self.cond:
+            while (seq not in self.applied_seqs and self.next <= seq and self.failure is None
+                   and self.error is None):
+                self.cond.wait()
 
     def barrier(self) -> None:
         """Wait until every ticketed batch has committed, or the load has stopped."""

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pymysql
 from pymysql.constants import CLIENT
 
+from migrate.compression import CompressingConnection
 from migrate.errors import BadInput, ConnectionFailed
 
 # The server or the network went away: the load can continue from the checkpoint.
@@ -120,20 +121,26 @@ def resolve_login(endpoint: Endpoint, env_var: str, prompt: Callable[[str], str]
     return endpoint, os.environ.get(env_var)
 
 
+def remote(endpoint: Endpoint) -> bool:
+    return endpoint.unix_socket is None and not is_loopback(endpoint.host)
+
+
 def connect(endpoint: Endpoint, password: str | None, tls: ssl.SSLContext | None, *,
-            autocommit: bool = True, local_data: bool = False) -> pymysql.Connection:
+            autocommit: bool = True, local_data: bool = False, compress: str = "off") -> CompressingConnection:
     """Connect or fail with one line naming where (never the password).
 
     ``local_data`` tells the server this client may send LOAD DATA LOCAL rows. pymysql's own
     handler stays off (``local_infile=False``): it would open any file the server names, while
-    load_data.send answers only the statement it sent, from memory.
+    load_data.send answers only the statement it sent, from memory. ``compress`` is one of
+    compression.MODES. Multi-statements let a checkpoint and its COMMIT share one round trip.
     """
+    flags = CLIENT.MULTI_STATEMENTS | (CLIENT.LOCAL_FILES if local_data else 0)
     try:
-        conn = pymysql.connect(
+        conn = CompressingConnection(
             host=endpoint.host, port=endpoint.port, user=endpoint.user or "", password=password or "",
             database=endpoint.database, unix_socket=endpoint.unix_socket, ssl=tls, charset="utf8mb4",
-            autocommit=autocommit, connect_timeout=15, local_infile=False,
-            client_flag=CLIENT.LOCAL_FILES if local_data else 0,
+            autocommit=autocommit, connect_timeout=15, local_infile=False, client_flag=flags,
+            compress=compress, remote=remote(endpoint),
         )
     except pymysql.err.MySQLError as e:
         raise ConnectionFailed(f"cannot connect to {endpoint}: {error_text(e)}") from None
@@ -146,6 +153,34 @@ def connect(endpoint: Endpoint, password: str | None, tls: ssl.SSLContext | None
             raise ConnectionFailed(f"cannot connect to {endpoint}: the server does not offer TLS "
                                    "(pass --allow-plaintext only on a trusted network)")
     return conn
+
+
+class ScriptFailed(pymysql.err.MySQLError):
+    """Statement ``index`` of a script failed (the server's error code and message as ``args``); the
+    server ran none after it."""
+
+    def __init__(self, index: int, error: pymysql.err.MySQLError) -> None:
+        super().__init__(*error.args)
+        self.index = index
+
+
+def run_script(conn: pymysql.Connection, statements: list[bytes]) -> tuple | None:
+    """Run ``statements`` in order as one multi-statement query: one round trip, where each would
+    cost one over a link. The server stops at the first that fails (ScriptFailed says which). Returns
+    the last statement's first row, if it has rows.
+
+    They are joined by a newline before each ``;``: a statement may end in a ``-- comment``.
+    """
+    done = 0
+    try:
+        with conn.cursor() as cur:
+            cur.execute(b"\n;\n".join(statements))
+            done = 1
+            while cur.nextset():
+                done += 1
+            return cur.fetchone() if cur.description else None
+    except pymysql.err.MySQLError as e:
+        raise ScriptFailed(done, e) from None
 
 
 def error_code(e: pymysql.err.MySQLError) -> int | None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import pymysql
 
 from migrate.classify import Kind, unquote
-from migrate.connection import CONNECTION_LOST, error_text
+from migrate.connection import CONNECTION_LOST, error_text, run_script
 from migrate.errors import MigrateError
 from migrate.load_data import transactional
 from migrate.plan import Step
@@ -252,8 +252,8 @@ class KeyBuilder:
         try:
             conn = self.connect()
             try:
-                for sql in self.session():
-                    conn.query(sql)
+                if session := self.session():
+                    run_script(conn, session)
                 if deferral.database is not None:
                     conn.select_db(deferral.database)
                 added = add_keys(conn, deferral)

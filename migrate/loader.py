@@ -20,12 +20,17 @@ import pymysql
 from migrate import checkpoint, deferred_keys, load_data
 from migrate.classify import Kind
 from migrate.commit_order import CommitOrder, Committed
-from migrate.connection import CONNECTION_LOST, CONNECTION_REFUSED, error_code, error_text, rollback
+from migrate.connection import (CONNECTION_LOST, CONNECTION_REFUSED, ScriptFailed, error_code, error_text,
+                                rollback, run_script)
 from migrate.data_workers import Batch, DataWorkers
 from migrate.errors import ConnectionLost, LoadFailed, PreflightFailed
 from migrate.plan import DumpSummary, Step
 
 BATCH_BYTES = 1 << 20
+# Over a link slow enough to compress for, every batch waits round trips (its LOAD DATA's answer, its
+# turn, its COMMIT) in which the connections sharing the link tend to fall silent together: larger
+# batches make those pauses fewer. 4 MB is still within the transaction sizes the server handles best.
+LINK_BATCH_BYTES = 4 << 20
 BATCH_STATEMENTS = 1000
 # "Already exists": the statement in doubt after a crash had completed before it.
 ALREADY_EXISTS = {1050, 1304, 1359, 1537}
@@ -39,13 +44,18 @@ class Loader:
     statements the checkpoint covers are skipped (their SETs still replayed), and the first one past
     it, which a crash may have left half-recorded, treats "already exists" as done.
 
-    A table's first batch commits before its next one starts: MariaDB ≥ 10.6 takes a table lock for
-    the first insert into an empty table when the dump turns unique and foreign-key checks off, so
-    a later batch reaching the table first would hold that lock while it waits for its turn to
-    commit, behind the batch it blocks (a lock wait timeout InnoDB cannot see as a deadlock).
+    A table's first batch has run its statements before its next one starts: MariaDB ≥ 10.6 takes a
+    table lock for the first insert into an empty table when the dump turns unique and foreign-key
+    checks off, so a later batch reaching the table first would hold that lock while it waits for
+    its turn to commit, behind the batch it blocks (a lock wait timeout InnoDB cannot see as a
+    deadlock). Once the first batch holds it, the later ones queue behind it and go on when it
+    commits, in its turn.
 
     Plain secondary keys of InnoDB tables are created after the table's rows, on a connection of
     their own while the next tables load (deferred_keys.py); the load is complete once they are.
+
+    With ``link`` (a target across a link slow enough to compress for) batches are larger and put
+    their rows on the wire one after another (send_order.py).
     """
 
     def __init__(self, control: pymysql.Connection, connect: Callable[[], pymysql.Connection], *,
@@ -53,21 +63,24 @@ class Loader:
                  on_step: Callable[[Step, DumpSummary], None] | None = None,
                  dry_run: bool = False, resume: checkpoint.Position | None = None,
                  load_data: bool = False, checkpoint_schema: str = "",
-                 database_map: Mapping[str, str] | None = None) -> None:
+                 database_map: Mapping[str, str] | None = None, link: bool = False) -> None:
         self.control = control
         self.checkpoint_schema = checkpoint_schema
         self.max_packet = max_packet
+        self.batch_bytes = LINK_BATCH_BYTES if link else BATCH_BYTES
         self.check_routines = check_routines
         self.on_step = on_step
         self.dry_run = dry_run
         # With a map, the dump's USE statements place its objects (databases.py).
         self.summary = DumpSummary(database_map=database_map)
         self.session_sets: list[bytes] = []
+        self.pending: list[Step] = []  # session SETs the control connection has yet to send
         self.innodb: set[str] = set()  # tables this dump created as InnoDB
         self.tables_started: set[str] = set()  # tables whose first batch has been dispatched
         self.tracker = checkpoint.Tracker(resume)
         self.order = CommitOrder()
-        self.workers = DataWorkers(connect, self.order, self.session_sets, jobs, load_data, checkpoint_schema)
+        self.workers = DataWorkers(connect, self.order, self.session_sets, jobs, load_data, checkpoint_schema,
+                                   max_packet, link)
         self.keys = deferred_keys.KeyBuilder(connect, lambda: list(self.session_sets), enabled=not dry_run,
                                              limit=jobs, hold=bool(resume and resume.statement))
 
@@ -77,6 +90,8 @@ class Loader:
 
     def run(self, plan: Iterator[Step]) -> DumpSummary:
         try:
+            if not self.dry_run:
+                self.workers.start()
             summary = self._run(plan)
         except BaseException:
             self.order.fail(None, None, "stopped", None)
@@ -112,17 +127,16 @@ class Loader:
                 in_doubt = False
                 batch.append(step)
                 batch_bytes += len(step.sql)
-                if batch_bytes >= BATCH_BYTES or len(batch) >= BATCH_STATEMENTS:
+                if batch_bytes >= self.batch_bytes or len(batch) >= BATCH_STATEMENTS:
                     self._dispatch(batch, step)
                     batch, batch_bytes = [], 0
             elif kind is Kind.SET:
                 self._session_set(step)
             else:
                 self._guard(step)
-                self._execute(step, in_doubt)
+                # DDL commits implicitly; recording it right after leaves at most this one in doubt.
+                self._execute(step, in_doubt, record=True)
                 in_doubt = False
-                # DDL committed implicitly; recording it now leaves at most this one in doubt.
-                self._record(step)
             last = step
             if self.on_step:
                 self.on_step(step, self.summary)
@@ -131,7 +145,7 @@ class Loader:
             self._dispatch(batch, last)
         self._barrier()
         self._keys(self.keys.finish)
-        self._record(last, complete=True)
+        self._execute(None, record=True, complete=True, line=last.statement.line if last is not None else 0)
         return self.summary
 
     def _note_engine(self, step: Step) -> None:
@@ -163,8 +177,11 @@ class Loader:
             self.keys.release()
 
     def _session_set(self, step: Step) -> None:
-        self._execute(step, in_doubt=False)
+        """Workers replay it before their next batch. The control connection sends it with its next
+        statement, in the same round trip, or on its own before the next batch is handed out, so
+        that a SET the server rejects still fails at its own line."""
         self.session_sets.append(step.sql)
+        self.pending.append(step)
 
     def _keys(self, call: Callable[..., None], *args: object) -> None:
         try:
@@ -187,31 +204,43 @@ class Loader:
             raise PreflightFailed(problem)
         raise self._failure(step, problem, None)
 
-    def _execute(self, step: Step, in_doubt: bool) -> None:
-        if self.dry_run:
-            return
-        try:
-            self.control.query(step.sql)
-        except pymysql.err.MySQLError as e:
-            code = error_code(e)
-            if in_doubt and code in ALREADY_EXISTS:
-                return
-            rollback(self.control)
-            raise self._failure(step, error_text(e), code) from None
-
-    def _record(self, step: Step | None, complete: bool = False) -> None:
-        """Checkpoint the control connection's progress; every batch before it has committed."""
-        line = step.statement.line if step is not None else 0
-        if not self.dry_run:
+    def _execute(self, step: Step | None, in_doubt: bool = False, record: bool = False, complete: bool = False,
+                 line: int | None = None) -> None:
+        """Run the pending session SETs, then ``step``, then with ``record`` the checkpoint after it and
+        COMMIT, as one script: one round trip, and the server stops at the first failure. A statement
+        in doubt after a crash runs before its checkpoint is written, so that "already exists" can
+        mean it had completed."""
+        statements = [*self.pending, *([step] if step is not None else [])]
+        self.pending = []
+        if line is None:
+            line = step.statement.line if step is not None else 0
+        position = self.tracker.position(line, complete) if record else None
+        if not self.dry_run and (statements or position is not None):
+            script = [s.sql for s in statements]
+            recorded_with = position is not None and not in_doubt
             try:
-                checkpoint.record(self.control, self.checkpoint_schema, self.tracker.position(line, complete))
-                self.control.commit()
-            except pymysql.err.MySQLError as e:
-                raise self._failure(step, f"COMMIT failed: {error_text(e)}", error_code(e)) from None
-        self.committed.through_line = line
-        self.committed.statements = self.tracker.ordinal
+                run_script(self.control, script + (checkpoint.recording(self.checkpoint_schema, position)
+                                                   if recorded_with else []))
+            except ScriptFailed as e:
+                code = error_code(e)
+                if not (in_doubt and e.index == len(statements) - 1 and code in ALREADY_EXISTS):
+                    rollback(self.control)
+                    if e.index < len(statements):
+                        raise self._failure(statements[e.index], error_text(e), code) from None
+                    raise self._failure(step, f"COMMIT failed: {error_text(e)}", code) from None
+                recorded_with = False
+            if position is not None and not recorded_with:
+                try:
+                    checkpoint.commit(self.control, self.checkpoint_schema, position)
+                except pymysql.err.MySQLError as e:
+                    raise self._failure(step, f"COMMIT failed: {error_text(e)}", error_code(e)) from None
+        if position is not None:
+            self.committed.through_line = line
+            self.committed.statements = self.tracker.ordinal
 
     def _dispatch(self, steps: list[Step], last: Step | None) -> None:
+        if self.pending:
+            self._execute(None)
         rows: Counter[str] = Counter()
         tables = set()
         for step in steps:
@@ -230,8 +259,11 @@ class Loader:
             return
         self.workers.submit(batch, self._check)
         if not tables <= self.tables_started:
+            # Once its statements have run, the first batch holds the table (see the class docstring)
+            # and the batches after it can only queue behind it; its commit need not be waited for.
             self.tables_started |= tables
-            self._barrier()
+            self.order.wait_applied(batch.seq)
+            self._check()
 
     def _barrier(self) -> None:
         """Wait until every dispatched batch has committed."""

@@ -42,12 +42,12 @@ class TargetFacts:
 def gather(conn: pymysql.Connection) -> TargetFacts:
     try:
         with conn.cursor() as cur:
+            # One query where it can be: over a link each costs a round trip.
             cur.execute("SELECT VERSION(), @@max_allowed_packet, @@log_bin, @@log_bin_trust_function_creators, "
-                        "@@local_infile, DATABASE()")
-            version, packet, log_bin, trust, local_infile, database = cur.fetchone()
-            cur.execute("SELECT COUNT(*) FROM information_schema.COLLATIONS "
-                        "WHERE COLLATION_NAME = 'utf8mb4_0900_ai_ci'")
-            has_0900 = cur.fetchone()[0] > 0
+                        "@@local_infile, DATABASE(), (SELECT COUNT(*) FROM information_schema.COLLATIONS "
+                        "WHERE COLLATION_NAME = 'utf8mb4_0900_ai_ci')")
+            version, packet, log_bin, trust, local_infile, database, collations = cur.fetchone()
+            has_0900 = collations > 0
             cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
                         "AND TABLE_NAME <> %s ORDER BY TABLE_NAME", (checkpoint.TABLE,))
             tables = tuple(r[0] for r in cur.fetchall())

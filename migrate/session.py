@@ -32,11 +32,13 @@ from migrate.progress import Progress
 from migrate.read_ahead import read_ahead
 from migrate.report import inspect_text, rewrites_text, summary_document, verdict_table, write_json
 from migrate.rewrite import Context, Rewriter, rules_for
+from migrate.s3_stream import is_s3
 from migrate.source import DumpSource
 from migrate.splitter import split
 from migrate.verify import MATCH, MISMATCH, TableVerdict, count_verdict
 
 PASSWORD_ENV = "MIGRATE_TARGET_PASSWORD"
+LINK_JOBS = 4
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,8 @@ class RunOptions:
     resume: bool = False
     retries: int = 5
     cleanup: bool = False
-    jobs: int = 4
+    jobs: int | None = None  # None: as many as the client's cores (up to 4) would keep busy, 4 over a link
+    compress: str = "auto"  # compression.MODES: protocol compression, auto = on for non-loopback targets
     inserts_only: bool = False
     dry_run: bool = False
     report_path: str | None = None
@@ -71,6 +74,7 @@ class Results:
     position: checkpoint.Position | None = None  # the target's checkpoint before this run
     problems: list[str] = field(default_factory=list)
     prescan: DumpSummary | None = None
+    prescan_size: int | None = None  # the dump's size in bytes, as stored
     would_rewrite: dict[str, int] = field(default_factory=dict)  # dry run of a file: every statement parsed
     summary: DumpSummary | None = None
     rewrites: dict[str, int] = field(default_factory=dict)
@@ -90,6 +94,7 @@ class CutoverSession:
         self.password: str | None = None
         self.tls = None
         self.conn: pymysql.Connection | None = None
+        self.codec_name = "off"  # the protocol compression the target agreed to
         self.results = Results()
         self.timings: dict[str, float] = {}
 
@@ -119,8 +124,9 @@ class CutoverSession:
         options, results = self.options, self.results
         facts = results.facts = preflight.gather(self.conn)
         results.rules = rules_for(facts, options.kept_rules)
-        self.say(f"target: {self.endpoint} ({facts.version}), max_allowed_packet {facts.max_allowed_packet:,}",
-                 err=True)
+        self.codec_name = self.conn.codec.name if self.conn.codec else "off"
+        self.say(f"target: {self.endpoint} ({facts.version}), max_allowed_packet {facts.max_allowed_packet:,}, "
+                 f"compression {self.codec_name}", err=True)
         if not facts.local_infile and not options.inserts_only:
             self.say("target has local_infile=OFF: rows go as INSERTs (local_infile=1 in the DB parameter "
                      "group lets plain rows go as LOAD DATA LOCAL, with less server CPU)", err=True)
@@ -138,7 +144,7 @@ class CutoverSession:
         target would reject stops the run while the target is still untouched. Stdin cannot be read
         twice: the loader makes the same checks statement by statement instead."""
         options, results = self.options, self.results
-        if options.source != "-" and os.path.isfile(options.source):
+        if options.source != "-" and (os.path.isfile(options.source) or is_s3(options.source)):
             with self.open_dump() as dump:
                 if options.dry_run:
                     rewriter = self.rewriter()
@@ -147,6 +153,7 @@ class CutoverSession:
                 else:
                     results.prescan = quick_summary(dump.read, dump.name)
                 results.coordinates = coordinates.find(dump.head, dump.tail)
+                results.prescan_size = dump.size
         results.problems += preflight.problems(results.facts, self.endpoint.database, results.prescan,
                                                options.force or self.resuming)
         if self.endpoint.database is None and results.prescan is not None and not (options.force or self.resuming):
@@ -156,7 +163,7 @@ class CutoverSession:
         if results.problems:
             raise PreflightFailed("\n".join(results.problems))
         if options.dry_run and results.prescan is not None:
-            self.say(inspect_text(options.source, os.path.getsize(options.source), False, results.prescan,
+            self.say(inspect_text(options.source, results.prescan_size, False, results.prescan,
                                   results.would_rewrite))
             found = results.coordinates
             self.say(f"replication: from {found.describe()}" if found else coordinates.plain_only_reason())
@@ -184,10 +191,10 @@ class CutoverSession:
                 self._retry_or_give_up(lost, attempt)
                 self.conn = self._reconnect_patiently()
                 position = checkpoint.read(self.conn, self.checkpoint_schema)
-        self.conn.close()
         results.load_seconds = time.monotonic() - started
         self.say(rewrites_text(results.rewrites))
         if options.dry_run:
+            self.conn.close()
             self.say("dry run: nothing written")
             return EXIT_OK
         return None
@@ -214,7 +221,9 @@ class CutoverSession:
                      "leave it out for a replicated cutover", err=True)
 
     def verify(self) -> None:
-        with self.connect(autocommit=True) as check:
+        # On the load's own connection, whose last transaction has committed: over a link a new one
+        # costs round trips. Its next read starts a snapshot that sees every batch.
+        with self.conn as check:
             summary = self.results.summary
             self.results.verdicts = count_verdict(check, summary.tables, summary.caveats, summary.locations)
             if self.options.cleanup and self.matched:
@@ -232,6 +241,7 @@ class CutoverSession:
             "source": self.options.source, "target": str(self.endpoint), "seconds": round(elapsed, 3),
             "match": self.matched,
             "timings": {phase: round(seconds, 3) for phase, seconds in self.timings.items()},
+            "compression": self.codec_name, "jobs": self.jobs,
             "load_data": {"rows": workers.rows_loaded, "batches_resent": workers.batches_resent},
             "keys_built_after_rows": loader.keys.built,
             "verdicts": [v.as_dict() for v in results.verdicts], **summary_document(summary, results.rewrites),
@@ -257,6 +267,19 @@ class CutoverSession:
         """The map from the dump's database names to the target's, when the dump's USE statements place objects."""
         return None if self.endpoint.database else self.options.database_map
 
+    @property
+    def compressed(self) -> bool:
+        """The target is across a link slow enough to compress for (compression.choose)."""
+        return self.conn is not None and self.conn.codec is not None
+
+    @property
+    def jobs(self) -> int:
+        """Loading connections: on loopback the client's cores bound them; over a link its round
+        trips do, and four keep it busy while each waits for its answers (README "Over a link")."""
+        if self.options.jobs:
+            return self.options.jobs
+        return LINK_JOBS if self.compressed else min(LINK_JOBS, os.cpu_count() or 1)
+
     def rewriter(self) -> Rewriter:
         return Rewriter(self.results.rules, Context(self.database_map or {}))
 
@@ -269,7 +292,8 @@ class CutoverSession:
 
     def connect(self, autocommit: bool = False) -> pymysql.Connection:
         local_data = not self.options.inserts_only and not autocommit
-        return connect(self.endpoint, self.password, self.tls, autocommit=autocommit, local_data=local_data)
+        return connect(self.endpoint, self.password, self.tls, autocommit=autocommit, local_data=local_data,
+                       compress=self.options.compress)
 
     def _load_once(self, resume: checkpoint.Position | None) -> None:
         options, results = self.options, self.results
@@ -278,15 +302,19 @@ class CutoverSession:
             rewriter = self.rewriter()
             progress = Progress(dump.raw_offset, dump.size)
             loader = results.loader = Loader(
-                self.conn, self.connect, jobs=options.jobs, max_packet=facts.max_allowed_packet, on_step=progress,
+                self.conn, self.connect, jobs=self.jobs, max_packet=facts.max_allowed_packet, on_step=progress,
                 dry_run=options.dry_run, check_routines=lambda: preflight.routine_problem(facts, 1), resume=resume,
                 load_data=facts.local_infile and not options.inserts_only,
-                checkpoint_schema=self.checkpoint_schema, database_map=self.database_map)
+                checkpoint_schema=self.checkpoint_schema, database_map=self.database_map,
+                link=self.compressed)
             plan = read_ahead(steps(split(dump.read, dump.name), rewriter))
             try:
                 results.summary = loader.run(plan)
             except KeyboardInterrupt:
                 raise LoadFailed(f"interrupted; committed through line {loader.committed.through_line}; "
+                                 "continue with --resume") from None
+            except ConnectionFailed as e:  # the dump's source (S3) gave up; a worker's would be ConnectionLost
+                raise LoadFailed(f"{e}; committed through line {loader.committed.through_line}; "
                                  "continue with --resume") from None
             finally:
                 plan.close()

@@ -1,4 +1,4 @@
-"""Open a dump (.sql, .sql.gz or stdin) as a byte stream that knows how far it has got.
+"""Open a dump (.sql, .sql.gz, stdin or an S3 object) as a byte stream that knows how far it has got.
 
 Gzip is recognised by its magic bytes, not the file name, so ``mysqldump | gzip | migrate run -``
 works too. Progress is measured on the raw (compressed) bytes, the only size known up front.
@@ -13,6 +13,7 @@ import zlib
 from typing import BinaryIO
 
 from migrate.errors import BadInput
+from migrate.s3_stream import S3Stream, is_s3
 
 GZIP_MAGIC = b"\x1f\x8b"
 # The dump tools write binary-log coordinates at either end of a dump (coordinates.py): the first
@@ -24,7 +25,7 @@ TAIL_BYTES = 64 << 10
 class _Counting:
     """A raw reader that counts the bytes handed to the decompressor."""
 
-    def __init__(self, raw: BinaryIO, prefix: bytes) -> None:
+    def __init__(self, raw: BinaryIO | S3Stream, prefix: bytes) -> None:
         self.raw = raw
         self.prefix = prefix
         self.position = 0
@@ -41,8 +42,11 @@ class DumpSource:
     def __init__(self, path: str) -> None:
         self.name = "<stdin>" if path == "-" else path
         if path == "-":
-            raw: BinaryIO = sys.stdin.buffer
+            raw: BinaryIO | S3Stream = sys.stdin.buffer
             self.size: int | None = None
+        elif is_s3(path):
+            raw = S3Stream(path)
+            self.size = raw.size
         else:
             try:
                 raw = open(path, "rb")  # noqa: SIM115 - closed by close()

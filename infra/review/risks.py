@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from bootstrap.cutover_runner import RUNNER_ROLE
 from infra.review.diff import ABSENT, BlockChange, flatten
 from infra.review.stateful import STATEFUL
 from infra.review.synthesized import Block, Stack, Synth, references
@@ -50,6 +51,7 @@ KINDS = {
     "open-ingress": "opens a security group to the internet",
     "data-egress": "opens a way out of the data tier (the databases' subnets)",
     "iam-wildcard": "adds a wildcard to an IAM statement",
+    "cutover-runner": "keeps a cutover runner (database secret and access): remove it after the cutover",
     "checkov": "new checkov finding",
 }
 
@@ -73,6 +75,9 @@ def find_risks(changes: list[BlockChange], before: Synth, after: Synth) -> list[
         *_new(open_ingress, "open-ingress", before, after),
         *_new(data_tier_egress, "data-egress", before, after),
         *_new(iam_wildcards, "iam-wildcard", before, after),
+        # Not only when added: a runner is flagged in every review for as long as it exists.
+        *(Risk("cutover-runner", stack.name, address, detail)
+          for stack in after.stacks.values() for address, detail in cutover_runners(stack)),
     ]
     return sorted(risks, key=lambda r: (list(KINDS).index(r.kind), r.stack, r.address, r.detail))
 
@@ -274,6 +279,16 @@ def _public(cidr: Any) -> bool:
         return not ipaddress.ip_network(str(cidr)).is_private
     except ValueError:
         return False  # an expression, not a literal range
+
+
+def cutover_runners(stack: Stack) -> list[tuple[str, str]]:
+    """(address, what it may do) for every instance tagged as a cutover runner."""
+    return [
+        (block.address, "can read the database's master secret and reach the database: "
+                        "set [cutover] runner = false once the cutover is done")
+        for block in stack.of_kind("resource")
+        if block.type == "aws_instance" and (block.body.get("tags") or {}).get("Role") == RUNNER_ROLE
+    ]
 
 
 def iam_wildcards(stack: Stack) -> list[tuple[str, str]]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from constructs import Construct
 
+from bootstrap.cutover_runner import DATABASE_TAGS, render_runner_script
 from bootstrap.user_data import InstanceReferences, instance_tags, log_group_name, parameter_path, render_user_data
 from infra.config import EnvironmentConfig
+from infra.constructs.cutover_runner import CutoverRunner
 from infra.constructs.fleet import Fleet
 from infra.constructs.instance_role import InstanceRole
 from infra.constructs.load_balancer import LoadBalancer
@@ -25,7 +27,8 @@ from infra.waf_rules import web_acl_rules
 
 class AppStack(EnvironmentStack):
     """Attributes: ``load_balancer`` (LoadBalancer), ``fleet`` (Fleet), ``instance_role``, ``log_group``,
-    ``web_acl`` (WebAcl on the load balancer; None without ``[waf]``)."""
+    ``web_acl`` (WebAcl on the load balancer; None without ``[waf]``), ``cutover_runner`` (CutoverRunner, or
+    None unless ``[cutover] runner = true``)."""
 
     kind = "app"
 
@@ -87,6 +90,23 @@ class AppStack(EnvironmentStack):
             target_group_arn=self.load_balancer.target_group.arn,
             request_count_label=self.load_balancer.request_count_label,
         )
+        self.cutover_runner = None
+        if config.cutover.runner:
+            values = {"DB_HOST": database.address, "DB_PORT": _text(database.port), "DB_NAME": database.db_name,
+                      "DB_SECRET_ARN": database.master_secret_arn}
+            self.cutover_runner = CutoverRunner(
+                self,
+                "cutover-runner",
+                name=name,
+                config=config.cutover,
+                vpc_id=network.vpc.vpc.id,
+                subnet_id=network.vpc.subnet_ids["app"][0],
+                database_security_group_id=database.security_group.id,
+                database_secret_arn=database.master_secret_arn,
+                secrets_key_arn=data.secrets_key_arn,
+                user_data=render_runner_script(config),
+                database_tags={DATABASE_TAGS[variable]: value for variable, value in values.items()},
+            )
 
     def _init_web_acl(self, config: EnvironmentConfig, network: NetworkStack) -> WebAcl:
         # Also with CloudFront in front: the ALB's DNS name is public, so the origin keeps its own web ACL.

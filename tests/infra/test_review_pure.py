@@ -293,3 +293,14 @@ def test_waf_weakening_is_flagged_in_either_json_block_form():
         ("waf", "aws_wafv2_web_acl.acl", "rule 'rate' switches from block to count"),
     ]
     assert _risks(weaker, before) == []
+
+
+def test_a_cutover_runner_is_flagged_in_every_review_while_it_exists():
+    runner = _resource("aws_instance", "runner", {"instance_type": "t3.small", "tags": {"Role": "cutover-runner"}})
+    other = _resource("aws_instance", "bastion", {"instance_type": "t3.small", "tags": {"Role": "bastion"}})
+    flagged = [("cutover-runner", "aws_instance.runner",
+                "can read the database's master secret and reach the database: "
+                "set [cutover] runner = false once the cutover is done")]
+    assert _risks(other, runner) == flagged
+    assert _risks(runner, runner) == flagged  # unchanged, still there: still flagged
+    assert _risks(runner, other) == []

@@ -23,11 +23,14 @@ VARIANTS = [*ENVIRONMENTS, EDGE]
 EDGE_LARGE_BODY_PATHS = ("/api/upload/",)
 #: The old server a replicated cutover reaches from RDS (database.replication_source, off by default).
 REPLICATION_SOURCE = {"cidr": "52.66.10.20/32", "databases": ("duewin",)}
+#: The cutover runner's S3 prefix in EDGE.
+RUNNER_PREFIX = "s3://duewin-cutover-dumps/prod/"
 
 
 def edge_config() -> EnvironmentConfig:
     """prod with the whole edge on (created zone, CloudFront, the ALB's certificate), two e-mails, upload paths,
-    RDS Proxy and the path to the old server a replicated cutover opens."""
+    RDS Proxy, the path to the old server a replicated cutover opens and the cutover runner: what is off
+    everywhere by default."""
     base = load_environment("prod").model_dump()
     return EnvironmentConfig.model_validate(
         {
@@ -37,6 +40,7 @@ def edge_config() -> EnvironmentConfig:
             "alarms": {**base["alarms"], "emails": ("ops@example.com", "oncall@example.com")},
             "waf": {**base["waf"], "large_body_paths": EDGE_LARGE_BODY_PATHS},
             "database": {**base["database"], "proxy": True, "replication_source": REPLICATION_SOURCE},
+            "cutover": {**base["cutover"], "runner": True, "dump_prefix": RUNNER_PREFIX},
         }
     )
 

@@ -17,10 +17,11 @@ from tests.migrate.conftest import migrate, query, show_create
 from tests.servers.mariadb import PASSWORD, CheckpointPoller, MariaDB
 
 
-def start_run(target: MariaDB, database: str, path, *extra: str) -> subprocess.Popen:
+def start_run(target: MariaDB, database: str, path, *extra: str, url: str | None = None) -> subprocess.Popen:
+    """``migrate run`` in a process of its own, to be killed; ``url`` reaches the target another way."""
     env = {**os.environ, "MIGRATE_TARGET_PASSWORD": PASSWORD}
     return subprocess.Popen([sys.executable, "-c", "from migrate.cli import main; main()", "run", str(path),
-                             "--target", target.url(database), "--retries", "8", *extra],
+                             "--target", url or target.url(database), "--retries", "8", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
