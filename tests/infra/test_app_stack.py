@@ -21,7 +21,7 @@ from infra.constructs.fleet import UBUNTU_AMI_PARAMETER
 from infra.terraform_cli import OfflineTerraform, TerraformUnavailable
 from tests.conftest import missing
 from tests.infra.conftest import Synth
-from tests.infra.variants import EDGE, ENVIRONMENTS
+from tests.infra.variants import EDGE, ENVIRONMENTS, variant_config
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-0b0a-0908-0706-050403020100"
 ARTIFACT = "s3://duewin-builds/backend.tar.gz"
@@ -295,9 +295,15 @@ def _imds_v1_allowed(stack: dict) -> list[str]:
     ]
 
 
-def _master_secret_reads(stack: dict) -> list[str]:
-    """Statements that name the RDS-managed master secret, which RDS rotates every 7 days."""
-    return [s.get("sid", "?") for s in _statements(stack) if "master_user_secret" in json.dumps(s)]
+def _master_secret_reads(stack: dict, *, besides: str = "cutover-runner_") -> list[str]:
+    """Statements that name the RDS-managed master secret, which RDS rotates every 7 days, in any policy
+    document but those of ``besides`` (the cutover runner's: loading the dump needs the master login)."""
+    documents = stack.get("data", {}).get("aws_iam_policy_document", {})
+    return [
+        s.get("sid", "?")
+        for key, doc in documents.items() if not key.startswith(besides)
+        for s in doc.get("statement", []) if "master_user_secret" in json.dumps(s)
+    ]
 
 
 def _star_resources(stack: dict) -> list[tuple[str, list[str]]]:
@@ -361,7 +367,15 @@ def test_policy_iam_names_specific_resources_wherever_one_exists(synthesized, en
     # The app user secret and the Redis AUTH secret: never the master secret.
     assert sorted(r.rsplit(".outputs.", 1)[1] for r in by_sid["ReadOwnSecrets"]["resources"]) == [
         f"{APP_USER_SECRET_OUTPUT}}}", "cross-stack-output-aws_secretsmanager_secretcache_auth-secret_17C4D2DFarn}"]
-    assert _master_secret_reads(stack) == [] and "master_user_secret" not in json.dumps(stack)
+    assert _master_secret_reads(stack) == []
+    outside_runner = [
+        (kind, name) for block in ("resource", "data") for kind, items in stack.get(block, {}).items()
+        for name, body in items.items() if not name.startswith("cutover-runner") and "master_user_secret" in json.dumps(body)
+    ]
+    assert outside_runner == []
+    # Only the cutover runner, while it exists, may read the master secret; the fleet never does.
+    runner_reads = _master_secret_reads(stack, besides="instance-role_")
+    assert runner_reads == (["ReadDatabaseSecret"] if variant_config(env).cutover.runner else [])
     reading_master = copy.deepcopy(stack)
     for doc in reading_master["data"]["aws_iam_policy_document"].values():
         for statement in doc.get("statement", []):
