@@ -21,7 +21,7 @@ from infra.constructs.fleet import UBUNTU_AMI_PARAMETER
 from infra.terraform_cli import OfflineTerraform, TerraformUnavailable
 from tests.conftest import missing
 from tests.infra.conftest import Synth
-from tests.infra.variants import EDGE, ENVIRONMENTS, variant_config
+from tests.infra.variants import EDGE, ENVIRONMENTS, changed, variant_config
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-0b0a-0908-0706-050403020100"
 ARTIFACT = "s3://duewin-builds/backend.tar.gz"
@@ -47,15 +47,13 @@ def _statements(stack: dict) -> list[dict]:
 @pytest.fixture(scope="module")
 def toggled(tmp_path_factory):
     """prod with everything optional switched on, synthesized once."""
-    config = load_environment("prod")
-    config = config.model_copy(
-        update={
-            "dns": config.dns.model_copy(update={"certificate_arn": CERTIFICATE}),
-            "app": config.app.model_copy(
-                update={"requests_per_target": 1000, "repository": None, "artifact": ARTIFACT, "ssh_key_name": "ops-key"}
-            ),
-            "load_balancer": config.load_balancer.model_copy(update={"stickiness": True}),
-        }
+    config = changed(
+        load_environment("prod"),
+        {
+            "dns": {"certificate_arn": CERTIFICATE},
+            "app": {"requests_per_target": 1000, "repository": None, "artifact": ARTIFACT, "ssh_key_name": "ops-key"},
+            "load_balancer": {"stickiness": True},
+        },
     )
     outdir = tmp_path_factory.mktemp("synth-prod-toggled")
     synth(config, outdir)

@@ -11,6 +11,7 @@ import pytest
 
 from infra.config import DUEWIN_PROCESSES, ENVIRONMENTS_DIR, MANAGED_RULE_GROUPS, ConfigError, load_environment
 from infra.connection_budget import max_connections
+from tests.infra.variants import changed
 
 DEV = (ENVIRONMENTS_DIR / "dev.toml").read_text()
 SQLI = 'AWSManagedRulesSQLiRuleSet = { action = "count" }'
@@ -84,8 +85,7 @@ def test_db_connections_alarm_derives_from_the_same_limit_unless_set():
     dev = load_environment("dev")
     assert dev.alarms.thresholds.db_connections is None
     assert dev.alarm_thresholds.db_connections == int(0.8 * max_connections("db.t3.small")) == 116
-    explicit = dev.alarms.model_copy(update={"thresholds": dev.alarms.thresholds.model_copy(update={"db_connections": 90})})
-    assert dev.model_copy(update={"alarms": explicit}).alarm_thresholds.db_connections == 90
+    assert changed(dev, {"alarms": {"thresholds": {"db_connections": 90}}}).alarm_thresholds.db_connections == 90
 
 
 def _write(tmp_path: Path, text: str, name: str = "dev") -> Path:

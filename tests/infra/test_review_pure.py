@@ -12,7 +12,7 @@ from infra.review.report import COMMENT_MARKER, DIGEST_MARKER, CheckovDelta, Env
 from infra.review.risks import checkov_risks, find_risks
 from infra.review.synthesized import Synth, digest, parse_stack
 from tests.conftest import engine_modules_loaded_by
-from tests.infra.variants import EDGE
+from tests.infra.variants import EDGE, changed
 
 SG = "aws_security_group"
 
@@ -144,7 +144,7 @@ def test_database_tls_requirement_turned_off_is_flagged(synthesized):
     from infra.constructs.database import parameters
 
     config = load_environment("dev")
-    assert parameters(config.database.model_copy(update={"require_tls": False}))["require_secure_transport"] == "0"
+    assert parameters(changed(config.database, {"require_tls": False}))["require_secure_transport"] == "0"
     before = synthesized("dev").stack("data")
     after = copy.deepcopy(before)
     (group_name, group), = after["resource"]["aws_db_parameter_group"].items()
