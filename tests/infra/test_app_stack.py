@@ -20,8 +20,9 @@ from infra.config import load_environment
 from infra.constructs.fleet import UBUNTU_AMI_PARAMETER
 from infra.terraform_cli import OfflineTerraform, TerraformUnavailable
 from tests.conftest import missing
+from tests.infra.assertions import only_item, only_resource, resources_of_type
 from tests.infra.conftest import Synth
-from tests.infra.variants import EDGE, ENVIRONMENTS, variant_config
+from tests.infra.variants import EDGE, ENVIRONMENTS, changed, variant_config
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-0b0a-0908-0706-050403020100"
 ARTIFACT = "s3://duewin-builds/backend.tar.gz"
@@ -30,32 +31,21 @@ ANYWHERE = "0.0.0.0/0"
 APP_USER_SECRET_OUTPUT = "cross-stack-output-aws_secretsmanager_secretapp-user-secret_50DE1475arn"
 
 
-def _one(resources: dict) -> dict:
-    (resource,) = resources.values()
-    return resource
-
-
-def _named(resources: dict, fragment: str) -> dict:
-    (resource,) = [r for name, r in resources.items() if fragment in name]
-    return resource
-
-
 def _statements(stack: dict) -> list[dict]:
-    return [s for doc in stack.get("data", {}).get("aws_iam_policy_document", {}).values() for s in doc.get("statement", [])]
+    documents = resources_of_type(stack, "aws_iam_policy_document", block="data")
+    return [s for doc in documents.values() for s in doc.get("statement", [])]
 
 
 @pytest.fixture(scope="module")
 def toggled(tmp_path_factory):
     """prod with everything optional switched on, synthesized once."""
-    config = load_environment("prod")
-    config = config.model_copy(
-        update={
-            "dns": config.dns.model_copy(update={"certificate_arn": CERTIFICATE}),
-            "app": config.app.model_copy(
-                update={"requests_per_target": 1000, "repository": None, "artifact": ARTIFACT, "ssh_key_name": "ops-key"}
-            ),
-            "load_balancer": config.load_balancer.model_copy(update={"stickiness": True}),
-        }
+    config = changed(
+        load_environment("prod"),
+        {
+            "dns": {"certificate_arn": CERTIFICATE},
+            "app": {"requests_per_target": 1000, "repository": None, "artifact": ARTIFACT, "ssh_key_name": "ops-key"},
+            "load_balancer": {"stickiness": True},
+        },
     )
     outdir = tmp_path_factory.mktemp("synth-prod-toggled")
     synth(config, outdir)
@@ -69,7 +59,7 @@ def toggled(tmp_path_factory):
 def test_alb_is_public_hardened_and_logs_to_its_bucket(synthesized, env):
     config = load_environment(env).load_balancer
     synth = synthesized(env)
-    alb = _one(synth.resources("app", "aws_lb"))
+    alb = only_resource(synth.resources("app", "aws_lb"))
     assert alb["internal"] is False and alb["load_balancer_type"] == "application"
     assert alb["drop_invalid_header_fields"] is True
     assert alb["idle_timeout"] == config.idle_timeout_seconds >= 60
@@ -83,11 +73,11 @@ def test_alb_is_public_hardened_and_logs_to_its_bucket(synthesized, env):
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_access_log_bucket_is_private_encrypted_expiring_and_writable_by_elb_only(synthesized, env):
     synth = synthesized(env)
-    block = _one(synth.resources("app", "aws_s3_bucket_public_access_block"))
+    block = only_resource(synth.resources("app", "aws_s3_bucket_public_access_block"))
     assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"))
-    sse = _one(synth.resources("app", "aws_s3_bucket_server_side_encryption_configuration"))
+    sse = only_resource(synth.resources("app", "aws_s3_bucket_server_side_encryption_configuration"))
     assert sse["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"] == "AES256"
-    (rule,) = _one(synth.resources("app", "aws_s3_bucket_lifecycle_configuration"))["rule"]
+    (rule,) = only_resource(synth.resources("app", "aws_s3_bucket_lifecycle_configuration"))["rule"]
     assert rule["status"] == "Enabled"
     assert rule["expiration"][0]["days"] == load_environment(env).load_balancer.access_log_retention_days
     statements = {s["sid"]: s for s in _statements(synth.stack("app")) if s.get("sid") in ("ElbWritesAccessLogs", "DenyPlainHttp")}
@@ -102,7 +92,7 @@ def test_access_log_bucket_is_private_encrypted_expiring_and_writable_by_elb_onl
 def test_without_certificate_http_forwards_and_only_port_80_is_open(synthesized, env):
     synth = synthesized(env)
     assert load_environment(env).dns.certificate_arn is None
-    listener = _one(synth.resources("app", "aws_lb_listener"))
+    listener = only_resource(synth.resources("app", "aws_lb_listener"))
     assert (listener["port"], listener["protocol"]) == (80, "HTTP")
     assert listener["default_action"][0]["type"] == "forward"
     assert _open_ingress(synth.stack("app")) == {("load-balancer_sg", 80)}
@@ -125,7 +115,7 @@ def test_with_certificate_https_uses_tls13_and_http_redirects(toggled):
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_target_group_health_checks_the_app_port(synthesized, env):
     config = load_environment(env)
-    group = _one(synthesized(env).resources("app", "aws_lb_target_group"))
+    group = only_resource(synthesized(env).resources("app", "aws_lb_target_group"))
     lb = config.load_balancer
     assert (group["port"], group["protocol"], group["target_type"]) == (3000, "HTTP", "instance")
     assert group["deregistration_delay"] == str(lb.deregistration_delay_seconds)
@@ -140,7 +130,7 @@ def test_target_group_health_checks_the_app_port(synthesized, env):
 def test_ssh_key_is_optional_and_opens_no_port(toggled):
     # GIVEN a key pair configured THEN instances get it, and still nothing admits port 22 (use Session Manager).
     _, synth = toggled
-    assert _one(synth.resources("app", "aws_launch_template"))["key_name"] == "ops-key"
+    assert only_resource(synth.resources("app", "aws_launch_template"))["key_name"] == "ops-key"
     assert _app_port_sources(synth.stack("app"), 22) == []
     assert all(port != 22 for _, port in _open_ingress(synth.stack("app")))
 
@@ -164,7 +154,7 @@ def test_toggled_stack_validates_and_needs_none_of_the_plain_http_skips(toggled,
 
 
 def test_stickiness_follows_config(toggled):
-    group = _one(toggled[1].resources("app", "aws_lb_target_group"))
+    group = only_resource(toggled[1].resources("app", "aws_lb_target_group"))
     assert group["stickiness"] == {"type": "lb_cookie", "enabled": True, "cookie_duration": 86400}
 
 
@@ -175,8 +165,8 @@ def test_stickiness_follows_config(toggled):
 def test_launch_template_boots_ubuntu_lts_hardened(synthesized, env):
     config = load_environment(env)
     synth = synthesized(env)
-    template = _one(synth.resources("app", "aws_launch_template"))
-    ami = _one(synth.data("app", "aws_ssm_parameter"))
+    template = only_resource(synth.resources("app", "aws_launch_template"))
+    ami = only_resource(synth.data("app", "aws_ssm_parameter"))
     assert ami["name"] == UBUNTU_AMI_PARAMETER and "aws_ssm_parameter" in template["image_id"]
     assert template["instance_type"] == config.app.instance_type
     assert template["metadata_options"] == {
@@ -197,7 +187,7 @@ def test_launch_template_boots_ubuntu_lts_hardened(synthesized, env):
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_user_data_is_the_rendered_bootstrap_and_references_travel_as_tags(synthesized, env):
     config = load_environment(env)
-    template = _one(synthesized(env).resources("app", "aws_launch_template"))
+    template = only_resource(synthesized(env).resources("app", "aws_launch_template"))
     script = gzip.decompress(base64.b64decode(template["user_data"])).decode()
     assert script == render_script(config)
     tags = next(t["tags"] for t in template["tag_specifications"] if t["resource_type"] == "instance")
@@ -210,7 +200,7 @@ def test_user_data_is_the_rendered_bootstrap_and_references_travel_as_tags(synth
 
 
 def test_behind_rds_proxy_the_instances_connect_to_the_proxy(synthesized):
-    template = _one(synthesized(EDGE).resources("app", "aws_launch_template"))
+    template = only_resource(synthesized(EDGE).resources("app", "aws_launch_template"))
     tags = next(t["tags"] for t in template["tag_specifications"] if t["resource_type"] == "instance")
     assert tags["bootstrap:db-host"].endswith("cross-stack-output-aws_db_proxyproxy_5B0EBCF1endpoint}")
     assert tags["bootstrap:db-secret-arn"].endswith(f"{APP_USER_SECRET_OUTPUT}}}")
@@ -220,12 +210,13 @@ def test_behind_rds_proxy_the_instances_connect_to_the_proxy(synthesized):
 def test_auto_scaling_group_spans_app_subnets_and_leaves_desired_to_the_scaler(synthesized, env):
     config = load_environment(env).app
     synth = synthesized(env)
-    group = _one(synth.resources("app", "aws_autoscaling_group"))
+    group = only_resource(synth.resources("app", "aws_autoscaling_group"))
     assert (group["min_size"], group["max_size"], group["desired_capacity"]) == (config.min_size, config.max_size, config.desired_capacity)
     assert len(group["vpc_zone_identifier"]) == load_environment(env).network.az_count
     assert all("_app-" in s for s in group["vpc_zone_identifier"]), group["vpc_zone_identifier"]
     assert group["health_check_type"] == "ELB" and group["health_check_grace_period"] == config.health_check_grace_seconds
-    assert group["target_group_arns"] == ["${" + "aws_lb_target_group." + next(iter(synth.resources("app", "aws_lb_target_group"))) + ".arn}"]
+    target_group, _ = only_item(synth.resources("app", "aws_lb_target_group"))
+    assert group["target_group_arns"] == [f"${{aws_lb_target_group.{target_group}.arn}}"]
     assert group["lifecycle"]["ignore_changes"] == ["desired_capacity"]
     assert group["instance_refresh"]["strategy"] == "Rolling"
     assert group["instance_refresh"]["preferences"]["min_healthy_percentage"] == 100
@@ -236,7 +227,7 @@ def test_auto_scaling_group_spans_app_subnets_and_leaves_desired_to_the_scaler(s
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_cpu_target_tracking_only_by_default(synthesized, env):
-    (policy,) = synthesized(env).resources("app", "aws_autoscaling_policy").values()
+    policy = only_resource(synthesized(env).resources("app", "aws_autoscaling_policy"))
     tracking = policy["target_tracking_configuration"]
     assert policy["policy_type"] == "TargetTrackingScaling"
     assert tracking["predefined_metric_specification"]["predefined_metric_type"] == "ASGAverageCPUUtilization"
@@ -275,11 +266,11 @@ STAR_ONLY_ACTIONS = {
 def _open_ingress(stack: dict) -> set[tuple[str, int]]:
     """(security group construct, port) pairs open to the internet, inline rules and rule resources alike."""
     found = set()
-    for rule in stack.get("resource", {}).get("aws_vpc_security_group_ingress_rule", {}).values():
+    for rule in resources_of_type(stack, "aws_vpc_security_group_ingress_rule").values():
         if rule.get("cidr_ipv4") == ANYWHERE or rule.get("cidr_ipv6") == "::/0":
             group = re.search(r"aws_security_group\.(\S+?)_[0-9A-F]{8}\.id", rule["security_group_id"])
             found |= {(group.group(1) if group else rule["security_group_id"], p) for p in range(rule["from_port"], rule["to_port"] + 1)}
-    for name, group in stack.get("resource", {}).get("aws_security_group", {}).items():
+    for name, group in resources_of_type(stack, "aws_security_group").items():
         for rule in group.get("ingress", []):
             if ANYWHERE in rule.get("cidr_blocks", []):
                 found |= {(name, p) for p in range(rule["from_port"], rule["to_port"] + 1)}
@@ -289,7 +280,7 @@ def _open_ingress(stack: dict) -> set[tuple[str, int]]:
 def _imds_v1_allowed(stack: dict) -> list[str]:
     return [
         name
-        for name, template in stack.get("resource", {}).get("aws_launch_template", {}).items()
+        for name, template in resources_of_type(stack, "aws_launch_template").items()
         if template.get("metadata_options", {}).get("http_tokens") != "required"
         or template["metadata_options"].get("http_put_response_hop_limit", 1) > 1
     ]
@@ -298,7 +289,7 @@ def _imds_v1_allowed(stack: dict) -> list[str]:
 def _master_secret_reads(stack: dict, *, besides: str = "cutover-runner_") -> list[str]:
     """Statements that name the RDS-managed master secret, which RDS rotates every 7 days, in any policy
     document but those of ``besides`` (the cutover runner's: loading the dump needs the master login)."""
-    documents = stack.get("data", {}).get("aws_iam_policy_document", {})
+    documents = resources_of_type(stack, "aws_iam_policy_document", block="data")
     return [
         s.get("sid", "?")
         for key, doc in documents.items() if not key.startswith(besides)
@@ -319,7 +310,7 @@ def _app_port_sources(stack: dict, port: int) -> list[str]:
     """What each ingress rule on the app instances' group (the network stack's app-sg) admits on ``port``."""
     return [
         rule.get("referenced_security_group_id") or rule.get("cidr_ipv4") or rule.get("cidr_ipv6") or rule.get("prefix_list_id")
-        for rule in stack.get("resource", {}).get("aws_vpc_security_group_ingress_rule", {}).values()
+        for rule in resources_of_type(stack, "aws_vpc_security_group_ingress_rule").values()
         if "app-sg" in rule["security_group_id"] and rule.get("from_port", 0) <= port <= rule.get("to_port", 65535)
     ]
 
@@ -327,9 +318,9 @@ def _app_port_sources(stack: dict, port: int) -> list[str]:
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_policy_imdsv2_required_everywhere(synthesized, env):
     stack = synthesized(env).stack("app")
-    assert _one(stack["resource"]["aws_launch_template"]) and _imds_v1_allowed(stack) == []
+    assert only_resource(stack["resource"]["aws_launch_template"]) and _imds_v1_allowed(stack) == []
     mutated = copy.deepcopy(stack)
-    _one(mutated["resource"]["aws_launch_template"])["metadata_options"]["http_tokens"] = "optional"
+    only_resource(mutated["resource"]["aws_launch_template"])["metadata_options"]["http_tokens"] = "optional"
     assert _imds_v1_allowed(mutated)
 
 

@@ -11,15 +11,10 @@ import pytest
 from bootstrap.cutover_runner import DATABASE_TAGS, migrate_requirements, render_runner_script
 from infra.config import ENVIRONMENTS_DIR, ConfigError, load_file
 from tests.conftest import missing
+from tests.infra.assertions import only_item, only_resource
 from tests.infra.variants import EDGE, ENVIRONMENTS, RUNNER_PREFIX, edge_config
 
 INSTANCE = "aws_instance"
-
-
-def only(resources: dict[str, dict], prefix: str) -> tuple[str, dict]:
-    matches = [(name, body) for name, body in resources.items() if name.startswith(prefix)]
-    assert len(matches) == 1, sorted(resources)
-    return matches[0]
 
 
 def ref(name: str, attribute: str, type_: str) -> str:
@@ -36,13 +31,13 @@ def test_no_shipped_environment_has_a_runner(synthesized, env):
 
 def test_the_runner_is_reachable_only_through_session_manager(synthesized):
     app = synthesized(EDGE)
-    name, instance = only(app.resources("app", INSTANCE), "cutover-runner_instance")
+    instance = only_resource(app.resources("app", INSTANCE), "cutover-runner_instance")
     assert instance["associate_public_ip_address"] is False and "key_name" not in instance
     assert instance["metadata_options"]["http_tokens"] == "required"
     assert instance["metadata_options"]["http_put_response_hop_limit"] == 1
     assert instance["root_block_device"]["encrypted"] is True
     assert "aws_subnetvpc_app-0" in instance["subnet_id"]  # an app subnet: a route out through NAT, none in
-    sg_name, _ = only(app.resources("app", "aws_security_group"), "cutover-runner_sg")
+    sg_name, _ = only_item(app.resources("app", "aws_security_group"), "cutover-runner_sg")
     runner_sg = ref(sg_name, "id", "aws_security_group")
     assert instance["vpc_security_group_ids"] == [runner_sg]
     ingress = app.resources("app", "aws_vpc_security_group_ingress_rule")
@@ -59,11 +54,11 @@ def test_the_runner_is_reachable_only_through_session_manager(synthesized):
 
 def test_the_runner_reads_one_prefix_and_the_database_secret_only(synthesized):
     app = synthesized(EDGE)
-    _, document = only(app.data("app", "aws_iam_policy_document"), "cutover-runner_policy-document")
+    document = only_resource(app.data("app", "aws_iam_policy_document"), "cutover-runner_policy-document")
     statements = {s["sid"]: s for s in document["statement"]}
     assert statements["ReadDumpPrefix"]["actions"] == ["s3:GetObject"]
     assert statements["ReadDumpPrefix"]["resources"] == [
-        "arn:${data.aws_partition." + next(n for n in app.data("app", "aws_partition") if n.startswith("cutover"))
+        "arn:${data.aws_partition." + only_item(app.data("app", "aws_partition"), "cutover")[0]
         + ".partition}:s3:::duewin-cutover-dumps/prod/*"]
     assert statements["ListDumpPrefix"]["condition"][0]["values"] == ["prod/*"]
     assert statements["ReadDatabaseSecret"]["resources"] == [
@@ -75,7 +70,7 @@ def test_the_runner_reads_one_prefix_and_the_database_secret_only(synthesized):
 
 
 def test_the_runner_boots_migrate_from_the_wheel_and_knows_the_database(synthesized):
-    _, instance = only(synthesized(EDGE).resources("app", INSTANCE), "cutover-runner_instance")
+    instance = only_resource(synthesized(EDGE).resources("app", INSTANCE), "cutover-runner_instance")
     assert instance["user_data"] == render_runner_script(edge_config())
     assert instance["user_data_replace_on_change"] is True
     assert instance["tags"]["Role"] == "cutover-runner"

@@ -17,7 +17,8 @@ from infra.constructs.cache import parameter_group_family as redis_family
 from infra.constructs.database import parameter_group_family as mysql_family
 from infra.constructs.database import parameters
 from infra.secret_scan import secret_literals
-from tests.infra.variants import EDGE, ENVIRONMENTS, REPLICATION_SOURCE
+from tests.infra.assertions import only_item, only_resource, resources_of_type
+from tests.infra.variants import EDGE, ENVIRONMENTS, REPLICATION_SOURCE, changed
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
 APP_SG_OUTPUT = "cross-stack-output-aws_security_groupapp-sgid"
@@ -26,11 +27,6 @@ PROXY_SG = "${aws_security_group.proxy_access_sg_"
 APP_USER_SECRET_ARN = "${aws_secretsmanager_secret.app-user-secret_50DE1475.arn}"
 MASTER_SECRET_ARN = "${aws_db_instance.database_instance_D7FC2283.master_user_secret[0].secret_arn}"
 PROXY_TYPES = ("aws_db_proxy", "aws_db_proxy_default_target_group", "aws_db_proxy_target", "aws_vpc_endpoint")
-
-
-def _one(synth, resource_type: str, name_part: str = "") -> dict:
-    (body,) = [r for name, r in synth.resources("data", resource_type).items() if name_part in name]
-    return body
 
 
 def _address(resource_type: str, name: str) -> str:
@@ -42,9 +38,8 @@ def _address(resource_type: str, name: str) -> str:
 
 def policy_violations(body: dict, env: str) -> list[str]:
     """What a data stack must never do. Empty list = compliant."""
-    resources = body.get("resource", {})
     found = []
-    for name, db in resources.get("aws_db_instance", {}).items():
+    for name, db in resources_of_type(body, "aws_db_instance").items():
         if db.get("publicly_accessible") is not False:
             found.append(f"{name}: publicly accessible")
         if db.get("storage_encrypted") is not True:
@@ -53,33 +48,33 @@ def policy_violations(body: dict, env: str) -> list[str]:
             found.append(f"{name}: master password not managed by RDS")
         if env == "prod" and (db.get("deletion_protection") is not True or db.get("skip_final_snapshot") is not False):
             found.append(f"{name}: prod without deletion protection and final snapshot")
-    for name, group in resources.get("aws_db_parameter_group", {}).items():
+    for name, group in resources_of_type(body, "aws_db_parameter_group").items():
         settings = {p["name"]: p["value"] for p in group.get("parameter", [])}
         if settings.get("require_secure_transport") not in ("1", "ON"):
             found.append(f"{name}: MySQL accepts clear-text connections")
-    for name, redis in resources.get("aws_elasticache_replication_group", {}).items():
+    for name, redis in resources_of_type(body, "aws_elasticache_replication_group").items():
         if str(redis.get("at_rest_encryption_enabled")).lower() != "true":
             found.append(f"{name}: Redis not encrypted at rest")
         if redis.get("transit_encryption_enabled") is not True or redis.get("transit_encryption_mode") != "required":
             found.append(f"{name}: Redis accepts clear-text connections")
         if not str(redis.get("auth_token", "")).startswith("${"):
             found.append(f"{name}: Redis AUTH token missing or literal")
-    for name, group in resources.get("aws_security_group", {}).items():
+    for name, group in resources_of_type(body, "aws_security_group").items():
         for rule in group.get("ingress", []):
             found.append(f"{name}: inline ingress rule {rule}")
-    for name, rule in resources.get("aws_vpc_security_group_ingress_rule", {}).items():
+    for name, rule in resources_of_type(body, "aws_vpc_security_group_ingress_rule").items():
         source = rule.get("referenced_security_group_id", "")
         if rule.get("cidr_ipv4") in ANYWHERE or rule.get("cidr_ipv6") in ANYWHERE:
             found.append(f"{name}: ingress from anywhere")
         elif APP_SG_OUTPUT not in source and not source.startswith(PROXY_SG):
             found.append(f"{name}: ingress from something other than the app tier")
-    groups = resources.get("aws_security_group", {})
+    groups = resources_of_type(body, "aws_security_group")
     inline = {f"${{aws_security_group.{name}.id}}" for name, group in groups.items() if "egress" in group}
-    for name, rule in resources.get("aws_vpc_security_group_egress_rule", {}).items():
+    for name, rule in resources_of_type(body, "aws_vpc_security_group_egress_rule").items():
         if rule["security_group_id"] in inline:
             # Terraform would delete the rule on every apply: an inline list owns the group's egress.
             found.append(f"{name}: an egress rule on a group that lists its egress inline")
-    for name, proxy in resources.get("aws_db_proxy", {}).items():
+    for name, proxy in resources_of_type(body, "aws_db_proxy").items():
         if proxy.get("require_tls") is not True:
             found.append(f"{name}: RDS Proxy accepts clear-text clients")
         if [a.get("secret_arn", "") for a in proxy.get("auth", [])] != [APP_USER_SECRET_ARN]:
@@ -131,9 +126,9 @@ def test_policy_fails_on_a_planted_violation(synthesized, resource_type, change,
 def test_proxy_policy_fails_on_a_planted_violation(synthesized, change, expected):
     body = copy.deepcopy(synthesized(EDGE).stack("data"))
     if change == "inline egress":
-        next(g for n, g in body["resource"]["aws_security_group"].items() if "proxy_access" in n)["egress"] = []
+        only_resource(body["resource"]["aws_security_group"], "proxy_access")["egress"] = []
     else:
-        next(iter(body["resource"]["aws_db_proxy"].values())).update(change)
+        only_resource(body["resource"]["aws_db_proxy"]).update(change)
     assert any(expected in violation for violation in policy_violations(body, "prod"))
 
 
@@ -152,10 +147,10 @@ def test_no_secret_literal_anywhere_in_the_synthesized_output(synthesized, env):
 def test_secret_scanner_catches_planted_literals(synthesized):
     # GIVEN dev's clean output WHEN literals are planted THEN the scanner names each path.
     body = copy.deepcopy(synthesized("dev").stack("data"))
-    (db_name,) = body["resource"]["aws_db_instance"]
-    (version_name,) = body["resource"]["aws_secretsmanager_secret_version"]
-    body["resource"]["aws_db_instance"][db_name]["password"] = "Sup3rSecret!"
-    body["resource"]["aws_secretsmanager_secret_version"][version_name]["secret_string"] = "hunter2hunter2hunter2"
+    db_name, db = only_item(body["resource"]["aws_db_instance"])
+    version_name, version = only_item(body["resource"]["aws_secretsmanager_secret_version"])
+    db["password"] = "Sup3rSecret!"
+    version["secret_string"] = "hunter2hunter2hunter2"
     body["locals"] = {"ci": ["AKIAABCDEFGHIJKLMNOP"]}
     assert sorted(secret_literals(body)) == [
         "locals.ci[0]",
@@ -186,7 +181,7 @@ def test_secret_scanner_accepts_references_arns_and_settings():
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_database_follows_its_environment(synthesized, env):
     config = load_environment(env).database
-    db = _one(synthesized(env), "aws_db_instance")
+    db = only_resource(synthesized(env).resources("data", "aws_db_instance"))
     assert db["multi_az"] is config.multi_az
     assert db["deletion_protection"] is config.deletion_protection
     assert db["skip_final_snapshot"] is (not config.final_snapshot)
@@ -198,12 +193,12 @@ def test_database_follows_its_environment(synthesized, env):
 
 
 def test_prod_is_protected_and_dev_is_cheap(synthesized):
-    prod, dev = _one(synthesized("prod"), "aws_db_instance"), _one(synthesized("dev"), "aws_db_instance")
+    prod, dev = (only_resource(synthesized(env).resources("data", "aws_db_instance")) for env in ("prod", "dev"))
     assert (prod["multi_az"], prod["deletion_protection"], prod["skip_final_snapshot"], prod["copy_tags_to_snapshot"]) == (True, True, False, True)
     assert (dev["multi_az"], dev["deletion_protection"], dev["skip_final_snapshot"]) == (False, False, True)
     assert prod["backup_retention_period"] > dev["backup_retention_period"]
-    prod_redis = _one(synthesized("prod"), "aws_elasticache_replication_group")
-    dev_redis = _one(synthesized("dev"), "aws_elasticache_replication_group")
+    prod_redis = only_resource(synthesized("prod").resources("data", "aws_elasticache_replication_group"))
+    dev_redis = only_resource(synthesized("dev").resources("data", "aws_elasticache_replication_group"))
     assert (prod_redis["num_cache_clusters"], prod_redis["automatic_failover_enabled"], prod_redis["multi_az_enabled"]) == (2, True, True)
     assert (dev_redis["num_cache_clusters"], dev_redis["automatic_failover_enabled"], dev_redis["multi_az_enabled"]) == (1, False, False)
 
@@ -211,17 +206,17 @@ def test_prod_is_protected_and_dev_is_cheap(synthesized):
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_database_is_private_encrypted_and_its_password_is_rds_managed(synthesized, env):
     synth = synthesized(env)
-    db = _one(synth, "aws_db_instance")
+    db = only_resource(synth.resources("data", "aws_db_instance"))
     keys = synth.resources("data", "aws_kms_key")
-    storage_key = next(name for name in keys if name.startswith("storage-key"))
-    secrets_key = next(name for name in keys if name.startswith("secrets-key"))
+    storage_key, _ = only_item(keys, "storage-key")
+    secrets_key, _ = only_item(keys, "secrets-key")
     assert db["publicly_accessible"] is False
     assert db["storage_encrypted"] is True and db["storage_type"] == "gp3"
     assert db["kms_key_id"] == f"${{aws_kms_key.{storage_key}.arn}}"
     assert db["manage_master_user_password"] is True and "password" not in db
     assert db["master_user_secret_kms_key_id"] == f"${{aws_kms_key.{secrets_key}.arn}}"
     assert all(key["enable_key_rotation"] is True for key in keys.values())
-    subnets = _one(synth, "aws_db_subnet_group")
+    subnets = only_resource(synth.resources("data", "aws_db_subnet_group"))
     assert db["db_subnet_group_name"].startswith("${aws_db_subnet_group.")
     assert len(subnets["subnet_ids"]) == load_environment(env).network.az_count
     assert all("vpc_data-" in subnet for subnet in subnets["subnet_ids"])
@@ -231,18 +226,18 @@ def test_database_is_private_encrypted_and_its_password_is_rds_managed(synthesiz
 def test_database_operations_settings(synthesized, env):
     synth = synthesized(env)
     config = load_environment(env).database
-    db = _one(synth, "aws_db_instance")
+    db = only_resource(synth.resources("data", "aws_db_instance"))
     assert db["auto_minor_version_upgrade"] is True
     assert db["ca_cert_identifier"] == config.ca_cert_identifier
     assert (db["backup_window"], db["maintenance_window"]) == (config.backup_window, config.maintenance_window)
     assert db["enabled_cloudwatch_logs_exports"] == ["error", "slowquery"]
     assert db["performance_insights_enabled"] is config.performance_insights
     assert db["monitoring_interval"] == config.monitoring_interval == 60
-    role = _one(synth, "aws_iam_role", "monitoring")
+    role = only_resource(synth.resources("data", "aws_iam_role"), "monitoring")
     assert "monitoring.rds.amazonaws.com" in str(synth.data("data", "aws_iam_policy_document"))
     assert db["monitoring_role_arn"].startswith("${aws_iam_role.database_monitoring-role")
     assert role["name"] == f"duewin-{env}-rds-monitoring"
-    attachment = _one(synth, "aws_iam_role_policy_attachment")
+    attachment = only_resource(synth.resources("data", "aws_iam_role_policy_attachment"))
     assert attachment["policy_arn"].endswith(":iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole")
     # The export log groups exist before the instance, encrypted with the network's log key.
     groups = {g["name"]: g for g in synth.resources("data", "aws_cloudwatch_log_group").values()}
@@ -254,7 +249,7 @@ def test_database_operations_settings(synthesized, env):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_parameter_group_carries_the_settings_the_backend_and_cutover_need(synthesized, env):
-    group = _one(synthesized(env), "aws_db_parameter_group")
+    group = only_resource(synthesized(env).resources("data", "aws_db_parameter_group"))
     settings = {p["name"]: p["value"] for p in group["parameter"]}
     assert group["family"] == "mysql8.0" and group["name"] == f"duewin-{env}-mysql8-0"
     assert group["lifecycle"] == {"create_before_destroy": True}
@@ -273,7 +268,7 @@ def test_pure_helpers():
     assert mysql_family("8.4.3") == "mysql8.4"
     assert redis_family("7.1") == redis_family("7.0") == "redis7"
     assert redis_family("6.2") == "redis6.x"
-    config = load_environment("dev").database.model_copy(update={"max_allowed_packet_mb": 256, "slow_query_seconds": 0.5})
+    config = changed(load_environment("dev").database, {"max_allowed_packet_mb": 256, "slow_query_seconds": 0.5})
     assert parameters(config)["max_allowed_packet"] == str(256 * 1024 * 1024)
     assert parameters(config)["long_query_time"] == "0.5"
 
@@ -285,13 +280,13 @@ def test_pure_helpers():
 def test_redis_follows_its_environment(synthesized, env):
     synth = synthesized(env)
     config = load_environment(env).cache
-    redis = _one(synth, "aws_elasticache_replication_group")
+    redis = only_resource(synth.resources("data", "aws_elasticache_replication_group"))
     assert redis["num_cache_clusters"] == 1 + config.replicas
     assert redis["automatic_failover_enabled"] is redis["multi_az_enabled"] is (config.replicas >= 1)
     assert (redis["engine"], redis["engine_version"], redis["node_type"]) == ("redis", config.engine_version, config.node_type)
     assert redis["snapshot_retention_limit"] == config.snapshot_retention_days >= 1
     assert redis["port"] == 6379
-    parameter_group = _one(synth, "aws_elasticache_parameter_group")
+    parameter_group = only_resource(synth.resources("data", "aws_elasticache_parameter_group"))
     assert parameter_group["family"] == "redis7"
     # BullMQ's queues break when Redis evicts their keys: every environment refuses writes instead.
     assert parameter_group["parameter"] == [{"name": "maxmemory-policy", "value": "noeviction"}]
@@ -302,7 +297,7 @@ def test_redis_follows_its_environment(synthesized, env):
         "log_format": "json",
         "log_type": "slow-log",
     }
-    slow_log = _one(synth, "aws_cloudwatch_log_group", "slow-log")
+    slow_log = only_resource(synth.resources("data", "aws_cloudwatch_log_group"), "slow-log")
     assert "log-key" in slow_log["kms_key_id"] and slow_log["retention_in_days"] == config.log_retention_days
     assert log_delivery["destination"].startswith("${aws_cloudwatch_log_group.cache_slow-log")
 
@@ -310,10 +305,10 @@ def test_redis_follows_its_environment(synthesized, env):
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_redis_auth_token_is_generated_by_aws_and_kept_in_secrets_manager(synthesized, env):
     synth = synthesized(env)
-    redis = _one(synth, "aws_elasticache_replication_group")
-    (source_name, source), = synth.data("data", "aws_secretsmanager_random_password").items()
-    (version_name, version), = synth.resources("data", "aws_secretsmanager_secret_version").items()
-    secret = _one(synth, "aws_secretsmanager_secret", "auth-secret")
+    redis = only_resource(synth.resources("data", "aws_elasticache_replication_group"))
+    source_name, source = only_item(synth.data("data", "aws_secretsmanager_random_password"))
+    version_name, version = only_item(synth.resources("data", "aws_secretsmanager_secret_version"))
+    secret = only_resource(synth.resources("data", "aws_secretsmanager_secret"), "auth-secret")
     # THEN the token flows data source → secret version → replication group, all references.
     assert version["secret_string"] == f"${{data.aws_secretsmanager_random_password.{source_name}.random_password}}"
     assert version["lifecycle"] == {"ignore_changes": ["secret_string"]}
@@ -357,7 +352,7 @@ def test_a_replication_source_opens_one_flow_to_the_old_server_and_nothing_else(
     assert {k: egress[k] for k in (*flow, "cidr_blocks")} == {**flow, "cidr_blocks": [cidr]}
     assert groups["redis"]["egress"] == []
     # AND the data route table sends that address, and only it, through the NAT gateway
-    [route] = synth.resources("data", "aws_route").values()
+    route = only_resource(synth.resources("data", "aws_route"))
     assert route["destination_cidr_block"] == cidr and "nat_gateway" in route["nat_gateway_id"]
     assert "data-rt" in route["route_table_id"]
     # AND the data subnets' NACL admits the flow and its answers
@@ -366,7 +361,7 @@ def test_a_replication_source_opens_one_flow_to_the_old_server_and_nothing_else(
     answers = {(r["from_port"], r["to_port"]) for r in nacl["ingress"] if r["cidr_block"] == cidr}
     assert outside == {("tcp", 3306, 3306)} and answers == {(1024, 3388), (3390, 65535)}
     # AND the replica applies the migrated database only
-    [group] = synth.resources("data", "aws_db_parameter_group").values()
+    group = only_resource(synth.resources("data", "aws_db_parameter_group"))
     assert {p["name"]: p["value"] for p in group["parameter"]}["replicate-wild-do-table"] == "duewin.%"
 
 
@@ -374,7 +369,7 @@ def test_a_replication_source_opens_one_flow_to_the_old_server_and_nothing_else(
 def test_without_a_replication_source_the_data_tier_has_no_way_out(synthesized, env):
     synth = synthesized(env)
     assert synth.resources("data", "aws_route") == {}
-    [group] = synth.resources("data", "aws_db_parameter_group").values()
+    group = only_resource(synth.resources("data", "aws_db_parameter_group"))
     assert "replicate-wild-do-table" not in {p["name"] for p in group["parameter"]}
 
 
@@ -446,23 +441,21 @@ def test_interface_the_app_stack_codes_against_crosses_stacks(tmp_path):
     assert all("terraform_remote_state.cross-stack-reference-input-duewin-dev-data" in o["value"] for o in used.values())
 
 def test_toggles_bring_your_own_key_performance_insights_and_no_enhanced_monitoring(tmp_path):
-    # GIVEN a class that runs Performance Insights, a customer's own storage key and monitoring off
+    # GIVEN prod's class, which runs Performance Insights, a customer's own storage key and monitoring off (a
+    # smaller class that runs it, db.t3.medium, is refused: prod's fleet would overrun its connection budget)
     from infra.engine import Testing
 
     from infra.app import build_app
 
-    base = load_environment("prod")
     own_key = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0000-1111-2222-333344445555"
-    database = base.database.model_copy(
-        update={"instance_class": "db.t3.medium", "performance_insights": True, "storage_kms_key_arn": own_key, "monitoring_interval": 0}
-    )
-    _, stacks = build_app(base.model_copy(update={"database": database}), tmp_path)
+    database = {"performance_insights": True, "storage_kms_key_arn": own_key, "monitoring_interval": 0}
+    _, stacks = build_app(changed(load_environment("prod"), {"database": database}), tmp_path)
     body = json.loads(Testing.synth(next(s for s in stacks if s.kind == "data")))
     # WHEN synthesized THEN storage and Performance Insights use that key; the cache keeps the stack's own.
-    (db,) = body["resource"]["aws_db_instance"].values()
+    db = only_resource(body["resource"]["aws_db_instance"])
     assert db["kms_key_id"] == db["performance_insights_kms_key_id"] == own_key
     assert db["performance_insights_enabled"] is True and db["performance_insights_retention_period"] == 7
-    (redis,) = body["resource"]["aws_elasticache_replication_group"].values()
+    redis = only_resource(body["resource"]["aws_elasticache_replication_group"])
     assert redis["kms_key_id"].startswith("${aws_kms_key.storage-key")
     # AND without Enhanced Monitoring there is no monitoring role.
     assert db["monitoring_interval"] == 0 and "monitoring_role_arn" not in db
@@ -489,7 +482,7 @@ def _holding(node, key: str):
 def test_app_user_secret_is_created_without_a_value_and_named_by_outputs(synthesized, env):
     synth = synthesized(env)
     secrets = synth.resources("data", "aws_secretsmanager_secret")
-    (name, secret), = [(n, s) for n, s in secrets.items() if n.startswith("app-user")]
+    name, secret = only_item(secrets, "app-user")
     assert secret["name"] == f"duewin-{synth.env}/mysql/app-user"
     assert re.fullmatch(r"\$\{aws_kms_key\.secrets-key_\w+\.arn\}", secret["kms_key_id"])
     assert secret["recovery_window_in_days"] == load_environment(synth.env).database.secret_recovery_days
@@ -501,7 +494,7 @@ def test_app_user_secret_is_created_without_a_value_and_named_by_outputs(synthes
         body = json.loads(path.read_text())
         for key in ("secret_string", "secret_binary", "secret_string_wo"):
             assert not [h for h in _holding(body, key) if name in json.dumps(h)], (path, key)
-        versions = body.get("resource", {}).get("aws_secretsmanager_secret_version", {}).values()
+        versions = resources_of_type(body, "aws_secretsmanager_secret_version").values()
         assert not [v for v in versions if name in json.dumps(v)], path
 
 
@@ -519,7 +512,7 @@ def test_proxy_resources_exist_only_when_enabled(synthesized, env):
 def test_proxy_requires_tls_logs_in_as_the_app_user_and_targets_the_instance(synthesized):
     synth = synthesized(EDGE)
     config = edge_database()
-    proxy = _one(synth, "aws_db_proxy")
+    proxy = only_resource(synth.resources("data", "aws_db_proxy"))
     assert (proxy["name"], proxy["engine_family"], proxy["require_tls"]) == ("duewin-prod-proxy", "MYSQL", True)
     assert proxy["auth"] == [{
         "auth_scheme": "SECRETS", "client_password_auth_type": "MYSQL_NATIVE_PASSWORD", "iam_auth": "DISABLED",
@@ -527,13 +520,12 @@ def test_proxy_requires_tls_logs_in_as_the_app_user_and_targets_the_instance(syn
         "secret_arn": "${aws_secretsmanager_secret.app-user-secret_50DE1475.arn}",
     }]
     assert all("vpc_data-" in subnet for subnet in proxy["vpc_subnet_ids"]) and len(proxy["vpc_subnet_ids"]) == 3
-    pool = _one(synth, "aws_db_proxy_default_target_group")["connection_pool_config"]
+    pool = only_resource(synth.resources("data", "aws_db_proxy_default_target_group"))["connection_pool_config"]
     assert pool["max_connections_percent"] == config.proxy_max_connections_percent == 90
-    target = _one(synth, "aws_db_proxy_target")
+    target = only_resource(synth.resources("data", "aws_db_proxy_target"))
     assert target["db_instance_identifier"] == "${aws_db_instance.database_instance_D7FC2283.identifier}"
     # Its role is RDS's, and reads the app user secret only (never the master's).
-    role = _one(synth, "aws_iam_role", "proxy")
-    role_name = next(n for n in synth.resources("data", "aws_iam_role") if "proxy" in n)
+    role_name, role = only_item(synth.resources("data", "aws_iam_role"), "proxy")
     assert proxy["role_arn"] == f"${{aws_iam_role.{role_name}.arn}}" and role["name"] == "duewin-prod-rds-proxy"
     assert "rds.amazonaws.com" in str(synth.data("data", "aws_iam_policy_document"))
     documents = synth.data("data", "aws_iam_policy_document")
@@ -542,9 +534,8 @@ def test_proxy_requires_tls_logs_in_as_the_app_user_and_targets_the_instance(syn
     assert reads["resources"] == ["${aws_secretsmanager_secret.app-user-secret_50DE1475.arn}"]
     assert "master_user_secret" not in json.dumps(documents)
     # Its log group exists before it, encrypted and expiring.
-    log = _one(synth, "aws_cloudwatch_log_group", "proxy")
+    log_name, log = only_item(synth.resources("data", "aws_cloudwatch_log_group"), "proxy")
     assert log["name"] == "/aws/rds/proxy/duewin-prod-proxy" and "log-key" in log["kms_key_id"]
-    log_name = next(n for n in synth.resources("data", "aws_cloudwatch_log_group") if "proxy" in n)
     assert f"aws_cloudwatch_log_group.{log_name}" in proxy["depends_on"]
 
 
@@ -565,8 +556,8 @@ def test_proxy_admits_only_the_app_tier_and_reaches_only_mysql_and_its_secret(sy
     assert sorted((dst, port) for src, dst, port in egress if src == group_id["rds-proxy"]) == sorted(
         [(group_id["mysql"], 3306), (group_id["secretsmanager"], 443)])
     # Its egress is exactly the two rules above: no inline list (which would delete them on every apply).
-    assert "egress" not in groups[next(n for n in groups if "proxy_access" in n)]
-    endpoint = _one(synth, "aws_vpc_endpoint")
+    assert "egress" not in only_resource(groups, "proxy_access")
+    endpoint = only_resource(synth.resources("data", "aws_vpc_endpoint"))
     assert endpoint["service_name"].endswith(".secretsmanager") and endpoint["vpc_endpoint_type"] == "Interface"
     assert endpoint["private_dns_enabled"] is True and endpoint["security_group_ids"] == [group_id["secretsmanager"]]
     assert all("vpc_data-" in subnet for subnet in endpoint["subnet_ids"])

@@ -13,6 +13,7 @@ from infra.config import load_environment
 from infra.waf_rules import web_acl_watch
 from monitoring.alarms import MonitoredResources, alarm_table
 from monitoring.metrics import check_metric
+from tests.infra.assertions import only_item, only_resource, resources_of_type
 from tests.infra.variants import EDGE, ENVIRONMENTS
 
 REMOTE = re.compile(r"data\.terraform_remote_state\.cross-stack-reference-input-([\w-]+)\.outputs\.([\w-]+)")
@@ -51,12 +52,12 @@ def _resolve(synth, reference: str) -> tuple[str, str, str, str]:
     local = LOCAL.match(producer["output"][output]["value"])
     assert local, producer["output"][output]["value"]
     resource_type, name, attribute = local.groups()
-    assert name in producer["resource"].get(resource_type, {}), f"{stack_name} has no {resource_type}.{name}"
+    assert name in resources_of_type(producer, resource_type), f"{stack_name} has no {resource_type}.{name}"
     return kind, resource_type, name, attribute
 
 
 def _dashboard(synth) -> dict:
-    (dashboard,) = synth.resources("monitoring", "aws_cloudwatch_dashboard").values()
+    dashboard = only_resource(synth.resources("monitoring", "aws_cloudwatch_dashboard"))
     return json.loads(dashboard["dashboard_body"])
 
 
@@ -76,7 +77,7 @@ def test_one_alarm_per_table_row_notifying_the_topic_on_alarm_and_ok(synthesized
     expected = alarm_table(_resources(config), config.alarm_thresholds, fleet_min_size=config.app.min_size)
     alarms = {a["alarm_name"]: a for a in synth.resources("monitoring", "aws_cloudwatch_metric_alarm").values()}
     assert sorted(alarms) == sorted(row.name(config.prefix) for row in expected)
-    (topic_name,) = synth.resources("monitoring", "aws_sns_topic")
+    topic_name, _ = only_item(synth.resources("monitoring", "aws_sns_topic"))
     topic_arn = f"${{aws_sns_topic.{topic_name}.arn}}"
     for row in expected:
         alarm = alarms[row.name(config.prefix)]
@@ -159,15 +160,15 @@ def test_dashboard_body_is_json_with_every_section_and_the_alarm_strip(synthesiz
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use_and_only_this_account_publishes(synthesized, env):
     synth = synthesized(env)
-    (topic,) = synth.resources("monitoring", "aws_sns_topic").values()
-    (key_name,) = synth.resources("monitoring", "aws_kms_key")
+    topic = only_resource(synth.resources("monitoring", "aws_sns_topic"))
+    key_name, key = only_item(synth.resources("monitoring", "aws_kms_key"))
     assert topic["kms_master_key_id"] == f"${{aws_kms_key.{key_name}.arn}}"
-    assert synth.resources("monitoring", "aws_kms_key")[key_name]["enable_key_rotation"] is True
+    assert key["enable_key_rotation"] is True
     policies = synth.data("monitoring", "aws_iam_policy_document")
-    key_policy = next(p for name, p in policies.items() if "topic-key_policy" in name)
+    key_policy = only_resource(policies, "topic-key_policy")
     cloudwatch = next(s for s in key_policy["statement"] if s["principals"][0]["identifiers"] == ["cloudwatch.amazonaws.com"])
     assert sorted(cloudwatch["actions"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
-    topic_policy = next(p for name, p in policies.items() if "topic-policy" in name)
+    topic_policy = only_resource(policies, "topic-policy")
     publish = next(s for s in topic_policy["statement"] if s["principals"][0]["type"] == "Service")
     assert {c["variable"] for c in publish["condition"]} == {"aws:SourceAccount", "aws:SourceArn"}
     # Shipped environments page nobody yet: no e-mail subscriptions.
@@ -208,7 +209,7 @@ def test_bootstrap_agent_publishes_every_cwagent_series_the_alarms_and_dashboard
 def test_the_group_publishes_every_auto_scaling_metric_the_dashboard_graphs(synthesized, env):
     # AWS/AutoScaling group metrics exist only for the metrics the group enables.
     synth = synthesized(env)
-    (group,) = synth.resources("app", "aws_autoscaling_group").values()
+    group = only_resource(synth.resources("app", "aws_autoscaling_group"))
     graphed = {metric for namespace, metric, _ in _widget_dimensions(_dashboard(synth)) if namespace == "AWS/AutoScaling"}
     assert graphed and graphed <= set(group["enabled_metrics"])
     assert group["metrics_granularity"] == "1Minute"

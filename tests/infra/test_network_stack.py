@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from infra.config import load_environment
+from tests.infra.assertions import only_item, only_resource, resources_of_type
 from tests.infra.variants import ENVIRONMENTS
 
 
@@ -46,7 +47,7 @@ def test_nat_gateways_follow_nat_mode(synthesized, env, nat_count):
 def test_data_tier_has_no_route_out_of_the_vpc(synthesized, env):
     synth = synthesized(env)
     routes = synth.resources("network", "aws_route")
-    data_table = next(name for name in synth.resources("network", "aws_route_table") if "data-rt" in name)
+    data_table, _ = only_item(synth.resources("network", "aws_route_table"), "data-rt")
     assert not [r for r in routes.values() if data_table in r["route_table_id"]]
     public = [r for r in routes.values() if "gateway_id" in r]
     assert len(public) == 1 and public[0]["destination_cidr_block"] == "0.0.0.0/0"
@@ -55,9 +56,9 @@ def test_data_tier_has_no_route_out_of_the_vpc(synthesized, env):
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_default_security_group_and_nacl_are_locked_down(synthesized, env):
     synth = synthesized(env)
-    (default_sg,) = synth.resources("network", "aws_default_security_group").values()
+    default_sg = only_resource(synth.resources("network", "aws_default_security_group"))
     assert not default_sg.get("ingress") and not default_sg.get("egress")
-    (default_nacl,) = synth.resources("network", "aws_default_network_acl").values()
+    default_nacl = only_resource(synth.resources("network", "aws_default_network_acl"))
     assert not default_nacl.get("ingress") and not default_nacl.get("egress")
 
 
@@ -72,20 +73,20 @@ def test_tier_nacls_never_admit_ssh_or_rdp_from_the_internet(synthesized, env):
                 assert rule["protocol"] == "tcp"
                 for port in (20, 21, 22, 3389):
                     assert not rule["from_port"] <= port <= rule["to_port"], rule
-    data = next(n for name, n in nacls.items() if "data-nacl" in name)
+    data = only_resource(nacls, "data-nacl")
     assert {r["cidr_block"] for r in data["ingress"] + data["egress"]} == {str(load_environment(env).network.vpc_cidr)}
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_flow_logs_capture_all_traffic_into_an_encrypted_group_with_retention(synthesized, env):
     synth = synthesized(env)
-    (flow_log,) = synth.resources("network", "aws_flow_log").values()
-    (group,) = synth.resources("network", "aws_cloudwatch_log_group").values()
+    flow_log = only_resource(synth.resources("network", "aws_flow_log"))
+    group = only_resource(synth.resources("network", "aws_cloudwatch_log_group"))
     assert flow_log["traffic_type"] == "ALL"
     assert "aws_cloudwatch_log_group" in flow_log["log_destination"] and "aws_iam_role" in flow_log["iam_role_arn"]
     assert group["retention_in_days"] == load_environment(env).network.flow_log_retention_days
     assert "aws_kms_key" in group["kms_key_id"]
-    (key,) = synth.resources("network", "aws_kms_key").values()
+    key = only_resource(synth.resources("network", "aws_kms_key"))
     assert key["enable_key_rotation"] is True
 
 
@@ -114,7 +115,7 @@ def test_local_state_is_one_file_per_stack_outside_the_synth_output(synthesized,
         assert own[name] == root / f"terraform.{name}.tfstate"
     reads = 0
     for name, body in bodies.items():
-        for source_name, source in body.get("data", {}).get("terraform_remote_state", {}).items():
+        for source_name, source in resources_of_type(body, "terraform_remote_state", block="data").items():
             referenced = source_name.removeprefix("cross-stack-reference-input-")
             assert (dirs[name] / source["config"]["path"]).resolve() == own[referenced]
             reads += 1

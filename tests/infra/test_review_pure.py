@@ -12,7 +12,8 @@ from infra.review.report import COMMENT_MARKER, DIGEST_MARKER, CheckovDelta, Env
 from infra.review.risks import checkov_risks, find_risks
 from infra.review.synthesized import Synth, digest, parse_stack
 from tests.conftest import engine_modules_loaded_by
-from tests.infra.variants import EDGE
+from tests.infra.assertions import only_resource
+from tests.infra.variants import EDGE, changed
 
 SG = "aws_security_group"
 
@@ -144,7 +145,7 @@ def test_database_tls_requirement_turned_off_is_flagged(synthesized):
     from infra.constructs.database import parameters
 
     config = load_environment("dev")
-    assert parameters(config.database.model_copy(update={"require_tls": False}))["require_secure_transport"] == "0"
+    assert parameters(changed(config.database, {"require_tls": False}))["require_secure_transport"] == "0"
     before = synthesized("dev").stack("data")
     after = copy.deepcopy(before)
     (group_name, group), = after["resource"]["aws_db_parameter_group"].items()
@@ -173,10 +174,10 @@ def test_detectors_can_fail_on_the_real_network_stack(synthesized):
     base = _synth(network=body)
     assert find_risks(diff(base, base), base, base) == []
     mutated = copy.deepcopy(body)
-    write = next(v for k, v in mutated["data"]["aws_iam_policy_document"].items() if k.startswith("flow-logs_write"))
+    write = only_resource(mutated["data"]["aws_iam_policy_document"], "flow-logs_write")
     write["statement"][0]["resources"].append("*")
     mutated["resource"][SG]["app-sg"]["ingress"] = [{"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr_blocks": ["0.0.0.0/0"]}]
-    next(iter(mutated["resource"]["aws_vpc"].values()))["cidr_block"] = "10.99.0.0/16"
+    only_resource(mutated["resource"]["aws_vpc"])["cidr_block"] = "10.99.0.0/16"
     after = _synth(network=mutated)
     assert sorted({r.kind for r in find_risks(diff(base, after), base, after)}) == ["iam-wildcard", "open-ingress", "replace"]
 

@@ -14,6 +14,7 @@ import pytest
 from infra import engine
 from infra.app import summarize, synth
 from infra.config import load_environment
+from tests.infra.variants import changed
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.engines
@@ -64,10 +65,7 @@ def test_synth_replaces_a_previous_output(tmp_path):
 
 
 def test_terraform_cloud_backend_when_an_organization_is_configured(tmp_path):
-    config = load_environment("staging")
-    config = config.model_copy(
-        update={"terraform_cloud": config.terraform_cloud.model_copy(update={"organization": "duewin", "workspace_prefix": "dw-stg"})}
-    )
+    config = changed(load_environment("staging"), {"terraform_cloud": {"organization": "duewin", "workspace_prefix": "dw-stg"}})
     synth(config, tmp_path)
     body = json.loads((tmp_path / "stacks" / "duewin-staging-network" / "cdk.tf.json").read_text())
     assert body["terraform"]["cloud"] == {"organization": "duewin", "workspaces": {"name": "dw-stg-network"}}

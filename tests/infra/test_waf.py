@@ -18,6 +18,7 @@ from infra.review.risks import find_risks
 from infra.review.synthesized import Synth as ReviewSynth
 from infra.review.synthesized import parse_stack
 from infra.waf_rules import LOG_GROUP_PREFIX, REDACTED_HEADERS, web_acl_rules
+from tests.infra.assertions import only_item, only_resource, resources_of_type
 from tests.infra.variants import EDGE, ENVIRONMENTS, variant_config
 
 #: Where the issue demands a web ACL on every entry point.
@@ -34,7 +35,7 @@ def _stacks(synth) -> dict[str, dict]:
 
 def _web_acl(stack: dict, reference: str | None) -> dict | None:
     """The web ACL a ``${aws_wafv2_web_acl.<name>.arn}`` reference names in the same stack."""
-    for name, acl in stack.get("resource", {}).get("aws_wafv2_web_acl", {}).items():
+    for name, acl in resources_of_type(stack, "aws_wafv2_web_acl").items():
         if reference == f"${{aws_wafv2_web_acl.{name}.arn}}":
             return acl
     return None
@@ -44,18 +45,18 @@ def unprotected_entry_points(stacks: dict[str, dict]) -> list[str]:
     """Why an internet-facing ALB or CloudFront distribution lacks a blocking web ACL of its scope ([] if none)."""
     problems = []
     for kind, stack in stacks.items():
-        resources = stack.get("resource", {})
         associations = {
-            a["resource_arn"]: a["web_acl_arn"] for a in resources.get("aws_wafv2_web_acl_association", {}).values()
+            a["resource_arn"]: a["web_acl_arn"]
+            for a in resources_of_type(stack, "aws_wafv2_web_acl_association").values()
         }
         entry_points = [
             (f"{kind}: aws_lb.{name}", associations.get(f"${{aws_lb.{name}.arn}}"), "REGIONAL")
-            for name, lb in resources.get("aws_lb", {}).items()
+            for name, lb in resources_of_type(stack, "aws_lb").items()
             if not lb.get("internal")
         ]
         entry_points += [
             (f"{kind}: aws_cloudfront_distribution.{name}", distribution.get("web_acl_id"), "CLOUDFRONT")
-            for name, distribution in resources.get("aws_cloudfront_distribution", {}).items()
+            for name, distribution in resources_of_type(stack, "aws_cloudfront_distribution").items()
         ]
         for where, reference, scope in entry_points:
             acl = _web_acl(stack, reference)
@@ -85,7 +86,7 @@ def test_every_internet_facing_entry_point_has_a_blocking_web_acl(synthesized, e
     synth = synthesized(env)
     assert unprotected_entry_points(_stacks(synth)) == []
     entry_points = sum(
-        len(s.get("resource", {}).get(t, {}))
+        len(resources_of_type(s, t))
         for s in _stacks(synth).values()
         for t in ("aws_lb", "aws_cloudfront_distribution")
     )
@@ -97,17 +98,17 @@ def test_every_internet_facing_entry_point_has_a_blocking_web_acl(synthesized, e
     [
         (lambda s: s["app"]["resource"].pop("aws_wafv2_web_acl_association"), "app: aws_lb.load-balancer_alb_"),
         (
-            lambda s: next(iter(s["edge"]["resource"]["aws_cloudfront_distribution"].values())).pop("web_acl_id"),
+            lambda s: only_resource(s["edge"]["resource"]["aws_cloudfront_distribution"]).pop("web_acl_id"),
             "aws_cloudfront_distribution",
         ),
         (
-            lambda s: next(iter(s["app"]["resource"]["aws_wafv2_web_acl"].values()))["rule"][1].update(
+            lambda s: only_resource(s["app"]["resource"]["aws_wafv2_web_acl"])["rule"][1].update(
                 override_action={"count": {}}
             ),
             "AWSManagedRulesCommonRuleSet only counts",
         ),
         (
-            lambda s: next(iter(s["edge"]["resource"]["aws_wafv2_web_acl"].values())).pop("provider"),
+            lambda s: only_resource(s["edge"]["resource"]["aws_wafv2_web_acl"]).pop("provider"),
             "web ACL of scope CLOUDFRONT via the default provider",
         ),
     ],
@@ -121,20 +122,20 @@ def test_the_entry_point_policy_fails_on_a_planted_violation(synthesized, plant,
 def test_dev_has_no_waf_resource_by_default(synthesized):
     synth = synthesized("dev")
     assert not load_environment("dev").waf.enabled
-    assert not [t for stack in _stacks(synth).values() for t in WAF_TYPES if stack.get("resource", {}).get(t)]
+    assert not [t for stack in _stacks(synth).values() for t in WAF_TYPES if resources_of_type(stack, t)]
 
 
 @pytest.mark.parametrize("env", PROTECTED)
 def test_synthesized_rules_are_exactly_the_rule_set(synthesized, env):
     config, stacks = variant_config(env), _stacks(synthesized(env))
-    (alb_acl,) = stacks["app"]["resource"]["aws_wafv2_web_acl"].values()
+    alb_acl = only_resource(resources_of_type(stacks["app"], "aws_wafv2_web_acl"))
     behind = config.edge.create_cloudfront
     assert alb_acl["rule"] == web_acl_rules(config.waf, behind_cloudfront=behind)
     assert (alb_acl["name"], alb_acl["visibility_config"]["metric_name"]) == (f"{config.prefix}-alb",) * 2
     assert alb_acl["default_action"] == {"allow": {}}
     if behind:
         # CloudFront's web ACL: the same rules, counting real client addresses.
-        (cdn_acl,) = stacks["edge"]["resource"]["aws_wafv2_web_acl"].values()
+        cdn_acl = only_resource(resources_of_type(stacks["edge"], "aws_wafv2_web_acl"))
         assert cdn_acl["rule"] == web_acl_rules(config.waf, behind_cloudfront=False)
         assert [r["name"] for r in cdn_acl["rule"]] == [r["name"] for r in alb_acl["rule"]]
         assert "body-over-8kb-outside-large-body-paths" in [r["name"] for r in cdn_acl["rule"]]
@@ -145,17 +146,20 @@ def test_every_web_acl_logs_to_an_encrypted_group_with_credentials_redacted(synt
     config, synth = variant_config(env), synthesized(env)
     stacks = _stacks(synth)
     for kind in ("app", "edge") if env == EDGE else ("app",):
-        resources = stacks[kind]["resource"]
-        (acl_name, acl), (group_name, group) = *resources["aws_wafv2_web_acl"].items(), *(
-            (n, g) for n, g in resources["aws_cloudwatch_log_group"].items() if g["name"].startswith(LOG_GROUP_PREFIX)
-        )
+        stack = stacks[kind]
+        acl_name, acl = only_item(resources_of_type(stack, "aws_wafv2_web_acl"))
+        (group_name, group), = [
+            (n, g)
+            for n, g in resources_of_type(stack, "aws_cloudwatch_log_group").items()
+            if g["name"].startswith(LOG_GROUP_PREFIX)
+        ]
         assert group["name"] == f"{LOG_GROUP_PREFIX}{acl['name']}"
         assert group["retention_in_days"] == config.waf.log_retention_days
         # The network stack's CloudWatch Logs key (whose policy admits CloudWatch Logs of this account).
         assert group["kms_key_id"].startswith(
             f"${{data.terraform_remote_state.cross-stack-reference-input-duewin-{synth.env}-network."
         ), group["kms_key_id"]
-        (logging,) = resources["aws_wafv2_web_acl_logging_configuration"].values()
+        logging = only_resource(resources_of_type(stack, "aws_wafv2_web_acl_logging_configuration"))
         assert logging["resource_arn"] == f"${{aws_wafv2_web_acl.{acl_name}.arn}}"
         assert logging["log_destination_configs"] == [f"${{aws_cloudwatch_log_group.{group_name}.arn}}"]
         assert sorted(f["single_header"]["name"] for f in logging["redacted_fields"]) == sorted(REDACTED_HEADERS)
@@ -163,11 +167,11 @@ def test_every_web_acl_logs_to_an_encrypted_group_with_credentials_redacted(synt
         assert sorted((p["action"], p["field"]["field_type"], *p["field"]["field_keys"]) for p in protections) == [
             ("SUBSTITUTION", "SINGLE_HEADER", header) for header in sorted(REDACTED_HEADERS)
         ]
-        (policy,) = resources["aws_cloudwatch_log_resource_policy"].values()
+        policy = only_resource(resources_of_type(stack, "aws_cloudwatch_log_resource_policy"))
         assert any(d.startswith("aws_cloudwatch_log_resource_policy.") for d in logging["depends_on"])
         document = next(
             d
-            for n, d in stacks[kind]["data"]["aws_iam_policy_document"].items()
+            for n, d in resources_of_type(stack, "aws_iam_policy_document", block="data").items()
             if policy["policy_document"] == f"${{data.aws_iam_policy_document.{n}.json}}"
         )
         (statement,) = document["statement"]
@@ -181,10 +185,10 @@ def test_every_web_acl_logs_to_an_encrypted_group_with_credentials_redacted(synt
 
 
 def test_the_alb_association_names_the_load_balancer_of_the_same_stack(synthesized):
-    resources = synthesized("prod").stack("app")["resource"]
-    (association,) = resources["aws_wafv2_web_acl_association"].values()
-    (lb_name,) = resources["aws_lb"]
-    (acl_name,) = resources["aws_wafv2_web_acl"]
+    stack = synthesized("prod").stack("app")
+    association = only_resource(resources_of_type(stack, "aws_wafv2_web_acl_association"))
+    lb_name, _ = only_item(resources_of_type(stack, "aws_lb"))
+    acl_name, _ = only_item(resources_of_type(stack, "aws_wafv2_web_acl"))
     assert association == {
         **association,
         "resource_arn": f"${{aws_lb.{lb_name}.arn}}",
@@ -216,7 +220,7 @@ def test_waf_alarms_watch_the_alb_web_acl_through_its_metric_name(synthesized, e
 def test_cloudfront_web_acl_alarms_have_no_region_and_notify_the_monitoring_topic(synthesized):
     edge = synthesized(EDGE)
     alarms = {a["alarm_name"]: a for a in edge.resources("edge", "aws_cloudwatch_metric_alarm").values()}
-    (acl_name,) = edge.resources("edge", "aws_wafv2_web_acl")
+    acl_name, _ = only_item(edge.resources("edge", "aws_wafv2_web_acl"))
     waf = {name: a for name, a in alarms.items() if "-cdn-waf-" in name}
     assert sorted(waf) == [
         "duewin-prod-cdn-waf-blocked",
@@ -241,7 +245,7 @@ def test_review_flags_the_real_web_acls_being_removed_or_switched_to_count(synth
     assert _review(base, base) == []
 
     counting = copy.deepcopy(base)
-    acl = next(iter(counting["app"]["resource"]["aws_wafv2_web_acl"].values()))
+    acl = only_resource(counting["app"]["resource"]["aws_wafv2_web_acl"])
     acl["rule"][3]["override_action"] = {"count": {}}
     acl["rule"][1]["statement"]["managed_rule_group_statement"]["rule_action_override"].append(
         {"name": "GenericLFI_BODY", "action_to_use": {"count": {}}}
@@ -258,8 +262,8 @@ def test_review_flags_the_real_web_acls_being_removed_or_switched_to_count(synth
 
     removed = copy.deepcopy(base)
     removed["app"]["resource"].pop("aws_wafv2_web_acl_association")
-    next(iter(removed["edge"]["resource"]["aws_cloudfront_distribution"].values())).pop("web_acl_id")
-    edge_acl = next(iter(removed["edge"]["resource"]["aws_wafv2_web_acl"].values()))
+    only_resource(removed["edge"]["resource"]["aws_cloudfront_distribution"]).pop("web_acl_id")
+    edge_acl = only_resource(removed["edge"]["resource"]["aws_wafv2_web_acl"])
     edge_acl["rule"] = [r for r in edge_acl["rule"] if r["name"] != "rate-limit-per-ip"]
     assert sorted(_review(base, removed)) == [
         ("aws_cloudfront_distribution", "CloudFront loses its web ACL (web_acl_id removed)"),
@@ -278,7 +282,7 @@ def test_no_web_acl_or_alarm_refers_to_rules_the_web_acl_lacks(synthesized, env)
     synth = synthesized(env)
     acls = synth.resources("app", "aws_wafv2_web_acl").values()
     rules = {"ALL"} | {r["name"] for acl in acls for r in acl["rule"]}
-    body = json.loads(next(iter(synth.resources("monitoring", "aws_cloudwatch_dashboard").values()))["dashboard_body"])
+    body = json.loads(only_resource(synth.resources("monitoring", "aws_cloudwatch_dashboard"))["dashboard_body"])
     dimensions = [a["dimensions"] for a in synth.resources("monitoring", "aws_cloudwatch_metric_alarm").values()]
     dimensions += [
         dict(zip(row[2:-1:2], row[3:-1:2]))

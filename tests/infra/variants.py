@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from infra.config import EnvironmentConfig, available_environments, load_environment
+
+Model = TypeVar("Model", bound=BaseModel)
 
 ENVIRONMENTS = available_environments()
 #: A synthesized configuration that no shipped environment has, for toggles off everywhere by default
@@ -27,21 +32,37 @@ REPLICATION_SOURCE = {"cidr": "52.66.10.20/32", "databases": ("duewin",)}
 RUNNER_PREFIX = "s3://duewin-cutover-dumps/prod/"
 
 
+def changed(model: Model, changes: dict) -> Model:
+    """``model`` with ``changes``, built through validation as a loaded file is (``model_copy(update=…)`` would
+    skip every validator and accept a misspelt field): a dict merges into the section or dict it names, any
+    other value replaces the field."""
+    return type(model).model_validate(_merged(model.model_dump(), changes))
+
+
+def _merged(base: dict, changes: dict) -> dict:
+    return {
+        **base,
+        **{
+            key: _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+            for key, value in changes.items()
+        },
+    }
+
+
 def edge_config() -> EnvironmentConfig:
     """prod with the whole edge on (created zone, CloudFront, the ALB's certificate), two e-mails, upload paths,
     RDS Proxy, the path to the old server a replicated cutover opens and the cutover runner: what is off
     everywhere by default."""
-    base = load_environment("prod").model_dump()
-    return EnvironmentConfig.model_validate(
+    return changed(
+        load_environment("prod"),
         {
-            **base,
             "dns": {"domain": EDGE_DOMAIN, "certificate_arn": CERTIFICATE_ARN},
-            "edge": {**base["edge"], "create_cloudfront": True, "create_dns": True, "create_zone": True},
-            "alarms": {**base["alarms"], "emails": ("ops@example.com", "oncall@example.com")},
-            "waf": {**base["waf"], "large_body_paths": EDGE_LARGE_BODY_PATHS},
-            "database": {**base["database"], "proxy": True, "replication_source": REPLICATION_SOURCE},
-            "cutover": {**base["cutover"], "runner": True, "dump_prefix": RUNNER_PREFIX},
-        }
+            "edge": {"create_cloudfront": True, "create_dns": True, "create_zone": True},
+            "alarms": {"emails": ("ops@example.com", "oncall@example.com")},
+            "waf": {"large_body_paths": EDGE_LARGE_BODY_PATHS},
+            "database": {"proxy": True, "replication_source": REPLICATION_SOURCE},
+            "cutover": {"runner": True, "dump_prefix": RUNNER_PREFIX},
+        },
     )
 
 

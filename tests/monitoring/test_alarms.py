@@ -18,6 +18,7 @@ from monitoring.alarms import (
 )
 from monitoring.metrics import NAMESPACES, UnknownMetric, check_metric, is_statistic
 from monitoring.thresholds import AlarmThresholds
+from tests.conftest import engine_modules_loaded_by
 
 RESOURCES = MonitoredResources(
     alb_arn_suffix="app/duewin-dev/50dc6c495c0c9188",
@@ -192,3 +193,11 @@ def test_waf_thresholds_differ_per_environment():
     dev, prod = _table("dev", WITH_WAF), _table("prod", WITH_WAF)
     assert (dev["waf-blocked"].threshold, prod["waf-blocked"].threshold) == (5000, 500)
     assert (dev["waf-rate-limit-per-ip"].threshold, prod["waf-rate-limit-per-ip"].threshold) == (1000, 0)
+
+
+def test_the_monitoring_package_loads_no_cdktf():
+    # Every module of it, so a new one is held to the same: the table and dashboard are data the stack renders.
+    every_module = "import importlib, pkgutil, monitoring\n" + (
+        "for m in pkgutil.iter_modules(monitoring.__path__): importlib.import_module('monitoring.' + m.name)"
+    )
+    assert engine_modules_loaded_by(every_module) == []
