@@ -19,6 +19,7 @@ import click
 from bootstrap.app_settings import BOOTSTRAP_SETTINGS, missing_required, placement_problems, setting_name
 from infra.boot import app_boot, app_user_secret_name
 from infra.config import EnvironmentConfig
+from migrate.text_table import aligned
 
 EXIT_OK, EXIT_GAP, EXIT_CANNOT_CHECK = 0, 1, 2
 
@@ -106,10 +107,8 @@ def check_settings(
 
 
 def render(report: SettingsReport, region: str) -> str:
-    width = max((len(name) for name, _ in report.rows), default=8)
     lines = [f"Parameter Store {report.path}/ ({region}): {len(report.parameters)} parameters", ""]
-    lines.append(f"{'required setting'.ljust(width)}  source")
-    lines += [f"{name.ljust(width)}  {where}" for name, where in report.rows]
+    lines += aligned([("required setting", "source"), *report.rows])
     if report.problems:
         lines += ["", "the boot would stop:", *(f"  - {problem}" for problem in report.problems)]
     else:
