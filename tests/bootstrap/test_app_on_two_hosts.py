@@ -118,7 +118,7 @@ class Host:
         ctl.chmod(0o755)
         boot = app_boot(load_environment("dev"))
         processes = tuple(replace(p, lock_ttl=TTL) if p.one_in_fleet else p for p in boot.processes)
-        self.boot = replace(boot, port=self.port, processes=processes)
+        self.app_boot = replace(boot, port=self.port, processes=processes)
         self.env = {
             "PATH": f"{bin_dir}:{os.environ['PATH']}",
             "STUB_DATA": str(data),
@@ -131,7 +131,7 @@ class Host:
 
     def boot(self) -> subprocess.CompletedProcess:
         script = self.root / "user-data.sh"
-        script.write_text(render_script(self.boot, root=str(self.scratch)))
+        script.write_text(render_script(self.app_boot, root=str(self.scratch)))
         return subprocess.run(["bash", str(script)], capture_output=True, text=True, env=self.env, cwd=self.root, timeout=180)
 
     @property
