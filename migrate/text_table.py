@@ -1,6 +1,6 @@
 """Rows of text as aligned columns: the one table printer of both command lines, ``migrate`` and ``infra``.
 
-Plain text, not rich: rich would add ~40 ms and ~2 MB to every ``migrate`` start (``migrate --help``
+Plain text, not rich: rich would add 25–70 ms and 2 MB to every ``migrate`` start (``migrate --help``
 measured with and without importing it) and four packages to the cutover runner's install, for tables
 that operators and tests read line by line, splitting rows on blanks. In migrate because migrate must
 not import infra; infra imports it from here.

@@ -336,7 +336,8 @@ def test_script_writes_env_and_starts_pm2_in_order(tmp_path, variant):
     # ... the runtime files: the ecosystem the config describes, the preload and the CA bundle .env names.
     runtime = root / "opt/app-runtime"
     boot = _boot(env=plain)
-    assert json.loads((runtime / "ecosystem.json").read_text()) == ecosystem(boot.processes, instance_paths(boot, str(root)))
+    expected = ecosystem(boot.processes, instance_paths(boot, str(root)))
+    assert json.loads((runtime / "ecosystem.json").read_text()) == expected
     assert (runtime / "x-instance-id.js").read_text() == PRELOAD_PATH.read_text()
     assert (runtime / "rds-ca-bundle.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
 
@@ -365,7 +366,9 @@ def test_ecosystem_runs_every_role_and_wraps_the_one_in_fleet_ones_in_fleet_lock
     # The CloudWatch agent ships exactly the files PM2 writes.
     shipped = {f["file_path"] for f in cloudwatch_agent_config(boot)["logs"]["logs_collected"]["files"]["collect_list"]}
     assert shipped - {"/var/log/cloud-init-output.log"} == {
-        path.removeprefix("/scratch") for app in ecosystem(boot.processes, paths)["apps"] for path in (app["out_file"], app["error_file"])
+        path.removeprefix("/scratch")
+        for app in ecosystem(boot.processes, paths)["apps"]
+        for path in (app["out_file"], app["error_file"])
     }
 
 
