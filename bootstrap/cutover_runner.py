@@ -1,4 +1,4 @@
-"""User data of the cutover runner (``[cutover] runner = true``): a pure function of the config.
+"""User data of the cutover runner (``[cutover] runner = true``): a pure function of its region and dump prefix.
 
 The runner is a host inside the VPC from which an operator, over Session Manager, runs
 ``migrate run s3://…`` against RDS: the dump streams from S3 through the VPC's gateway endpoint and
@@ -17,7 +17,6 @@ import tomllib
 from pathlib import Path
 
 from bootstrap.user_data import RDS_CA_BUNDLE_URL
-from infra.config import EnvironmentConfig
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 #: What ``migrate`` imports at run time; the wheel's other dependencies (CDKTF, pydantic, …) serve infra.
@@ -39,15 +38,13 @@ def migrate_requirements(pyproject: Path = PYPROJECT) -> list[str]:
     return [by_name[name] for name in MIGRATE_DEPENDENCIES]
 
 
-def render_runner_script(config: EnvironmentConfig) -> str:
-    prefix = config.cutover.dump_prefix
-    if prefix is None:
-        raise ValueError("the cutover runner needs cutover.dump_prefix")
+def render_runner_script(*, region: str, dump_prefix: str) -> str:
+    """``dump_prefix``: the s3://bucket/prefix/ holding the dump, and the project's wheel under wheels/."""
     tag_exports = "\n".join(f'  printf "export {name}=%q\\n" "$(tag {key})"' for name, key in DATABASE_TAGS.items())
     script = _TEMPLATE
     for placeholder, value in {
-        "__REGION__": shlex.quote(config.region),
-        "__PREFIX__": shlex.quote(prefix),
+        "__REGION__": shlex.quote(region),
+        "__PREFIX__": shlex.quote(dump_prefix),
         "__VENV__": VENV,
         "__PROFILE__": PROFILE,
         "__REQUIREMENTS__": " ".join(shlex.quote(r) for r in migrate_requirements()),

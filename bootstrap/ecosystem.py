@@ -1,4 +1,4 @@
-"""The PM2 ecosystem file for the app's process roles: a pure function of the environment's config.
+"""The PM2 ecosystem file for the app's process roles: a pure function of them.
 
 Every-host roles run ``per_host`` copies directly. One-in-fleet roles run on every host as
 ``fleet-lock lead -- node SCRIPT``: the lock holder runs the script, the others stand by. Only the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.config import WEB_ROLE, EnvironmentConfig, ProcessConfig
+from bootstrap.app_boot import ProcessRole
 
 #: PM2 restarts a crashed process after 100 ms, doubling up to 15 s, and never gives up.
 RESTART_BACKOFF_MS = 100
@@ -28,12 +28,12 @@ class Paths:
     fleet_lock: str
 
 
-def ecosystem(config: EnvironmentConfig, paths: Paths) -> dict:
+def ecosystem(processes: tuple[ProcessRole, ...], paths: Paths) -> dict:
     """``{"apps": [...]}`` as ``pm2 start ecosystem.json`` reads it, one app per process role."""
-    return {"apps": [_app(process, paths) for process in config.app.processes]}
+    return {"apps": [_app(process, paths) for process in processes]}
 
 
-def _app(process: ProcessConfig, paths: Paths) -> dict:
+def _app(process: ProcessRole, paths: Paths) -> dict:
     common = {
         "name": process.name,
         "cwd": paths.app_dir,
@@ -46,7 +46,7 @@ def _app(process: ProcessConfig, paths: Paths) -> dict:
         "merge_logs": True,
         "time": True,
     }
-    if process.placement == "one-in-fleet":
+    if process.one_in_fleet:
         return {
             **common,
             "script": paths.fleet_lock,
@@ -61,6 +61,6 @@ def _app(process: ProcessConfig, paths: Paths) -> dict:
             "kill_timeout": LEAD_KILL_TIMEOUT_MS,
         }
     app = {**common, "script": process.script, "args": list(process.args), "instances": process.per_host}
-    if process.name == WEB_ROLE:
+    if process.web:
         app["env"] = {"NODE_OPTIONS": f"--require {paths.preload}"}
     return app

@@ -12,7 +12,8 @@ them at boot through its role (``bootstrap/app_settings.py``) and writes them on
 What the script installs beside the app (the PM2 ecosystem file, the X-Instance-Id preload, the RDS
 CA bundle) lives in ``RUNTIME_DIR``, outside the app's checkout.
 
-This module imports no CDKTF (DESIGN §2): rendering and its tests take milliseconds.
+This module imports no CDKTF (DESIGN §2): rendering and its tests take milliseconds. It takes the
+environment as plain values (``AppBoot``, built by ``infra/boot.py``), not infra's config model.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
 
+from bootstrap.app_boot import AppBoot
 from bootstrap.ecosystem import Paths, ecosystem
 from bootstrap.embed import stripped
-from infra.config import EnvironmentConfig
 
 #: EC2 rejects user data above 16 KB (raw, before base64).
 USER_DATA_LIMIT_BYTES = 16 * 1024
@@ -61,21 +62,6 @@ def instance_tags(refs: InstanceReferences) -> dict[str, str]:
     return {_tag_key(f.name): str(getattr(refs, f.name)) for f in fields(InstanceReferences)}
 
 
-def parameter_path(config: EnvironmentConfig) -> str:
-    """The SSM Parameter Store path of the app's own settings (JWT_SECRET lives here as a SecureString)."""
-    return f"/{config.project}/{config.name}/app"
-
-
-def app_user_secret_name(config: EnvironmentConfig) -> str:
-    """The Secrets Manager secret the instances log in to MySQL with (``migrate app-user`` writes it)."""
-    return f"{config.prefix}/mysql/app-user"
-
-
-def log_group_name(config: EnvironmentConfig) -> str:
-    """The CloudWatch log group the agent ships the app's and the bootstrap's logs to."""
-    return f"/{config.project}/{config.name}/app"
-
-
 def fleet_lock_source(path: Path = FLEET_LOCK_PATH) -> str:
     """``bootstrap/fleet_lock.py`` as ``/usr/local/bin/fleet-lock`` is installed: without comments and
     docstrings but the module's own (its ``--help``), to fit EC2's 16 KB (``bootstrap/embed.py``)."""
@@ -87,13 +73,13 @@ def app_settings_source() -> str:
     return stripped(APP_SETTINGS_PATH.read_text(encoding="utf-8"))
 
 
-def app_dir(config: EnvironmentConfig, root: str = "") -> str:
+def app_dir(boot: AppBoot, root: str = "") -> str:
     """The app's directory on the instance: its .env, npm install and every process's working directory."""
-    return str(PurePosixPath(f"{root}{CHECKOUT_DIR}") / config.app.directory)
+    return str(PurePosixPath(f"{root}{CHECKOUT_DIR}") / boot.directory)
 
 
-def instance_paths(config: EnvironmentConfig, root: str = "") -> Paths:
-    directory = app_dir(config, root)
+def instance_paths(boot: AppBoot, root: str = "") -> Paths:
+    directory = app_dir(boot, root)
     return Paths(
         app_dir=directory,
         log_dir=f"{root}{APP_LOG_DIR}",
@@ -103,28 +89,28 @@ def instance_paths(config: EnvironmentConfig, root: str = "") -> Paths:
     )
 
 
-def settings_spec(config: EnvironmentConfig, root: str = "") -> dict:
+def settings_spec(boot: AppBoot, root: str = "") -> dict:
     """What ``bootstrap/app_settings.py`` needs besides the instance's tags: nothing secret."""
     return {
-        "parameter_path": parameter_path(config),
-        "server_port": config.app.port,
+        "parameter_path": boot.parameter_path,
+        "server_port": boot.port,
         "db_ssl_ca": f"{root}{RUNTIME_DIR}/rds-ca-bundle.pem",
-        "env": dict(config.app.env),
-        "required_settings": list(config.app.required_settings),
+        "env": dict(boot.env),
+        "required_settings": list(boot.required_settings),
     }
 
 
-def cloudwatch_agent_config(config: EnvironmentConfig, root: str = "") -> dict:
+def cloudwatch_agent_config(boot: AppBoot, root: str = "") -> dict:
     """Memory and disk metrics per Auto Scaling group (the alarms use ``mem_used_percent`` in
     ``CWAgent`` with only the ``AutoScalingGroupName`` dimension), and the logs worth keeping."""
-    group = log_group_name(config)
+    group = boot.log_group_name
 
     def ship(path: str, stream: str) -> dict:
         return {"file_path": f"{root}{path}", "log_group_name": group, "log_stream_name": f"{{instance_id}}/{stream}"}
 
     app_logs = [
         ship(f"{APP_LOG_DIR}/{process.name}.{stream}.log", f"{process.name}" + ("-error" if stream == "error" else ""))
-        for process in config.app.processes
+        for process in boot.processes
         for stream in ("out", "error")
     ]
     return {
@@ -149,42 +135,41 @@ def cloudwatch_agent_config(config: EnvironmentConfig, root: str = "") -> dict:
     }
 
 
-def render_script(config: EnvironmentConfig, *, root: str = "", fleet_lock: str | None = None) -> str:
+def render_script(boot: AppBoot, *, root: str = "", fleet_lock: str | None = None) -> str:
     """The bash script cloud-init runs once as root. ``root`` prefixes every path written (tests run
     the script in a scratch directory); ``fleet_lock`` defaults to ``bootstrap/fleet_lock.py``'s text."""
-    app = config.app
-    if app.repository:
-        source = f"--branch {_quote(app.branch)} {_quote(app.repository)}"
+    if boot.repository:
+        source = f"--branch {_quote(boot.branch)} {_quote(boot.repository)}"
         fetch = f"as_app git clone --quiet --depth 1 {source} \"$CHECKOUT_DIR\""
     else:
         fetch = (
-            f'aws s3 cp --only-show-errors --region "$REGION" {_quote(str(app.artifact))} "$work/app.tar.gz"\n'
+            f'aws s3 cp --only-show-errors --region "$REGION" {_quote(str(boot.artifact))} "$work/app.tar.gz"\n'
             'tar -xzf "$work/app.tar.gz" -C "$CHECKOUT_DIR"\n'
             'chown -R "$APP_USER:$APP_USER" "$CHECKOUT_DIR"'
         )
     values = {
-        "PREFIX": config.prefix,
-        "ENV": config.name,
-        "REGION": _quote(config.region),
+        "PREFIX": boot.prefix,
+        "ENV": boot.environment,
+        "REGION": _quote(boot.region),
         "ROOT": _quote(root),
         "APP_USER": _quote(APP_USER),
         "CHECKOUT_DIR": CHECKOUT_DIR,
-        "APP_DIR": _quote(app_dir(config)),
+        "APP_DIR": _quote(app_dir(boot)),
         "APP_LOG_DIR": APP_LOG_DIR,
         "RUNTIME_DIR": RUNTIME_DIR,
         "FLEET_LOCK_BIN": FLEET_LOCK_BIN,
-        "SERVER_PORT": str(app.port),
-        "NODE_MAJOR": app.node_version,
-        "PM2_SPEC": _quote(f"pm2@{app.pm2_version}"),
+        "SERVER_PORT": str(boot.port),
+        "NODE_MAJOR": boot.node_version,
+        "PM2_SPEC": _quote(f"pm2@{boot.pm2_version}"),
         "RDS_CA_BUNDLE_URL": RDS_CA_BUNDLE_URL.format(region="$REGION"),
         "FETCH_APP": fetch,
         "TAG_READS": "\n".join(
             f"{f.name.upper()}=$(imds tags/instance/{_tag_key(f.name)})" for f in fields(InstanceReferences)
         ),
         "TAG_VALUES": " ".join(f"{f.name.upper()}=\"${f.name.upper()}\"" for f in fields(InstanceReferences)),
-        "CWAGENT_CONFIG": json.dumps(cloudwatch_agent_config(config, root), indent=1, sort_keys=True),
-        "ECOSYSTEM": json.dumps(ecosystem(config, instance_paths(config, root)), indent=1),
-        "SETTINGS_SPEC": json.dumps(settings_spec(config, root), indent=1),
+        "CWAGENT_CONFIG": json.dumps(cloudwatch_agent_config(boot, root), indent=1, sort_keys=True),
+        "ECOSYSTEM": json.dumps(ecosystem(boot.processes, instance_paths(boot, root)), indent=1),
+        "SETTINGS_SPEC": json.dumps(settings_spec(boot, root), indent=1),
         "PRELOAD": PRELOAD_PATH.read_text(encoding="utf-8").rstrip("\n"),
         "APP_SETTINGS": app_settings_source().rstrip("\n"),
         "FLEET_LOCK": (fleet_lock_source() if fleet_lock is None else fleet_lock).rstrip("\n"),
@@ -210,10 +195,10 @@ _HEREDOCS = {
 }
 
 
-def render_user_data(config: EnvironmentConfig, *, fleet_lock: str | None = None) -> str:
+def render_user_data(boot: AppBoot, *, fleet_lock: str | None = None) -> str:
     """Base64 of the gzipped script, as ``aws_launch_template.user_data`` wants it. cloud-init
     recognises gzip by its magic bytes; mtime=0 keeps the output (and so the synth) deterministic."""
-    payload = gzip.compress(render_script(config, fleet_lock=fleet_lock).encode(), compresslevel=9, mtime=0)
+    payload = gzip.compress(render_script(boot, fleet_lock=fleet_lock).encode(), compresslevel=9, mtime=0)
     if len(payload) > USER_DATA_LIMIT_BYTES:
         raise ValueError(f"user data is {len(payload)} bytes gzipped; EC2 accepts {USER_DATA_LIMIT_BYTES}")
     return base64.b64encode(payload).decode()

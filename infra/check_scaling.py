@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 import click
 
+from migrate.text_table import aligned
+
 DEFAULT_HEADER = "X-Instance-Id"
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 header name
 
@@ -178,9 +180,7 @@ def report(results: list[Result], header: str, elapsed: float) -> tuple[list[str
     if unnamed:
         rows.append((f"(no {header} header)", str(unnamed), f"{unnamed / len(ok):.1%}", "", "", ""))
     if len(rows) > 1:
-        widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-        for row in rows:
-            lines.append("  ".join(cell.ljust(w) if c == 0 else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths))))
+        lines += aligned(rows, right=range(1, len(rows[0])))
     failed = [r for r in results if not r.ok]
     line = f"errors: {len(failed)} of {len(results)} ({len(failed) / len(results):.1%})"
     if failed:

@@ -10,26 +10,9 @@ from pathlib import Path
 import click
 
 from infra import engine
-from infra.config import DEFAULT_ENVIRONMENT, ConfigError, load_environment
 from infra.engine import ENGINES
-
-
-def _environment_option(function):
-    return click.option(
-        "--env",
-        "env_name",
-        default=lambda: os.environ.get("DUEWIN_ENV", DEFAULT_ENVIRONMENT),
-        show_default=f"$DUEWIN_ENV or {DEFAULT_ENVIRONMENT}",
-        help="Environment file under environments/.",
-    )(function)
-
-
-def _load(env_name: str):
-    try:
-        return load_environment(env_name)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+from infra.env_option import env_option, load_or_exit
+from migrate.text_table import aligned
 
 
 @click.group()
@@ -38,7 +21,7 @@ def main() -> None:
 
 
 @main.command()
-@_environment_option
+@env_option()
 @click.option(
     "--out",
     "outdir",
@@ -57,7 +40,7 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="No summary table.")
 def synth(env_name: str, outdir: Path, engine_name: str | None, quiet: bool) -> None:
     """Synthesize every stack of an environment to Terraform JSON, offline."""
-    config = _load(env_name)
+    config = load_or_exit(env_name)
     from infra.app import synth as synth_app
 
     started = time.monotonic()
@@ -71,30 +54,28 @@ def synth(env_name: str, outdir: Path, engine_name: str | None, quiet: bool) -> 
     if quiet:
         return
     rows = [(s.name, str(s.resources), str(s.outputs), str(s.path)) for s in summaries]
-    header = ("stack", "resources", "outputs", "json")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    for row in [header, *rows]:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for line in aligned([("stack", "resources", "outputs", "json"), *rows]):
+        click.echo(line)
     used, seconds = engine.current(), time.monotonic() - started
     click.echo(f"{config.name}: {len(summaries)} stacks synthesized by {used.name} {used.version()} in {seconds:.1f}s")
 
 
 @main.command()
-@_environment_option
+@env_option()
 @click.option("--lite", is_flag=True, help="Leave out what the emulator cannot do or does slowly (the test suite's subset).")
 def rehearse(env_name: str, lite: bool) -> None:
     """Apply, re-plan and destroy every stack against a local AWS emulator (moto on 127.0.0.1)."""
     from infra.rehearsal import emulator_config, rehearse_environment
 
     try:
-        sys.exit(rehearse_environment(emulator_config(_load(env_name), lite=lite), echo=click.echo))
+        sys.exit(rehearse_environment(emulator_config(load_or_exit(env_name), lite=lite), echo=click.echo))
     except engine.EngineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 
 
 @main.command("app-settings")
-@_environment_option
+@env_option()
 def app_settings(env_name: str) -> None:
     """List the app's required settings present or missing in Parameter Store (names only, never values).
 
@@ -102,7 +83,7 @@ def app_settings(env_name: str) -> None:
     """
     from infra.settings_check import run_check
 
-    sys.exit(run_check(_load(env_name)))
+    sys.exit(run_check(load_or_exit(env_name)))
 
 
 from infra.check_scaling import check_scaling

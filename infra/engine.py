@@ -24,9 +24,11 @@ Fast provider import: the provider package's ``__init__`` (in the bindings pinne
 by itself (``from .._jsii import *``). ``activate()`` registers the package in ``sys.modules``
 without executing its ``__init__``, so only the submodules the stacks use are loaded. It is called
 explicitly by whatever synthesizes (``infra.app.build_app``, the test harness), never by importing a
-construct or stack: without it the normal import runs. Guarded: if the installed layout is not the
-one measured, or ``DUEWIN_PLAIN_PROVIDER_IMPORT=1`` (the benchmark's baseline), the normal import
-runs too; a test proves both paths synthesize byte-identical output.
+construct or stack. Until then the engine's names refuse to load (``EngineError``): a construct
+imported first would otherwise fix the engine before the environment file is read and pay the whole
+provider import. Guarded: if the installed layout is not the one measured, or
+``DUEWIN_PLAIN_PROVIDER_IMPORT=1`` (the benchmark's baseline), the normal import runs; a test proves
+both paths synthesize byte-identical output.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class EngineError(Exception):
 
 _selected: str | None = None
 _active: Engine | None = None
+_activated = False
 
 
 def select(name: str) -> None:
@@ -111,9 +114,16 @@ def activate(configured: str | None = None) -> str:
     """Fix the engine (see ``current``) and make its provider submodules cheap to import.
 
     Returns 'lazy' (the package was registered without running its ``__init__``), 'plain' (the
-    normal import will run) or 'loaded' (the package was imported before).
+    normal import will run) or 'loaded' (the package was imported before). From then on the engine's
+    names can be imported.
     """
-    package = current(configured).provider
+    global _activated
+    how = _register_provider(current(configured).provider)
+    _activated = True
+    return how
+
+
+def _register_provider(package: str) -> str:
     if package in sys.modules:
         return "loaded"
     if os.environ.get(PLAIN_IMPORT_ENV) == "1":
@@ -130,10 +140,19 @@ def activate(configured: str | None = None) -> str:
     return "lazy"
 
 
+def _require_activation(name: str) -> None:
+    if not _activated:
+        raise EngineError(
+            f"{name} imported before infra.engine.activate(): call it first, as infra.app.build_app and "
+            "tests/infra/conftest.py do (it fixes the engine and makes the provider cheap to import)"
+        )
+
+
 def __getattr__(name: str) -> object:
     """``from infra.engine import Token``: a name of the active engine's core package."""
     if name.startswith("_") or name == "aws":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    _require_activation(f"{__name__}.{name}")
     core = importlib.import_module(current().core)
     try:
         return getattr(core, name)
@@ -174,6 +193,7 @@ class _ProviderAliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module: ModuleType) -> None:
         if module.__name__ == PROVIDER_ALIAS:
             return  # only a parent for the submodules below
+        _require_activation(module.__name__)
         submodule = module.__name__.removeprefix(PROVIDER_ALIAS)
         # The import system returns whatever sys.modules holds under the name once this returns: the
         # real module, whose own __spec__ and __name__ stay untouched.

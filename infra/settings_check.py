@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import click
 
 from bootstrap.app_settings import BOOTSTRAP_SETTINGS, missing_required, placement_problems, setting_name
-from bootstrap.user_data import app_user_secret_name, parameter_path
+from infra.boot import app_boot, app_user_secret_name
 from infra.config import EnvironmentConfig
+from migrate.text_table import aligned
 
 EXIT_OK, EXIT_GAP, EXIT_CANNOT_CHECK = 0, 1, 2
 
@@ -77,7 +78,7 @@ def check_settings(
     config: EnvironmentConfig, parameters: list[Parameter], secret_problem: str | None = None
 ) -> SettingsReport:
     """``secret_problem``: what ``app_user_secret_problem`` found, if anything."""
-    path = parameter_path(config)
+    path = app_boot(config).parameter_path
     app_env = list(config.app.env)
     by_setting = {setting_name(p.name): p for p in parameters}
     rows = []
@@ -106,10 +107,8 @@ def check_settings(
 
 
 def render(report: SettingsReport, region: str) -> str:
-    width = max((len(name) for name, _ in report.rows), default=8)
     lines = [f"Parameter Store {report.path}/ ({region}): {len(report.parameters)} parameters", ""]
-    lines.append(f"{'required setting'.ljust(width)}  source")
-    lines += [f"{name.ljust(width)}  {where}" for name, where in report.rows]
+    lines += aligned([("required setting", "source"), *report.rows])
     if report.problems:
         lines += ["", "the boot would stop:", *(f"  - {problem}" for problem in report.problems)]
     else:
@@ -122,10 +121,11 @@ def run_check(config: EnvironmentConfig) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
+    path = app_boot(config).parameter_path
     try:
-        parameters = list_parameters(boto3.client("ssm", region_name=config.region), parameter_path(config))
+        parameters = list_parameters(boto3.client("ssm", region_name=config.region), path)
     except (BotoCoreError, ClientError) as exc:
-        click.echo(f"error: cannot list {parameter_path(config)}/ in Parameter Store: {exc}", err=True)
+        click.echo(f"error: cannot list {path}/ in Parameter Store: {exc}", err=True)
         return EXIT_CANNOT_CHECK
     try:
         secret_problem = app_user_secret_problem(boto3.client("secretsmanager", region_name=config.region), config)

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from migrate.errors import BadInput
+from migrate.text_table import aligned
 
 _APP = ("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE", "CREATE TEMPORARY TABLES", "LOCK TABLES")
 #: For apps that migrate their own schema (Sequelize sync, migrations, views and triggers).
@@ -165,5 +166,4 @@ def grants_table(grants: list[Grant]) -> list[str]:
     rows = [("on", "privileges")] + [
         (g.scope, _privileges(g.privileges) + (" WITH GRANT OPTION" if g.grant_option else "")) for g in grants
     ]
-    width = max(len(scope) for scope, _ in rows)
-    return [f"{scope.ljust(width)}  {privileges}" for scope, privileges in rows]
+    return aligned(rows)

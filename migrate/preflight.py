@@ -6,8 +6,6 @@ tested without a server; ``gather`` is the only part that talks to one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pymysql
 
 from migrate import checkpoint
@@ -15,28 +13,7 @@ from migrate.connection import error_text
 from migrate.errors import ConnectionFailed
 from migrate.loader import packet_fix
 from migrate.plan import DumpSummary
-
-
-@dataclass(frozen=True)
-class TargetFacts:
-    version: str
-    max_allowed_packet: int
-    log_bin: bool
-    trust_function_creators: bool
-    has_0900_collations: bool
-    tables: tuple[str, ...]  # anything already in the target database
-    local_infile: bool = False  # the server accepts LOAD DATA LOCAL
-    database: str | None = None  # the URL's; None: the dump's USE statements choose
-
-    @property
-    def mariadb(self) -> bool:
-        return "mariadb" in self.version.lower()
-
-    @property
-    def mysql8(self) -> bool:
-        """MySQL 8.0 or later (MariaDB reports 10.x/11.x and keeps the old sql_modes)."""
-        major = self.version.split(".", 1)[0]
-        return not self.mariadb and major.isdigit() and int(major) >= 8
+from migrate.target_facts import TargetFacts
 
 
 def gather(conn: pymysql.Connection) -> TargetFacts:

@@ -8,6 +8,7 @@ from pathlib import Path
 from migrate.errors import BadInput
 from migrate.plan import DumpSummary
 from migrate.rewrite import RULES
+from migrate.text_table import aligned
 from migrate.verify import MATCH, MISMATCH, TableVerdict
 
 _STATUS = {MATCH: "yes", MISMATCH: "NO"}
@@ -32,9 +33,7 @@ def verdict_table(verdicts: list[TableVerdict], expected_label: str) -> str:
         + [_STATUS.get(v.status, "verify")]
         for v in verdicts
     ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in [header, *rows]]
+    lines = aligned([header, *rows], right=range(1, len(header)))
     bad = sum(v.status == MISMATCH for v in verdicts)
     unproven = sum(v.status not in (MATCH, MISMATCH) for v in verdicts)
     if bad:

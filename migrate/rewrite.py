@@ -15,14 +15,11 @@ import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from migrate.classify import Kind
 from migrate.databases import map_names
+from migrate.target_facts import TargetFacts
 from migrate.tokens import BQ, DQ, SQ
-
-if TYPE_CHECKING:
-    from migrate.preflight import TargetFacts
 
 _USER_PART = rb"(?:'[^']*'|`[^`]*`|\"[^\"]*\"|[\w.%-]+)"
 _DEFINER = re.compile(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -11,21 +10,14 @@ from pathlib import Path
 
 import click
 
-from infra.config import DEFAULT_ENVIRONMENT
+from infra.env_option import env_option, load_or_exit
 
 EXIT_OK, EXIT_RISKS, EXIT_BAD_INPUT = 0, 1, 2
 
 
 @click.command()
 @click.option("--base", required=True, help="Git ref to compare the working tree with, e.g. origin/main.")
-@click.option(
-    "--env",
-    "envs",
-    multiple=True,
-    default=lambda: [os.environ.get("DUEWIN_ENV", DEFAULT_ENVIRONMENT)],
-    show_default=f"$DUEWIN_ENV or {DEFAULT_ENVIRONMENT}",
-    help="Environment to review; repeat for several (one report).",
-)
+@env_option(multiple=True, help_text="Environment to review; repeat for several (one report).")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
 @click.option("--max-chars", type=click.IntRange(min=2000), default=65_536, show_default=True, help="Markdown length cap.")
 @click.option("--checkov/--no-checkov", default=True, show_default=True, help="Compare checkov findings too.")
@@ -56,13 +48,7 @@ def review(base: str, envs: tuple[str, ...], fmt: str, max_chars: int, checkov: 
 
 
 @click.command()
-@click.option(
-    "--env",
-    "env_name",
-    default=lambda: os.environ.get("DUEWIN_ENV", DEFAULT_ENVIRONMENT),
-    show_default=f"$DUEWIN_ENV or {DEFAULT_ENVIRONMENT}",
-    help="Environment file under environments/.",
-)
+@env_option()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Default: architecture-<env>.<format>.")
 @click.option("--format", "fmt", type=click.Choice(["svg", "png", "dot"]), default="svg", show_default=True)
 @click.option(
@@ -79,10 +65,9 @@ def graph(env_name: str, out: Path | None, fmt: str, synth_dir: Path | None) -> 
     with tempfile.TemporaryDirectory(prefix="infra-graph-") as scratch:
         if synth_dir is None:
             from infra.app import synth
-            from infra.cli import _load
 
             synth_dir = Path(scratch) / "out"
-            synth(_load(env_name), synth_dir)
+            synth(load_or_exit(env_name), synth_dir)
         dot = to_dot(synthesized.load(synth_dir), title=f"duewin {env_name}")
     if fmt == "dot":
         out.write_text(dot)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from constructs import Construct
 
 from bootstrap.cutover_runner import DATABASE_TAGS, render_runner_script
-from bootstrap.user_data import InstanceReferences, instance_tags, log_group_name, parameter_path, render_user_data
+from bootstrap.user_data import InstanceReferences, instance_tags, render_user_data
+from infra.boot import app_boot
 from infra.config import EnvironmentConfig
 from infra.constructs.cutover_runner import CutoverRunner
 from infra.constructs.fleet import Fleet
@@ -35,6 +36,7 @@ class AppStack(EnvironmentStack):
     def __init__(self, scope: Construct, config: EnvironmentConfig, network: NetworkStack, data: DataStack) -> None:
         super().__init__(scope, config)
         name = config.prefix
+        boot = app_boot(config)
         database, cache = data.database, data.cache
         app_sg = network.app_security_group
         self.load_balancer = LoadBalancer(
@@ -52,7 +54,7 @@ class AppStack(EnvironmentStack):
         self.log_group = CloudwatchLogGroup(
             self,
             "app-log-group",
-            name=log_group_name(config),
+            name=boot.log_group_name,
             retention_in_days=config.app.log_retention_days,
             kms_key_id=network.log_key.key.arn,
         )
@@ -63,7 +65,7 @@ class AppStack(EnvironmentStack):
             # The app user's secret, never the master's: RDS rotates that one every 7 days.
             secret_arns=[data.app_user_secret.arn, cache.auth_secret_arn],
             secrets_key_arn=data.secrets_key_arn,
-            parameter_path=parameter_path(config),
+            parameter_path=boot.parameter_path,
             log_group_arn=self.log_group.arn,
             artifact_url=config.app.artifact,
         )
@@ -84,7 +86,7 @@ class AppStack(EnvironmentStack):
             subnet_ids=network.vpc.subnet_ids["app"],
             security_group_id=app_sg.id,
             instance_profile_arn=self.instance_role.profile.arn,
-            user_data=render_user_data(config),
+            user_data=render_user_data(boot),
             instance_tags=instance_tags(references),
             propagated_tags=self.default_tags,
             target_group_arn=self.load_balancer.target_group.arn,
@@ -104,7 +106,7 @@ class AppStack(EnvironmentStack):
                 database_security_group_id=database.security_group.id,
                 database_secret_arn=database.master_secret_arn,
                 secrets_key_arn=data.secrets_key_arn,
-                user_data=render_runner_script(config),
+                user_data=render_runner_script(region=config.region, dump_prefix=config.cutover.dump_prefix),
                 database_tags={DATABASE_TAGS[variable]: value for variable, value in values.items()},
             )
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from constructs import Construct
 
-from bootstrap.user_data import app_user_secret_name
+from infra.boot import app_user_secret_name
 from infra.config import EnvironmentConfig
 from infra.constructs.app_user_secret import AppUserSecret
 from infra.constructs.cache import Cache

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import replace
 from operator import itemgetter
 from pathlib import Path
 from unittest import mock
@@ -31,6 +32,7 @@ from click.testing import CliRunner
 from moto import mock_aws
 
 from bootstrap.user_data import InstanceReferences, instance_tags, render_script
+from infra.boot import app_boot
 from infra.config import load_environment
 from migrate.cli import cli
 from tests.bootstrap.test_fleet_lock import gone, wait_for
@@ -114,11 +116,9 @@ class Host:
         ctl = self.scratch / "opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
         ctl.write_text("#!/bin/bash\n")
         ctl.chmod(0o755)
-        config = load_environment("dev")
-        processes = tuple(
-            p.model_copy(update={"lock_ttl_seconds": TTL}) if p.placement == "one-in-fleet" else p for p in config.app.processes
-        )
-        self.config = config.model_copy(update={"app": config.app.model_copy(update={"port": self.port, "processes": processes})})
+        boot = app_boot(load_environment("dev"))
+        processes = tuple(replace(p, lock_ttl=TTL) if p.one_in_fleet else p for p in boot.processes)
+        self.app_boot = replace(boot, port=self.port, processes=processes)
         self.env = {
             "PATH": f"{bin_dir}:{os.environ['PATH']}",
             "STUB_DATA": str(data),
@@ -131,7 +131,7 @@ class Host:
 
     def boot(self) -> subprocess.CompletedProcess:
         script = self.root / "user-data.sh"
-        script.write_text(render_script(self.config, root=str(self.scratch)))
+        script.write_text(render_script(self.app_boot, root=str(self.scratch)))
         return subprocess.run(["bash", str(script)], capture_output=True, text=True, env=self.env, cwd=self.root, timeout=180)
 
     @property

@@ -10,11 +10,13 @@ import re
 import shutil
 import stat
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bootstrap import fleet_lock
+from bootstrap.app_boot import AppBoot
 from bootstrap.ecosystem import ecosystem
 from bootstrap.user_data import (
     PRELOAD_PATH,
@@ -27,6 +29,7 @@ from bootstrap.user_data import (
     render_script,
     render_user_data,
 )
+from infra.boot import app_boot
 from infra.config import load_environment
 from tests.conftest import missing
 from tests.infra.variants import ENVIRONMENTS
@@ -49,11 +52,10 @@ NO_VALUE = ("An error occurred (ResourceNotFoundException) when calling the GetS
             "can't find the specified secret value for staging label: AWSCURRENT")
 
 
-def _config(environment: str = "dev", **app_changes):
-    config = load_environment(environment)
-    if not app_changes:
-        return config
-    return config.model_copy(update={"app": config.app.model_copy(update=app_changes)})
+def _boot(environment: str = "dev", **app_changes) -> AppBoot:
+    """The environment as the renderers take it, ``app_changes`` applied past the config's validation (so that
+    the renderer's own refusals can be reached)."""
+    return replace(app_boot(load_environment(environment)), **app_changes)
 
 
 S3_CHANGES = {"repository": None, "artifact": "s3://duewin-builds/backend.tar.gz"}
@@ -61,23 +63,23 @@ S3_CHANGES = {"repository": None, "artifact": "s3://duewin-builds/backend.tar.gz
 
 def test_user_data_is_the_gzipped_script_under_the_ec2_limit():
     for env in ENVIRONMENTS:
-        config = _config(env)
-        payload = base64.b64decode(render_user_data(config, fleet_lock=FLEET_LOCK))
+        boot = _boot(env)
+        payload = base64.b64decode(render_user_data(boot, fleet_lock=FLEET_LOCK))
         assert len(payload) <= USER_DATA_LIMIT_BYTES
-        assert gzip.decompress(payload).decode() == render_script(config, fleet_lock=FLEET_LOCK)
+        assert gzip.decompress(payload).decode() == render_script(boot, fleet_lock=FLEET_LOCK)
         # Deterministic: the synthesized launch template must not change between identical synths.
-        assert render_user_data(config, fleet_lock=FLEET_LOCK) == render_user_data(config, fleet_lock=FLEET_LOCK)
+        assert render_user_data(boot, fleet_lock=FLEET_LOCK) == render_user_data(boot, fleet_lock=FLEET_LOCK)
 
 
 def test_user_data_over_the_limit_is_refused():
     # GIVEN an embedded file that does not compress WHEN rendered THEN the 16 KB limit is enforced here, not at launch.
     noise = base64.b64encode(os.urandom(20000)).decode()
     with pytest.raises(ValueError, match="bytes gzipped; EC2 accepts 16384"):
-        render_user_data(_config(), fleet_lock=noise)
+        render_user_data(_boot(), fleet_lock=noise)
 
 
 def test_script_depends_on_config_only_and_holds_no_reference_or_secret():
-    script = render_script(_config(), fleet_lock=FLEET_LOCK)
+    script = render_script(_boot(), fleet_lock=FLEET_LOCK)
     for value in [*SECRETS.values(), REFS.db_host, REFS.db_secret_arn, REFS.redis_auth_secret_arn, "jwt-secret-value"]:
         assert value not in script
     # Nor any quoted literal assigned to something secret-sounding (the check a reviewer would do by eye).
@@ -88,7 +90,7 @@ def test_script_depends_on_config_only_and_holds_no_reference_or_secret():
 
 def test_instance_tags_carry_every_reference_the_script_reads():
     tags = instance_tags(REFS)
-    script = render_script(_config(), fleet_lock=FLEET_LOCK)
+    script = render_script(_boot(), fleet_lock=FLEET_LOCK)
     read = set(re.findall(r"imds tags/instance/(\S+?)\)", script))
     assert read == set(tags)
     # IMDS exposes only tag keys without spaces or '/'.
@@ -96,7 +98,7 @@ def test_instance_tags_carry_every_reference_the_script_reads():
 
 
 def test_cloudwatch_agent_publishes_memory_per_auto_scaling_group():
-    agent = cloudwatch_agent_config(_config())
+    agent = cloudwatch_agent_config(_boot())
     metrics = agent["metrics"]
     assert metrics["namespace"] == "CWAgent"
     assert metrics["metrics_collected"]["mem"]["measurement"] == ["mem_used_percent"]
@@ -109,12 +111,12 @@ def test_cloudwatch_agent_publishes_memory_per_auto_scaling_group():
 
 def test_a_value_with_a_quote_is_refused():
     with pytest.raises(ValueError, match="single quote"):
-        render_script(_config(branch="it's"), fleet_lock=FLEET_LOCK)
+        render_script(_boot(branch="it's"), fleet_lock=FLEET_LOCK)
 
 
 def test_embedded_text_containing_its_heredoc_delimiter_is_refused():
     with pytest.raises(ValueError, match="FLEET_LOCK contains its heredoc delimiter"):
-        render_script(_config(), fleet_lock="x = 1\nFLEET_LOCK\n")
+        render_script(_boot(), fleet_lock="x = 1\nFLEET_LOCK\n")
 
 
 @pytest.mark.parametrize("variant", ["git", "s3"])
@@ -123,7 +125,7 @@ def test_shellcheck_passes(env, variant, tmp_path):
     if not shutil.which("shellcheck"):
         missing("shellcheck")
     script = tmp_path / "user-data.sh"
-    script.write_text(render_script(_config(env, **(S3_CHANGES if variant == "s3" else {})), fleet_lock=FLEET_LOCK))
+    script.write_text(render_script(_boot(env, **(S3_CHANGES if variant == "s3" else {})), fleet_lock=FLEET_LOCK))
     result = subprocess.run(["shellcheck", "--shell=bash", "--severity=style", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
@@ -247,7 +249,7 @@ def _run(tmp_path: Path, parameters=PARAMETERS, instance_id="i-0123456789abcdef0
     if break_stubs:
         break_stubs(tmp_path / "data")
     script = tmp_path / "user-data.sh"
-    script.write_text(render_script(_config(**app_changes), root=str(root), fleet_lock=FLEET_LOCK))
+    script.write_text(render_script(_boot(**app_changes), root=str(root), fleet_lock=FLEET_LOCK))
     log = tmp_path / "calls.log"
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
@@ -333,8 +335,9 @@ def test_script_writes_env_and_starts_pm2_in_order(tmp_path, variant):
 
     # ... the runtime files: the ecosystem the config describes, the preload and the CA bundle .env names.
     runtime = root / "opt/app-runtime"
-    config = _config(env=plain)
-    assert json.loads((runtime / "ecosystem.json").read_text()) == ecosystem(config, instance_paths(config, str(root)))
+    boot = _boot(env=plain)
+    expected = ecosystem(boot.processes, instance_paths(boot, str(root)))
+    assert json.loads((runtime / "ecosystem.json").read_text()) == expected
     assert (runtime / "x-instance-id.js").read_text() == PRELOAD_PATH.read_text()
     assert (runtime / "rds-ca-bundle.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
 
@@ -346,9 +349,9 @@ def test_script_writes_env_and_starts_pm2_in_order(tmp_path, variant):
 
 
 def test_ecosystem_runs_every_role_and_wraps_the_one_in_fleet_ones_in_fleet_lock_lead():
-    config = _config()
-    paths = instance_paths(config, "/scratch")
-    apps = {app["name"]: app for app in ecosystem(config, paths)["apps"]}
+    boot = _boot()
+    paths = instance_paths(boot, "/scratch")
+    apps = {app["name"]: app for app in ecosystem(boot.processes, paths)["apps"]}
     assert list(apps) == ["web", "workers", "scheduler", "precalc-5d"]
     assert all(app["cwd"] == "/scratch/opt/app/Backend" and app["exec_mode"] == "fork" for app in apps.values())
     web, workers = apps["web"], apps["workers"]
@@ -361,9 +364,11 @@ def test_ecosystem_runs_every_role_and_wraps_the_one_in_fleet_ones_in_fleet_lock
         assert lead["kill_timeout"] > fleet_lock.KILL_GRACE_SECONDS * 1000
     assert {app["out_file"] for app in apps.values()} == {f"/scratch/var/log/app/{n}.out.log" for n in apps}
     # The CloudWatch agent ships exactly the files PM2 writes.
-    shipped = {f["file_path"] for f in cloudwatch_agent_config(config)["logs"]["logs_collected"]["files"]["collect_list"]}
+    shipped = {f["file_path"] for f in cloudwatch_agent_config(boot)["logs"]["logs_collected"]["files"]["collect_list"]}
     assert shipped - {"/var/log/cloud-init-output.log"} == {
-        path.removeprefix("/scratch") for app in ecosystem(config, paths)["apps"] for path in (app["out_file"], app["error_file"])
+        path.removeprefix("/scratch")
+        for app in ecosystem(boot.processes, paths)["apps"]
+        for path in (app["out_file"], app["error_file"])
     }
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from bootstrap.user_data import render_script
 from infra.app import synth
+from infra.boot import app_boot
 from infra.checkov_scan import CheckovUnavailable, checkov_binary, scan
 from infra.config import load_environment
 from infra.constructs.fleet import UBUNTU_AMI_PARAMETER
@@ -189,7 +190,7 @@ def test_user_data_is_the_rendered_bootstrap_and_references_travel_as_tags(synth
     config = load_environment(env)
     template = only_resource(synthesized(env).resources("app", "aws_launch_template"))
     script = gzip.decompress(base64.b64decode(template["user_data"])).decode()
-    assert script == render_script(config)
+    assert script == render_script(app_boot(config))
     tags = next(t["tags"] for t in template["tag_specifications"] if t["resource_type"] == "instance")
     # Endpoints and secret ARNs are references to the data stack, never literals.
     for key in ("bootstrap:db-host", "bootstrap:db-secret-arn", "bootstrap:redis-host", "bootstrap:redis-auth-secret-arn"):

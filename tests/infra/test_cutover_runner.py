@@ -21,6 +21,10 @@ def ref(name: str, attribute: str, type_: str) -> str:
     return f"${{{type_}.{name}.{attribute}}}"
 
 
+def _runner_script() -> str:
+    return render_runner_script(region=edge_config().region, dump_prefix=RUNNER_PREFIX)
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_no_shipped_environment_has_a_runner(synthesized, env):
     synth = synthesized(env)
@@ -71,7 +75,7 @@ def test_the_runner_reads_one_prefix_and_the_database_secret_only(synthesized):
 
 def test_the_runner_boots_migrate_from_the_wheel_and_knows_the_database(synthesized):
     instance = only_resource(synthesized(EDGE).resources("app", INSTANCE), "cutover-runner_instance")
-    assert instance["user_data"] == render_runner_script(edge_config())
+    assert instance["user_data"] == _runner_script()
     assert instance["user_data_replace_on_change"] is True
     assert instance["tags"]["Role"] == "cutover-runner"
     assert set(DATABASE_TAGS.values()) <= set(instance["tags"])
@@ -83,7 +87,7 @@ def test_the_runner_boots_migrate_from_the_wheel_and_knows_the_database(synthesi
 
 def test_the_runners_script_passes_shellcheck(tmp_path):
     path = tmp_path / "runner.sh"
-    path.write_text(render_runner_script(edge_config()))
+    path.write_text(_runner_script())
     try:
         result = subprocess.run(["shellcheck", str(path)], capture_output=True, text=True)
     except FileNotFoundError:

@@ -147,36 +147,41 @@ def test_engine_names_are_the_chosen_engines_own(name):
     assert proc.stdout.split() == ["lazy", "True", "True", f"{chosen.provider}.vpc", "True", "False"]
 
 
-def test_importing_constructs_and_stacks_plants_nothing():
-    # GIVEN a fresh process WHEN every construct and stack module is imported (no app builder) THEN the
-    # provider package is not registered behind the import system's back: each module's first provider
-    # import reaches the import system (here a blocker), as a plain import would.
+def test_constructs_and_stacks_refuse_to_load_before_activation():
+    # GIVEN a fresh process WHEN every construct and stack module is imported without the app builder
+    # THEN each fails with one line saying what to call first, and no engine package was imported or
+    # planted: importing a construct neither fixes the engine nor pays the provider's whole import.
     proc = _python(
         """
         import importlib, pkgutil, sys
-        from infra import engine
-        bindings = engine.current().provider
-
-        class Blocker:
-            def find_spec(self, name, path=None, target=None):
-                if name == bindings:
-                    raise ImportError("blocked: " + name)
-
-        sys.meta_path.insert(0, Blocker())
         import infra.constructs, infra.stacks
-        reached = 0
+        from infra import engine
+
+        modules, refused, refusals = 0, 0, set()
         for package in (infra.constructs, infra.stacks):
             for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+                modules += 1
                 try:
                     importlib.import_module(info.name)
-                except ImportError as exc:
-                    reached += str(exc) == "blocked: " + bindings
-        print(bindings in sys.modules, reached)
+                except engine.EngineError as exc:
+                    refused += 1
+                    refusals.add(str(exc).split(" ", 1)[1])
+        packages = {name for e in engine.ENGINES.values() for name in (e.core, e.provider)}
+        print(modules, refused, sorted(packages & set(sys.modules)) or "none", engine._active)
+        print(*refusals, sep="\\n")
         """
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    planted, reached = proc.stdout.split()
-    assert planted == "False" and int(reached) >= 20
+    summary, *refusals = proc.stdout.splitlines()
+    modules, refused, loaded, active = summary.split()
+    assert int(modules) >= 30 and refused == modules and loaded == "none" and active == "None"
+    assert refusals == [
+        "imported before infra.engine.activate(): call it first, as infra.app.build_app and tests/infra/conftest.py "
+        "do (it fixes the engine and makes the provider cheap to import)"
+    ]
+    # ... and once activated, they import.
+    proc = _python("from infra import engine; engine.activate(); import infra.stacks.app; print('ok')")
+    assert proc.stdout.split() == ["ok"], proc.stderr[-3000:]
 
 
 def test_the_benchmarks_baseline_takes_the_plain_import():

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from bootstrap.user_data import cloudwatch_agent_config
+from infra.boot import app_boot
 from infra.config import load_environment
 from infra.waf_rules import web_acl_watch
 from monitoring.alarms import MonitoredResources, alarm_table
@@ -196,7 +197,7 @@ def test_monitoring_depends_on_app_and_data_and_nothing_depends_on_it(synthesize
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_bootstrap_agent_publishes_every_cwagent_series_the_alarms_and_dashboard_use(env):
     # The agent namespace has no fixed dimensions: a series exists only if the agent config makes it.
-    agent = cloudwatch_agent_config(load_environment(env))["metrics"]
+    agent = cloudwatch_agent_config(app_boot(load_environment(env)))["metrics"]
     published = {frozenset(agent["append_dimensions"])} | {frozenset(d) for d in agent["aggregation_dimensions"]}
     config = load_environment(env)
     resources = MonitoredResources("lb", "tg", "asg", "db", ("r1",))

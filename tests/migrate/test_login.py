@@ -12,7 +12,8 @@ from migrate.cli import cli
 from migrate.connection import Endpoint, parse_url, tls_context
 from migrate.errors import BadInput
 from migrate.plan import DumpSummary, Largest
-from migrate.preflight import TargetFacts, problems
+from migrate.preflight import problems
+from migrate.target_facts import TargetFacts
 from tests.migrate.conftest import migrate, query
 from tests.servers.mariadb import PASSWORD, USER
 

@@ -3,9 +3,9 @@ from dataclasses import replace
 import pytest
 
 from migrate.classify import Kind, classify
-from migrate.preflight import TargetFacts
 from migrate.rewrite import (EVERY_RULE, RULES, Context, Rewriter, map_collations, mapped_collation, rules_for,
                              strip_definer)
+from migrate.target_facts import TargetFacts
 
 # The rules every target needs; the others depend on what the target is (rules_for).
 ALWAYS = EVERY_RULE - {"collation", "sql_mode", "mariadb_only"}
