@@ -11,7 +11,7 @@ ENV ?= dev
 unexport PYTHONDONTWRITEBYTECODE
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup synth test test-cdktn bench-synth bench-migrate bench-cutover rehearse clean
+.PHONY: setup system-deps synth test test-cdktn bench-synth bench-migrate bench-cutover rehearse clean
 
 setup: $(INSTALLED) $(CHECKOV)
 
@@ -31,12 +31,17 @@ $(CHECKOV): tools/checkov-requirements.txt
 synth: $(INSTALLED)
 	$(BIN)/infra synth --env $(ENV) $(if $(ENGINE),--engine $(ENGINE))
 
-test: $(INSTALLED) $(CHECKOV)
+# The system tools the suite needs, before anything is set up: installed when root with apt-get, else one
+# line naming what is missing and the command that installs it (docs/operations.md "A fresh machine").
+system-deps:
+	@PYTHON=$(PYTHON) tools/system-deps
+
+test: system-deps $(INSTALLED) $(CHECKOV)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The proofs of the synthesized JSON (checkov, terraform validate, the lite rehearsal, synth) once more,
 # on CDK Terrain's output; `make test` already proves both engines' JSON equal. .ci/run runs both.
-test-cdktn: $(INSTALLED) $(CHECKOV)
+test-cdktn: system-deps $(INSTALLED) $(CHECKOV)
 	DUEWIN_ENGINE=cdktn $(BIN)/python -m pytest -m engines $(PYTEST_ARGS)
 
 bench-synth: $(INSTALLED)
