@@ -11,7 +11,7 @@ ENV ?= dev
 unexport PYTHONDONTWRITEBYTECODE
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup system-deps synth test test-cdktn bench-synth bench-migrate bench-cutover rehearse clean
+.PHONY: setup system-deps synth test test-cdktn diagram bench-synth bench-migrate bench-cutover rehearse clean
 
 setup: $(INSTALLED) $(CHECKOV)
 
@@ -43,6 +43,10 @@ test: system-deps $(INSTALLED) $(CHECKOV)
 # on CDK Terrain's output; `make test` already proves both engines' JSON equal. .ci/run runs both.
 test-cdktn: system-deps $(INSTALLED) $(CHECKOV)
 	DUEWIN_ENGINE=cdktn $(BIN)/python -m pytest -m engines $(PYTEST_ARGS)
+
+# The README's picture, drawn from prod's synthesized stacks (needs Graphviz); commit it when it changes.
+diagram: $(INSTALLED)
+	$(BIN)/infra graph --overview --env prod --format png --out docs/architecture-prod.png
 
 bench-synth: $(INSTALLED)
 	$(BIN)/python bench/synth.py $(BENCH_ARGS)
