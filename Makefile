@@ -27,12 +27,12 @@ $(CHECKOV): tools/checkov-requirements.txt
 	.tools/checkov/bin/pip install -q --disable-pip-version-check -r tools/checkov-requirements.txt
 	touch $@
 
-# ENGINE=cdktn synthesizes with CDK Terrain (README "Engines"); unset: the environment file's choice, else cdktf.
+# ENGINE=cdktn synthesizes with CDK Terrain (docs/engines.md); unset: the environment file's choice, else cdktf.
 synth: $(INSTALLED)
 	$(BIN)/infra synth --env $(ENV) $(if $(ENGINE),--engine $(ENGINE))
 
 # The system tools the suite needs, before anything is set up: installed when root with apt-get, else one
-# line naming what is missing and the command that installs it (docs/operations.md "A fresh machine").
+# line naming what is missing and the command that installs it (docs/testing.md "A fresh machine").
 system-deps:
 	@PYTHON=$(PYTHON) tools/system-deps
 
@@ -60,6 +60,6 @@ bench-cutover: $(INSTALLED)
 clean:
 	rm -rf cdktf.out .pytest_cache
 
-# Every stack of ENV applied, re-planned and destroyed against moto on 127.0.0.1 (README: Deploy rehearsal).
+# Every stack of ENV applied, re-planned and destroyed against moto on 127.0.0.1 (docs/testing.md "Deploy rehearsal").
 rehearse: $(INSTALLED)
 	$(BIN)/infra rehearse --env $(ENV)

@@ -28,7 +28,9 @@ COUNTING = {"name": "managed", "override_action": {"count": {}}}
 def network(zones=("eu-west-1a", "eu-west-1b"), nat_zones=("eu-west-1a",)) -> dict:
     """A network stack: a public and an app subnet per zone, NAT gateways in the public subnets of ``nat_zones``."""
     subnets = {
-        f"{tier}-{zone}": {"availability_zone": zone, "tags": {"Tier": tier}} for zone in zones for tier in ("public", "app")
+        f"{tier}-{zone}": {"availability_zone": zone, "tags": {"Tier": tier}}
+        for zone in zones
+        for tier in ("public", "app")
     }
     return {
         "resource": {
@@ -227,3 +229,8 @@ def test_an_svg_overview_is_refused_in_one_line(tmp_path):
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and "--overview draws png or dot, not svg" in result.output
 
+
+def test_the_committed_picture_is_a_png_of_prod_that_the_readme_shows():
+    picture = ROOT / "docs" / "architecture-prod.png"
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "](docs/architecture-prod.png)" in (ROOT / "README.md").read_text()
