@@ -125,7 +125,8 @@ def test_no_terraform_stops_before_installing_anything(tmp_path):
     # THEN one line names both and why, with the command for the rest; nothing was installed
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
-    assert line.startswith(f"system-deps: missing terraform 1.11, the hashicorp/aws provider mirror ({tmp_path / 'mirror'})")
+    mirror = tmp_path / "mirror"
+    assert line.startswith(f"system-deps: missing terraform 1.11, the hashicorp/aws provider mirror ({mirror})")
     assert "ship with the machine image" in line and "DESIGN §4" in line
     sudo = "" if os.geteuid() == 0 else "sudo "
     assert line.endswith(f"; also missing nginx: {sudo}apt-get install -y --no-install-recommends nginx")

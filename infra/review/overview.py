@@ -66,66 +66,76 @@ class Overview:
 
 
 def overview(synth: Synth, title: str) -> Overview:
-    links = edges(synth)
-    zone_of = {
-        node_id(stack, block): block.body.get("availability_zone", "")
-        for stack, block in _resources(synth, "aws_subnet")
-    }
-
-    def zones_of(stack: Stack, block: Block) -> tuple[str, ...]:
-        source = node_id(stack, block)
-        return tuple(sorted({zone_of[target] for origin, target, _ in links if origin == source and target in zone_of}))
-
-    def linked(stack: Stack, block: Block, resource_type: str) -> list[tuple[Stack, Block]]:
-        """Resources of ``resource_type`` that ``block`` refers to, or that refer to it."""
-        me = node_id(stack, block)
-        around = {target for origin, target, _ in links if origin == me} | {
-            origin for origin, target, _ in links if target == me
-        }
-        return [(s, b) for s, b in _resources(synth, resource_type) if node_id(s, b) in around]
-
-    def web_acl(stack: Stack, block: Block, through: str) -> WebAcl | None:
-        """The web ACL attached to ``block``: directly (CloudFront's ``web_acl_id``) or by an association."""
-        holders = [(stack, block)] if through == "self" else linked(stack, block, through)
-        acls = [acl for s, b in holders for acl in linked(s, b, "aws_wafv2_web_acl")]
-        if not acls:
-            return None
-        body = acls[0][1].body
-        rules = body.get("rule", [])
-        counting = sum(WAF_COUNT in (rule.get("action") or rule.get("override_action") or {}) for rule in rules)
-        return WebAcl(body.get("name", acls[0][1].name), len(rules), counting)
-
+    refs = _References(synth)
     vpc = _first(synth, "aws_vpc")
     balancer = _first(synth, "aws_lb")
     distribution = _first(synth, "aws_cloudfront_distribution")
+    records = _resources(synth, "aws_route53_record")
     return Overview(
         title=title,
         vpc_cidr=vpc[1].body.get("cidr_block") if vpc else None,
-        zones=tuple(sorted({zone for zone in zone_of.values() if zone})),
-        nat_zones=tuple(zone for stack, nat in _resources(synth, "aws_nat_gateway") for zone in zones_of(stack, nat)),
-        domains=tuple(sorted({b.body["name"] for _, b in _resources(synth, "aws_route53_record") if b.body.get("alias")})),
+        zones=tuple(sorted({zone for zone in refs.zone_of.values() if zone})),
+        nat_zones=tuple(zone for nat in _resources(synth, "aws_nat_gateway") for zone in refs.zones(*nat)),
+        # alias records only: the certificate's validation records are named by Terraform expressions
+        domains=tuple(sorted({record.body["name"] for _, record in records if "alias" in record.body})),
         cloudfront=distribution is not None,
-        cloudfront_waf=web_acl(*distribution, through="self") if distribution else None,
+        cloudfront_waf=refs.web_acl([distribution]) if distribution else None,
         load_balancer=balancer[1].body.get("name", balancer[1].name) if balancer else None,
-        load_balancer_waf=web_acl(*balancer, through="aws_wafv2_web_acl_association") if balancer else None,
-        fleet=_fleet(synth, zones_of, linked),
+        load_balancer_waf=refs.web_acl(refs.linked(*balancer, "aws_wafv2_web_acl_association")) if balancer else None,
+        fleet=_fleet(synth, refs),
         database=_database(synth),
         cache=_cache(synth),
     )
 
 
-def _fleet(synth: Synth, zones_of, linked) -> Fleet | None:
+class _References:
+    """Which resources refer to which, across stacks: the detailed graph's edges."""
+
+    def __init__(self, synth: Synth) -> None:
+        self.synth = synth
+        self.links = {(origin, target) for origin, target, _ in edges(synth)}
+        self.zone_of = {
+            node_id(stack, block): block.body.get("availability_zone", "")
+            for stack, block in _resources(synth, "aws_subnet")
+        }
+
+    def zones(self, stack: Stack, block: Block) -> tuple[str, ...]:
+        """The zones of the subnets ``block`` is placed in."""
+        me = node_id(stack, block)
+        placed = {target for origin, target in self.links if origin == me and target in self.zone_of}
+        return tuple(sorted({self.zone_of[subnet] for subnet in placed}))
+
+    def linked(self, stack: Stack, block: Block, resource_type: str) -> list[tuple[Stack, Block]]:
+        """Resources of ``resource_type`` that ``block`` refers to, or that refer to it."""
+        me = node_id(stack, block)
+        around = {target for origin, target in self.links if origin == me} | {
+            origin for origin, target in self.links if target == me
+        }
+        return [(s, b) for s, b in _resources(self.synth, resource_type) if node_id(s, b) in around]
+
+    def web_acl(self, holders: list[tuple[Stack, Block]]) -> WebAcl | None:
+        """The web ACL one of ``holders`` names: CloudFront's ``web_acl_id``, or an ALB's association."""
+        acls = [acl for holder in holders for acl in self.linked(*holder, "aws_wafv2_web_acl")]
+        if not acls:
+            return None
+        acl = acls[0][1]
+        rules = acl.body.get("rule", [])
+        counting = sum(WAF_COUNT in (rule.get("action") or rule.get("override_action") or {}) for rule in rules)
+        return WebAcl(acl.body.get("name", acl.name), len(rules), counting)
+
+
+def _fleet(synth: Synth, refs: _References) -> Fleet | None:
     found = _first(synth, "aws_autoscaling_group")
     if found is None:
         return None
-    stack, group = found
-    templates = linked(stack, group, "aws_launch_template")
+    group = found[1]
+    templates = refs.linked(*found, "aws_launch_template")
     return Fleet(
         name=group.body.get("name", group.name),
         min_size=int(group.body.get("min_size", 0)),
         max_size=int(group.body.get("max_size", 0)),
         instance_type=templates[0][1].body.get("instance_type", "") if templates else "",
-        zones=zones_of(stack, group),
+        zones=refs.zones(*found),
     )
 
 

@@ -44,17 +44,20 @@ def draw(model: Overview, out: Path, fmt: str) -> None:
     """Write the picture to ``out`` as ``fmt`` (one of FORMATS). Graphviz's ExecutableNotFound when `dot` is missing."""
     with tempfile.TemporaryDirectory(prefix="infra-picture-") as scratch:
         # diagrams writes <filename>.<fmt> beside a temporary <filename>: both stay out of the caller's directory.
-        with Diagram(model.title, filename=f"{scratch}/picture", outformat=fmt, show=False, direction="TB", graph_attr=GRAPH):
+        picture = f"{scratch}/picture"
+        with Diagram(model.title, filename=picture, outformat=fmt, show=False, direction="TB", graph_attr=GRAPH):
             _lay_out(model)
-        shutil.move(f"{scratch}/picture.{fmt}", out)
+        shutil.move(f"{picture}.{fmt}", out)
 
 
 def _lay_out(model: Overview) -> None:
     internet = entry = Internet("Internet", nodeid="internet")
     if model.domains:
-        internet >> Edge(label="resolves", style="dotted") >> Route53("Route 53\n" + "\n".join(model.domains), nodeid="dns")
+        dns = Route53("Route 53\n" + "\n".join(model.domains), nodeid="dns")
+        internet >> Edge(label="resolves", style="dotted") >> dns
     if model.cloudfront:
-        entry = _through(entry, _waf(model.cloudfront_waf, "cloudfront-waf"), CloudFront("CloudFront", nodeid="cloudfront"))
+        cdn = CloudFront("CloudFront", nodeid="cloudfront")
+        entry = _through(entry, _waf(model.cloudfront_waf, "cloudfront-waf"), cdn)
     balancer, nats, instances, targets = None, {}, [], []
     with Cluster(f"VPC {model.vpc_cidr or ''}".strip(), graph_attr=CLUSTER):
         with Cluster(f"public subnets · {len(model.zones)} zones", graph_attr=CLUSTER) as public:
@@ -67,9 +70,12 @@ def _lay_out(model: Overview) -> None:
         if model.fleet:
             fleet = model.fleet
             # \l ends a left-justified line: Graphviz centres the lines of a cluster's label otherwise.
-            label = f"app subnets\\lAuto Scaling group {fleet.name}: {fleet.min_size}–{fleet.max_size} × {fleet.instance_type}\\l"
+            size = f"{fleet.min_size}–{fleet.max_size} × {fleet.instance_type}"
+            label = f"app subnets\\lAuto Scaling group {fleet.name}: {size}\\l"
             with Cluster(label, graph_attr=CLUSTER) as app:
-                instances = [(zone, EC2(f"app instances\n{zone}", nodeid=f"app-{zone}", group=zone)) for zone in fleet.zones]
+                instances = [
+                    (zone, EC2(f"app instances\n{zone}", nodeid=f"app-{zone}", group=zone)) for zone in fleet.zones
+                ]
                 _row(app, [f"app-{zone}" for zone in fleet.zones])
         with Cluster("data subnets", graph_attr=CLUSTER) as data:
             row: list[str] = []
