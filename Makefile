@@ -11,7 +11,7 @@ ENV ?= dev
 unexport PYTHONDONTWRITEBYTECODE
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup synth test test-cdktn bench-synth bench-migrate bench-cutover rehearse clean
+.PHONY: setup system-deps synth test test-cdktn diagram bench-synth bench-migrate bench-cutover rehearse clean
 
 setup: $(INSTALLED) $(CHECKOV)
 
@@ -27,17 +27,26 @@ $(CHECKOV): tools/checkov-requirements.txt
 	.tools/checkov/bin/pip install -q --disable-pip-version-check -r tools/checkov-requirements.txt
 	touch $@
 
-# ENGINE=cdktn synthesizes with CDK Terrain (README "Engines"); unset: the environment file's choice, else cdktf.
+# ENGINE=cdktn synthesizes with CDK Terrain (docs/engines.md); unset: the environment file's choice, else cdktf.
 synth: $(INSTALLED)
 	$(BIN)/infra synth --env $(ENV) $(if $(ENGINE),--engine $(ENGINE))
 
-test: $(INSTALLED) $(CHECKOV)
+# The system tools the suite needs, before anything is set up: installed when root with apt-get, else one
+# line naming what is missing and the command that installs it (docs/testing.md "A fresh machine").
+system-deps:
+	@PYTHON=$(PYTHON) tools/system-deps
+
+test: system-deps $(INSTALLED) $(CHECKOV)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The proofs of the synthesized JSON (checkov, terraform validate, the lite rehearsal, synth) once more,
 # on CDK Terrain's output; `make test` already proves both engines' JSON equal. .ci/run runs both.
-test-cdktn: $(INSTALLED) $(CHECKOV)
+test-cdktn: system-deps $(INSTALLED) $(CHECKOV)
 	DUEWIN_ENGINE=cdktn $(BIN)/python -m pytest -m engines $(PYTEST_ARGS)
+
+# The README's picture, drawn from prod's synthesized stacks (needs Graphviz); commit it when it changes.
+diagram: $(INSTALLED)
+	$(BIN)/infra graph --overview --env prod --format png --out docs/architecture-prod.png
 
 bench-synth: $(INSTALLED)
 	$(BIN)/python bench/synth.py $(BENCH_ARGS)
@@ -51,6 +60,6 @@ bench-cutover: $(INSTALLED)
 clean:
 	rm -rf cdktf.out .pytest_cache
 
-# Every stack of ENV applied, re-planned and destroyed against moto on 127.0.0.1 (README: Deploy rehearsal).
+# Every stack of ENV applied, re-planned and destroyed against moto on 127.0.0.1 (docs/testing.md "Deploy rehearsal").
 rehearse: $(INSTALLED)
 	$(BIN)/infra rehearse --env $(ENV)

@@ -194,7 +194,7 @@ def report(results: list[Result], header: str, elapsed: float) -> tuple[list[str
     for gone in stopped_answering(results, instances):
         lines.append(f"stopped answering: {gone.name} (last ok response sent at t={gone.last:.2f}s)")
     if unnamed == len(ok) and ok:
-        lines.append(f"no response carried {header}: the app must set it (README: Checking that a deployment scales)")
+        lines.append(f"no response carried {header}: the app must set it (docs/operations.md, check-scaling)")
     lines.append(f"{len(results)} requests in {elapsed:.2f}s ({len(results) / elapsed:.0f}/s); {len(instances)} instances answered")
     return lines, len(instances)
 

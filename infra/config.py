@@ -288,7 +288,7 @@ class ReplicationSourceConfig(_Section):
     the data tier: a route from the data subnets through the NAT gateway, the data NACL and the
     database's security group towards ``cidr`` on ``port``, and sets the parameter group's
     replicate-wild-do-table to ``databases`` so the replica applies those and nothing else.
-    Over a VPN or Direct Connect the route would go through its gateway instead (not built: README)."""
+    Over a VPN or Direct Connect the route would go through its gateway instead (not built: docs/infrastructure.md)."""
 
     cidr: IPv4Network = Field(description="The old server's public address as RDS reaches it through the NAT (/32)")
     port: int = Field(3306, ge=1, le=65535)
@@ -593,7 +593,7 @@ class AlarmsConfig(_Section):
 
 
 class CutoverConfig(_Section):
-    """``[cutover]``: an optional runner for the data cutover inside the VPC (README "Cutover runbook").
+    """``[cutover]``: an optional runner for the data cutover inside the VPC (docs/cutover-runbook.md).
 
     ``runner = true`` adds one small instance to the app stack, in an app subnet: reachable only by
     Session Manager (no SSH, no public IP, IMDSv2), with ``migrate`` installed at boot from the

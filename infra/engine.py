@@ -1,6 +1,6 @@
 """The one place that knows which CDK engine synthesizes the stacks, and how its AWS bindings load.
 
-Two engines with one API (DESIGN §3, README "Engines"):
+Two engines with one API (DESIGN §3, docs/engines.md):
 
 - ``cdktf`` (default): CDKTF 0.21 — packages ``cdktf`` and ``cdktf_cdktf_provider_aws``; archived upstream.
 - ``cdktn``: its maintained fork CDK Terrain — ``cdktn`` and ``cdktn_provider_aws``;

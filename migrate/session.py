@@ -275,7 +275,8 @@ class CutoverSession:
     @property
     def jobs(self) -> int:
         """Loading connections: on loopback the client's cores bound them; over a link its round
-        trips do, and four keep it busy while each waits for its answers (README "Over a link")."""
+        trips do, and four keep it busy while each waits for its answers (docs/cutover-runbook.md, step 6,
+        "Over a link")."""
         if self.options.jobs:
             return self.options.jobs
         return LINK_JOBS if self.compressed else min(LINK_JOBS, os.cpu_count() or 1)

@@ -1,7 +1,7 @@
 """ElastiCache Redis in the private-data subnets: reachable only from the app tier, TLS required,
 encrypted at rest, with an AUTH token that AWS generates at apply time and Secrets Manager keeps.
 
-Where the token lives (README "Data stack"): the ``aws_secretsmanager_random_password`` data source
+Where the token lives (docs/infrastructure.md "Data stack"): the ``aws_secretsmanager_random_password`` data source
 asks Secrets Manager for a random string during plan; the secret version stores it and ignores
 later changes (the data source returns a new string on every plan), and the replication group
 takes its token from the secret version, so the two can never disagree, even after a replacement.

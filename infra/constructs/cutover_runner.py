@@ -1,5 +1,5 @@
 """The cutover runner (``[cutover] runner = true``): one instance in an app subnet from which an
-operator loads the dump into RDS from S3, inside the VPC (README "Cutover runbook").
+operator loads the dump into RDS from S3, inside the VPC (docs/cutover-runbook.md).
 
 What it may do is what the runbook needs and nothing else:
 - reached only through Session Manager: its security group admits nothing, it has no public IP and

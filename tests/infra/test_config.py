@@ -50,7 +50,8 @@ def test_shipped_environments_run_duewin_as_it_is():
 
 
 def test_connection_budget_of_each_environment():
-    # The figures the README quotes: max_size × per-host pools + the one-in-fleet pools, against the class's default.
+    # The figures docs/infrastructure.md quotes: max_size × per-host pools + the one-in-fleet pools, against the
+    # class's default.
     budgets = {env: load_environment(env).connection_budget for env in ("dev", "staging", "prod")}
     assert {env: (b.total, b.limit) for env, b in budgets.items()} == {"dev": (110, 145), "staging": (260, 312), "prod": (320, 624)}
     assert budgets["prod"].describe() == (

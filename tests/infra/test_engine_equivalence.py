@@ -1,4 +1,4 @@
-"""Both engines synthesize the same infrastructure: every variant, resource by resource (README "Engines").
+"""Both engines synthesize the same infrastructure: every variant, resource by resource (docs/engines.md).
 
 This session's engine synthesizes in process (the shared ``synthesized`` fixture); the other engine
 synthesizes every variant in one process of its own (two engines cannot share a process).

@@ -1,7 +1,7 @@
 """Tier 3: the real terraform validates every synthesized stack against the offline provider mirror.
 
-The JSON pins the provider its bindings were made for (6.25.0 with cdktf, 6.32.1 with cdktn; README
-"Engines"); the mirror holds 5.100.0. An error about an argument that exists only in 6.x is version
+The JSON pins the provider its bindings were made for (6.25.0 with cdktf, 6.32.1 with cdktn;
+docs/engines.md); the mirror holds 5.100.0. An error about an argument that exists only in 6.x is version
 skew, not a bug: none occurs today, and if one appears it must be named here, not silenced.
 """
 

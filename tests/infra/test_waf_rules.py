@@ -27,12 +27,13 @@ from infra.waf_rules import (
 )
 from tests.infra.variants import changed
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+#: Where the rule table is documented for operators.
+WAF_DOC = Path(__file__).resolve().parents[2] / "docs" / "infrastructure.md"
 UPLOADS = ("/api/upload", "/API/Kyc/")
 
 
 def rule_rows(rules: list[dict]) -> list[tuple[int, str, str]]:
-    """Priority, name and effective action of each rule, as the README's table shows them."""
+    """Priority, name and effective action of each rule, as the documented table (docs/infrastructure.md) shows them."""
     rows = []
     for rule in rules:
         if "override_action" in rule:
@@ -269,12 +270,12 @@ def test_the_api_oracle_can_fail():
 # ---------------------------------------------------------------- documented where operators look
 
 
-def test_readme_rule_table_lists_every_rule_in_priority_order():
-    # GIVEN prod's rules with upload paths (every rule there is) THEN the README's rule table has one row per
+def test_documented_rule_table_lists_every_rule_in_priority_order():
+    # GIVEN prod's rules with upload paths (every rule there is) THEN the documented rule table has one row per
     # rule, in the same order, with the same priority.
     waf = changed(load_environment("prod").waf, {"large_body_paths": UPLOADS})
     rows = rule_rows(web_acl_rules(waf, behind_cloudfront=False))
-    text = README.read_text()
+    text = WAF_DOC.read_text()
     table = [
         (int(p), n, a.strip())
         for p, n, a in re.findall(r"^\| (\d+) \| `([\w-]+)` \| [^|]+ \|([^|]+)\|", text, flags=re.M)

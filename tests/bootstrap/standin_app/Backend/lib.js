@@ -19,7 +19,7 @@ function redisClient() {
 
 async function mysqlConnection() {
   const mysql = require('mysql2/promise');
-  // The README's app-side TLS fix: the RDS CA bundle the bootstrap names in DB_SSL_CA.
+  // The app-side TLS fix of docs/infrastructure.md: the RDS CA bundle the bootstrap names in DB_SSL_CA.
   const ssl = process.env.DB_SSL_CA ? { ca: fs.readFileSync(process.env.DB_SSL_CA) } : undefined;
   return mysql.createConnection({
     host: process.env.DB_HOST,
