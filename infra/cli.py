@@ -64,19 +64,19 @@ def synth(env_name: str, outdir: Path, engine_name: str | None, quiet: bool) -> 
     try:
         if engine_name:
             engine.select(engine_name)
-        summaries = synth_app(config, outdir)
+        stacks = synth_app(config, outdir).stacks.values()
     except engine.EngineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     if quiet:
         return
-    rows = [(s.name, str(s.resources), str(s.outputs), str(s.path)) for s in summaries]
+    rows = [(s.name, str(s.resource_count), str(s.output_count), str(s.file)) for s in stacks]
     header = ("stack", "resources", "outputs", "json")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     used, seconds = engine.current(), time.monotonic() - started
-    click.echo(f"{config.name}: {len(summaries)} stacks synthesized by {used.name} {used.version()} in {seconds:.1f}s")
+    click.echo(f"{config.name}: {len(stacks)} stacks synthesized by {used.name} {used.version()} in {seconds:.1f}s")
 
 
 @main.command()

@@ -72,7 +72,7 @@ def review(base: str, envs: tuple[str, ...], fmt: str, max_chars: int, checkov: 
 )
 def graph(env_name: str, out: Path | None, fmt: str, synth_dir: Path | None) -> None:
     """Draw the synthesized stacks: resources grouped by stack and subnet tier, references as edges."""
-    from infra.review import synthesized
+    from infra import synthesized
     from infra.review.graph import to_dot
 
     out = out or Path(f"architecture-{env_name}.{fmt}")
