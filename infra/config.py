@@ -26,6 +26,7 @@ from infra.connection_budget import (
     max_connections,
     smallest_class_that_fits,
 )
+from infra.names import MAX_PREFIX_LENGTH, ResourceNames, resource_names
 from infra.subnet_plan import SubnetPlan, SubnetPlanError, carve, check_explicit
 from monitoring.thresholds import AlarmThresholds
 
@@ -34,10 +35,6 @@ DEFAULT_ENVIRONMENT = "dev"
 
 #: Retention values CloudWatch Logs accepts; anything else fails at apply, so fail here.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
-
-
-#: '<project>-<env>' must leave room for '-alb' in a load balancer name (32 characters).
-MAX_PREFIX_LENGTH = 28
 
 
 class ConfigError(Exception):
@@ -651,7 +648,7 @@ class EnvironmentConfig(_Section):
 
     @model_validator(mode="after")
     def _check_prefix_length(self) -> "EnvironmentConfig":
-        # The longest name built from it: the load balancer's '<prefix>-alb' (AWS allows 32 characters).
+        # The longest name built from it is the load balancer's (infra/names.py).
         if len(self.prefix) > MAX_PREFIX_LENGTH:
             raise ValueError(
                 f"project and environment name make the prefix {self.prefix!r} ({len(self.prefix)} characters); "
@@ -765,6 +762,11 @@ class EnvironmentConfig(_Section):
     def prefix(self) -> str:
         """'<project>-<env>': the stem of every stack and resource name."""
         return f"{self.project}-{self.name}"
+
+    @property
+    def names(self) -> ResourceNames:
+        """What AWS calls this environment's resources."""
+        return resource_names(self.prefix)
 
     def stack_name(self, kind: str) -> str:
         return f"{self.prefix}-{kind}"

@@ -113,7 +113,7 @@ class AppStack(EnvironmentStack):
         return WebAcl(
             self,
             "waf",
-            name=f"{config.prefix}-alb",
+            name=self.load_balancer.name,
             rules=web_acl_rules(config.waf, behind_cloudfront=config.edge.create_cloudfront),
             log_retention_days=config.waf.log_retention_days,
             data_protection=config.waf.data_protection,
