@@ -84,10 +84,10 @@ def synth(env_name: str, outdir: Path, engine_name: str | None, quiet: bool) -> 
 @click.option("--lite", is_flag=True, help="Leave out what the emulator cannot do or does slowly (the test suite's subset).")
 def rehearse(env_name: str, lite: bool) -> None:
     """Apply, re-plan and destroy every stack against a local AWS emulator (moto on 127.0.0.1)."""
-    from infra.rehearsal import emulator_config, rehearse_environment
+    from infra.rehearsal.command import rehearse_environment
 
     try:
-        sys.exit(rehearse_environment(emulator_config(_load(env_name), lite=lite), echo=click.echo))
+        sys.exit(rehearse_environment(_load(env_name), lite=lite, echo=click.echo))
     except engine.EngineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -321,11 +321,6 @@ class DatabaseConfig(_Section):
     allocated_storage_gb: int = Field(20, ge=20, le=65536)
     max_allocated_storage_gb: int = Field(100, ge=20, le=65536, description="Storage autoscaling ceiling")
     multi_az: bool = False
-    create_instance: bool = Field(
-        True,
-        description="False only for the deploy rehearsal's lite run (moto costs ≈ 140 s of fixed provider waits): "
-        "everything around the instance is still created; the app stack gets a stand-in address and secret",
-    )
     name: str = Field("duewin", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$", description="The schema created at launch")
     username: str = Field("duewin_admin", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,15}$", description="Master user; its password lives only in Secrets Manager")
     deletion_protection: bool = True
@@ -402,11 +397,6 @@ class CacheConfig(_Section):
     node_type: str = Field("cache.t3.micro", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
     engine_version: str = Field("7.1", pattern=r"^(6\.[02]|7\.[01])$", description="Redis OSS versions ElastiCache offers with AUTH + TLS")
     replicas: int = Field(0, ge=0, le=5)
-    create_replication_group: bool = Field(
-        True,
-        description="False only for the deploy rehearsal (moto implements neither the parameter group nor the "
-        "replication group): the subnet group, AUTH secret and slow log are still created; the app stack gets a stand-in address",
-    )
     snapshot_retention_days: int = Field(1, ge=1, le=35, description="≥ 1: daily snapshots are the only backup of the cache")
     snapshot_window: str = Field("03:00-04:00", pattern=_WINDOW, description="UTC, daily")
     maintenance_window: str = Field("sun:05:30-sun:06:30", pattern=_WEEKLY_WINDOW, description="UTC; after the database's")
@@ -546,11 +536,6 @@ class WafConfig(_Section):
     rate_limit_action: RuleAction = "block"
     socketio_path: str = Field("/socket.io/", pattern=_URI_PREFIX, description="Socket.IO's path as clients request it")
     log_retention_days: int = 90
-    data_protection: bool = Field(
-        True,
-        description="Replace the authorization and cookie headers by REDACTED in sampled requests too (logs redact "
-        "them anyway). False only for the deploy rehearsal: moto ignores DataProtectionConfig",
-    )
 
     @model_validator(mode="after")
     def _check(self) -> "WafConfig":
@@ -616,6 +601,28 @@ class CutoverConfig(_Section):
         return self
 
 
+class RehearsalConfig(_Section):
+    """``rehearsal``: parts the deploy rehearsal leaves out because its emulator (moto) cannot deploy them, or only
+    slowly. Set by the rehearsal's profile alone (infra/rehearsal/profile.py): an environment file that sets it is
+    refused, so every environment deploys every part."""
+
+    omit_database_instance: bool = Field(
+        False,
+        description="No RDS instance: the app stack gets a stand-in address (*.rehearsal.invalid) and an empty "
+        "stand-in for the master secret; everything around the instance is still created",
+    )
+    omit_replication_group: bool = Field(
+        False,
+        description="No Redis replication group or parameter group: the app stack gets a stand-in address; the "
+        "subnet group, AUTH secret and slow log are still created",
+    )
+    omit_waf_data_protection: bool = Field(
+        False,
+        description="No DataProtectionConfig on the web ACLs (the authorization and cookie headers are then not "
+        "redacted in sampled requests; their logs redact them anyway)",
+    )
+
+
 class TerraformCloudConfig(_Section):
     """Terraform Cloud remote runs. Without an organization, stacks use a relative local backend."""
 
@@ -645,6 +652,7 @@ class EnvironmentConfig(_Section):
     alarms: AlarmsConfig = AlarmsConfig()
     terraform_cloud: TerraformCloudConfig = TerraformCloudConfig()
     cutover: CutoverConfig = CutoverConfig()
+    rehearsal: RehearsalConfig = RehearsalConfig()
 
     @model_validator(mode="after")
     def _check_prefix_length(self) -> "EnvironmentConfig":
@@ -793,6 +801,11 @@ def load_file(path: Path) -> EnvironmentConfig:
         raise ConfigError(f"{_shown(path)}: invalid TOML: {exc}") from None
     if "name" in data:
         raise ConfigError(f"{_shown(path)}:{_line_of(text, ('name',))}: name: comes from the file name; remove it")
+    if "rehearsal" in data:
+        raise ConfigError(
+            f"{_shown(path)}:{_line_of(text, ('rehearsal',))}: rehearsal: set by the deploy rehearsal's profile "
+            "only; remove it"
+        )
     try:
         return EnvironmentConfig.model_validate({**data, "name": path.stem})
     except ValidationError as exc:

@@ -167,7 +167,14 @@ BAD_FILES = {
     "bad master username": (DEV.replace("[database]\n", '[database]\nusername = "admin-user"\n'), r"database\.username: .*pattern"),
     "redis version without TLS+AUTH": (DEV.replace("replicas = 0", 'replicas = 0\nengine_version = "5.0"'), r"cache\.engine_version: .*pattern"),
     "redis snapshots off": (DEV.replace("snapshot_retention_days = 1", "snapshot_retention_days = 0"), r"cache\.snapshot_retention_days: .*greater than or equal to 1"),
-    "rehearsal toggle not a boolean": (DEV.replace("replicas = 0", 'replicas = 0\ncreate_replication_group = "maybe"'), r"cache\.create_replication_group: .*boolean"),
+    "an emulator toggle among the cache's settings": (
+        DEV.replace("replicas = 0", "replicas = 0\ncreate_replication_group = false"),
+        r"dev\.toml:\d+: cache\.create_replication_group: unknown key",
+    ),
+    "the rehearsal's section in an environment file": (
+        DEV + "\n[rehearsal]\nomit_database_instance = true\n",
+        r"dev\.toml:\d+: rehearsal: set by the deploy rehearsal's profile only; remove it",
+    ),
     "secret recovery window": (
         DEV.replace("30\nsecret_recovery_days = 0", "30\nsecret_recovery_days = 3"),
         r"dev\.toml:\d+: cache: secret_recovery_days must be 0 or 7–30",
@@ -329,7 +336,7 @@ def test_waf_is_on_and_blocking_in_staging_and_prod_and_off_in_dev():
     assert not dev.enabled and staging.enabled and prod.enabled
     for waf in (staging, prod):
         assert {waf.group(group).action for group in MANAGED_RULE_GROUPS} == {"block"}
-        assert waf.rate_limit_action == "block" and waf.data_protection
+        assert waf.rate_limit_action == "block"
     # Switched on in dev, it only counts.
     assert dev.group("AWSManagedRulesCommonRuleSet").action == "count" and dev.rate_limit_action == "count"
 
