@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from infra.config import EnvironmentConfig
-
-
-@dataclass(frozen=True)
-class StackSummary:
-    name: str
-    resources: int
-    outputs: int
-    path: Path
-    dependencies: tuple[str, ...]
+from infra.synthesized import SynthDir, is_synth_dir, load
 
 
 def build_app(config: EnvironmentConfig, outdir: Path):
@@ -54,33 +44,14 @@ def build_app(config: EnvironmentConfig, outdir: Path):
     return app, stacks
 
 
-def synth(config: EnvironmentConfig, outdir: Path) -> list[StackSummary]:
-    """Synthesize every stack into ``outdir`` (replacing an earlier synth there) and summarize it."""
+def synth(config: EnvironmentConfig, outdir: Path) -> SynthDir:
+    """Synthesize every stack into ``outdir`` (replacing an earlier synth there) and read it back."""
     outdir = Path(outdir)
-    if (outdir / "manifest.json").is_file():
+    if is_synth_dir(outdir):
         # Stale stacks from a previous run (another environment, a removed stack) must not linger.
         shutil.rmtree(outdir)
     # The engine creates the directory itself, but not its parents.
     outdir.parent.mkdir(parents=True, exist_ok=True)
     app, _ = build_app(config, outdir)
     app.synth()
-    return summarize(outdir)
-
-
-def summarize(outdir: Path) -> list[StackSummary]:
-    manifest = json.loads((outdir / "manifest.json").read_text())
-    summaries = []
-    for name, stack in manifest["stacks"].items():
-        path = outdir / stack["synthesizedStackPath"]
-        body = json.loads(path.read_text())
-        resources = sum(len(instances) for instances in body.get("resource", {}).values())
-        summaries.append(
-            StackSummary(
-                name=name,
-                resources=resources,
-                outputs=len(body.get("output", {})),
-                path=path,
-                dependencies=tuple(stack.get("dependencies", ())),
-            )
-        )
-    return summaries
+    return load(outdir)

@@ -30,11 +30,6 @@ def app_boot(config: EnvironmentConfig) -> AppBoot:
     )
 
 
-def app_user_secret_name(config: EnvironmentConfig) -> str:
-    """The Secrets Manager secret the instances log in to MySQL with (``migrate app-user`` writes it)."""
-    return f"{config.prefix}/mysql/app-user"
-
-
 def _role(process: ProcessConfig) -> ProcessRole:
     return ProcessRole(
         name=process.name,

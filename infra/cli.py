@@ -47,17 +47,17 @@ def synth(env_name: str, outdir: Path, engine_name: str | None, quiet: bool) -> 
     try:
         if engine_name:
             engine.select(engine_name)
-        summaries = synth_app(config, outdir)
+        stacks = synth_app(config, outdir).stacks.values()
     except engine.EngineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     if quiet:
         return
-    rows = [(s.name, str(s.resources), str(s.outputs), str(s.path)) for s in summaries]
+    rows = [(s.name, str(s.resource_count), str(s.output_count), str(s.file)) for s in stacks]
     for line in aligned([("stack", "resources", "outputs", "json"), *rows]):
         click.echo(line)
     used, seconds = engine.current(), time.monotonic() - started
-    click.echo(f"{config.name}: {len(summaries)} stacks synthesized by {used.name} {used.version()} in {seconds:.1f}s")
+    click.echo(f"{config.name}: {len(stacks)} stacks synthesized by {used.name} {used.version()} in {seconds:.1f}s")
 
 
 @main.command()
@@ -65,10 +65,10 @@ def synth(env_name: str, outdir: Path, engine_name: str | None, quiet: bool) -> 
 @click.option("--lite", is_flag=True, help="Leave out what the emulator cannot do or does slowly (the test suite's subset).")
 def rehearse(env_name: str, lite: bool) -> None:
     """Apply, re-plan and destroy every stack against a local AWS emulator (moto on 127.0.0.1)."""
-    from infra.rehearsal import emulator_config, rehearse_environment
+    from infra.rehearsal.command import rehearse_environment
 
     try:
-        sys.exit(rehearse_environment(emulator_config(load_or_exit(env_name), lite=lite), echo=click.echo))
+        sys.exit(rehearse_environment(load_or_exit(env_name), lite=lite, echo=click.echo))
     except engine.EngineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -87,6 +87,7 @@ def app_settings(env_name: str) -> None:
 
 
 from infra.check_scaling import check_scaling
+
 main.add_command(check_scaling)
 
 

@@ -26,6 +26,7 @@ from infra.connection_budget import (
     max_connections,
     smallest_class_that_fits,
 )
+from infra.names import MAX_PREFIX_LENGTH, ResourceNames, resource_names
 from infra.subnet_plan import SubnetPlan, SubnetPlanError, carve, check_explicit
 from monitoring.thresholds import AlarmThresholds
 
@@ -34,10 +35,6 @@ DEFAULT_ENVIRONMENT = "dev"
 
 #: Retention values CloudWatch Logs accepts; anything else fails at apply, so fail here.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
-
-
-#: '<project>-<env>' must leave room for '-alb' in a load balancer name (32 characters).
-MAX_PREFIX_LENGTH = 28
 
 
 class ConfigError(Exception):
@@ -324,11 +321,6 @@ class DatabaseConfig(_Section):
     allocated_storage_gb: int = Field(20, ge=20, le=65536)
     max_allocated_storage_gb: int = Field(100, ge=20, le=65536, description="Storage autoscaling ceiling")
     multi_az: bool = False
-    create_instance: bool = Field(
-        True,
-        description="False only for the deploy rehearsal's lite run (moto costs ≈ 140 s of fixed provider waits): "
-        "everything around the instance is still created; the app stack gets a stand-in address and secret",
-    )
     name: str = Field("duewin", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$", description="The schema created at launch")
     username: str = Field("duewin_admin", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,15}$", description="Master user; its password lives only in Secrets Manager")
     deletion_protection: bool = True
@@ -405,11 +397,6 @@ class CacheConfig(_Section):
     node_type: str = Field("cache.t3.micro", pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
     engine_version: str = Field("7.1", pattern=r"^(6\.[02]|7\.[01])$", description="Redis OSS versions ElastiCache offers with AUTH + TLS")
     replicas: int = Field(0, ge=0, le=5)
-    create_replication_group: bool = Field(
-        True,
-        description="False only for the deploy rehearsal (moto implements neither the parameter group nor the "
-        "replication group): the subnet group, AUTH secret and slow log are still created; the app stack gets a stand-in address",
-    )
     snapshot_retention_days: int = Field(1, ge=1, le=35, description="≥ 1: daily snapshots are the only backup of the cache")
     snapshot_window: str = Field("03:00-04:00", pattern=_WINDOW, description="UTC, daily")
     maintenance_window: str = Field("sun:05:30-sun:06:30", pattern=_WEEKLY_WINDOW, description="UTC; after the database's")
@@ -549,11 +536,6 @@ class WafConfig(_Section):
     rate_limit_action: RuleAction = "block"
     socketio_path: str = Field("/socket.io/", pattern=_URI_PREFIX, description="Socket.IO's path as clients request it")
     log_retention_days: int = 90
-    data_protection: bool = Field(
-        True,
-        description="Replace the authorization and cookie headers by REDACTED in sampled requests too (logs redact "
-        "them anyway). False only for the deploy rehearsal: moto ignores DataProtectionConfig",
-    )
 
     @model_validator(mode="after")
     def _check(self) -> "WafConfig":
@@ -619,6 +601,28 @@ class CutoverConfig(_Section):
         return self
 
 
+class RehearsalConfig(_Section):
+    """``rehearsal``: parts the deploy rehearsal leaves out because its emulator (moto) cannot deploy them, or only
+    slowly. Set by the rehearsal's profile alone (infra/rehearsal/profile.py): an environment file that sets it is
+    refused, so every environment deploys every part."""
+
+    omit_database_instance: bool = Field(
+        False,
+        description="No RDS instance: the app stack gets a stand-in address (*.rehearsal.invalid) and an empty "
+        "stand-in for the master secret; everything around the instance is still created",
+    )
+    omit_replication_group: bool = Field(
+        False,
+        description="No Redis replication group or parameter group: the app stack gets a stand-in address; the "
+        "subnet group, AUTH secret and slow log are still created",
+    )
+    omit_waf_data_protection: bool = Field(
+        False,
+        description="No DataProtectionConfig on the web ACLs (the authorization and cookie headers are then not "
+        "redacted in sampled requests; their logs redact them anyway)",
+    )
+
+
 class TerraformCloudConfig(_Section):
     """Terraform Cloud remote runs. Without an organization, stacks use a relative local backend."""
 
@@ -648,10 +652,11 @@ class EnvironmentConfig(_Section):
     alarms: AlarmsConfig = AlarmsConfig()
     terraform_cloud: TerraformCloudConfig = TerraformCloudConfig()
     cutover: CutoverConfig = CutoverConfig()
+    rehearsal: RehearsalConfig = RehearsalConfig()
 
     @model_validator(mode="after")
     def _check_prefix_length(self) -> "EnvironmentConfig":
-        # The longest name built from it: the load balancer's '<prefix>-alb' (AWS allows 32 characters).
+        # The longest name built from it is the load balancer's (infra/names.py).
         if len(self.prefix) > MAX_PREFIX_LENGTH:
             raise ValueError(
                 f"project and environment name make the prefix {self.prefix!r} ({len(self.prefix)} characters); "
@@ -766,6 +771,11 @@ class EnvironmentConfig(_Section):
         """'<project>-<env>': the stem of every stack and resource name."""
         return f"{self.project}-{self.name}"
 
+    @property
+    def names(self) -> ResourceNames:
+        """What AWS calls this environment's resources."""
+        return resource_names(self.prefix)
+
     def stack_name(self, kind: str) -> str:
         return f"{self.prefix}-{kind}"
 
@@ -791,6 +801,11 @@ def load_file(path: Path) -> EnvironmentConfig:
         raise ConfigError(f"{_shown(path)}: invalid TOML: {exc}") from None
     if "name" in data:
         raise ConfigError(f"{_shown(path)}:{_line_of(text, ('name',))}: name: comes from the file name; remove it")
+    if "rehearsal" in data:
+        raise ConfigError(
+            f"{_shown(path)}:{_line_of(text, ('rehearsal',))}: rehearsal: set by the deploy rehearsal's profile "
+            "only; remove it"
+        )
     try:
         return EnvironmentConfig.model_validate({**data, "name": path.stem})
     except ValidationError as exc:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import click
 
 from bootstrap.app_settings import BOOTSTRAP_SETTINGS, missing_required, placement_problems, setting_name
-from infra.boot import app_boot, app_user_secret_name
+from infra.boot import app_boot
 from infra.config import EnvironmentConfig
 from migrate.text_table import aligned
 
@@ -57,7 +57,7 @@ def app_user_secret_problem(client, config: EnvironmentConfig) -> str | None:
     """Why the instances would find no app user to log in as, if they would: metadata only."""
     from botocore.exceptions import ClientError
 
-    name = app_user_secret_name(config)
+    name = config.names.app_user_secret
     try:
         stages = client.describe_secret(SecretId=name).get("VersionIdsToStages", {})
     except ClientError as exc:
@@ -130,7 +130,7 @@ def run_check(config: EnvironmentConfig) -> int:
     try:
         secret_problem = app_user_secret_problem(boto3.client("secretsmanager", region_name=config.region), config)
     except (BotoCoreError, ClientError) as exc:
-        click.echo(f"error: cannot describe the app user secret {app_user_secret_name(config)}: {exc}", err=True)
+        click.echo(f"error: cannot describe the app user secret {config.names.app_user_secret}: {exc}", err=True)
         return EXIT_CANNOT_CHECK
     report = check_settings(config, parameters, secret_problem)
     click.echo(render(report, config.region))

@@ -1,5 +1,6 @@
 import ast
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -87,3 +88,41 @@ def test_the_import_convention_can_fail():
     assert direct_engine_imports(source) == [
         (2, "cdktn"), (3, "cdktf"), (4, "cdktf_cdktf_provider_aws.vpc"), (7, "cdktn_provider_aws.lb")
     ]
+
+
+#: The one module that reads a synth directory's manifest (stacks, files, dependency order).
+SYNTH_MODEL = Path("infra/synthesized.py")
+# The manifest named by its file name, or the model's constant opened or read.
+_MANIFEST_READ = re.compile(r"manifest\.json|open\([^\n]*\bMANIFEST\b|\bMANIFEST\b[^\n]*\.read_(text|bytes)\(")
+
+
+def manifest_reads(source: str) -> list[int]:
+    """Lines of ``source`` that name or read a synth directory's manifest."""
+    return [number for number, line in enumerate(source.splitlines(), 1) if _MANIFEST_READ.search(line)]
+
+
+def test_the_manifest_is_read_by_infra_synthesized_alone():
+    # GIVEN every module of the project and its tests THEN only infra/synthesized.py reads manifest.json:
+    # everyone else takes stacks, their files, dependency order and remote-state reads from its SynthDir
+    # (`infra.synthesized.load(outdir)`), so stack order and remote-state detection exist once.
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for directory in SOURCE_DIRS
+        for path in sorted((ROOT / directory).rglob("*.py"))
+        if path.relative_to(ROOT) not in (SYNTH_MODEL, Path(__file__).relative_to(ROOT))
+        for line in manifest_reads(path.read_text(encoding="utf-8"))
+    ]
+    assert not offenders, "read the synth directory through infra.synthesized.load:\n" + "\n".join(offenders)
+
+
+def test_the_manifest_convention_can_fail():
+    source = textwrap.dedent(
+        """
+        manifest = json.loads((outdir / "manifest.json").read_text())
+        with open(outdir / MANIFEST) as f:
+        body = (outdir / MANIFEST).read_text()
+        (outdir / MANIFEST).write_text("{}")
+        stacks = load(outdir).stacks
+        """
+    )
+    assert manifest_reads(source) == [2, 3, 4]

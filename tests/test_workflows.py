@@ -103,6 +103,6 @@ def test_deploy_applies_only_the_reviewed_synth_environment_by_environment_with_
 
 
 def test_synthesized_digest_documents_the_same_pipeline():
-    from infra.review import synthesized
+    from infra import synthesized
 
     assert DIGEST_PIPELINE in " ".join(synthesized.digest.__doc__.split())

@@ -18,26 +18,28 @@ from infra.engine.aws.data_aws_region import DataAwsRegion
 from infra.engine.aws.sns_topic import SnsTopic
 from infra.engine.aws.sns_topic_policy import SnsTopicPolicy
 from infra.engine.aws.sns_topic_subscription import SnsTopicSubscription
+from infra.names import resource_names
 
 CLOUDWATCH = {"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}
 
 
 class AlarmTopic(Construct):
-    """Attributes: ``topic`` (its ``arn`` goes into alarm and OK actions), ``key``."""
+    """Attributes: ``name``, ``topic`` (its ``arn`` goes into alarm and OK actions), ``key``."""
 
     def __init__(self, scope: Construct, id_: str, *, name: str, config: AlarmsConfig) -> None:
         super().__init__(scope, id_)
+        self.name = resource_names(name).alarm_topic
         self.key = EncryptionKey(
             self,
             "topic-key",
-            alias=f"{name}-alarms",
+            alias=self.name,
             description=f"{name}: alarm notifications (SNS)",
             # What CloudWatch needs to publish to an encrypted topic (CloudWatch user guide, alarm actions).
             service_statements=[
                 {"sid": "CloudWatchPublishesToEncryptedTopic", "principals": [CLOUDWATCH], "actions": ["kms:Decrypt", "kms:GenerateDataKey*"], "resources": ["*"]}
             ],
         )
-        self.topic = SnsTopic(self, "topic", name=f"{name}-alarms", kms_master_key_id=self.key.arn)
+        self.topic = SnsTopic(self, "topic", name=self.name, kms_master_key_id=self.key.arn)
         self._init_topic_policy()
         for index, email in enumerate(config.emails):
             # The address is not a secret; the subscription stays pending until its owner confirms it.

@@ -18,7 +18,7 @@ class AppUserSecret(Construct):
     """Attributes: ``secret``, ``arn``, ``name``."""
 
     def __init__(self, scope: Construct, id_: str, *, name: str, kms_key_arn: str, recovery_days: int) -> None:
-        """``name``: the secret's (``infra.boot.app_user_secret_name``), encrypted with
+        """``name``: the secret's (``ResourceNames.app_user_secret``), encrypted with
         ``kms_key_arn`` (the data stack's secrets key, which the instance role may decrypt with)."""
         super().__init__(scope, id_)
         self.secret = SecretsmanagerSecret(

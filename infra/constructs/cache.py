@@ -24,6 +24,7 @@ from infra.engine.aws.elasticache_replication_group import (
 from infra.engine.aws.elasticache_subnet_group import ElasticacheSubnetGroup
 from infra.engine.aws.secretsmanager_secret import SecretsmanagerSecret
 from infra.engine.aws.secretsmanager_secret_version import SecretsmanagerSecretVersion
+from infra.names import resource_names
 
 PORT = 6379
 # ElastiCache accepts 16–128 printable characters except / " @; letters and digits only keeps the
@@ -38,17 +39,25 @@ def parameter_group_family(engine_version: str) -> str:
 
 
 class Cache(Construct):
-    """Attributes for the app stack: ``primary_endpoint``, ``port`` (6379), ``auth_secret_arn`` (the
-    secret's value is the bare AUTH token), ``security_group``, ``replication_group``, ``member_clusters`` (for alarms).
+    """Attributes for the app stack: ``primary_endpoint``, ``port`` (6379), ``auth_secret_arn`` and
+    ``auth_secret_name`` (the secret's value is the bare AUTH token), ``security_group``, ``replication_group``,
+    ``member_clusters`` (for alarms).
+
+    ``stand_in``: no replication group, for the deploy rehearsal (``rehearsal.omit_replication_group``).
     """
 
-    def __init__(self, scope: Construct, id_: str, *, config: CacheConfig, placement: DataServicePlacement) -> None:
+    def __init__(self, scope: Construct, id_: str, *, config: CacheConfig, placement: DataServicePlacement,
+                 stand_in: bool = False) -> None:
         super().__init__(scope, id_)
         self._config = config
         name = self._name = placement.name
+        names = resource_names(name)
         self.port = PORT
         self.security_group = ServiceSecurityGroup(self, "access", placement=placement, service="Redis", port=PORT).group
-        self.subnet_group = ElasticacheSubnetGroup(self, "subnets", name=f"{name}-data", subnet_ids=placement.subnet_ids)
+        self.subnet_group = ElasticacheSubnetGroup(
+            self, "subnets", name=names.data_subnet_group, subnet_ids=placement.subnet_ids
+        )
+        self.auth_secret_name = names.redis_auth_secret
         self.auth_secret, auth_token = self._init_auth_token(placement.secrets_key_arn)
         self.auth_secret_arn = self.auth_secret.arn
         self.slow_log = CloudwatchLogGroup(
@@ -58,18 +67,18 @@ class Cache(Construct):
             retention_in_days=config.log_retention_days,
             kms_key_id=placement.log_key_arn,
         )
-        if not config.create_replication_group:
+        if stand_in:
             self.parameter_group = self.replication_group = None
             self.primary_endpoint = stand_in_address(name, "redis")
             # The names ElastiCache would give the members, so alarms and dashboard still synthesize.
-            self.member_clusters = [f"{name}-{index:03d}" for index in range(1, 2 + config.replicas)]
+            self.member_clusters = [f"{names.replication_group}-{index:03d}" for index in range(1, 2 + config.replicas)]
             return
         self.parameter_group = self._init_parameter_group()
         highly_available = config.replicas >= 1
         self.replication_group = ElasticacheReplicationGroup(
             self,
             "redis",
-            replication_group_id=name,
+            replication_group_id=names.replication_group,
             description=f"{name}: sessions, cache and Socket.IO adapter",
             engine="redis",
             engine_version=config.engine_version,
@@ -124,7 +133,7 @@ class Cache(Construct):
         secret = SecretsmanagerSecret(
             self,
             "auth-secret",
-            name=f"{self._name}/redis/auth-token",
+            name=self.auth_secret_name,
             description=f"{self._name}: Redis AUTH token (the bare token)",
             kms_key_id=secrets_key_arn,
             recovery_window_in_days=self._config.secret_recovery_days,

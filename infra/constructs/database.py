@@ -18,6 +18,7 @@ from infra.engine.aws.db_subnet_group import DbSubnetGroup
 from infra.engine.aws.iam_role import IamRole
 from infra.engine.aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from infra.engine.aws.secretsmanager_secret import SecretsmanagerSecret
+from infra.names import resource_names
 
 PORT = 3306
 LOG_EXPORTS = ("error", "slowquery")
@@ -66,12 +67,16 @@ class Database(Construct):
     ``master_secret_arn`` (the RDS-managed secret: JSON ``{"username", "password"}``, rotated by RDS every
     7 days; for operators and ``migrate``, never for the instances), ``security_group``,
     ``instance``, ``identifier`` (for alarms), ``max_allowed_packet`` (bytes; the cutover tool sizes statements by it).
+
+    ``stand_in``: no instance, for the deploy rehearsal's lite run (``rehearsal.omit_database_instance``).
     """
 
-    def __init__(self, scope: Construct, id_: str, *, config: DatabaseConfig, placement: DataServicePlacement) -> None:
+    def __init__(self, scope: Construct, id_: str, *, config: DatabaseConfig, placement: DataServicePlacement,
+                 stand_in: bool = False) -> None:
         super().__init__(scope, id_)
         self._config = config
         name = self._name = placement.name
+        names = resource_names(name)
         self.db_name = config.name
         self.username = config.username
         self.max_allowed_packet = config.max_allowed_packet_mb * 1024 * 1024
@@ -80,7 +85,13 @@ class Database(Construct):
         egress = ((str(source.cidr), source.port, why),) if source else ()
         self.security_group = ServiceSecurityGroup(self, "access", placement=placement, service="MySQL", port=PORT,
                                                    egress=egress).group
-        self.subnet_group = DbSubnetGroup(self, "subnets", name=f"{name}-data", subnet_ids=placement.subnet_ids, tags={"Name": f"{name}-data"})
+        self.subnet_group = DbSubnetGroup(
+            self,
+            "subnets",
+            name=names.data_subnet_group,
+            subnet_ids=placement.subnet_ids,
+            tags={"Name": names.data_subnet_group},
+        )
         self.parameter_group = self._init_parameter_group()
         # RDS would create the export log groups itself, unencrypted and kept forever; and it refuses
         # a monitoring role whose policy is not attached yet.
@@ -89,13 +100,13 @@ class Database(Construct):
         if config.monitoring_interval:
             monitoring_role, attachment = self._init_monitoring_role()
             prerequisites.append(attachment)
-        if not config.create_instance:
+        if stand_in:
             self._init_stand_in(placement)
             return
         self.instance = DbInstance(
             self,
             "instance",
-            identifier=name,
+            identifier=names.database,
             engine="mysql",
             engine_version=config.engine_version,
             instance_class=config.instance_class,
@@ -141,10 +152,10 @@ class Database(Construct):
         self.master_secret_arn = self.instance.master_user_secret.get(0).secret_arn
 
     def _init_stand_in(self, placement: DataServicePlacement) -> None:
-        """No instance (``create_instance`` off): a stand-in address and an empty secret in the master
-        secret's place, so every stack's wiring is rehearsed unchanged."""
+        """No instance: a stand-in address and an empty secret in the master secret's place, so every stack's
+        wiring is rehearsed unchanged."""
         self.instance = None
-        self.identifier = self._name
+        self.identifier = resource_names(self._name).database
         self.address = stand_in_address(self._name, "mysql")
         self.port = PORT
         self.master_secret_arn = SecretsmanagerSecret(

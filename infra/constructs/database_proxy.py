@@ -35,6 +35,7 @@ from infra.engine.aws.iam_role_policy import IamRolePolicy
 from infra.engine.aws.security_group import SecurityGroup
 from infra.engine.aws.vpc_endpoint import VpcEndpoint
 from infra.engine.aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
+from infra.names import resource_names
 
 HTTPS = 443
 RDS = "rds.amazonaws.com"
@@ -50,7 +51,7 @@ def client_password_auth_type(engine_version: str) -> str:
 
 
 class DatabaseProxy(Construct):
-    """Attributes: ``proxy``, ``endpoint`` (the app's DB_HOST), ``security_group``, ``role``,
+    """Attributes: ``name``, ``proxy``, ``endpoint`` (the app's DB_HOST), ``security_group``, ``role``,
     ``target`` (None without an instance: the rehearsal's lite run), ``secrets_endpoint``."""
 
     def __init__(
@@ -65,6 +66,7 @@ class DatabaseProxy(Construct):
     ) -> None:
         super().__init__(scope, id_)
         name = placement.name
+        self.name = resource_names(name).database_proxy
         region = DataAwsRegion(self, "region").name
         self.security_group = ServiceSecurityGroup(
             self, "access", placement=placement, service="RDS-Proxy", port=PORT, egress_rules=True
@@ -83,14 +85,14 @@ class DatabaseProxy(Construct):
         log_group = CloudwatchLogGroup(
             self,
             "log",
-            name=f"/aws/rds/proxy/{name}-proxy",
+            name=f"/aws/rds/proxy/{self.name}",
             retention_in_days=config.log_retention_days,
             kms_key_id=placement.log_key_arn,
         )
         self.proxy = DbProxy(
             self,
             "proxy",
-            name=f"{name}-proxy",
+            name=self.name,
             engine_family="MYSQL",
             require_tls=True,
             role_arn=self.role.arn,
@@ -108,7 +110,7 @@ class DatabaseProxy(Construct):
                 )
             ],
             depends_on=[log_group, self.secrets_endpoint],
-            tags={"Name": f"{name}-proxy"},
+            tags={"Name": self.name},
         )
         self.endpoint = self.proxy.endpoint
         target_group = DbProxyDefaultTargetGroup(

@@ -38,6 +38,7 @@ from infra.engine.aws.launch_template import (
     LaunchTemplateTagSpecifications,
 )
 from infra.engine.aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from infra.names import resource_names
 
 UBUNTU_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 #: Canonical's images boot from this device.
@@ -57,7 +58,8 @@ EGRESS = ((443, "HTTPS: AWS APIs, NodeSource, npm, git"), (80, "HTTP: Ubuntu apt
 
 
 class Fleet(Construct):
-    """Attributes: ``launch_template``, ``group``, ``policies`` (name → policy)."""
+    """Attributes: ``name`` (of the Auto Scaling group and its launch template), ``launch_template``, ``group``,
+    ``policies`` (name → policy)."""
 
     def __init__(
         self,
@@ -76,7 +78,7 @@ class Fleet(Construct):
         request_count_label: str,
     ) -> None:
         super().__init__(scope, id_)
-        self._name = name
+        self.name = resource_names(name).app
         self._config = config
         for port, description in EGRESS:
             VpcSecurityGroupEgressRule(
@@ -99,7 +101,7 @@ class Fleet(Construct):
         return LaunchTemplate(
             self,
             "launch-template",
-            name=f"{self._name}-app",
+            name=self.name,
             description="duewin app instance: Ubuntu LTS, bootstrapped by bootstrap/user_data.py",
             # An AMI id is no secret; `value` is marked sensitive and would hide which image a plan rolls out.
             image_id=ami.insecure_value,
@@ -122,10 +124,10 @@ class Fleet(Construct):
                 )
             ],
             tag_specifications=[
-                LaunchTemplateTagSpecifications(resource_type="instance", tags={"Name": f"{self._name}-app", **tags}),
-                LaunchTemplateTagSpecifications(resource_type="volume", tags={"Name": f"{self._name}-app"}),
+                LaunchTemplateTagSpecifications(resource_type="instance", tags={"Name": self.name, **tags}),
+                LaunchTemplateTagSpecifications(resource_type="volume", tags={"Name": self.name}),
             ],
-            tags={"Name": f"{self._name}-app"},
+            tags={"Name": self.name},
         )
 
     def _init_group(self, subnet_ids: list[str], target_group_arn: str, propagated_tags: dict[str, str]) -> AutoscalingGroup:
@@ -133,7 +135,7 @@ class Fleet(Construct):
         return AutoscalingGroup(
             self,
             "group",
-            name=f"{self._name}-app",
+            name=self.name,
             min_size=config.min_size,
             max_size=config.max_size,
             desired_capacity=config.desired_capacity,
@@ -163,7 +165,7 @@ class Fleet(Construct):
             kind: AutoscalingPolicy(
                 self,
                 f"{kind}-target",
-                name=f"{self._name}-app-{kind}-target",
+                name=f"{self.name}-{kind}-target",
                 autoscaling_group_name=self.group.name,
                 policy_type="TargetTrackingScaling",
                 target_tracking_configuration=AutoscalingPolicyTargetTrackingConfiguration(

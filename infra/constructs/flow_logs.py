@@ -9,17 +9,19 @@ from infra.engine.aws.data_aws_iam_policy_document import DataAwsIamPolicyDocume
 from infra.engine.aws.flow_log import FlowLog
 from infra.engine.aws.iam_role import IamRole
 from infra.engine.aws.iam_role_policy import IamRolePolicy
+from infra.names import resource_names
 
 
 class FlowLogs(Construct):
-    """Logs ALL traffic of ``vpc_id``. Attributes: ``log_group``, ``flow_log``, ``role``."""
+    """Logs ALL traffic of ``vpc_id``. Attributes: ``log_group_name``, ``log_group``, ``flow_log``, ``role``."""
 
     def __init__(self, scope: Construct, id_: str, *, name: str, vpc_id: str, retention_days: int, kms_key_arn: str) -> None:
         super().__init__(scope, id_)
+        self.log_group_name = resource_names(name).flow_log_group
         self.log_group = CloudwatchLogGroup(
             self,
             "log-group",
-            name=f"/vpc/{name}/flow-logs",
+            name=self.log_group_name,
             retention_in_days=retention_days,
             kms_key_id=kms_key_arn,
         )

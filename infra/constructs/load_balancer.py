@@ -18,13 +18,15 @@ from infra.engine.aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthC
 from infra.engine.aws.security_group import SecurityGroup
 from infra.engine.aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from infra.engine.aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
+from infra.names import resource_names
 
 ANYWHERE = "0.0.0.0/0"
 
 
 class LoadBalancer(Construct):
-    """Attributes: ``security_group``, ``alb``, ``target_group``, ``listeners`` (port → listener),
-    ``access_logs``, ``request_count_label`` (what an ALBRequestCountPerTarget policy names)."""
+    """Attributes: ``name`` (the ALB's, known before apply), ``security_group``, ``alb``, ``target_group``,
+    ``listeners`` (port → listener), ``access_logs``, ``request_count_label`` (what an ALBRequestCountPerTarget
+    policy names)."""
 
     def __init__(
         self,
@@ -40,7 +42,8 @@ class LoadBalancer(Construct):
         target_security_group_id: str,
     ) -> None:
         super().__init__(scope, id_)
-        self._name = name
+        self._names = resource_names(name)
+        self.name = self._names.load_balancer
         self._config = config
         self._app = app
         self._https = certificate_arn is not None
@@ -56,7 +59,7 @@ class LoadBalancer(Construct):
         self.alb = Lb(
             self,
             "alb",
-            name=f"{name}-alb",
+            name=self.name,
             internal=False,
             load_balancer_type="application",
             security_groups=[self.security_group.id],
@@ -66,7 +69,7 @@ class LoadBalancer(Construct):
             enable_deletion_protection=config.deletion_protection,
             access_logs=LbAccessLogs(bucket=self.access_logs.bucket.id, prefix=self.access_logs.prefix, enabled=True),
             depends_on=[self.access_logs.policy],
-            tags={"Name": f"{name}-alb"},
+            tags={"Name": self.name},
         )
         self.target_group = self._init_target_group(vpc_id)
         self.request_count_label = f"{self.alb.arn_suffix}/{self.target_group.arn_suffix}"
@@ -76,10 +79,10 @@ class LoadBalancer(Construct):
         group = SecurityGroup(
             self,
             "sg",
-            name=f"{self._name}-alb",
+            name=self.name,
             description="duewin ALB: HTTP(S) from the internet, the app port to the app instances only",
             vpc_id=vpc_id,
-            tags={"Name": f"{self._name}-alb"},
+            tags={"Name": self.name},
         )
         # 443 only exists with a certificate; without one there is no listener to reach.
         for port in (80, 443) if self._https else (80,):
@@ -121,7 +124,7 @@ class LoadBalancer(Construct):
         return LbTargetGroup(
             self,
             "target-group",
-            name=f"{self._name}-app",
+            name=self._names.app,
             port=self._app.port,
             protocol="HTTP",
             target_type="instance",
@@ -143,7 +146,7 @@ class LoadBalancer(Construct):
             stickiness=LbTargetGroupStickiness(
                 type="lb_cookie", enabled=config.stickiness, cookie_duration=config.stickiness_duration_seconds
             ),
-            tags={"Name": f"{self._name}-app"},
+            tags={"Name": self._names.app},
         )
 
     def _init_listeners(self, certificate_arn: str | None) -> dict[int, LbListener]:

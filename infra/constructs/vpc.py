@@ -27,6 +27,7 @@ from infra.engine.aws.route_table import RouteTable
 from infra.engine.aws.route_table_association import RouteTableAssociation
 from infra.engine.aws.subnet import Subnet
 from infra.engine.aws.vpc import Vpc as AwsVpc
+from infra.names import resource_names
 from infra.subnet_plan import TIERS
 
 ANYWHERE = "0.0.0.0/0"
@@ -39,7 +40,7 @@ EPHEMERAL_RANGES = ((1024, 3388), (3390, 65535))
 class Vpc(Construct):
     """The network every other stack lives in.
 
-    Attributes: ``vpc``, ``cidr_block``, ``subnet_ids`` (tier → ids in AZ order),
+    Attributes: ``name`` (the VPC's Name tag), ``vpc``, ``cidr_block``, ``subnet_ids`` (tier → ids in AZ order),
     ``route_table_ids`` (tier → ids), ``availability_zones`` (names, in subnet order).
     """
 
@@ -49,6 +50,7 @@ class Vpc(Construct):
         super().__init__(scope, id_)
         self._config = config
         self._name = name
+        self.name = resource_names(name).vpc
         self._data_egress = data_egress
         self.availability_zones = list(zones)
         self.vpc = AwsVpc(
@@ -57,7 +59,7 @@ class Vpc(Construct):
             cidr_block=str(config.vpc_cidr),
             enable_dns_support=True,
             enable_dns_hostnames=True,
-            tags={"Name": name},
+            tags={"Name": self.name},
         )
         self.cidr_block = self.vpc.cidr_block
         self._init_default_lockdown()

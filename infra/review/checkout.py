@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from infra import synthesized
 from infra.checkov_scan import CheckovUnavailable, checkov_binary, load_skips, scan
-from infra.review import synthesized
 from infra.review.diff import diff
 from infra.review.report import CheckovDelta, EnvironmentReview, Review
 from infra.review.risks import checkov_risks, find_risks
@@ -101,7 +101,7 @@ def _review_environment(root: Path, base_tree: Path, env: str, workdir: Path, wi
     with ThreadPoolExecutor(max_workers=2) as pool:
         for future in [pool.submit(synthesize, tree, env, out) for tree, out in sides]:
             future.result()
-    before = synthesized.Synth() if base_missing else synthesized.load(base_out)
+    before = synthesized.SynthDir() if base_missing else synthesized.load(base_out)
     after = synthesized.load(head_out)
     changes = diff(before, after)
     risks = find_risks(changes, before, after)

@@ -65,7 +65,7 @@ def review(base: str, envs: tuple[str, ...], fmt: str, max_chars: int, checkov: 
 )
 def graph(env_name: str, out: Path | None, fmt: str | None, synth_dir: Path | None, overview: bool) -> None:
     """Draw the synthesized stacks: resources grouped by stack and subnet tier, references as edges."""
-    from infra.review import synthesized
+    from infra import synthesized
     from infra.review.graph import to_dot
 
     fmt = fmt or ("png" if overview else "svg")

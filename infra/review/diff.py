@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from infra.review.synthesized import Block, Synth
+from infra.synthesized import Block, SynthDir
 
 
 class _Absent:
@@ -84,7 +84,7 @@ def attribute_changes(before: Any, after: Any) -> tuple[AttributeChange, ...]:
     )
 
 
-def diff(before: Synth, after: Synth) -> list[BlockChange]:
+def diff(before: SynthDir, after: SynthDir) -> list[BlockChange]:
     """Every block that differs, stack by stack (the new output's order, then stacks that disappear)."""
     changes: list[BlockChange] = []
     empty: dict[str, Block] = {}

@@ -1,6 +1,6 @@
 """Whether CDKTF's and CDK Terrain's output of one configuration is the same infrastructure.
 
-Both outputs are read as review blocks (``synthesized``: the engines' ``//`` metadata — engine version,
+Both outputs are read as blocks (``infra.synthesized``: the engines' ``//`` metadata — engine version,
 construct paths — set aside) and compared resource by resource (``diff``). The logical IDs must be the
 same on both sides: same stacks, same stack dependencies, same block addresses built from the same
 construct paths, so no state address moves. Attributes may differ only as an entry of
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.review.diff import diff
-from infra.review.synthesized import Synth, load
+from infra.synthesized import SynthDir, load
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED_FILE = ROOT / "tools" / "engine-differences.toml"
@@ -99,7 +99,7 @@ def stale(allowed: list[AllowedDifference], comparisons: list[Comparison]) -> li
     return [entry for entry in allowed if entry not in used]
 
 
-def _identity_problems(before: Synth, after: Synth) -> list[str]:
+def _identity_problems(before: SynthDir, after: SynthDir) -> list[str]:
     problems = [f"stack only in cdktf: {name}" for name in before.stacks.keys() - after.stacks.keys()]
     problems += [f"stack only in cdktn: {name}" for name in after.stacks.keys() - before.stacks.keys()]
     for name in sorted(before.stacks.keys() & after.stacks.keys()):

@@ -9,16 +9,16 @@ outputs across stacks (dashed).
 
 from __future__ import annotations
 
-from infra.review.synthesized import Block, Stack, Synth, references, remote_outputs
+from infra.synthesized import Block, SynthDir, SynthStack, references, remote_outputs
 
 TIER_COLOURS = {"public": "#e8f4fd", "app": "#eaf7ea", "data": "#fdf1e6"}
 
 
-def node_id(stack: Stack | str, block: Block | str) -> str:
+def node_id(stack: SynthStack | str, block: Block | str) -> str:
     return f"{getattr(stack, 'name', stack)}/{getattr(block, 'address', block)}"
 
 
-def edges(synth: Synth) -> set[tuple[str, str, bool]]:
+def edges(synth: SynthDir) -> set[tuple[str, str, bool]]:
     """(from node, to node, crosses stacks) for every reference between resources."""
     found: set[tuple[str, str, bool]] = set()
     for stack in synth.stacks.values():
@@ -29,7 +29,7 @@ def edges(synth: Synth) -> set[tuple[str, str, bool]]:
     return found
 
 
-def _targets(synth: Synth, stack: Stack, value, depends_on=()):
+def _targets(synth: SynthDir, stack: SynthStack, value, depends_on=()):
     """Resources ``value`` refers to, looking through data sources and remote-state outputs."""
     direct = references(value, stack.blocks) | {d for d in depends_on if d in stack.blocks}
     for address in direct:
@@ -49,7 +49,7 @@ def _targets(synth: Synth, stack: Stack, value, depends_on=()):
             yield producer_stack.name, address, True
 
 
-def tiers(synth: Synth) -> dict[str, str]:
+def tiers(synth: SynthDir) -> dict[str, str]:
     """node id → subnet tier, for the resources that are placed in one tier."""
     placed = {
         node_id(stack, block): block.body["tags"]["Tier"]
@@ -70,7 +70,7 @@ def tiers(synth: Synth) -> dict[str, str]:
     return placed
 
 
-def to_dot(synth: Synth, title: str = "") -> str:
+def to_dot(synth: SynthDir, title: str = "") -> str:
     tier_of = tiers(synth)
     lines = [
         "digraph architecture {",
@@ -99,7 +99,7 @@ def to_dot(synth: Synth, title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _node(stack: Stack, block: Block) -> str:
+def _node(stack: SynthStack, block: Block) -> str:
     name = (block.construct_path or block.name).removeprefix(f"{stack.name}/")
     return f"{_quote(node_id(stack, block))} [label={_quote(block.type.removeprefix('aws_') + chr(10) + name)}];"
 

@@ -10,14 +10,13 @@ today's network. The pure parts (order, summary) are tested offline; the plan ca
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.review.synthesized import stack_order
+from infra.synthesized import SynthStack, is_synth_dir, load
 
 MAX_CHARS = 5_000  # the review takes the rest of the comment (it is given 60,000)
 _PLAN = re.compile(r"Plan: (\d+) to add, (\d+) to change, (\d+) to destroy")
@@ -55,15 +54,18 @@ def to_markdown(rows: list[tuple[str, str, PlanSummary]], max_chars: int = MAX_C
     return text if len(text) <= max_chars else text[: max_chars - 40].rsplit("\n", 1)[0] + "\n\n_… more stacks not shown._\n"
 
 
-def plan_stack(stack_dir: Path) -> PlanSummary:
-    body = json.loads((stack_dir / "cdk.tf.json").read_text())
-    if "cloud" not in body.get("terraform", {}):
+def plan_stack(stack: SynthStack) -> PlanSummary:
+    if "cloud" not in stack.body.get("terraform", {}):
         return PlanSummary("not planned")
-    init = subprocess.run(["terraform", "init", "-input=false", "-no-color"], cwd=stack_dir, capture_output=True, text=True)
+    init = subprocess.run(
+        ["terraform", "init", "-input=false", "-no-color"], cwd=stack.directory, capture_output=True, text=True
+    )
     if init.returncode != 0:
         sys.stderr.write(init.stdout + init.stderr)
         return PlanSummary("failed")
-    plan = subprocess.run(["terraform", "plan", "-input=false", "-no-color"], cwd=stack_dir, capture_output=True, text=True)
+    plan = subprocess.run(
+        ["terraform", "plan", "-input=false", "-no-color"], cwd=stack.directory, capture_output=True, text=True
+    )
     sys.stderr.write(plan.stdout[-20_000:] + plan.stderr[-5_000:])
     return summarize(plan.returncode, plan.stdout + plan.stderr)
 
@@ -71,10 +73,9 @@ def plan_stack(stack_dir: Path) -> PlanSummary:
 def main(argv: list[str]) -> int:
     root = Path(argv[0] if argv else "cdktf.out")
     rows = []
-    for env_dir in sorted(p for p in root.iterdir() if (p / "manifest.json").is_file()):
-        manifest = json.loads((env_dir / "manifest.json").read_text())
-        for stack in stack_order(manifest):
-            rows.append((env_dir.name, stack, plan_stack(env_dir / manifest["stacks"][stack]["workingDirectory"])))
+    for env_dir in sorted(p for p in root.iterdir() if is_synth_dir(p)):
+        for stack in load(env_dir).stacks.values():
+            rows.append((env_dir.name, stack.name, plan_stack(stack)))
     sys.stdout.write(to_markdown(rows))
     return 1 if any(s.status == "failed" for _, _, s in rows) else 0
 

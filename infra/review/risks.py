@@ -15,7 +15,7 @@ from typing import Any, Iterable
 from bootstrap.cutover_runner import RUNNER_ROLE
 from infra.review.diff import ABSENT, BlockChange, flatten
 from infra.review.stateful import STATEFUL
-from infra.review.synthesized import Block, Stack, Synth, references
+from infra.synthesized import Block, SynthDir, SynthStack, references
 
 WORLD = ("0.0.0.0/0", "::/0")
 
@@ -67,7 +67,7 @@ class Risk:
         return {"kind": self.kind, "stack": self.stack, "address": self.address, "detail": self.detail}
 
 
-def find_risks(changes: list[BlockChange], before: Synth, after: Synth) -> list[Risk]:
+def find_risks(changes: list[BlockChange], before: SynthDir, after: SynthDir) -> list[Risk]:
     risks = [
         *stateful_risks(changes),
         *protection_risks(changes),
@@ -214,7 +214,7 @@ def _as_bool(value: Any) -> Any:
     return {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
 
 
-def _new(detector, kind: str, before: Synth, after: Synth) -> list[Risk]:
+def _new(detector, kind: str, before: SynthDir, after: SynthDir) -> list[Risk]:
     """Findings of ``detector`` present after the change and absent before it."""
     old = {(stack.name, *finding) for stack in before.stacks.values() for finding in detector(stack)}
     return [
@@ -225,7 +225,7 @@ def _new(detector, kind: str, before: Synth, after: Synth) -> list[Risk]:
     ]
 
 
-def open_ingress(stack: Stack) -> list[tuple[str, str]]:
+def open_ingress(stack: SynthStack) -> list[tuple[str, str]]:
     """(address, "tcp 22-22 from 0.0.0.0/0") for every ingress rule open to the whole internet."""
     found = []
     for block in stack.of_kind("resource"):
@@ -246,7 +246,7 @@ def open_ingress(stack: Stack) -> list[tuple[str, str]]:
     return found
 
 
-def data_tier_egress(stack: Stack) -> list[tuple[str, str]]:
+def data_tier_egress(stack: SynthStack) -> list[tuple[str, str]]:
     """(address, "route to 52.66.10.20/32 through a NAT gateway") for each way out of the data tier: a route or
     an egress rule to addresses in the data stack (whose services otherwise open no connection), and
     an egress rule of the data subnets' NACL to an internet address."""
@@ -281,7 +281,7 @@ def _public(cidr: Any) -> bool:
         return False  # an expression, not a literal range
 
 
-def cutover_runners(stack: Stack) -> list[tuple[str, str]]:
+def cutover_runners(stack: SynthStack) -> list[tuple[str, str]]:
     """(address, what it may do) for every instance tagged as a cutover runner."""
     return [
         (block.address, "can read the database's master secret and reach the database: "
@@ -291,7 +291,7 @@ def cutover_runners(stack: Stack) -> list[tuple[str, str]]:
     ]
 
 
-def iam_wildcards(stack: Stack) -> list[tuple[str, str]]:
+def iam_wildcards(stack: SynthStack) -> list[tuple[str, str]]:
     """(address, 'statement "<sid or actions>": Resource "*"') for each wildcard in an Allow statement."""
     # In a KMS key policy "Resource": "*" means the key itself, not every resource: not a widening.
     key_policies = {

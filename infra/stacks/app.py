@@ -115,10 +115,10 @@ class AppStack(EnvironmentStack):
         return WebAcl(
             self,
             "waf",
-            name=f"{config.prefix}-alb",
+            name=self.load_balancer.name,
             rules=web_acl_rules(config.waf, behind_cloudfront=config.edge.create_cloudfront),
             log_retention_days=config.waf.log_retention_days,
-            data_protection=config.waf.data_protection,
+            data_protection=not config.rehearsal.omit_waf_data_protection,
             kms_key_arn=network.log_key.key.arn,
             protected_resource_arn=self.load_balancer.alb.arn,
         )

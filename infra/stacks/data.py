@@ -8,7 +8,6 @@ from dataclasses import replace
 
 from constructs import Construct
 
-from infra.boot import app_user_secret_name
 from infra.config import EnvironmentConfig
 from infra.constructs.app_user_secret import AppUserSecret
 from infra.constructs.cache import Cache
@@ -56,17 +55,22 @@ class DataStack(EnvironmentStack):
             secrets_key_arn=self.secrets_key_arn,
         )
         database_placement = replace(placement, storage_key_arn=config.database.storage_kms_key_arn or self.storage_key_arn)
-        self.database = Database(self, "database", config=config.database, placement=database_placement)
+        self.database = Database(
+            self, "database", config=config.database, placement=database_placement,
+            stand_in=config.rehearsal.omit_database_instance,
+        )
         source = config.database.replication_source
         # The data route table is shared by the AZs; its way out is the first NAT gateway.
         self.replication_route = ReplicationRoute(
             self, "replication-route", config=source, route_table_ids=network.vpc.route_table_ids["data"],
             nat_gateway_id=network.vpc.nat_gateways[0].id) if source else None
-        self.cache = Cache(self, "cache", config=config.cache, placement=placement)
+        self.cache = Cache(
+            self, "cache", config=config.cache, placement=placement, stand_in=config.rehearsal.omit_replication_group
+        )
         self.app_user_secret = AppUserSecret(
             self,
             "app-user-secret",
-            name=app_user_secret_name(config),
+            name=config.names.app_user_secret,
             kms_key_arn=self.secrets_key_arn,
             recovery_days=config.database.secret_recovery_days,
         )

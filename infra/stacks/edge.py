@@ -11,8 +11,8 @@ from __future__ import annotations
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
-from infra.constructs.cdn import Cdn
 from infra.constructs.alarms import Alarms
+from infra.constructs.cdn import Cdn
 from infra.constructs.certificate import DnsValidatedCertificate
 from infra.constructs.encryption_key import EncryptionKey
 from infra.constructs.generated_secret import GeneratedSecret
@@ -141,7 +141,7 @@ class EdgeStack(EnvironmentStack):
             name=name,
             rules=web_acl_rules(config.waf, behind_cloudfront=False),
             log_retention_days=config.waf.log_retention_days,
-            data_protection=config.waf.data_protection,
+            data_protection=not config.rehearsal.omit_waf_data_protection,
             kms_key_arn=self._log_key_arn,
             cloudfront=True,
             provider=us_east_1,

@@ -42,10 +42,10 @@ class NetworkStack(EnvironmentStack):
         self.app_security_group = SecurityGroup(
             self,
             "app-sg",
-            name=f"{config.prefix}-app",
+            name=config.names.app,
             description="duewin app instances; rules are separate resources in the app and data stacks",
             vpc_id=self.vpc.vpc.id,
-            tags={"Name": f"{config.prefix}-app"},
+            tags={"Name": config.names.app},
         )
         self.endpoints = VpcEndpoints(
             self,

@@ -9,6 +9,7 @@ import pytest
 
 from infra import engine
 from infra.app import synth
+from infra.synthesized import load
 from infra.terraform_cli import OfflineTerraform, TerraformUnavailable
 from tests.conftest import missing
 from tests.infra.variants import variant_config
@@ -19,21 +20,22 @@ engine.activate()
 
 
 class Synth:
-    """One synthesized environment: its directory and each stack's parsed JSON."""
+    """One synthesized environment read through ``infra.synthesized``, its stacks named by kind."""
 
     def __init__(self, env: str, outdir: Path) -> None:
         self.env = env  # the environment's name (a variant keeps its base environment's name)
         self.outdir = outdir
-        self.manifest = json.loads((outdir / "manifest.json").read_text())
+        self.model = load(outdir)
 
     def stack_names(self) -> list[str]:
-        return list(self.manifest["stacks"])
+        return list(self.model.stacks)
 
     def stack_dir(self, kind: str) -> Path:
-        return self.outdir / "stacks" / f"duewin-{self.env}-{kind}"
+        return self.model.stacks[f"duewin-{self.env}-{kind}"].directory
 
     def stack(self, kind: str) -> dict:
-        return json.loads((self.stack_dir(kind) / "cdk.tf.json").read_text())
+        """The stack's JSON, parsed afresh: a test may plant a violation in it without touching the others'."""
+        return json.loads(self.model.stacks[f"duewin-{self.env}-{kind}"].file.read_text())
 
     def resources(self, kind: str, resource_type: str) -> dict[str, dict]:
         return self.stack(kind).get("resource", {}).get(resource_type, {})

@@ -150,7 +150,7 @@ def test_waf_is_on_and_blocking_in_staging_and_prod_and_off_in_dev():
     assert not dev.enabled and staging.enabled and prod.enabled
     for waf in (staging, prod):
         assert {waf.group(group).action for group in MANAGED_RULE_GROUPS} == {"block"}
-        assert waf.rate_limit_action == "block" and waf.data_protection
+        assert waf.rate_limit_action == "block"
     # Switched on in dev, it only counts.
     assert dev.group("AWSManagedRulesCommonRuleSet").action == "count" and dev.rate_limit_action == "count"
 

@@ -374,8 +374,7 @@ def test_without_a_replication_source_the_data_tier_has_no_way_out(synthesized, 
 
 
 def test_data_stack_depends_on_the_network_stack_only(synthesized):
-    stacks = synthesized("prod").manifest["stacks"]
-    assert stacks["duewin-prod-data"]["dependencies"] == ["duewin-prod-network"]
+    assert synthesized("prod").model.stacks["duewin-prod-data"].dependencies == ("duewin-prod-network",)
     body = synthesized("prod").stack("data")
     assert list(body["data"]["terraform_remote_state"]) == ["cross-stack-reference-input-duewin-prod-network"]
 

@@ -45,9 +45,9 @@ def test_with_edge_off_no_edge_stack_and_no_edge_resource_anywhere(synthesized, 
 
 
 def test_edge_stack_exists_only_when_enabled_and_after_app_and_monitoring(edge):
-    stacks = edge.manifest["stacks"]
+    stacks = edge.model.stacks
     assert "duewin-prod-edge" in stacks
-    assert {"duewin-prod-app", "duewin-prod-monitoring"} <= set(stacks["duewin-prod-edge"]["dependencies"])
+    assert {"duewin-prod-app", "duewin-prod-monitoring"} <= set(stacks["duewin-prod-edge"].dependencies)
 
 
 def test_cloudfront_serves_the_site_over_https_from_an_https_only_origin(edge):

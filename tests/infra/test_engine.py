@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 from infra import engine
 from infra.config import ConfigError, EnvironmentConfig, load_file
 from infra.engine import ENGINES, EngineError
+from infra.synthesized import load
 from tests.conftest import ROOT, missing
 
 
@@ -104,7 +104,7 @@ def test_the_environment_file_switches_the_engine(tmp_path):
         """
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["version"] == ENGINES["cdktn"].version()
+    assert load(tmp_path / "out").version == ENGINES["cdktn"].version()
 
 
 def test_cli_refuses_an_unknown_engine_in_one_line(tmp_path):

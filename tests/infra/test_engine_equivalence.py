@@ -18,6 +18,7 @@ import pytest
 from infra import engine
 from infra.engine import ENGINES
 from infra.review.equivalence import AllowedDifference, Comparison, compare, load_allowed, stale
+from infra.synthesized import load
 from tests.conftest import ROOT, missing
 from tests.infra.variants import VARIANTS
 
@@ -51,7 +52,7 @@ def comparisons(outputs) -> dict[str, Comparison]:
 def test_each_side_was_synthesized_by_its_engine(outputs):
     # The manifest carries the engine's version: a comparison of cdktf with itself would prove nothing.
     for name, variants in outputs.items():
-        versions = {json.loads((outdir / "manifest.json").read_text())["version"] for outdir in variants.values()}
+        versions = {load(outdir).version for outdir in variants.values()}
         assert versions == {ENGINES[name].version()}
 
 

@@ -185,13 +185,13 @@ def test_configured_emails_subscribe_to_the_topic(synthesized):
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_monitoring_depends_on_app_and_data_and_nothing_depends_on_it(synthesized, env):
     synth = synthesized(env)
-    stacks = synth.manifest["stacks"]
+    stacks = synth.model.stacks
     prefix = f"duewin-{env}"
-    assert {f"{prefix}-app", f"{prefix}-data"} <= set(stacks[f"{prefix}-monitoring"]["dependencies"])
+    assert {f"{prefix}-app", f"{prefix}-data"} <= set(stacks[f"{prefix}-monitoring"].dependencies)
     for name, stack in stacks.items():
-        assert f"{prefix}-monitoring" not in stack.get("dependencies", ()), name
+        assert f"{prefix}-monitoring" not in stack.dependencies, name
     # The data stack only gained outputs for the monitoring stack: no resource of it refers elsewhere.
-    assert f"{prefix}-app" not in stacks[f"{prefix}-data"].get("dependencies", ())
+    assert f"{prefix}-app" not in stacks[f"{prefix}-data"].dependencies
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

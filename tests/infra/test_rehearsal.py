@@ -8,42 +8,33 @@ from __future__ import annotations
 
 import json
 import logging
+import pkgutil
 import time
 import warnings
 from pathlib import Path
 
 import pytest
 
+import infra.rehearsal
 from infra.config import load_environment
-from infra.rehearsal import (
+from infra.rehearsal.checks import network_facts
+from infra.rehearsal.cycle import Rehearsal, destroy_order_problems
+from infra.rehearsal.diffs import (
     KNOWN_DIFFS_FILE,
-    EMULATOR_OFF,
-    LITE_OFF,
-    LITE_ON,
-    REHEARSED_ON,
     Diff,
-    Emulator,
     KnownDiff,
-    Rehearsal,
-    RehearsalFailed,
-    Stack,
-    apply_order,
-    destroy_order_problems,
-    emulator_override,
-    format_report,
-    leftovers,
-    emulator_config,
     load_known_diffs,
-    network_facts,
     plan_diffs,
-    read_manifest,
-    seeded_image_parameters,
-    seeded_zones,
     stale_known_diffs,
-    state_resources,
-    teardown_override,
     unexplained_diffs,
 )
+from infra.rehearsal.emulator import Emulator
+from infra.rehearsal.inventory import leftovers
+from infra.rehearsal.profile import EMULATOR_GAPS, LITE_GAPS, LITE_ON, REHEARSED_ON, rehearsal_config
+from infra.rehearsal.report import format_report
+from infra.rehearsal.seeds import seeded_image_parameters, seeded_zones
+from infra.rehearsal.stack_files import emulator_override, state_file, state_resources, teardown_override
+from infra.synthesized import SynthStack, load
 from tests.conftest import engine_modules_loaded_by
 
 LITE_ENV = "dev"
@@ -51,27 +42,16 @@ LITE_ENV = "dev"
 LITE_BUDGET_SECONDS = 180
 
 
-def _stack(tmp_path: Path, name: str, dependencies=(), reads=()) -> Stack:
+def _stack(tmp_path: Path, name: str, dependencies=(), reads=(), body: dict | None = None) -> SynthStack:
+    """A stack in its own directory under ``tmp_path``, reading the state of the stacks in ``reads``."""
     directory = tmp_path / name
     directory.mkdir()
-    body = {"data": {"terraform_remote_state": {f"cross-stack-reference-input-{r}": {"backend": "local"} for r in reads}}}
-    (directory / "cdk.tf.json").write_text(json.dumps(body))
-    return Stack(name=name, directory=directory, dependencies=tuple(dependencies))
+    remote = {f"cross-stack-reference-input-{r}": {"backend": "local"} for r in reads}
+    body = body or {"data": {"terraform_remote_state": remote}}
+    return SynthStack(name, body, tuple(dependencies), directory / "cdk.tf.json")
 
 
 # ---------------------------------------------------------------- pure parts
-
-
-def test_apply_order_puts_dependencies_first_and_refuses_cycles(tmp_path):
-    app = _stack(tmp_path, "app", ["data", "network"])
-    data = _stack(tmp_path, "data", ["network"])
-    network = _stack(tmp_path, "network")
-    assert [s.name for s in apply_order([app, data, network])] == ["network", "data", "app"]
-    loop = Stack("loop", tmp_path, ("app",))
-    with pytest.raises(RehearsalFailed, match="cycle"):
-        apply_order([Stack("app", tmp_path, ("loop",)), loop])
-    with pytest.raises(RehearsalFailed, match="not in the manifest"):
-        apply_order([Stack("app", tmp_path, ("ghost",))])
 
 
 def test_destroy_order_is_checked_against_dependencies_and_remote_state(tmp_path):
@@ -111,7 +91,6 @@ def test_teardown_lifts_protection_only_where_a_protected_type_exists(tmp_path):
 
 
 def test_what_a_real_account_already_has_is_seeded(tmp_path):
-    stack = _stack(tmp_path, "edge")
     ami = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
     body = {
         "data": {
@@ -119,7 +98,7 @@ def test_what_a_real_account_already_has_is_seeded(tmp_path):
             "aws_ssm_parameter": {"ami": {"name": ami}, "ours": {"name": "/duewin/dev/app/x"}},
         }
     }
-    (stack.directory / "cdk.tf.json").write_text(json.dumps(body))
+    stack = _stack(tmp_path, "edge", body=body)
     assert seeded_zones([stack, _stack(tmp_path, "network")]) == ["example.com"]
     assert seeded_image_parameters([stack]) == [ami]
 
@@ -133,7 +112,7 @@ def test_state_resources_reads_managed_instances_from_the_local_state(tmp_path):
             {"mode": "managed", "type": "aws_subnet", "name": "s", "instances": [{"index_key": 0, "attributes": {"id": "subnet-1"}}]},
         ]
     }
-    (stack.directory / stack.state_file).write_text(json.dumps(state))
+    (stack.directory / state_file(stack.name)).write_text(json.dumps(state))
     assert state_resources(stack) == {"aws_elasticache_subnet_group.cache": {"name": "c"}, "aws_subnet.s[0]": {"id": "subnet-1"}}
     assert state_resources(_stack(tmp_path, "never-applied")) == {}
 
@@ -182,19 +161,22 @@ def test_known_diffs_file_loads_and_every_entry_has_a_reason(tmp_path):
         load_known_diffs(bad)
 
 
-def test_emulator_and_lite_runs_turn_off_exactly_their_toggles():
+def test_emulator_and_lite_runs_set_exactly_their_profile():
     config = load_environment("staging")
-    full, lite = emulator_config(config, lite=False), emulator_config(config, lite=True)
-    assert full.cache.create_replication_group is False and full.database.create_instance is True
-    assert lite.cache.create_replication_group is False and lite.database.create_instance is False
+    full, lite = rehearsal_config(config, lite=False), rehearsal_config(config, lite=True)
+    # An environment file leaves nothing out; the profile leaves out what the emulator cannot deploy.
+    assert config.rehearsal.model_dump() == dict.fromkeys(config.rehearsal.model_dump(), False)
+    assert full.rehearsal.omit_replication_group and not full.rehearsal.omit_database_instance
+    assert lite.rehearsal.omit_replication_group and lite.rehearsal.omit_database_instance
+    assert full.rehearsal.omit_waf_data_protection and lite.rehearsal.omit_waf_data_protection
     assert (config.database.proxy, full.database.proxy, lite.database.proxy) == (False, False, True)
-    assert set(EMULATOR_OFF).isdisjoint(LITE_OFF) and set(LITE_ON).isdisjoint({**EMULATOR_OFF, **LITE_OFF})
-    assert lite.network == config.network and lite.database.multi_az == config.database.multi_az
-    # WAF is rehearsed even where it is off (dev), as configured apart from what moto drops.
-    dev = emulator_config(load_environment("dev"), lite=True)
-    assert dev.waf.enabled and not dev.waf.data_protection and set(REHEARSED_ON) == {"waf.enabled"}
-    toggled = {"enabled", "data_protection"}
-    assert dev.waf.model_dump(exclude=toggled) == load_environment("dev").waf.model_dump(exclude=toggled)
+    assert set(EMULATOR_GAPS).isdisjoint(LITE_GAPS) and set(LITE_ON).isdisjoint({**EMULATOR_GAPS, **LITE_GAPS})
+    assert lite.network == config.network
+    assert lite.database.model_dump(exclude={"proxy"}) == config.database.model_dump(exclude={"proxy"})
+    # WAF is rehearsed even where it is off (dev), as configured otherwise.
+    dev = rehearsal_config(load_environment("dev"), lite=True)
+    assert dev.waf.enabled and set(REHEARSED_ON) == {"waf.enabled"}
+    assert dev.waf.model_dump(exclude={"enabled"}) == load_environment("dev").waf.model_dump(exclude={"enabled"})
 
 
 @pytest.mark.engines
@@ -224,7 +206,9 @@ def test_lite_synth_leaves_out_only_the_toggled_services(lite_outdir, synthesize
 
 def test_harness_loads_without_the_engine_or_the_emulator():
     # `infra rehearse --help` and the pure helpers must not pay for cdktf/jsii (≈ 10 s) or moto.
-    assert engine_modules_loaded_by("import infra.rehearsal", "moto") == []
+    modules = [info.name for info in pkgutil.iter_modules(infra.rehearsal.__path__)]
+    assert "cycle" in modules and "command" in modules
+    assert engine_modules_loaded_by("".join(f"import infra.rehearsal.{m}\n" for m in modules), "moto") == []
 
 
 # ---------------------------------------------------------------- against the emulator
@@ -251,7 +235,7 @@ def test_facts_and_leftovers_can_fail(emulator):
 def test_a_request_for_any_other_host_fails_loudly(terraform, emulator, tmp_path):
     # GIVEN one service pointed away from loopback WHEN terraform plans THEN the loopback fence refuses it.
     (tmp_path / "cdk.tf.json").write_text(json.dumps({"data": {"aws_caller_identity": {"me": {}}}, "output": {"id": {"value": "${data.aws_caller_identity.me.account_id}"}}}))
-    stack = Stack("fence", tmp_path, ())
+    stack = SynthStack("fence", {}, (), tmp_path / "cdk.tf.json")
     (tmp_path / "zz_override.tf.json").write_text(json.dumps(emulator_override(stack, "us-east-1")))
     assert terraform.run(tmp_path, "init", extra_env=emulator.terraform_env()).returncode == 0
     env = {**emulator.terraform_env(), "AWS_ENDPOINT_URL_STS": "https://sts.us-east-1.amazonaws.com"}
@@ -268,21 +252,21 @@ def lite_outdir(tmp_path_factory):
     from infra.app import synth
 
     workdir = tmp_path_factory.mktemp("rehearsal") / "cdktf.out"
-    synth(emulator_config(load_environment(LITE_ENV), lite=True), workdir)
+    synth(rehearsal_config(load_environment(LITE_ENV), lite=True), workdir)
     return workdir
 
 
 @pytest.mark.e2e
 @pytest.mark.engines
 def test_lite_rehearsal_applies_replans_clean_and_destroys_everything(terraform, emulator, lite_outdir):
-    config = emulator_config(load_environment(LITE_ENV), lite=True)
+    config = rehearsal_config(load_environment(LITE_ENV), lite=True)
     started = time.monotonic()
     rehearsal = Rehearsal(config, lite_outdir, terraform, emulator)
     report = rehearsal.run()
     elapsed = time.monotonic() - started
     print("\n".join(format_report(report, rehearsal.known)))
     # THEN every stack of the manifest went through the whole cycle ...
-    assert sorted(s.name for s in read_manifest(lite_outdir)) == sorted(report.seconds)
+    assert list(load(lite_outdir).stacks) == list(report.seconds)
     assert all(set(steps) >= {"init", "apply", "replan", "destroy"} for steps in report.seconds.values())
     assert report.resources[config.stack_name("network")] > 30
     # ... the second plan showed only known emulator gaps, the facts held, nothing was left behind.

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from infra.cli import main
 from infra.review.graph import edges, tiers, to_dot
-from infra.review.synthesized import Synth, load, parse_stack
+from infra.synthesized import SynthDir, SynthStack, load
 from tests.conftest import missing
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -65,7 +65,7 @@ def test_cross_stack_references_and_subnet_groups_place_resources():
             "aws_sns_topic": {"alarms": {}},
         },
     }
-    synth = Synth({"net": parse_stack("net", network), "db": parse_stack("db", data, ("net",))})
+    synth = SynthDir({"net": SynthStack("net", network), "db": SynthStack("db", data, ("net",))})
     # THEN the subnet group links across stacks (dashed) and the database lands in the data tier
     assert edges(synth) == {("db/aws_db_subnet_group.g", "net/aws_subnet.data-0", True), ("db/aws_db_instance.db", "db/aws_db_subnet_group.g", False)}
     assert tiers(synth) == {"net/aws_subnet.data-0": "data", "db/aws_db_subnet_group.g": "data", "db/aws_db_instance.db": "data"}

@@ -10,7 +10,7 @@ from infra.checkov_scan import Finding
 from infra.review.diff import ABSENT, diff
 from infra.review.report import COMMENT_MARKER, DIGEST_MARKER, CheckovDelta, EnvironmentReview, Review, to_json, to_markdown
 from infra.review.risks import checkov_risks, find_risks
-from infra.review.synthesized import Synth, digest, parse_stack
+from infra.synthesized import SynthDir, SynthStack, digest
 from tests.conftest import engine_modules_loaded_by
 from tests.infra.assertions import only_resource
 from tests.infra.variants import EDGE, changed
@@ -18,8 +18,8 @@ from tests.infra.variants import EDGE, changed
 SG = "aws_security_group"
 
 
-def _synth(**stacks: dict) -> Synth:
-    return Synth({name.replace("_", "-"): parse_stack(name.replace("_", "-"), body) for name, body in stacks.items()})
+def _synth(**stacks: dict) -> SynthDir:
+    return SynthDir({name.replace("_", "-"): SynthStack(name.replace("_", "-"), body) for name, body in stacks.items()})
 
 
 def _risks(before: dict, after: dict) -> list[tuple[str, str, str]]:
@@ -185,7 +185,7 @@ def test_detectors_can_fail_on_the_real_network_stack(synthesized):
 def test_a_way_out_of_the_data_tier_is_flagged(synthesized):
     # GIVEN prod's network and data stacks WHEN a replication source is configured (EDGE's) THEN the
     # route through the NAT, MySQL's egress rule and the data NACL's rule are each flagged, once.
-    def stacks(env: str) -> Synth:
+    def stacks(env: str) -> SynthDir:
         synth = synthesized(env)
         return _synth(**{f"duewin_prod_{kind}": synth.stack(kind) for kind in ("network", "data")})
 
@@ -243,10 +243,10 @@ def test_digest_matches_the_shell_pipeline_deploys_run(synthesized):
 
 def test_speculative_plans_follow_dependencies_and_summarize_terraform_output():
     from infra.review.plans import PlanSummary, summarize, to_markdown
-    from infra.review.synthesized import stack_order
+    from infra.synthesized import dependency_order
 
-    manifest = {"stacks": {"app": {"dependencies": ["network", "data"]}, "data": {"dependencies": ["network"]}, "network": {}, "edge": {"dependencies": ["app"]}}}
-    assert stack_order(manifest) == ["network", "data", "app", "edge"]
+    dependencies = {"app": ("network", "data"), "data": ("network",), "network": (), "edge": ("app",)}
+    assert dependency_order(dependencies) == ["network", "data", "app", "edge"]
     url = "https://app.terraform.io/app/duewin/workspaces/duewin-dev-data/runs/run-AbC123"
     planned = summarize(0, f"To view this run in a browser, visit:\n{url}\n...\nPlan: 2 to add, 1 to change, 1 to destroy.\n")
     assert planned == PlanSummary("planned", 2, 1, 1, url)
@@ -273,8 +273,9 @@ def test_resource_star_in_a_kms_key_policy_means_the_key_itself():
 
 
 def test_pure_modules_import_no_cdktf():
-    modules = ["diff", "equivalence", "graph", "plans", "report", "risks", "stateful", "synthesized"]
-    assert engine_modules_loaded_by("".join(f"import infra.review.{m}\n" for m in modules)) == []
+    modules = ["diff", "equivalence", "graph", "plans", "report", "risks", "stateful"]
+    imports = "import infra.synthesized\n" + "".join(f"import infra.review.{m}\n" for m in modules)
+    assert engine_modules_loaded_by(imports) == []
 
 
 def test_waf_weakening_is_flagged_in_either_json_block_form():

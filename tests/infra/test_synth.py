@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from infra import engine
-from infra.app import summarize, synth
+from infra.app import synth
 from infra.config import load_environment
+from infra.synthesized import MANIFEST, load
 from tests.infra.variants import changed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,8 +51,7 @@ def test_cli_synth_prints_a_summary_and_is_byte_identical_from_another_directory
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "duewin-dev-network" in proc.stdout and "resources" in proc.stdout
     assert f"synthesized by {engine.current().name} {engine.current().version()}" in proc.stdout
-    summary = {s.name: s for s in summarize(tmp_path / "out")}
-    assert summary["duewin-dev-network"].resources > 30
+    assert load(tmp_path / "out").stacks["duewin-dev-network"].resource_count > 30
     assert _same_tree(synthesized("dev").outdir, tmp_path / "out") == []
 
 
@@ -59,7 +59,7 @@ def test_synth_replaces_a_previous_output(tmp_path):
     outdir = tmp_path / "out"
     stale = outdir / "stacks" / "duewin-gone-network"
     stale.mkdir(parents=True)
-    (outdir / "manifest.json").write_text("{}")
+    (outdir / MANIFEST).write_text("{}")
     synth(load_environment("dev"), outdir)
     assert not stale.exists()
 
@@ -87,4 +87,5 @@ def test_cdktf_json_app_command_synthesizes_where_the_cdktf_cli_asks(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert [s.name for s in summarize(tmp_path)] == ["duewin-prod-app", "duewin-prod-data", "duewin-prod-monitoring", "duewin-prod-network"]
+    kinds = ("network", "data", "app", "monitoring")
+    assert list(load(tmp_path).stacks) == [f"duewin-prod-{kind}" for kind in kinds]

@@ -15,8 +15,7 @@ import pytest
 from infra.config import MANAGED_RULE_GROUPS, load_environment
 from infra.review.diff import diff
 from infra.review.risks import find_risks
-from infra.review.synthesized import Synth as ReviewSynth
-from infra.review.synthesized import parse_stack
+from infra.synthesized import SynthDir, SynthStack
 from infra.waf_rules import LOG_GROUP_PREFIX, REDACTED_HEADERS, web_acl_rules
 from tests.infra.assertions import only_item, only_resource, resources_of_type
 from tests.infra.variants import EDGE, ENVIRONMENTS, variant_config
@@ -234,8 +233,8 @@ def test_cloudfront_web_acl_alarms_have_no_region_and_notify_the_monitoring_topi
 
 
 def _review(before: dict[str, dict], after: dict[str, dict]) -> list[tuple[str, str]]:
-    old = ReviewSynth({n: parse_stack(n, b) for n, b in before.items()})
-    new = ReviewSynth({n: parse_stack(n, b) for n, b in after.items()})
+    old = SynthDir({n: SynthStack(n, b) for n, b in before.items()})
+    new = SynthDir({n: SynthStack(n, b) for n, b in after.items()})
     return [(r.address.split(".")[0], r.detail) for r in find_risks(diff(old, new), old, new) if r.kind == "waf"]
 
 
