@@ -764,7 +764,9 @@ class EnvironmentConfig(_Section):
         thresholds = self.alarms.thresholds
         if thresholds.db_connections is not None:
             return thresholds
-        return thresholds.model_copy(update={"db_connections": int(ALARM_SHARE * self.connection_budget.limit)})
+        # Through validation, so a derived threshold meets the bounds a written one must.
+        derived = int(ALARM_SHARE * self.connection_budget.limit)
+        return AlarmThresholds.model_validate({**thresholds.model_dump(), "db_connections": derived})
 
     @property
     def prefix(self) -> str:

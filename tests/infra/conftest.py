@@ -12,6 +12,7 @@ from infra.app import synth
 from infra.synthesized import load
 from infra.terraform_cli import OfflineTerraform, TerraformUnavailable
 from tests.conftest import missing
+from tests.infra.assertions import resources_of_type
 from tests.infra.variants import variant_config
 
 # Chosen by $DUEWIN_ENGINE (`make test-cdktn`), else cdktf; activated before any test module imports a
@@ -38,10 +39,10 @@ class Synth:
         return json.loads(self.model.stacks[f"duewin-{self.env}-{kind}"].file.read_text())
 
     def resources(self, kind: str, resource_type: str) -> dict[str, dict]:
-        return self.stack(kind).get("resource", {}).get(resource_type, {})
+        return resources_of_type(self.stack(kind), resource_type)
 
     def data(self, kind: str, data_type: str) -> dict[str, dict]:
-        return self.stack(kind).get("data", {}).get(data_type, {})
+        return resources_of_type(self.stack(kind), data_type, block="data")
 
 
 @pytest.fixture(scope="session")
