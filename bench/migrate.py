@@ -44,8 +44,7 @@ from bench.link import Link, LinkSpec  # noqa: E402
 from migrate.checkpoint import TABLE  # noqa: E402
 from migrate.splitter import split  # noqa: E402
 from migrate.verify import compare  # noqa: E402
-from tests.servers.mariadb import (  # noqa: E402
-    PASSWORD, USER, CheckpointPoller, MariaDB, install_template, missing_binaries)
+from tests.servers.mariadb import PASSWORD, USER, CheckpointPoller, MariaDB, install_template, missing_binaries  # noqa: E402
 
 SERVER_SETTINGS = ("--innodb-buffer-pool-size=1G", "--innodb-log-file-size=256M",
                    "--innodb-flush-log-at-trx-commit=2", "--log-bin=binlog", "--server-id=1",

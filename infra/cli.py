@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from infra import engine
+from infra.check_scaling import check_scaling
 from infra.engine import ENGINES
 from infra.env_option import env_option, load_or_exit
 from migrate.text_table import aligned
@@ -85,8 +86,6 @@ def app_settings(env_name: str) -> None:
 
     sys.exit(run_check(load_or_exit(env_name)))
 
-
-from infra.check_scaling import check_scaling
 
 main.add_command(check_scaling)
 

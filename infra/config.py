@@ -91,7 +91,7 @@ class NetworkConfig(_Section):
     data_subnet_cidrs: tuple[IPv4Network, ...] | None = None
 
     @model_validator(mode="after")
-    def _check(self) -> "NetworkConfig":
+    def _check(self) -> NetworkConfig:
         _check_log_retention("flow_log_retention_days", self.flow_log_retention_days)
         self.subnets  # noqa: B018 — carving raises for overlapping or too-small CIDRs
         return self
@@ -154,7 +154,7 @@ class ProcessConfig(_Section):
     )
 
     @model_validator(mode="after")
-    def _check(self) -> "ProcessConfig":
+    def _check(self) -> ProcessConfig:
         _inside_checkout("script", self.script)
         if self.placement == "one-in-fleet" and self.per_host != 1:
             raise FieldError(
@@ -222,7 +222,7 @@ class AppConfig(_Section):
     log_retention_days: int = Field(30, description="CloudWatch retention of the app's and the bootstrap's logs")
 
     @model_validator(mode="after")
-    def _check_sizes(self) -> "AppConfig":
+    def _check_sizes(self) -> AppConfig:
         _inside_checkout("directory", self.directory)
         if self.min_size > self.max_size:
             raise ValueError(f"min_size ({self.min_size}) is greater than max_size ({self.max_size})")
@@ -237,7 +237,7 @@ class AppConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _check_processes(self) -> "AppConfig":
+    def _check_processes(self) -> AppConfig:
         seen: set[str] = set()
         for index, process in enumerate(self.processes):
             if process.name in seen:
@@ -255,7 +255,7 @@ class AppConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _check_settings(self) -> "AppConfig":
+    def _check_settings(self) -> AppConfig:
         for name, value in self.env.items():
             if not SETTING_NAME.fullmatch(name):
                 raise FieldError(("env", name), "not a setting name ([A-Z_][A-Z0-9_]*)")
@@ -295,7 +295,7 @@ class ReplicationSourceConfig(_Section):
     )
 
     @model_validator(mode="after")
-    def _check(self) -> "ReplicationSourceConfig":
+    def _check(self) -> ReplicationSourceConfig:
         if self.cidr.prefixlen < 24:
             raise FieldError(("cidr",), f"{self.cidr} is a whole network: the replication source is one server (/32, "
                                         "at most /24)")
@@ -371,7 +371,7 @@ class DatabaseConfig(_Section):
     )
 
     @model_validator(mode="after")
-    def _check(self) -> "DatabaseConfig":
+    def _check(self) -> DatabaseConfig:
         if self.instance_class not in CLASS_MEMORY_GIB:
             families = sorted({c.split(".")[1] for c in CLASS_MEMORY_GIB})
             raise FieldError(
@@ -411,7 +411,7 @@ class CacheConfig(_Section):
     )
 
     @model_validator(mode="after")
-    def _check(self) -> "CacheConfig":
+    def _check(self) -> CacheConfig:
         _check_log_retention("log_retention_days", self.log_retention_days)
         _check_secret_recovery("secret_recovery_days", self.secret_recovery_days)
         return self
@@ -447,7 +447,7 @@ class LoadBalancerConfig(_Section):
     stickiness_duration_seconds: int = Field(86400, ge=1, le=604800)
 
     @model_validator(mode="after")
-    def _check_health(self) -> "LoadBalancerConfig":
+    def _check_health(self) -> LoadBalancerConfig:
         if self.health_check_timeout_seconds >= self.health_check_interval_seconds:
             raise ValueError(
                 f"health_check_timeout_seconds ({self.health_check_timeout_seconds}) must be below "
@@ -506,7 +506,7 @@ class WafRuleGroupConfig(_Section):
     )
 
     @model_validator(mode="after")
-    def _check_names(self) -> "WafRuleGroupConfig":
+    def _check_names(self) -> WafRuleGroupConfig:
         for name in self.overrides:
             if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", name):
                 raise ValueError(f"overrides: {name!r} is not a rule name")
@@ -538,7 +538,7 @@ class WafConfig(_Section):
     log_retention_days: int = 90
 
     @model_validator(mode="after")
-    def _check(self) -> "WafConfig":
+    def _check(self) -> WafConfig:
         _check_log_retention("log_retention_days", self.log_retention_days)
         for path in self.large_body_paths:
             if not re.fullmatch(_URI_PREFIX, path):
@@ -567,7 +567,7 @@ class AlarmsConfig(_Section):
     )
 
     @model_validator(mode="after")
-    def _check_emails(self) -> "AlarmsConfig":
+    def _check_emails(self) -> AlarmsConfig:
         for email in self.emails:
             if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}", email):
                 raise ValueError(f"{email!r} is not an e-mail address")
@@ -594,7 +594,7 @@ class CutoverConfig(_Section):
     root_volume_gb: int = Field(20, ge=8, le=1024)
 
     @model_validator(mode="after")
-    def _check_prefix(self) -> "CutoverConfig":
+    def _check_prefix(self) -> CutoverConfig:
         if self.runner and not self.dump_prefix:
             raise FieldError(("dump_prefix",), "runner = true needs dump_prefix (s3://bucket/prefix/ holding the dump "
                              "and the project's wheel)")
@@ -655,7 +655,7 @@ class EnvironmentConfig(_Section):
     rehearsal: RehearsalConfig = RehearsalConfig()
 
     @model_validator(mode="after")
-    def _check_prefix_length(self) -> "EnvironmentConfig":
+    def _check_prefix_length(self) -> EnvironmentConfig:
         # The longest name built from it is the load balancer's (infra/names.py).
         if len(self.prefix) > MAX_PREFIX_LENGTH:
             raise ValueError(
@@ -665,7 +665,7 @@ class EnvironmentConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _check_edge(self) -> "EnvironmentConfig":
+    def _check_edge(self) -> EnvironmentConfig:
         edge = self.edge
         if edge.enabled and not self.dns.domain:
             raise ValueError("edge.create_cloudfront and edge.create_dns need dns.domain")
@@ -684,7 +684,7 @@ class EnvironmentConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _check_storage_alarm(self) -> "EnvironmentConfig":
+    def _check_storage_alarm(self) -> EnvironmentConfig:
         floor, allocated = self.alarms.thresholds.db_free_storage_gb, self.database.allocated_storage_gb
         if floor >= allocated:
             # The alarm would fire on an empty database from the first minute.
@@ -694,7 +694,7 @@ class EnvironmentConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _check_connection_budget(self) -> "EnvironmentConfig":
+    def _check_connection_budget(self) -> EnvironmentConfig:
         budget = self.connection_budget
         if budget.fits:
             return self
@@ -714,7 +714,7 @@ class EnvironmentConfig(_Section):
         )
 
     @model_validator(mode="after")
-    def _check_redis_memory_alarm(self) -> "EnvironmentConfig":
+    def _check_redis_memory_alarm(self) -> EnvironmentConfig:
         percent = self.alarms.thresholds.redis_memory_percent
         if self.cache.maxmemory_policy == "noeviction" and percent > 90:
             # At 100 % every write fails: the alarm must leave time to act.
@@ -725,7 +725,7 @@ class EnvironmentConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _check_zones(self) -> "EnvironmentConfig":
+    def _check_zones(self) -> EnvironmentConfig:
         zones = self.network.availability_zones
         if zones is None:
             return self

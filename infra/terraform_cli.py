@@ -44,7 +44,7 @@ class OfflineTerraform:
     binary: str = "terraform"
 
     @classmethod
-    def create(cls, home: Path) -> "OfflineTerraform":
+    def create(cls, home: Path) -> OfflineTerraform:
         binary = shutil.which("terraform")
         if binary is None:
             raise TerraformUnavailable("terraform is not on PATH")
@@ -52,8 +52,8 @@ class OfflineTerraform:
         runner.home.mkdir(parents=True, exist_ok=True)
         (runner.home / "plugin-cache").mkdir(exist_ok=True)
         runner.cli_config.write_text(
-            'provider_installation {\n  filesystem_mirror {\n    path = "%s"\n  }\n}\n'
-            'plugin_cache_dir = "%s"\n' % (runner.mirror, runner.home / "plugin-cache")
+            f'provider_installation {{\n  filesystem_mirror {{\n    path = "{runner.mirror}"\n  }}\n}}\n'
+            f'plugin_cache_dir = "{runner.home / "plugin-cache"}"\n'
         )
         return runner
 

@@ -193,7 +193,7 @@ def read_only_state(conn: pymysql.Connection, facts: SourceFacts) -> dict[str, i
     names = ("read_only",) if facts.mariadb else ("read_only", "super_read_only")
     with conn.cursor() as cur:
         cur.execute("SELECT " + ", ".join(f"@@GLOBAL.{name}" for name in names))
-        return dict(zip(names, (int(v) for v in cur.fetchone())))
+        return dict(zip(names, (int(v) for v in cur.fetchone()), strict=True))
 
 
 def thaw(conn: pymysql.Connection, previous: dict[str, int]) -> None:

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pymysql
 
@@ -270,7 +270,7 @@ def _named(verdict: TableVerdict, database: str, databases: int) -> TableVerdict
 
 
 def _clock(at: float) -> str:
-    return datetime.fromtimestamp(at, timezone.utc).strftime("%H:%M:%S.%f")[:-3] + " UTC"
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S.%f")[:-3] + " UTC"
 
 
 def _reason(e: BaseException) -> str:

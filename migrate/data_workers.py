@@ -22,8 +22,7 @@ import pymysql
 
 from migrate import checkpoint, load_data
 from migrate.commit_order import CommitOrder
-from migrate.connection import (CONNECTION_LOST, CONNECTION_REFUSED, error_code, error_text, rollback,
-                                run_script)
+from migrate.connection import CONNECTION_LOST, CONNECTION_REFUSED, error_code, error_text, rollback, run_script
 from migrate.errors import ConnectionLost, MigrateError
 from migrate.plan import Step
 from migrate.send_order import SendOrder
@@ -60,7 +59,7 @@ def _runs(batch: Batch) -> list[tuple[list[Step], bool]]:
     columns form one run (one LOAD DATA, one round trip less per statement); every other step is
     a run of its own."""
     runs: list[tuple[list[Step], bool]] = []
-    for step, loadable in zip(batch.steps, batch.loadable):
+    for step, loadable in zip(batch.steps, batch.loadable, strict=True):
         values = step.statement.values
         if loadable and runs and runs[-1][1]:
             first = runs[-1][0][0].statement.values
@@ -221,7 +220,7 @@ class DataWorkers:
         values = [step.statement.values for step in steps]
         table = (database, values[0].table)
         affected, warnings = load_data.send(session.conn, load_data.statement(values[0], session.charset),
-                                            [memoryview(step.sql)[v.start:] for step, v in zip(steps, values)],
+                                            [memoryview(step.sql)[v.start:] for step, v in zip(steps, values, strict=True)],
                                             ask_first=table not in self.accepting, max_packet=self.max_packet,
                                             sent=sent)
         self.accepting.add(table)

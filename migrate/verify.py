@@ -188,7 +188,7 @@ def compare_table(source: pymysql.Connection, target: pymysql.Connection, table:
         dst = _sums(target, table, dst_cols, key, ranges)
         src = pending.result()
     checksum = "equal"
-    for i, (a, b) in enumerate(zip(src, dst)):
+    for i, (a, b) in enumerate(zip(src, dst, strict=True)):
         if a != b:
             checksum = f"differs in {key} {ranges[i][0]}..{ranges[i][1]}" if key else "differs"
             break

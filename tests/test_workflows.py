@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,7 @@ def test_deploy_applies_only_the_reviewed_synth_environment_by_environment_with_
     assert COMMENT_MARKER in check and DIGEST_MARKER in check and DIGEST_PIPELINE in check
     order = ["reviewed", *(f"deploy-{env}" for env in ("dev", "staging", "prod"))]
     assert sorted(order[1:]) == sorted(f"deploy-{env}" for env in available_environments())
-    for previous, job in zip(order, order[1:]):
+    for previous, job in pairwise(order):
         assert jobs[job]["needs"] == previous
         assert jobs[job]["uses"] == "./.github/workflows/deploy-environment.yml"
         assert jobs[job]["with"]["environment"] == job.removeprefix("deploy-")

@@ -29,7 +29,7 @@ def network_facts(config: EnvironmentConfig, emulator: Emulator) -> list[str]:
             for s in subnets
             if {"Key": "Tier", "Value": tier} in s.get("Tags", [])
         )
-        planned = sorted(zip(config.availability_zones, map(str, network.subnets.tier(tier))))
+        planned = sorted(zip(config.availability_zones, map(str, network.subnets.tier(tier)), strict=True))
         if held != planned:
             problems.append(f"{tier} subnets: expected {planned}, found {held}")
     public_ids = {s["SubnetId"] for s in subnets if {"Key": "Tier", "Value": "public"} in s.get("Tags", [])}

@@ -32,7 +32,7 @@ class Emulator:
     _fence: socket.socket | None = None
 
     @contextmanager
-    def running(self) -> Iterator["Emulator"]:
+    def running(self) -> Iterator[Emulator]:
         from moto.server import ThreadedMotoServer
 
         # IAM's backend reads this when it is created: AWS-managed policy ARNs exist only with it.
@@ -57,7 +57,7 @@ class Emulator:
 
     @property
     def fence(self) -> str:
-        return "http://127.0.0.1:%d" % self._fence.getsockname()[1]
+        return f"http://127.0.0.1:{self._fence.getsockname()[1]}"
 
     def terraform_env(self) -> dict[str, str]:
         return {

@@ -9,8 +9,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from bootstrap.cutover_runner import RUNNER_ROLE
 from infra.review.diff import ABSENT, BlockChange, flatten
@@ -145,7 +146,7 @@ def waf_risks(changes: Iterable[BlockChange]) -> list[Risk]:
     for change in changes:
         if change.kind != "resource":
             continue
-        def flag(detail: str) -> None:
+        def flag(detail: str, change: BlockChange = change) -> None:
             risks.append(Risk("waf", change.stack, change.address, detail))
 
         if change.action == "removed" and change.type == "aws_wafv2_web_acl":

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,7 @@ def spans(history: list[Write]) -> list[tuple[str, int, int]]:
 def overlaps(history: list[Write]) -> list[tuple[str, str]]:
     """Pairs of children whose writes interleave: both ran at once."""
     ordered = spans(history)
-    return [(a[0], b[0]) for a, b in zip(ordered, ordered[1:]) if b[1] < a[2]]
+    return [(a[0], b[0]) for a, b in pairwise(ordered) if b[1] < a[2]]
 
 
 def test_overlap_detector_sees_interleaved_writers():
@@ -233,7 +234,7 @@ def test_a_leader_restarts_its_command_with_backoff_and_keeps_the_lock(servers, 
         starts = root / "starts"
         wait_for(lambda: starts.exists() and len(starts.read_text().split()) >= 3, timeout=20, what="three starts")
         times = [float(t) for t in starts.read_text().split()]
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in pairwise(times)]
         assert gaps[1] > gaps[0] * 1.5, gaps  # 1 s, then 2 s
         token = lock_server.client().get("fleet-lock:crashy")
         assert token and token.decode().split("/")[1] == str(process.pid)

@@ -329,7 +329,7 @@ def test_script_writes_env_and_starts_pm2_in_order(tmp_path, variant):
         r"^pm2 save",
     ]
     positions = [_position(calls, pattern) for pattern in order]
-    assert positions == sorted(positions), list(zip(order, positions))
+    assert positions == sorted(positions), list(zip(order, positions, strict=True))
     assert f"chown app:app {root}/opt/app/Backend/.env" in calls
     assert calls[_position(calls, r"^pm2 start") + 1] == "INSTANCE_ID=i-0123456789abcdef0"
 

@@ -101,7 +101,7 @@ def test_without_certificate_http_forwards_and_only_port_80_is_open(synthesized,
 
 def test_with_certificate_https_uses_tls13_and_http_redirects(toggled):
     config, synth = toggled
-    listeners = {l["port"]: l for l in synth.resources("app", "aws_lb_listener").values()}
+    listeners = {listener["port"]: listener for listener in synth.resources("app", "aws_lb_listener").values()}
     assert set(listeners) == {80, 443}
     https = listeners[443]
     assert https["protocol"] == "HTTPS" and https["certificate_arn"] == CERTIFICATE

@@ -384,10 +384,9 @@ def test_data_stack_depends_on_the_network_stack_only(synthesized):
 
 def test_interface_the_app_stack_codes_against_crosses_stacks(tmp_path):
     # GIVEN a stand-in for the app stack that uses every attribute of the contract
+    from infra.app import build_app
     from infra.engine import TerraformOutput, TerraformStack, Token
     from infra.engine.aws.provider import AwsProvider
-
-    from infra.app import build_app
 
     app, stacks = build_app(load_environment("dev"), tmp_path)
     data = next(s for s in stacks if s.kind == "data")
@@ -442,9 +441,8 @@ def test_interface_the_app_stack_codes_against_crosses_stacks(tmp_path):
 def test_toggles_bring_your_own_key_performance_insights_and_no_enhanced_monitoring(tmp_path):
     # GIVEN prod's class, which runs Performance Insights, a customer's own storage key and monitoring off (a
     # smaller class that runs it, db.t3.medium, is refused: prod's fleet would overrun its connection budget)
-    from infra.engine import Testing
-
     from infra.app import build_app
+    from infra.engine import Testing
 
     own_key = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-0000-1111-2222-333344445555"
     database = {"performance_insights": True, "storage_kms_key_arn": own_key, "monitoring_interval": 0}

@@ -191,11 +191,10 @@ def test_public_health_check_and_its_alarm_notify_the_monitoring_topic(edge):
 def test_without_cloudfront_names_alias_the_alb_and_the_check_follows_its_protocol():
     # GIVEN the edge's DNS constructs pointed at an ALB without a certificate (CloudFront off), in a
     # throwaway stack (no second full synth) THEN A records only, with target health, and an HTTP check.
-    from infra.engine import Testing
-
     from infra.config import load_environment
     from infra.constructs.public_health_check import PublicHealthCheck
     from infra.constructs.site_records import SiteRecords
+    from infra.engine import Testing
     from infra.stacks.base import EnvironmentStack
 
     class Probe(EnvironmentStack):

@@ -68,7 +68,7 @@ def _widget_dimensions(body: dict):
             for row in widget["properties"]["metrics"]:
                 namespace, metric, *rest = row
                 rest = rest[:-1] if rest and isinstance(rest[-1], dict) else rest
-                yield namespace, metric, dict(zip(rest[::2], rest[1::2]))
+                yield namespace, metric, dict(zip(rest[::2], rest[1::2], strict=True))
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

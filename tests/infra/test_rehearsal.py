@@ -274,4 +274,4 @@ def test_lite_rehearsal_applies_replans_clean_and_destroys_everything(terraform,
     # The 3-minute budget is reported, not asserted: a wall-time assertion fails on a loaded
     # machine for reasons unrelated to the code (the brief keeps timing out of unit tests).
     if elapsed >= LITE_BUDGET_SECONDS:
-        warnings.warn(f"lite rehearsal took {elapsed:.0f}s (budget {LITE_BUDGET_SECONDS}s)")
+        warnings.warn(f"lite rehearsal took {elapsed:.0f}s (budget {LITE_BUDGET_SECONDS}s)", stacklevel=2)

@@ -8,7 +8,15 @@ import subprocess
 
 from infra.checkov_scan import Finding
 from infra.review.diff import ABSENT, diff
-from infra.review.report import COMMENT_MARKER, DIGEST_MARKER, CheckovDelta, EnvironmentReview, Review, to_json, to_markdown
+from infra.review.report import (
+    COMMENT_MARKER,
+    DIGEST_MARKER,
+    CheckovDelta,
+    EnvironmentReview,
+    Review,
+    to_json,
+    to_markdown,
+)
 from infra.review.risks import checkov_risks, find_risks
 from infra.synthesized import SynthDir, SynthStack, digest
 from tests.conftest import engine_modules_loaded_by

@@ -284,7 +284,7 @@ def test_no_web_acl_or_alarm_refers_to_rules_the_web_acl_lacks(synthesized, env)
     body = json.loads(only_resource(synth.resources("monitoring", "aws_cloudwatch_dashboard"))["dashboard_body"])
     dimensions = [a["dimensions"] for a in synth.resources("monitoring", "aws_cloudwatch_metric_alarm").values()]
     dimensions += [
-        dict(zip(row[2:-1:2], row[3:-1:2]))
+        dict(zip(row[2:-1:2], row[3:-1:2], strict=True))
         for w in body["widgets"]
         if w["type"] == "metric"
         for row in w["properties"]["metrics"]

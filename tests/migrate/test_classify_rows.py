@@ -2,16 +2,16 @@ import io
 import random
 
 import pytest
-from tests.conftest import missing
 
+from migrate import rows
 from migrate.classify import Classified, Kind, classify
 from migrate.errors import BadInput
 from migrate.plan import DumpSummary, Step, steps
 from migrate.prescan import quick_summary
 from migrate.rewrite import EVERY_RULE, Rewriter
-from migrate import rows
 from migrate.rows import count_rows, read_values
 from migrate.splitter import Statement, split
+from tests.conftest import missing
 
 
 @pytest.mark.parametrize(("sql", "expected"), [

@@ -47,7 +47,7 @@ def test_crlf_and_mixed_dumps_split_into_the_lf_dumps_statements(every, chunk):
     got = split_all(data, chunk)
     expected = split_all(LF_DUMP, 1 << 20)
     assert len(got) == len(expected) == 7
-    for (sql, offset, line), (lf_sql, _, lf_line) in zip(got, expected):
+    for (sql, offset, line), (lf_sql, _, lf_line) in zip(got, expected, strict=True):
         # A statement's own line breaks keep their bytes; it starts where the dump says, on the same line.
         assert sql.replace(b"\r\n", b"\n") == lf_sql.replace(b"\r\n", b"\n")
         assert data[offset:offset + len(sql)] == sql and line == lf_line

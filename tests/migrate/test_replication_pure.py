@@ -8,8 +8,8 @@ import pytest
 
 from migrate import binlog_source, coordinates, replica
 from migrate.classify import classify
-from migrate.cutover import Lag
 from migrate.coordinates import MARIADB, MYSQL, Coordinates
+from migrate.cutover import Lag
 from migrate.replication import Behind, catch_up_eta
 from migrate.rewrite import EVERY_RULE, Rewriter
 
@@ -247,7 +247,10 @@ def _source(**changes) -> binlog_source.SourceFacts:
     return binlog_source.SourceFacts(**{**facts, **changes})
 
 
-def _problems(facts, origin=Coordinates("binlog.000002", 157), tls=True, flavor=MYSQL):
+ORIGIN = Coordinates("binlog.000002", 157)
+
+
+def _problems(facts, origin=ORIGIN, tls=True, flavor=MYSQL):
     return binlog_source.problems(facts, origin, target_server_id=2, target_flavor=flavor, tls=tls)
 
 

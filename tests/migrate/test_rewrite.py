@@ -3,8 +3,16 @@ from dataclasses import replace
 import pytest
 
 from migrate.classify import Kind, classify
-from migrate.rewrite import (EVERY_RULE, RULES, Context, Rewriter, map_collations, mapped_collation, rules_for,
-                             strip_definer)
+from migrate.rewrite import (
+    EVERY_RULE,
+    RULES,
+    Context,
+    Rewriter,
+    map_collations,
+    mapped_collation,
+    rules_for,
+    strip_definer,
+)
 from migrate.target_facts import TargetFacts
 
 # The rules every target needs; the others depend on what the target is (rules_for).

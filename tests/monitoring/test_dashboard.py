@@ -15,7 +15,7 @@ def _metric_rows(body: dict):
             for row in widget["properties"]["metrics"]:
                 namespace, metric, *rest = row
                 options = rest.pop() if rest and isinstance(rest[-1], dict) else {}
-                yield widget, namespace, metric, dict(zip(rest[::2], rest[1::2])), options
+                yield widget, namespace, metric, dict(zip(rest[::2], rest[1::2], strict=True)), options
 
 
 def test_body_is_json_with_a_section_per_tier():

@@ -39,7 +39,7 @@ def install_template(root: Path) -> Path:
     return template
 
 
-def start_requiring_tls(name: str, root: Path) -> tuple["MariaDB", Path]:
+def start_requiring_tls(name: str, root: Path) -> tuple[MariaDB, Path]:
     """A started server that, like RDS with ``require_secure_transport = 1``, refuses connections without
     TLS; and its self-signed certificate, the CA its clients trust (it stands in for the RDS CA bundle)."""
     cert, key = self_signed_certificate(root / f"{name}-tls")
