@@ -47,13 +47,100 @@ class Graph:
 
 
 def sections(r: MonitoredResources) -> list[tuple[str, list[Graph]]]:
-    """The dashboard's content without layout: (section title, graphs)."""
+    """The dashboard's content without layout: (section title, graphs), one section per tier."""
+    return [
+        ("Load balancer", _load_balancer_graphs(r)),
+        ("Fleet", _fleet_graphs(r)),
+        ("RDS MySQL", _database_graphs(r)),
+        ("Redis", _redis_graphs(r)),
+        *([("WAF", _web_acl_graphs(r.web_acl))] if r.web_acl else []),
+    ]
+
+
+def _load_balancer_graphs(r: MonitoredResources) -> list[Graph]:
+    elb = "AWS/ApplicationELB"
     lb = {"LoadBalancer": r.alb_arn_suffix}
     tg = {"LoadBalancer": r.alb_arn_suffix, "TargetGroup": r.target_group_arn_suffix}
-    asg = {"AutoScalingGroupName": r.asg_name}
-    db = {"DBInstanceIdentifier": r.db_instance_id}
-    elb = "AWS/ApplicationELB"
+    return [
+        Graph("Requests", (Series(elb, "RequestCount", lb, "Sum", "requests"),)),
+        Graph(
+            "4xx / 5xx",
+            (
+                Series(elb, "HTTPCode_ELB_4XX_Count", lb, "Sum", "ELB 4xx"),
+                Series(elb, "HTTPCode_ELB_5XX_Count", lb, "Sum", "ELB 5xx"),
+                Series(elb, "HTTPCode_Target_4XX_Count", tg, "Sum", "app 4xx"),
+                Series(elb, "HTTPCode_Target_5XX_Count", tg, "Sum", "app 5xx"),
+            ),
+        ),
+        Graph(
+            "Response time",
+            tuple(Series(elb, "TargetResponseTime", tg, p, p) for p in ("p50", "p95", "p99")),
+            unit_label="seconds",
+        ),
+        Graph(
+            "Healthy / unhealthy hosts",
+            (
+                Series(elb, "HealthyHostCount", tg, "Minimum", "healthy"),
+                Series(elb, "UnHealthyHostCount", tg, "Maximum", "unhealthy"),
+            ),
+        ),
+    ]
 
+
+def _fleet_graphs(r: MonitoredResources) -> list[Graph]:
+    asg = {"AutoScalingGroupName": r.asg_name}
+    return [
+        Graph(
+            "In-service instances",
+            (
+                Series("AWS/AutoScaling", "GroupInServiceInstances", asg, "Average", "in service"),
+                Series("AWS/AutoScaling", "GroupDesiredCapacity", asg, "Average", "desired"),
+            ),
+        ),
+        Graph(
+            "CPU",
+            (
+                Series("AWS/EC2", "CPUUtilization", asg, "Average", "average"),
+                Series("AWS/EC2", "CPUUtilization", asg, "Maximum", "max"),
+            ),
+            unit_label="%",
+        ),
+        Graph(
+            "Memory (CloudWatch agent)",
+            (
+                Series("CWAgent", "mem_used_percent", asg, "Average", "average"),
+                Series("CWAgent", "mem_used_percent", asg, "Maximum", "max"),
+            ),
+            unit_label="%",
+        ),
+    ]
+
+
+def _database_graphs(r: MonitoredResources) -> list[Graph]:
+    db = {"DBInstanceIdentifier": r.db_instance_id}
+    return [
+        Graph("CPU", (Series("AWS/RDS", "CPUUtilization", db, "Average", "CPU"),), unit_label="%"),
+        Graph("Connections", (Series("AWS/RDS", "DatabaseConnections", db, "Maximum", "connections"),)),
+        Graph(
+            "Free storage and memory",
+            (
+                Series("AWS/RDS", "FreeStorageSpace", db, "Minimum", "free storage"),
+                Series("AWS/RDS", "FreeableMemory", db, "Minimum", "freeable memory"),
+            ),
+            unit_label="bytes",
+        ),
+        Graph(
+            "Latency",
+            (
+                Series("AWS/RDS", "ReadLatency", db, "Average", "read"),
+                Series("AWS/RDS", "WriteLatency", db, "Average", "write"),
+            ),
+            unit_label="seconds",
+        ),
+    ]
+
+
+def _redis_graphs(r: MonitoredResources) -> list[Graph]:
     def per_cluster(metric: str, stat: str) -> tuple[Series, ...]:
         return tuple(
             Series("AWS/ElastiCache", metric, {"CacheClusterId": cluster}, stat, f"member {i}")
@@ -61,94 +148,10 @@ def sections(r: MonitoredResources) -> list[tuple[str, list[Graph]]]:
         )
 
     return [
-        (
-            "Load balancer",
-            [
-                Graph("Requests", (Series(elb, "RequestCount", lb, "Sum", "requests"),)),
-                Graph(
-                    "4xx / 5xx",
-                    (
-                        Series(elb, "HTTPCode_ELB_4XX_Count", lb, "Sum", "ELB 4xx"),
-                        Series(elb, "HTTPCode_ELB_5XX_Count", lb, "Sum", "ELB 5xx"),
-                        Series(elb, "HTTPCode_Target_4XX_Count", tg, "Sum", "app 4xx"),
-                        Series(elb, "HTTPCode_Target_5XX_Count", tg, "Sum", "app 5xx"),
-                    ),
-                ),
-                Graph(
-                    "Response time",
-                    tuple(Series(elb, "TargetResponseTime", tg, p, p) for p in ("p50", "p95", "p99")),
-                    unit_label="seconds",
-                ),
-                Graph(
-                    "Healthy / unhealthy hosts",
-                    (
-                        Series(elb, "HealthyHostCount", tg, "Minimum", "healthy"),
-                        Series(elb, "UnHealthyHostCount", tg, "Maximum", "unhealthy"),
-                    ),
-                ),
-            ],
-        ),
-        (
-            "Fleet",
-            [
-                Graph(
-                    "In-service instances",
-                    (
-                        Series("AWS/AutoScaling", "GroupInServiceInstances", asg, "Average", "in service"),
-                        Series("AWS/AutoScaling", "GroupDesiredCapacity", asg, "Average", "desired"),
-                    ),
-                ),
-                Graph(
-                    "CPU",
-                    (
-                        Series("AWS/EC2", "CPUUtilization", asg, "Average", "average"),
-                        Series("AWS/EC2", "CPUUtilization", asg, "Maximum", "max"),
-                    ),
-                    unit_label="%",
-                ),
-                Graph(
-                    "Memory (CloudWatch agent)",
-                    (
-                        Series("CWAgent", "mem_used_percent", asg, "Average", "average"),
-                        Series("CWAgent", "mem_used_percent", asg, "Maximum", "max"),
-                    ),
-                    unit_label="%",
-                ),
-            ],
-        ),
-        (
-            "RDS MySQL",
-            [
-                Graph("CPU", (Series("AWS/RDS", "CPUUtilization", db, "Average", "CPU"),), unit_label="%"),
-                Graph("Connections", (Series("AWS/RDS", "DatabaseConnections", db, "Maximum", "connections"),)),
-                Graph(
-                    "Free storage and memory",
-                    (
-                        Series("AWS/RDS", "FreeStorageSpace", db, "Minimum", "free storage"),
-                        Series("AWS/RDS", "FreeableMemory", db, "Minimum", "freeable memory"),
-                    ),
-                    unit_label="bytes",
-                ),
-                Graph(
-                    "Latency",
-                    (
-                        Series("AWS/RDS", "ReadLatency", db, "Average", "read"),
-                        Series("AWS/RDS", "WriteLatency", db, "Average", "write"),
-                    ),
-                    unit_label="seconds",
-                ),
-            ],
-        ),
-        (
-            "Redis",
-            [
-                Graph("Engine CPU", per_cluster("EngineCPUUtilization", "Average"), unit_label="%"),
-                Graph("Memory used (% of maxmemory)", per_cluster("DatabaseMemoryUsagePercentage", "Maximum"), unit_label="%"),
-                Graph("Evictions", per_cluster("Evictions", "Sum")),
-                Graph("Connections", per_cluster("CurrConnections", "Maximum")),
-            ],
-        ),
-        *([("WAF", _web_acl_graphs(r.web_acl))] if r.web_acl else []),
+        Graph("Engine CPU", per_cluster("EngineCPUUtilization", "Average"), unit_label="%"),
+        Graph("Memory used (% of maxmemory)", per_cluster("DatabaseMemoryUsagePercentage", "Maximum"), unit_label="%"),
+        Graph("Evictions", per_cluster("Evictions", "Sum")),
+        Graph("Connections", per_cluster("CurrConnections", "Maximum")),
     ]
 
 
