@@ -219,8 +219,10 @@ class Link:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.buffer)
             self.sockets += [client, server]
             self.connections += 1
-            for pipe in (_Pipe(client, server, self.up, self.spec.window),
-                         _Pipe(server, client, self.down, self.spec.window)):
+            for pipe in (
+                _Pipe(client, server, self.up, self.spec.window),
+                _Pipe(server, client, self.down, self.spec.window),
+            ):
                 self.pipes.append(pipe)
                 self.threads += pipe.start()
 

@@ -46,9 +46,15 @@ from migrate.splitter import split  # noqa: E402
 from migrate.verify import compare  # noqa: E402
 from tests.servers.mariadb import PASSWORD, USER, CheckpointPoller, MariaDB, install_template, missing_binaries  # noqa: E402
 
-SERVER_SETTINGS = ("--innodb-buffer-pool-size=1G", "--innodb-log-file-size=256M",
-                   "--innodb-flush-log-at-trx-commit=2", "--log-bin=binlog", "--server-id=1",
-                   "--max-allowed-packet=64M", "--log-bin-trust-function-creators=1")
+SERVER_SETTINGS = (
+    "--innodb-buffer-pool-size=1G",
+    "--innodb-log-file-size=256M",
+    "--innodb-flush-log-at-trx-commit=2",
+    "--log-bin=binlog",
+    "--server-id=1",
+    "--max-allowed-packet=64M",
+    "--log-bin-trust-function-creators=1",
+)
 STATEMENT_BYTES = 1_000_000
 HEADER = b"""-- deterministic benchmark dump (bench/migrate.py)
 /*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
@@ -80,17 +86,31 @@ MYDUMPER_BINARIES = ("mydumper", "myloader")
 PHASES = ("prescan", "load", "verify")
 RSS_LIMIT_MB = 150
 SHARE = {"orders": 0.4, "events": 0.3, "blobs": 0.15, "logs": 0.15}
-_ESCAPES = {b"\x00": b"\\0", b"'": b"\\'", b'"': b'\\"', b"\\": b"\\\\", b"\n": b"\\n", b"\r": b"\\r",
-            b"\x1a": b"\\Z"}
+_ESCAPES = {b"\x00": b"\\0", b"'": b"\\'", b'"': b'\\"', b"\\": b"\\\\", b"\n": b"\\n", b"\r": b"\\r", b"\x1a": b"\\Z"}
 
 
 def escape(value: bytes) -> bytes:
-    return b"".join(_ESCAPES.get(value[i:i + 1], value[i:i + 1]) for i in range(len(value)))
+    return b"".join(_ESCAPES.get(value[i : i + 1], value[i : i + 1]) for i in range(len(value)))
 
 
 def string_pool(rnd: random.Random, size: int, binary: bool) -> list[bytes]:
-    words = ["order", "paid", "it's", 'say "hi"', "back\\slash", "semi;colon", "naïve", "😀", "DEFINER=x",
-             "line\nbreak", "tab\t", "50%", "(paren)", "),(", "-- dash"]
+    words = [
+        "order",
+        "paid",
+        "it's",
+        'say "hi"',
+        "back\\slash",
+        "semi;colon",
+        "naïve",
+        "😀",
+        "DEFINER=x",
+        "line\nbreak",
+        "tab\t",
+        "50%",
+        "(paren)",
+        "),(",
+        "-- dash",
+    ]
     pool = []
     for _ in range(size):
         if binary:
@@ -132,8 +152,14 @@ def _row(table: str, n: int, rnd: random.Random, texts: list[bytes], blobs: list
     day = b"2024-%02d-%02d %02d:%02d:%02d" % (n % 12 + 1, n % 28 + 1, n % 24, n % 60, (n * 7) % 60)
     if table == "orders":
         total = b"NULL" if n % 17 == 0 else b"%d.%02d" % (rnd.randrange(100000), n % 100)
-        return b"(%d,%d,'%s',%s,'%s','%s')" % (n, rnd.randrange(1, 50000), (b"new", b"paid", b"shipped")[n % 3],
-                                               total, rnd.choice(texts), day)
+        return b"(%d,%d,'%s',%s,'%s','%s')" % (
+            n,
+            rnd.randrange(1, 50000),
+            (b"new", b"paid", b"shipped")[n % 3],
+            total,
+            rnd.choice(texts),
+            day,
+        )
     if table == "events":
         return b"(%d,'kind%d','%s','%s')" % (n, n % 13, rnd.choice(texts), day)
     if table == "blobs":
@@ -160,8 +186,7 @@ def run_client(args: list[str], server: MariaDB, env: dict[str, str], stdin_path
     cpu_before = server_cpu(server.process.pid)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    with (stdin_path.open("rb") if stdin_path else open(os.devnull, "rb")) as stdin, \
-            tempfile.TemporaryFile() as out:
+    with stdin_path.open("rb") if stdin_path else open(os.devnull, "rb") as stdin, tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(args, stdin=stdin, stdout=out, stderr=subprocess.STDOUT, env=env)
         rss = 0.0
         while proc.poll() is None:
@@ -177,8 +202,12 @@ def run_client(args: list[str], server: MariaDB, env: dict[str, str], stdin_path
             name = "migrate run" if args[0] == sys.executable else args[0]
             sys.exit(f"{name} failed:\n{out.read().decode(errors='replace')[-3000:]}")
     client_cpu = usage.ru_utime + usage.ru_stime - children.ru_utime - children.ru_stime
-    return {"wall": wall, "rss_mb": rss, "client_cpu": client_cpu,
-            "server_cpu": server_cpu(server.process.pid) - cpu_before}
+    return {
+        "wall": wall,
+        "rss_mb": rss,
+        "client_cpu": client_cpu,
+        "server_cpu": server_cpu(server.process.pid) - cpu_before,
+    }
 
 
 def splitter_speed(path: Path) -> float:
@@ -207,8 +236,19 @@ def soak(dump: Path, root: Path, template: Path, kills: int, seed: int) -> None:
     server.start(template)
     try:
         server.create_database("reference")
-        run_client(["mariadb", "--no-defaults", f"--socket={server.socket_path}", "-uroot",
-                    "--default-character-set=utf8mb4", "reference"], server, env, dump)
+        run_client(
+            [
+                "mariadb",
+                "--no-defaults",
+                f"--socket={server.socket_path}",
+                "-uroot",
+                "--default-character-set=utf8mb4",
+                "reference",
+            ],
+            server,
+            env,
+            dump,
+        )
         with dump.open("rb") as f:
             total = sum(1 for _ in split(f.read))
         rnd, landed, cycles = random.Random(seed), 0, 0
@@ -221,8 +261,12 @@ def soak(dump: Path, root: Path, template: Path, kills: int, seed: int) -> None:
                 server.create_database("soaked")
                 poller.conn = None
                 continue
-            proc = subprocess.Popen(migrate_args(server, "soaked", dump, "--resume"), stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, env=env)
+            proc = subprocess.Popen(
+                migrate_args(server, "soaked", dump, "--resume"),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
             if poller.wait(proc, rnd.randrange(done + 1, total + 1)):
                 proc.send_signal(signal.SIGKILL)
                 landed += 1
@@ -233,20 +277,26 @@ def soak(dump: Path, root: Path, template: Path, kills: int, seed: int) -> None:
                 cycles += 1
                 server.create_database("soaked")
                 poller.conn = None
-        final = subprocess.run(migrate_args(server, "soaked", dump, "--resume"), capture_output=True, env=env,
-                               check=False)
+        final = subprocess.run(
+            migrate_args(server, "soaked", dump, "--resume"), capture_output=True, env=env, check=False
+        )
         if final.returncode != 0:
             sys.exit(f"final resume failed:\n{final.stdout.decode()}{final.stderr.decode()}")
         with server.root_connection("reference") as ref, server.root_connection("soaked") as got:
             verdicts = compare(ref, got)
         reference = server.table_definitions("reference")
-        keys_differ = sorted(table for table, definition in server.table_definitions("soaked", (TABLE,)).items()
-                             if definition != reference.get(table))
+        keys_differ = sorted(
+            table
+            for table, definition in server.table_definitions("soaked", (TABLE,)).items()
+            if definition != reference.get(table)
+        )
     finally:
         server.stop()
     bad = [v.table for v in verdicts if not v.match] + [f"{t} (definition)" for t in keys_differ]
-    print(f"soak: {landed} kills over {cycles + 1} loads of a {total}-statement dump; {len(verdicts)} tables' "
-          "rows and definitions compared with a native load: " + (f"MISMATCH in {bad}" if bad else "all equal"))
+    print(
+        f"soak: {landed} kills over {cycles + 1} loads of a {total}-statement dump; {len(verdicts)} tables' "
+        "rows and definitions compared with a native load: " + (f"MISMATCH in {bad}" if bad else "all equal")
+    )
     if bad:
         sys.exit(1)
 
@@ -270,8 +320,9 @@ def fresh_server(name: str, root: Path, template: Path, keep: bool) -> Iterator[
             shutil.rmtree(root / name, ignore_errors=True)
 
 
-def timed_load(server: MariaDB, database: str, args: list[str], env: dict[str, str], stdin_path: Path | None,
-               rows: dict[str, int]) -> dict[str, float]:
+def timed_load(
+    server: MariaDB, database: str, args: list[str], env: dict[str, str], stdin_path: Path | None, rows: dict[str, int]
+) -> dict[str, float]:
     server.create_database(database)
     result = run_client(args, server, env, stdin_path)
     check_counts(server, database, rows)
@@ -279,37 +330,74 @@ def timed_load(server: MariaDB, database: str, args: list[str], env: dict[str, s
 
 
 def native_args(server: MariaDB, database: str, *flags: str, port: int | None = None) -> list[str]:
-    return ["mariadb", "--no-defaults", "--protocol=TCP", "-h127.0.0.1", f"-P{port or server.port}", f"-u{USER}",
-            "--default-character-set=utf8mb4", *flags, database]
+    return [
+        "mariadb",
+        "--no-defaults",
+        "--protocol=TCP",
+        "-h127.0.0.1",
+        f"-P{port or server.port}",
+        f"-u{USER}",
+        "--default-character-set=utf8mb4",
+        *flags,
+        database,
+    ]
 
 
-def migrate_args(server: MariaDB, database: str, dump: Path, *flags: str, port: int | None = None,
-                 checkout: Path | None = None) -> list[str]:
+def migrate_args(
+    server: MariaDB, database: str, dump: Path, *flags: str, port: int | None = None, checkout: Path | None = None
+) -> list[str]:
     """``migrate run``, from ``checkout`` (another worktree, for a baseline) instead of this one if given."""
     code = "from migrate.cli import main; main()"
     if checkout is not None:
         code = f"import sys; sys.path.insert(0, {str(checkout)!r}); " + code
-    return [sys.executable, "-c", code, "run", str(dump),
-            "--target", f"mysql+pymysql://{USER}@127.0.0.1:{port or server.port}/{database}", *flags]
+    return [
+        sys.executable,
+        "-c",
+        code,
+        "run",
+        str(dump),
+        "--target",
+        f"mysql+pymysql://{USER}@127.0.0.1:{port or server.port}/{database}",
+        *flags,
+    ]
 
 
 def myloader_args(server: MariaDB, directory: Path, database: str, jobs: int, binlog: bool) -> list[str]:
     """The password comes from MYSQL_PWD in the environment, never the command line."""
-    return ["myloader", "-d", str(directory), "-t", str(jobs), "-B", database, "-h", "127.0.0.1",
-            "-P", str(server.port), "-u", USER, *(["--enable-binlog"] if binlog else [])]
+    return [
+        "myloader",
+        "-d",
+        str(directory),
+        "-t",
+        str(jobs),
+        "-B",
+        database,
+        "-h",
+        "127.0.0.1",
+        "-P",
+        str(server.port),
+        "-u",
+        USER,
+        *(["--enable-binlog"] if binlog else []),
+    ]
 
 
 def export(server: MariaDB, database: str, directory: Path) -> str:
     """mydumper ``database`` into ``directory`` as root over the socket (untimed); a line saying so."""
     started = time.perf_counter()
-    done = subprocess.run(["mydumper", "-S", server.socket_path, "-u", "root", "-B", database,
-                           "-o", str(directory), "-t", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          check=False)
+    done = subprocess.run(
+        ["mydumper", "-S", server.socket_path, "-u", "root", "-B", database, "-o", str(directory), "-t", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        check=False,
+    )
     if done.returncode != 0:
         sys.exit(f"mydumper failed:\n{done.stdout.decode(errors='replace')[-3000:]}")
     files = [f for f in directory.iterdir() if f.is_file()]
-    return (f"mydumper: exported `{database}` in {time.perf_counter() - started:.0f} s (untimed): "
-            f"{len(files)} files, {sum(f.stat().st_size for f in files) / 1e6:.0f} MB")
+    return (
+        f"mydumper: exported `{database}` in {time.perf_counter() - started:.0f} s (untimed): "
+        f"{len(files)} files, {sum(f.stat().st_size for f in files) / 1e6:.0f} MB"
+    )
 
 
 def crlf_copy(dump: Path, copy: Path) -> None:
@@ -322,17 +410,22 @@ def crlf_copy(dump: Path, copy: Path) -> None:
 
 def crlf_text(results: dict[str, dict[str, float]]) -> str:
     lf, crlf = results["migrate"]["wall"], results["migrate (CRLF)"]["wall"]
-    return (f"CRLF line endings: {crlf:.1f} s against {lf:.1f} s for the same dump with LF "
-            f"({100 * (crlf / lf - 1):+.1f} %; the target is within 5 %)")
+    return (
+        f"CRLF line endings: {crlf:.1f} s against {lf:.1f} s for the same dump with LF "
+        f"({100 * (crlf / lf - 1):+.1f} %; the target is within 5 %)"
+    )
 
 
 def phases_text(report: dict) -> str:
     """migrate's phase timings and LOAD DATA share, from its --report JSON."""
     timings, load_data = report["timings"], report["load_data"]
     total = sum(timings[name] for name in PHASES)
-    return ("migrate phases: " + ", ".join(f"{name} {timings[name]:.1f} s" for name in PHASES)
-            + f" (verification = {100 * timings['verify'] / total:.0f} % of the total, last round); "
-            f"{load_data['rows']:,} rows as LOAD DATA LOCAL, {load_data['batches_resent']} batches re-sent as INSERTs")
+    return (
+        "migrate phases: "
+        + ", ".join(f"{name} {timings[name]:.1f} s" for name in PHASES)
+        + f" (verification = {100 * timings['verify'] / total:.0f} % of the total, last round); "
+        f"{load_data['rows']:,} rows as LOAD DATA LOCAL, {load_data['batches_resent']} batches re-sent as INSERTs"
+    )
 
 
 def ratio_text(results: dict[str, dict[str, float]]) -> str:
@@ -343,8 +436,9 @@ def ratio_text(results: dict[str, dict[str, float]]) -> str:
     return text + "; migrate's time includes its prescan and the COUNT(*) verification"
 
 
-def side_by_side(dump: Path, rows: dict[str, int], root: Path, template: Path, options: argparse.Namespace,
-                 env: dict[str, str]) -> None:
+def side_by_side(
+    dump: Path, rows: dict[str, int], root: Path, template: Path, options: argparse.Namespace, env: dict[str, str]
+) -> None:
     exported, report = root / "mydumper", root / "migrate-report.json"
     rounds: list[dict[str, dict[str, float]]] = []
     for round_ in range(1, options.rounds + 1):
@@ -356,8 +450,10 @@ def side_by_side(dump: Path, rows: dict[str, int], root: Path, template: Path, o
             if not options.skip_myloader and round_ == 1:
                 print(export(server, "native", exported))
         if not options.skip_myloader:
-            for label, name, binlog in (("myloader", "myloader", True),
-                                        ("myloader (binlog off)", "myloader-nobinlog", False)):
+            for label, name, binlog in (
+                ("myloader", "myloader", True),
+                ("myloader (binlog off)", "myloader-nobinlog", False),
+            ):
                 with fresh_server(f"{name}-{round_}", root, template, options.keep) as server:
                     args = myloader_args(server, exported, "myloader", options.jobs, binlog)
                     results[label] = timed_load(server, "myloader", args, env, None, rows)
@@ -371,27 +467,39 @@ def side_by_side(dump: Path, rows: dict[str, int], root: Path, template: Path, o
                 args = migrate_args(server, "migrate", path, "--jobs", str(options.jobs), *flags)
                 results[label] = timed_load(server, "migrate", args, env, None, rows)
         if options.rounds > 1:
-            print(f"round {round_}: " + ratio_text(results).split(";")[0]
-                  + (f"; {crlf_text(results).split(' (')[0]}" if options.crlf else ""), flush=True)
+            print(
+                f"round {round_}: "
+                + ratio_text(results).split(";")[0]
+                + (f"; {crlf_text(results).split(' (')[0]}" if options.crlf else ""),
+                flush=True,
+            )
         rounds.append(results)
-    results = {name: {metric: statistics.median(r[name][metric] for r in rounds) for metric in rounds[0][name]}
-               for name in rounds[0]}
+    results = {
+        name: {metric: statistics.median(r[name][metric] for r in rounds) for metric in rounds[0][name]}
+        for name in rounds[0]
+    }
 
     total_rows = sum(rows.values())
-    print("server: a fresh MariaDB per client, " + " ".join(SERVER_SETTINGS) + "; all over TCP loopback; "
-          f"migrate --jobs {options.jobs}" + ("" if options.skip_myloader else f", myloader -t {options.jobs}"))
+    print(
+        "server: a fresh MariaDB per client, " + " ".join(SERVER_SETTINGS) + "; all over TCP loopback; "
+        f"migrate --jobs {options.jobs}" + ("" if options.skip_myloader else f", myloader -t {options.jobs}")
+    )
     if options.skip_myloader:
         print("myloader: the comparison did not run (--skip-myloader)")
     else:
-        print("myloader: --enable-binlog keeps the restore in the binary log, as `mariadb <` and `migrate run` do "
-              "and as RDS requires; \"binlog off\" is its default (SET SQL_LOG_BIN=0, which RDS's master user "
-              "cannot do), for information only")
+        print(
+            "myloader: --enable-binlog keeps the restore in the binary log, as `mariadb <` and `migrate run` do "
+            'and as RDS requires; "binlog off" is its default (SET SQL_LOG_BIN=0, which RDS\'s master user '
+            "cannot do), for information only"
+        )
     if options.rounds > 1:
         print(f"median of {options.rounds} rounds:")
     print(f"{'client':<21} {'wall s':>8} {'rows/s':>10} {'peak RSS MB':>12} {'client CPU s':>13} {'server CPU s':>13}")
     for name, r in results.items():
-        print(f"{name:<21} {r['wall']:>8.1f} {total_rows / r['wall']:>10,.0f} {r['rss_mb']:>12.0f} "
-              f"{r['client_cpu']:>13.1f} {r['server_cpu']:>13.1f}")
+        print(
+            f"{name:<21} {r['wall']:>8.1f} {total_rows / r['wall']:>10,.0f} {r['rss_mb']:>12.0f} "
+            f"{r['client_cpu']:>13.1f} {r['server_cpu']:>13.1f}"
+        )
     print(ratio_text(results))
     if options.crlf:
         print(crlf_text(results))
@@ -401,8 +509,9 @@ def side_by_side(dump: Path, rows: dict[str, int], root: Path, template: Path, o
 LINK_GOAL = 1.5  # issue 21: migrate run at least this much faster than mariadb --compress on every link
 
 
-def link_clients(options: argparse.Namespace, dump: Path, report: Path,
-                 remote: bool) -> list[tuple[str, Callable[[MariaDB, int], list[str]], Path | None]]:
+def link_clients(
+    options: argparse.Namespace, dump: Path, report: Path, remote: bool
+) -> list[tuple[str, Callable[[MariaDB, int], list[str]], Path | None]]:
     """(label, args for a server reached at a port, stdin) of each client timed on one path. Through
     the emulator the target is a loopback port, so migrate is told what --compress auto would pick
     for a remote MariaDB."""
@@ -410,18 +519,41 @@ def link_clients(options: argparse.Namespace, dump: Path, report: Path,
     clients = [
         ("mariadb <", lambda server, port: native_args(server, "db", port=port), dump),
         ("mariadb --compress <", lambda server, port: native_args(server, "db", "--compress", port=port), dump),
-        ("migrate run", lambda server, port: migrate_args(server, "db", dump, *jobs, "--compress",
-                                                          "zlib" if remote else "auto", "--report", str(report),
-                                                          port=port), None),
+        (
+            "migrate run",
+            lambda server, port: migrate_args(
+                server,
+                "db",
+                dump,
+                *jobs,
+                "--compress",
+                "zlib" if remote else "auto",
+                "--report",
+                str(report),
+                port=port,
+            ),
+            None,
+        ),
     ]
     if not remote and options.baseline:
-        clients.append(("migrate run (baseline)", lambda server, port: migrate_args(
-            server, "db", dump, *jobs, port=port, checkout=options.baseline), None))
+        clients.append(
+            (
+                "migrate run (baseline)",
+                lambda server, port: migrate_args(server, "db", dump, *jobs, port=port, checkout=options.baseline),
+                None,
+            )
+        )
     return clients
 
 
-def link_load(server: MariaDB, spec: LinkSpec | None, args: Callable[[MariaDB, int], list[str]],
-              stdin: Path | None, env: dict[str, str], rows: dict[str, int]) -> dict[str, float]:
+def link_load(
+    server: MariaDB,
+    spec: LinkSpec | None,
+    args: Callable[[MariaDB, int], list[str]],
+    stdin: Path | None,
+    env: dict[str, str],
+    rows: dict[str, int],
+) -> dict[str, float]:
     """One timed load, through a fresh emulated link unless ``spec`` is None (loopback)."""
     if spec is None:
         return {**timed_load(server, "db", args(server, server.port), env, stdin, rows), "up": 0.0, "down": 0.0}
@@ -430,8 +562,9 @@ def link_load(server: MariaDB, spec: LinkSpec | None, args: Callable[[MariaDB, i
         return {**result, "up": link.bytes_up / 1e6, "down": link.bytes_down / 1e6}
 
 
-def over_links(dump: Path, rows: dict[str, int], root: Path, template: Path, options: argparse.Namespace,
-               env: dict[str, str]) -> bool:
+def over_links(
+    dump: Path, rows: dict[str, int], root: Path, template: Path, options: argparse.Namespace, env: dict[str, str]
+) -> bool:
     """Every client on loopback and through every link, a fresh server per load, clients in a rotating
     order per round; medians. True when migrate meets the goal on every link."""
     report = root / "migrate-report.json"
@@ -440,8 +573,10 @@ def over_links(dump: Path, rows: dict[str, int], root: Path, template: Path, opt
     for round_ in range(options.rounds):
         results: dict[tuple[str, str], dict[str, float]] = {}
         for name, spec in paths:
-            loads = [(label, spec, args, stdin) for label, args, stdin in
-                     link_clients(options, dump, report, spec is not None)]
+            loads = [
+                (label, spec, args, stdin)
+                for label, args, stdin in link_clients(options, dump, report, spec is not None)
+            ]
             if spec is not None and options.rtt_cost and spec.rtt:
                 no_delay = LinkSpec(spec.rate_bps, 0.0)
                 loads.append((f"migrate run @ {no_delay}", no_delay, *loads[-1][2:]))
@@ -449,35 +584,50 @@ def over_links(dump: Path, rows: dict[str, int], root: Path, template: Path, opt
             for label, load_spec, args, stdin in loads[turn:] + loads[:turn]:
                 with fresh_server(f"link-{len(results)}-{round_}", root, template, options.keep) as server:
                     results[(name, label)] = link_load(server, load_spec, args, stdin, env, rows)
-            print(f"round {round_ + 1} {name}: " + ", ".join(
-                f"{label} {r['wall']:.1f} s" for (path, label), r in results.items() if path == name), flush=True)
+            print(
+                f"round {round_ + 1} {name}: "
+                + ", ".join(f"{label} {r['wall']:.1f} s" for (path, label), r in results.items() if path == name),
+                flush=True,
+            )
         rounds.append(results)
-    medians = {key: {metric: statistics.median(r[key][metric] for r in rounds) for metric in rounds[0][key]}
-               for key in rounds[0]}
-    print(f"server: a fresh MariaDB per load, {' '.join(SERVER_SETTINGS)}; "
-          f"migrate --jobs {options.jobs or '(its default)'}; "
-          f"links emulated by bench/link.py (bandwidth shared per direction, RTT/2 each way)"
-          + (f"; median of {options.rounds} rounds" if options.rounds > 1 else ""))
+    medians = {
+        key: {metric: statistics.median(r[key][metric] for r in rounds) for metric in rounds[0][key]}
+        for key in rounds[0]
+    }
+    print(
+        f"server: a fresh MariaDB per load, {' '.join(SERVER_SETTINGS)}; "
+        f"migrate --jobs {options.jobs or '(its default)'}; "
+        f"links emulated by bench/link.py (bandwidth shared per direction, RTT/2 each way)"
+        + (f"; median of {options.rounds} rounds" if options.rounds > 1 else "")
+    )
     met = True
     for name, spec in paths:
         print(f"\n{name}:")
-        print(f"{'client':<34} {'wall s':>8} {'÷ migrate':>10} {'up MB':>8} {'down MB':>8} {'client CPU s':>13} "
-              f"{'peak RSS MB':>12}")
+        print(
+            f"{'client':<34} {'wall s':>8} {'÷ migrate':>10} {'up MB':>8} {'down MB':>8} {'client CPU s':>13} "
+            f"{'peak RSS MB':>12}"
+        )
         own = {label: r for (path, label), r in medians.items() if path == name}
         migrate = own["migrate run"]["wall"]
         for label, r in own.items():
-            print(f"{label:<34} {r['wall']:>8.1f} {r['wall'] / migrate:>10.2f} {r['up']:>8.1f} {r['down']:>8.1f} "
-                  f"{r['client_cpu']:>13.1f} {r['rss_mb']:>12.0f}")
+            print(
+                f"{label:<34} {r['wall']:>8.1f} {r['wall'] / migrate:>10.2f} {r['up']:>8.1f} {r['down']:>8.1f} "
+                f"{r['client_cpu']:>13.1f} {r['rss_mb']:>12.0f}"
+            )
         if spec is None:
             continue
         speedup = own["mariadb --compress <"]["wall"] / migrate
         met &= speedup >= LINK_GOAL
-        text = (f"migrate run is {speedup:.2f}x faster than mariadb --compress < (goal ≥ {LINK_GOAL}x: "
-                f"{'met' if speedup >= LINK_GOAL else 'NOT met'})")
+        text = (
+            f"migrate run is {speedup:.2f}x faster than mariadb --compress < (goal ≥ {LINK_GOAL}x: "
+            f"{'met' if speedup >= LINK_GOAL else 'NOT met'})"
+        )
         if spec.rate_bps:
             floor_s = own["migrate run"]["up"] * 1e6 * 8 / spec.rate_bps
-            text += (f"; its bytes up take {floor_s:.1f} s at {spec.rate_bps / 1e6:g} Mbit/s: "
-                     f"wall = {migrate / floor_s:.2f}x that")
+            text += (
+                f"; its bytes up take {floor_s:.1f} s at {spec.rate_bps / 1e6:g} Mbit/s: "
+                f"wall = {migrate / floor_s:.2f}x that"
+            )
         flat = own.get(f"migrate run @ {LinkSpec(spec.rate_bps, 0.0)}")
         if flat:
             text += f"; the {spec.rtt * 1000:g} ms RTT costs {100 * (migrate / flat['wall'] - 1):+.1f} % over 0 ms"
@@ -485,8 +635,10 @@ def over_links(dump: Path, rows: dict[str, int], root: Path, template: Path, opt
     loop = {label: r["wall"] for (path, label), r in medians.items() if path == "loopback"}
     if "migrate run (baseline)" in loop:
         now, before = loop["migrate run"], loop["migrate run (baseline)"]
-        print(f"\nloopback: migrate run {now:.1f} s against the baseline's {before:.1f} s "
-              f"({100 * (now / before - 1):+.1f} %)")
+        print(
+            f"\nloopback: migrate run {now:.1f} s against the baseline's {before:.1f} s "
+            f"({100 * (now / before - 1):+.1f} %)"
+        )
     return met
 
 
@@ -532,8 +684,10 @@ def rss_sizes(sizes: list[int], root: Path, template: Path, options: argparse.Na
         peaks.append(r["rss_mb"])
         print(f"{size:>8} {r['rss_mb']:>12.0f} {r['wall']:>8.1f} {sum(rows.values()):>12,}", flush=True)
     ok = flat(peaks)
-    print(f"peak RSS {sizes[0]} MB → {sizes[-1]} MB: {peaks[0]:.0f} → {peaks[-1]:.0f} MB "
-          f"(flat: {'yes' if ok else 'no'}, limit {RSS_LIMIT_MB} MB)")
+    print(
+        f"peak RSS {sizes[0]} MB → {sizes[-1]} MB: {peaks[0]:.0f} → {peaks[-1]:.0f} MB "
+        f"(flat: {'yes' if ok else 'no'}, limit {RSS_LIMIT_MB} MB)"
+    )
     return ok
 
 
@@ -542,34 +696,52 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=30, help="dump size (default 30; ≥ 500 for the real figure)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--soak", type=int, metavar="KILLS", help="run the exactly-once soak instead")
-    mode.add_argument("--rss-sizes", type=size_list, metavar="MB,MB,...",
-                      help=f"instead: migrate alone at each dump size; exit 1 unless its peak RSS is flat "
-                           f"and ≤ {RSS_LIMIT_MB} MB")
+    mode.add_argument(
+        "--rss-sizes",
+        type=size_list,
+        metavar="MB,MB,...",
+        help=f"instead: migrate alone at each dump size; exit 1 unless its peak RSS is flat and ≤ {RSS_LIMIT_MB} MB",
+    )
     parser.add_argument("--dump", type=Path, help="with --soak: this dump instead of a generated one")
     parser.add_argument("--seed", type=int, default=1, help="with --soak: seed for the kill points")
-    parser.add_argument("--jobs", type=int, help="migrate run --jobs and myloader -t (default 2; with --link, "
-                                                 "migrate's own default: 4 when it compresses)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        help="migrate run --jobs and myloader -t (default 2; with --link, migrate's own default: 4 when it compresses)",
+    )
     parser.add_argument("--skip-myloader", action="store_true", help="no myloader rows (mydumper not installed)")
     parser.add_argument("--crlf", action="store_true", help="also load a CRLF copy of the dump with migrate")
     parser.add_argument("--rounds", type=int, default=1, help="load with every client this often; report medians")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (dumps, datadirs, mydumper export)")
-    parser.add_argument("--link", type=link_spec, action="append", metavar="RATE:RTT[:JITTER]",
-                        help="instead of the loopback comparison: mariadb <, mariadb --compress < and migrate run on "
-                             "loopback and through each emulated link (repeatable), e.g. 20mbit:40ms; exit 1 "
-                             f"unless migrate is ≥ {LINK_GOAL}x faster than mariadb --compress on every link")
-    parser.add_argument("--rtt-cost", action="store_true",
-                        help="with --link: also time migrate at each link's bandwidth with no delay")
-    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
-                        help="with --link: also time migrate run from another checkout on loopback "
-                             "(e.g. a git worktree of main with its C scanner built)")
+    parser.add_argument(
+        "--link",
+        type=link_spec,
+        action="append",
+        metavar="RATE:RTT[:JITTER]",
+        help="instead of the loopback comparison: mariadb <, mariadb --compress < and migrate run on "
+        "loopback and through each emulated link (repeatable), e.g. 20mbit:40ms; exit 1 "
+        f"unless migrate is ≥ {LINK_GOAL}x faster than mariadb --compress on every link",
+    )
+    parser.add_argument(
+        "--rtt-cost", action="store_true", help="with --link: also time migrate at each link's bandwidth with no delay"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="CHECKOUT",
+        help="with --link: also time migrate run from another checkout on loopback "
+        "(e.g. a git worktree of main with its C scanner built)",
+    )
     options = parser.parse_args()
     if not options.link:
         options.jobs = options.jobs or 2
     if missing_binaries():
         sys.exit(f"missing: {', '.join(missing_binaries())}")
     if not (options.soak or options.rss_sizes or options.skip_myloader or options.link) and missing_myloader():
-        sys.exit(f"missing on PATH: {', '.join(missing_myloader())}; install Debian's `mydumper` package "
-                 "(apt-get install mydumper), or pass --skip-myloader")
+        sys.exit(
+            f"missing on PATH: {', '.join(missing_myloader())}; install Debian's `mydumper` package "
+            "(apt-get install mydumper), or pass --skip-myloader"
+        )
     root = Path(tempfile.mkdtemp(prefix="bench-migrate-"))
     env = {**os.environ, "MYSQL_PWD": PASSWORD, "MIGRATE_TARGET_PASSWORD": PASSWORD}
     if options.rss_sizes:
@@ -587,16 +759,20 @@ def main() -> None:
     else:
         started = time.perf_counter()
         rows = generate(dump, options.size_mb)
-        print(f"dump: {dump.stat().st_size / 1e6:.0f} MB, {sum(rows.values()):,} rows in {len(rows)} tables "
-              f"(generated in {time.perf_counter() - started:.0f} s)")
+        print(
+            f"dump: {dump.stat().st_size / 1e6:.0f} MB, {sum(rows.values()):,} rows in {len(rows)} tables "
+            f"(generated in {time.perf_counter() - started:.0f} s)"
+        )
     if options.soak:
         try:
             soak(dump, root, install_template(root), options.soak, options.seed)
         finally:
             shutil.rmtree(root, ignore_errors=True)
         return
-    print(f"splitter (statements and row counts): {splitter_speed(dump):.0f} MB/s of CPU time "
-          "(in-process, streaming the file)")
+    print(
+        f"splitter (statements and row counts): {splitter_speed(dump):.0f} MB/s of CPU time "
+        "(in-process, streaming the file)"
+    )
     if options.crlf:
         crlf_copy(dump, root / "dump-crlf.sql")
         print(f"splitter on the CRLF copy: {splitter_speed(root / 'dump-crlf.sql'):.0f} MB/s of CPU time")

@@ -28,9 +28,21 @@ import urllib.parse
 SETTING_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 #: Settings the bootstrap owns, under the names the app reads (REDIS_URL is fleet-lock's).
 BOOTSTRAP_SETTINGS = (
-    "INSTANCE_ID", "SERVER_PORT",
-    "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASS", "DB_PASSWORD", "DB_SSL_CA",
-    "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_TLS", "REDIS_DB", "REDIS_URL",
+    "INSTANCE_ID",
+    "SERVER_PORT",
+    "DB_HOST",
+    "DB_PORT",
+    "DB_NAME",
+    "DB_USER",
+    "DB_PASS",
+    "DB_PASSWORD",
+    "DB_SSL_CA",
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "REDIS_PASSWORD",
+    "REDIS_TLS",
+    "REDIS_DB",
+    "REDIS_URL",
 )
 DEFAULT_NODE_ENV = "production"
 #: A value dotenv reads back unquoted: no comment mark, newline or surrounding blank, no quote first.
@@ -58,8 +70,23 @@ def parameters_by_path(path: str, region: str) -> dict[str, str]:
     token = None
     while True:
         page = ["--starting-token", token] if token else []
-        answer = json.loads(aws("ssm", "get-parameters-by-path", "--region", region, "--path", path, "--recursive",
-                                "--with-decryption", "--max-items", str(PAGE_ITEMS), *page, "--output", "json"))
+        answer = json.loads(
+            aws(
+                "ssm",
+                "get-parameters-by-path",
+                "--region",
+                region,
+                "--path",
+                path,
+                "--recursive",
+                "--with-decryption",
+                "--max-items",
+                str(PAGE_ITEMS),
+                *page,
+                "--output",
+                "json",
+            )
+        )
         found.update({p["Name"]: p["Value"] for p in answer.get("Parameters", [])})
         token = answer.get("NextToken")
         if not token:
@@ -67,8 +94,18 @@ def parameters_by_path(path: str, region: str) -> dict[str, str]:
 
 
 def secret_string(arn: str, region: str) -> str:
-    return aws("secretsmanager", "get-secret-value", "--region", region, "--secret-id", arn,
-               "--query", "SecretString", "--output", "text").rstrip("\n")
+    return aws(
+        "secretsmanager",
+        "get-secret-value",
+        "--region",
+        region,
+        "--secret-id",
+        arn,
+        "--query",
+        "SecretString",
+        "--output",
+        "text",
+    ).rstrip("\n")
 
 
 def app_user(arn: str, region: str) -> dict:
@@ -82,8 +119,10 @@ def app_user(arn: str, region: str) -> dict:
     except ValueError:
         document = None
     if not isinstance(document, dict) or not {"username", "password"} <= set(document):
-        raise SettingsError(f"the app user secret {arn} holds no user: run `migrate app-user` (README: cutover "
-                            "runbook), then start an instance refresh")
+        raise SettingsError(
+            f"the app user secret {arn} holds no user: run `migrate app-user` (README: cutover "
+            "runbook), then start an instance refresh"
+        )
     return document
 
 

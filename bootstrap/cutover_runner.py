@@ -26,15 +26,20 @@ RUNNER_ROLE = "cutover-runner"
 VENV = "/opt/migrate"
 PROFILE = "/etc/profile.d/migrate-cutover.sh"
 #: Instance tags the runner's profile script reads (values are Terraform references, set by the construct).
-DATABASE_TAGS = {"DB_HOST": "cutover-db-host", "DB_PORT": "cutover-db-port", "DB_NAME": "cutover-db-name",
-                 "DB_SECRET_ARN": "cutover-db-secret-arn"}
+DATABASE_TAGS = {
+    "DB_HOST": "cutover-db-host",
+    "DB_PORT": "cutover-db-port",
+    "DB_NAME": "cutover-db-name",
+    "DB_SECRET_ARN": "cutover-db-secret-arn",
+}
 
 
 def migrate_requirements(pyproject: Path = PYPROJECT) -> list[str]:
     """migrate's dependencies with the project's own version ranges, so the runner installs what the tests ran."""
     declared = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
-    by_name = {requirement.split(">")[0].split("=")[0].split("<")[0].strip().lower(): requirement
-               for requirement in declared}
+    by_name = {
+        requirement.split(">")[0].split("=")[0].split("<")[0].strip().lower(): requirement for requirement in declared
+    }
     return [by_name[name] for name in MIGRATE_DEPENDENCIES]
 
 

@@ -26,7 +26,7 @@ def stripped(source: str, *, keep_module_docstring: bool = False) -> str:
         expression = owner.body[0]
         span = range(expression.lineno - 1, expression.end_lineno)
         before = lines[span.start].encode()[: expression.col_offset]
-        after = lines[span[-1]].encode()[expression.end_col_offset:]
+        after = lines[span[-1]].encode()[expression.end_col_offset :]
         if before.strip() or after.strip():
             continue  # shares a line with code (``def f(): """…"""``): left as it is
         removed.update(span)
@@ -55,4 +55,3 @@ def _docstring_of(node: ast.AST) -> str | None:
     if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
         return ast.get_docstring(node, clean=False)
     return None
-

@@ -133,13 +133,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = _Parser(prog="fleet-lock", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="action", required=True)
     for action, summary, ttl_help, extra in (
-        ("run", "run COMMAND if this runner gets the lock", "seconds a crashed holder blocks the lock",
-         " [--fail-open]"),
-        ("lead", "run COMMAND for ever on the one runner holding the lock; the others stand by",
-         "seconds; a dead leader is replaced within TTL + TTL/3", ""),
+        (
+            "run",
+            "run COMMAND if this runner gets the lock",
+            "seconds a crashed holder blocks the lock",
+            " [--fail-open]",
+        ),
+        (
+            "lead",
+            "run COMMAND for ever on the one runner holding the lock; the others stand by",
+            "seconds; a dead leader is replaced within TTL + TTL/3",
+            "",
+        ),
     ):
         sub = actions.add_parser(
-            action, help=summary,
+            action,
+            help=summary,
             usage=f"fleet-lock {action} --name NAME --ttl SECONDS{extra} [--env-file PATH] -- COMMAND [ARG ...]",
         )
         sub.add_argument("--name", required=True, help="lock name, the same on every instance")
@@ -371,7 +380,10 @@ def run(args: argparse.Namespace) -> int:
         acquired = lock.acquire()
     except redis.RedisError as exc:
         if not args.fail_open:
-            _say(f"Redis unavailable, not running `{shown}`: {exc} (exit {EXIT_REDIS_UNAVAILABLE}; --fail-open runs it anyway)")
+            _say(
+                f"Redis unavailable, not running `{shown}`: {exc} "
+                f"(exit {EXIT_REDIS_UNAVAILABLE}; --fail-open runs it anyway)"
+            )
             return EXIT_REDIS_UNAVAILABLE
         _say(f"Redis unavailable, running `{shown}` WITHOUT the lock (--fail-open): {exc}")
         return _supervise(args.command)
@@ -379,6 +391,7 @@ def run(args: argparse.Namespace) -> int:
         _say(f"{lock.key} is held by {lock.holder()}; not running `{shown}`")
         return 0
     return _supervise(args.command, lock, acquired_at)
+
 
 # --- lead: a singleton that runs for ever on whichever runner holds the lock -----------------------
 
@@ -532,8 +545,9 @@ class Leader:
                 return
             ran = now - self.started_at
             self.delay = RESTART_FIRST_DELAY if ran >= RESTART_RESET_AFTER else self.delay
-            _say(f"{self.lock.key}: COMMAND exited with status {status} after {ran:.1f}s; "
-                 f"restarting in {self.delay:g}s")
+            _say(
+                f"{self.lock.key}: COMMAND exited with status {status} after {ran:.1f}s; restarting in {self.delay:g}s"
+            )
             self.start_at = now + self.delay
             self.delay = min(self.delay * 2, RESTART_MAX_DELAY)
         elif self.stop_signal is None and now >= self.start_at:

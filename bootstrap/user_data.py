@@ -117,7 +117,10 @@ def cloudwatch_agent_config(boot: AppBoot, root: str = "") -> dict:
         "agent": {"metrics_collection_interval": 60},
         "metrics": {
             "namespace": "CWAgent",
-            "append_dimensions": {"AutoScalingGroupName": "${aws:AutoScalingGroupName}", "InstanceId": "${aws:InstanceId}"},
+            "append_dimensions": {
+                "AutoScalingGroupName": "${aws:AutoScalingGroupName}",
+                "InstanceId": "${aws:InstanceId}",
+            },
             # Also publish the series aggregated over the group alone: that is what an alarm can name.
             "aggregation_dimensions": [["AutoScalingGroupName"]],
             "metrics_collected": {
@@ -127,9 +130,7 @@ def cloudwatch_agent_config(boot: AppBoot, root: str = "") -> dict:
         },
         "logs": {
             "logs_collected": {
-                "files": {
-                    "collect_list": [*app_logs, ship("/var/log/cloud-init-output.log", "bootstrap")]
-                }
+                "files": {"collect_list": [*app_logs, ship("/var/log/cloud-init-output.log", "bootstrap")]}
             }
         },
     }
@@ -140,7 +141,7 @@ def render_script(boot: AppBoot, *, root: str = "", fleet_lock: str | None = Non
     the script in a scratch directory); ``fleet_lock`` defaults to ``bootstrap/fleet_lock.py``'s text."""
     if boot.repository:
         source = f"--branch {_quote(boot.branch)} {_quote(boot.repository)}"
-        fetch = f"as_app git clone --quiet --depth 1 {source} \"$CHECKOUT_DIR\""
+        fetch = f'as_app git clone --quiet --depth 1 {source} "$CHECKOUT_DIR"'
     else:
         fetch = (
             f'aws s3 cp --only-show-errors --region "$REGION" {_quote(str(boot.artifact))} "$work/app.tar.gz"\n'
@@ -166,7 +167,7 @@ def render_script(boot: AppBoot, *, root: str = "", fleet_lock: str | None = Non
         "TAG_READS": "\n".join(
             f"{f.name.upper()}=$(imds tags/instance/{_tag_key(f.name)})" for f in fields(InstanceReferences)
         ),
-        "TAG_VALUES": " ".join(f"{f.name.upper()}=\"${f.name.upper()}\"" for f in fields(InstanceReferences)),
+        "TAG_VALUES": " ".join(f'{f.name.upper()}="${f.name.upper()}"' for f in fields(InstanceReferences)),
         "CWAGENT_CONFIG": json.dumps(cloudwatch_agent_config(boot, root), indent=1, sort_keys=True),
         "ECOSYSTEM": json.dumps(ecosystem(boot.processes, instance_paths(boot, root)), indent=1),
         "SETTINGS_SPEC": json.dumps(settings_spec(boot, root), indent=1),
@@ -276,10 +277,12 @@ install -d -m 0755 "$(dirname "$cwagent_config")"
 cat > "$cwagent_config" <<'CWAGENT_JSON'
 __CWAGENT_CONFIG__
 CWAGENT_JSON
-"$ROOT/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl" -a fetch-config -m ec2 -s -c "file:$cwagent_config"
+"$ROOT/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl" \
+  -a fetch-config -m ec2 -s -c "file:$cwagent_config"
 
 log "application"
-id -u "$APP_USER" >/dev/null 2>&1 || useradd --system --create-home --home-dir "$APP_HOME" --shell /usr/sbin/nologin "$APP_USER"
+id -u "$APP_USER" >/dev/null 2>&1 ||
+  useradd --system --create-home --home-dir "$APP_HOME" --shell /usr/sbin/nologin "$APP_USER"
 install -d -m 0750 "$CHECKOUT_DIR" "$LOG_DIR"
 chown "$APP_USER:$APP_USER" "$CHECKOUT_DIR" "$LOG_DIR"
 __FETCH_APP__
@@ -323,7 +326,8 @@ FLEET_LOCK
 chmod 0755 "$FLEET_LOCK"
 cat > "$ROOT/etc/cron.d/fleet-lock-example" <<'CRON'
 # Every instance runs the same crontab; fleet-lock lets one of them run the job. Example:
-# 15 3 * * * app /usr/local/bin/fleet-lock run --name nightly-report --ttl 120 -- /usr/bin/node /opt/app/scripts/report.js 2>&1 | logger -t nightly-report
+# 15 3 * * * app /usr/local/bin/fleet-lock run --name nightly-report --ttl 120 -- \
+#   /usr/bin/node /opt/app/scripts/report.js 2>&1 | logger -t nightly-report
 CRON
 
 log "PM2"

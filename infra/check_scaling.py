@@ -51,7 +51,9 @@ class Target:
 
     def connection(self, timeout: float) -> http.client.HTTPConnection:
         if self.scheme == "https":
-            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=ssl.create_default_context())
+            return http.client.HTTPSConnection(
+                self.host, self.port, timeout=timeout, context=ssl.create_default_context()
+            )
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
 
@@ -185,17 +187,27 @@ def report(results: list[Result], header: str, elapsed: float) -> tuple[list[str
     line = f"errors: {len(failed)} of {len(results)} ({len(failed) / len(results):.1%})"
     if failed:
         kinds = Counter(r.error for r in failed).most_common()
-        line += f", t={failed[0].started:.2f}s to {failed[-1].started:.2f}s: " + ", ".join(f"{k} x{n}" for k, n in kinds)
+        line += f", t={failed[0].started:.2f}s to {failed[-1].started:.2f}s: " + ", ".join(
+            f"{k} x{n}" for k, n in kinds
+        )
     lines.append(line)
     if ok:
         latencies = sorted(r.latency * 1000 for r in ok)
-        lines.append("latency of ok responses (ms): " + "  ".join(
-            f"{name} {percentile(latencies, p):.1f}" for name, p in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))))
+        lines.append(
+            "latency of ok responses (ms): "
+            + "  ".join(
+                f"{name} {percentile(latencies, p):.1f}"
+                for name, p in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))
+            )
+        )
     for gone in stopped_answering(results, instances):
         lines.append(f"stopped answering: {gone.name} (last ok response sent at t={gone.last:.2f}s)")
     if unnamed == len(ok) and ok:
         lines.append(f"no response carried {header}: the app must set it (docs/operations.md, check-scaling)")
-    lines.append(f"{len(results)} requests in {elapsed:.2f}s ({len(results) / elapsed:.0f}/s); {len(instances)} instances answered")
+    lines.append(
+        f"{len(results)} requests in {elapsed:.2f}s ({len(results) / elapsed:.0f}/s); "
+        f"{len(instances)} instances answered"
+    )
     return lines, len(instances)
 
 
@@ -224,14 +236,54 @@ def _header_name(_ctx, _param, value: str) -> str:
 
 
 @click.command("check-scaling", cls=_OneLineErrors)
-@click.option("--url", "target", required=True, callback=_target, help="URL behind the load balancer, e.g. https://api.example.com/health")
-@click.option("--requests", "requests", type=click.IntRange(1, 1_000_000), default=200, show_default=True, help="How many requests in all.")
-@click.option("--concurrency", type=click.IntRange(1, 512), default=10, show_default=True, help="Requests in flight at once.")
+@click.option(
+    "--url",
+    "target",
+    required=True,
+    callback=_target,
+    help="URL behind the load balancer, e.g. https://api.example.com/health",
+)
+@click.option(
+    "--requests",
+    "requests",
+    type=click.IntRange(1, 1_000_000),
+    default=200,
+    show_default=True,
+    help="How many requests in all.",
+)
+@click.option(
+    "--concurrency", type=click.IntRange(1, 512), default=10, show_default=True, help="Requests in flight at once."
+)
 @click.option("--expect-instances", type=click.IntRange(min=1), help="Exit 1 when fewer instances answer.")
-@click.option("--header", default=DEFAULT_HEADER, show_default=True, callback=_header_name, help="Response header naming the instance.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True, help="Seconds per request.")
-@click.option("--failover", "window", type=click.FloatRange(min=0, max=3600, min_open=True), help="Spread the requests over SECONDS while an instance is terminated.")
-def check_scaling(target: Target, requests: int, concurrency: int, expect_instances: int | None, header: str, timeout: float, window: float | None) -> None:
+@click.option(
+    "--header",
+    default=DEFAULT_HEADER,
+    show_default=True,
+    callback=_header_name,
+    help="Response header naming the instance.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds per request.",
+)
+@click.option(
+    "--failover",
+    "window",
+    type=click.FloatRange(min=0, max=3600, min_open=True),
+    help="Spread the requests over SECONDS while an instance is terminated.",
+)
+def check_scaling(
+    target: Target,
+    requests: int,
+    concurrency: int,
+    expect_instances: int | None,
+    header: str,
+    timeout: float,
+    window: float | None,
+) -> None:
     """Send REQUESTS GETs to URL and report how they spread over the instances.
 
     Exit 0 when at least one instance (and --expect-instances, if given) answered, 1 otherwise.

@@ -86,7 +86,17 @@ def scan(synth_dir: Path, environment: str, skips: list[Skip] | None = None) -> 
     """Scan every stack under ``synth_dir`` and sort each failure into accepted or unexplained."""
     skips = load_skips() if skips is None else skips
     proc = subprocess.run(
-        [checkov_binary(), "-d", str(synth_dir), "--framework", "terraform_json", "--skip-download", "-o", "json", "--quiet"],
+        [
+            checkov_binary(),
+            "-d",
+            str(synth_dir),
+            "--framework",
+            "terraform_json",
+            "--skip-download",
+            "-o",
+            "json",
+            "--quiet",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -95,7 +105,9 @@ def scan(synth_dir: Path, environment: str, skips: list[Skip] | None = None) -> 
     try:
         reports = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        raise RuntimeError(f"checkov produced no JSON (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}") from None
+        raise RuntimeError(
+            f"checkov produced no JSON (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}"
+        ) from None
     reports = reports if isinstance(reports, list) else [reports]
     passed = 0
     unexplained: list[Finding] = []

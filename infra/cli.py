@@ -63,7 +63,9 @@ def synth(env_name: str, outdir: Path, engine_name: str | None, quiet: bool) -> 
 
 @main.command()
 @env_option()
-@click.option("--lite", is_flag=True, help="Leave out what the emulator cannot do or does slowly (the test suite's subset).")
+@click.option(
+    "--lite", is_flag=True, help="Leave out what the emulator cannot do or does slowly (the test suite's subset)."
+)
 def rehearse(env_name: str, lite: bool) -> None:
     """Apply, re-plan and destroy every stack against a local AWS emulator (moto on 127.0.0.1)."""
     from infra.rehearsal.command import rehearse_environment

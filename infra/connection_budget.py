@@ -104,6 +104,7 @@ class ConnectionBudget:
 
     def describe(self) -> str:
         """'10 hosts × 30 (web 1×10, workers 2×10) + 20 once in the fleet (…) = 320 of 624 (51 %)'."""
+
         def terms(consumers: tuple[Consumer, ...]) -> str:
             return ", ".join(f"{c.name} {c.copies}×{c.pool}" for c in consumers)
 
@@ -111,8 +112,10 @@ class ConnectionBudget:
         if self.once_in_fleet:
             text += f" + {self.once_in_fleet_connections} once in the fleet ({terms(self.once_in_fleet)})"
         if self.proxy_percent is not None:
-            return (f"{text} = {self.fleet_connections} client connections to RDS Proxy, whose pool is "
-                    f"{self.proxy_percent} % of {self.limit_source}'s {self.limit} = {self.total} ({self.share:.0%})")
+            return (
+                f"{text} = {self.fleet_connections} client connections to RDS Proxy, whose pool is "
+                f"{self.proxy_percent} % of {self.limit_source}'s {self.limit} = {self.total} ({self.share:.0%})"
+            )
         return f"{text} = {self.total} of {self.limit_source}'s {self.limit} ({self.share:.0%})"
 
 

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 
 SECRET_KEY = re.compile(r"password|passwd|secret|token|api_?key|private_?key|credential", re.IGNORECASE)
 # Keys whose names look secret but whose literal values never are (settings, not material).
-NOT_SECRET_KEYS = frozenset({"auth_token_update_strategy", "manage_master_user_password", "password_length", "http_tokens"})
+NOT_SECRET_KEYS = frozenset(
+    {"auth_token_update_strategy", "manage_master_user_password", "password_length", "http_tokens"}
+)
 # CDKTF's metadata block: Terraform reads "//" as a comment, and it lists cross-stack output names
 # (e.g. "...master_user_secret[0].secret_arn") as plain strings.
 METADATA_KEY = "//"
@@ -33,7 +35,12 @@ def secret_literals(node: object, path: str = "") -> Iterator[str]:
             if key == METADATA_KEY:
                 continue
             where = f"{path}.{key}" if path else str(key)
-            if isinstance(value, str) and SECRET_KEY.search(str(key)) and key not in NOT_SECRET_KEYS and _is_literal(value):
+            if (
+                isinstance(value, str)
+                and SECRET_KEY.search(str(key))
+                and key not in NOT_SECRET_KEYS
+                and _is_literal(value)
+            ):
                 yield where
             elif isinstance(value, (dict, list)):
                 yield from secret_literals(value, where)

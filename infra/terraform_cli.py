@@ -28,7 +28,9 @@ class TerraformUnavailable(RuntimeError):
 
 def find_mirror() -> Path:
     """The filesystem mirror: $DUEWIN_TF_MIRROR, else a ``tf-plugins`` directory two levels below /."""
-    candidates = [Path(os.environ[MIRROR_ENV])] if os.environ.get(MIRROR_ENV) else sorted(Path("/").glob("*/tf-plugins"))
+    candidates = (
+        [Path(os.environ[MIRROR_ENV])] if os.environ.get(MIRROR_ENV) else sorted(Path("/").glob("*/tf-plugins"))
+    )
     for candidate in candidates:
         if (candidate / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
             return candidate
@@ -63,7 +65,9 @@ class OfflineTerraform:
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         # The caller's AWS profile, keys or endpoints must never reach a run meant to be offline.
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k.upper() not in PROXY_VARIABLES}
+        inherited = {
+            k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k.upper() not in PROXY_VARIABLES
+        }
         return {
             **inherited,
             "TF_CLI_CONFIG_FILE": str(self.cli_config),
@@ -74,7 +78,9 @@ class OfflineTerraform:
             **(extra or {}),
         }
 
-    def run(self, stack_dir: Path, *args: str, extra_env: dict[str, str] | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    def run(
+        self, stack_dir: Path, *args: str, extra_env: dict[str, str] | None = None, timeout: int = 600
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
             [self.binary, *args, "-no-color"],
             cwd=stack_dir,

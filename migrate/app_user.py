@@ -85,8 +85,9 @@ class AppUserSession:
         current = store.current() if facts.has_value else None
         if current:
             self.secrets.append(str(current["password"]))
-        endpoint, master_password = resolve_login(options.target, PASSWORD_ENV, options.prompt,
-                                                  options.password_secret_arn)
+        endpoint, master_password = resolve_login(
+            options.target, PASSWORD_ENV, options.prompt, options.password_secret_arn
+        )
         if master_password:
             self.secrets.append(master_password)
         user = self._user_name(current, endpoint)
@@ -99,8 +100,14 @@ class AppUserSession:
             self.secrets.append(password)
             password_works = state.exists and not options.rotate and self._logs_in(endpoint, user, password, tls)
             changes = self._changes(state, user, password, password_works, current, require_tls, database, wanted)
-            document = {"engine": "mysql", "host": endpoint.host, "port": endpoint.port, "username": user,
-                        "password": password, "dbname": database}
+            document = {
+                "engine": "mysql",
+                "host": endpoint.host,
+                "port": endpoint.port,
+                "username": user,
+                "password": password,
+                "dbname": database,
+            }
             version = None
             try:
                 for change in changes:
@@ -151,8 +158,17 @@ class AppUserSession:
 
     # -- the change -------------------------------------------------------------------------------
 
-    def _changes(self, state: UserState, user: str, password: str, password_works: bool, current: dict | None,
-                 require_tls: bool, database: str, wanted: tuple[str, ...]) -> list[Statement]:
+    def _changes(
+        self,
+        state: UserState,
+        user: str,
+        password: str,
+        password_works: bool,
+        current: dict | None,
+        require_tls: bool,
+        database: str,
+        wanted: tuple[str, ...],
+    ) -> list[Statement]:
         who = account(user)
         require = "REQUIRE SSL" if require_tls else "REQUIRE NONE"
         changes = []
@@ -202,8 +218,15 @@ class AppUserSession:
 
     # -- what the operator reads ------------------------------------------------------------------
 
-    def _show(self, user: str, database: str, state: UserState, changes: list[Statement], secret_name: str,
-              version: str | None) -> None:
+    def _show(
+        self,
+        user: str,
+        database: str,
+        state: UserState,
+        changes: list[Statement],
+        secret_name: str,
+        version: str | None,
+    ) -> None:
         tls = "REQUIRE SSL" if state.require_ssl else "no TLS required (the server does not require it)"
         self.say(f"app user {account(user)} on `{database}` ({self.options.privileges}; {tls})")
         for change in changes:
@@ -216,25 +239,41 @@ class AppUserSession:
         written = f"new version {version} (AWSCURRENT)" if version else "unchanged"
         self.say(f"secret {secret_name}: {written}")
 
-    def _report(self, user: str, database: str, state: UserState, changes: list[Statement],
-                version: str | None) -> None:
-        write_json(self.options.report_path, {
-            "user": user, "host": "%", "database": database, "privileges": self.options.privileges,
-            "require_ssl": state.require_ssl, "grants": [g.as_dict() for g in state.grants],
-            "changes": [c.shown for c in changes], "rotated": self.options.rotate,
-            "secret": {"arn": self.options.secret_arn, "version_id": version, "written": version is not None},
-        })
+    def _report(
+        self, user: str, database: str, state: UserState, changes: list[Statement], version: str | None
+    ) -> None:
+        write_json(
+            self.options.report_path,
+            {
+                "user": user,
+                "host": "%",
+                "database": database,
+                "privileges": self.options.privileges,
+                "require_ssl": state.require_ssl,
+                "grants": [g.as_dict() for g in state.grants],
+                "changes": [c.shown for c in changes],
+                "rotated": self.options.rotate,
+                "secret": {"arn": self.options.secret_arn, "version_id": version, "written": version is not None},
+            },
+        )
 
     def _say_refresh(self, tags: dict[str, str], arn: str) -> None:
         """Instances read the secret once, at boot: replace them. The group is the app stack's
         ``<project>-<env>-app``, named from the tags every stack puts on its resources."""
-        group = f"{tags['Project']}-{tags['Environment']}-app" if {"Project", "Environment"} <= set(tags) \
+        group = (
+            f"{tags['Project']}-{tags['Environment']}-app"
+            if {"Project", "Environment"} <= set(tags)
             else "<project>-<env>-app"
+        )
         preferences = json.dumps({"MinHealthyPercentage": 100, "MaxHealthyPercentage": 200}, separators=(",", ":"))
-        self.say("password rotated: running instances keep their open connections, but new ones with the old "
-                 "password fail until each instance is replaced. Start an instance refresh now:")
-        self.say(f"  aws autoscaling start-instance-refresh --region {arn.split(':')[3]} "
-                 f"--auto-scaling-group-name {group} --preferences '{preferences}'")
+        self.say(
+            "password rotated: running instances keep their open connections, but new ones with the old "
+            "password fail until each instance is replaced. Start an instance refresh now:"
+        )
+        self.say(
+            f"  aws autoscaling start-instance-refresh --region {arn.split(':')[3]} "
+            f"--auto-scaling-group-name {group} --preferences '{preferences}'"
+        )
 
 
 def read_user(conn: pymysql.Connection, user: str) -> UserState:
@@ -246,7 +285,8 @@ def read_user(conn: pymysql.Connection, user: str) -> UserState:
         cur.execute(f"SHOW GRANTS FOR {account(user)}")
         grants, unmanaged = parse_grants([line for (line,) in cur.fetchall()])
     if unmanaged:
-        raise BadInput(f"{account(user)} has grants this tool does not manage: {'; '.join(unmanaged)}: "
-                       "revoke them, then run again")
+        raise BadInput(
+            f"{account(user)} has grants this tool does not manage: {'; '.join(unmanaged)}: revoke them, then run again"
+        )
     ssl_type = row[0].decode() if isinstance(row[0], bytes) else str(row[0] or "")
     return UserState(exists=True, require_ssl=ssl_type.upper() == "ANY", grants=tuple(grants))

@@ -44,15 +44,26 @@ _USER = rb"(?:'[^']*'|`[^`]*`|[\w.%-]+)(?:\s*@\s*(?:'[^']*'|`[^`]*`|[\w.%-]+))?|
 _PATTERNS: tuple[tuple[Kind, re.Pattern[bytes]], ...] = tuple(
     (kind, re.compile(rb"\s*" + pattern, re.I | re.S))
     for kind, pattern in (
-        (Kind.INSERT, rb"(?:INSERT|REPLACE)\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*(?:INTO\s+)?"
-         + _QUALIFIED),
+        (
+            Kind.INSERT,
+            rb"(?:INSERT|REPLACE)\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*(?:INTO\s+)?" + _QUALIFIED,
+        ),
         (Kind.CREATE_TABLE, rb"CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?" + _QUALIFIED),
-        (Kind.CREATE_VIEW, rb"CREATE\s+(?:OR\s+REPLACE\s+)?(?:ALGORITHM\s*=\s*\w+\s+)?(?:DEFINER\s*=\s*(?:"
-         + _USER + rb")\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?" + _QUALIFIED),
+        (
+            Kind.CREATE_VIEW,
+            rb"CREATE\s+(?:OR\s+REPLACE\s+)?(?:ALGORITHM\s*=\s*\w+\s+)?(?:DEFINER\s*=\s*(?:"
+            + _USER
+            + rb")\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+            + _QUALIFIED,
+        ),
         (Kind.DROP_TABLE, rb"DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?" + _QUALIFIED),
-        (Kind.ROUTINE, rb"CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*(?:" + _USER
-         + rb")\s+)?(?:AGGREGATE\s+)?(?:FUNCTION|PROCEDURE|TRIGGER|EVENT)\s+(?:IF\s+NOT\s+EXISTS\s+)?"
-         + _QUALIFIED),
+        (
+            Kind.ROUTINE,
+            rb"CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*(?:"
+            + _USER
+            + rb")\s+)?(?:AGGREGATE\s+)?(?:FUNCTION|PROCEDURE|TRIGGER|EVENT)\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+            + _QUALIFIED,
+        ),
         (Kind.SET, rb"SET\s"),
         (Kind.LOCK, rb"(?:UN)?LOCK\s+TABLES?\b"),
         (Kind.USE, rb"USE\s+" + _NAME),

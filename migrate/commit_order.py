@@ -100,8 +100,7 @@ class CommitOrder:
     def wait_applied(self, seq: int) -> None:
         """Wait until batch ``seq`` has run all its statements or committed, or the load has stopped."""
         with self.cond:
-            while (seq not in self.applied_seqs and self.next <= seq and self.failure is None
-                   and self.error is None):
+            while seq not in self.applied_seqs and self.next <= seq and self.failure is None and self.error is None:
                 self.cond.wait()
 
     def barrier(self) -> None:

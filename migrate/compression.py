@@ -57,8 +57,12 @@ class Codec:
 
 
 def zlib_codec(level: int = ZLIB_LEVEL) -> Codec:
-    return Codec("zlib", CLIENT.COMPRESS, lambda data: zlib.compress(data, level),
-                 lambda data, size: zlib.decompress(data, bufsize=size))
+    return Codec(
+        "zlib",
+        CLIENT.COMPRESS,
+        lambda data: zlib.compress(data, level),
+        lambda data, size: zlib.decompress(data, bufsize=size),
+    )
 
 
 def zstd_codec(level: int = ZSTD_LEVEL) -> Codec:
@@ -66,8 +70,13 @@ def zstd_codec(level: int = ZSTD_LEVEL) -> Codec:
 
     # One compressor per connection: zstandard's objects are not thread-safe, connections are per thread.
     compressor, decompressor = zstandard.ZstdCompressor(level=level), zstandard.ZstdDecompressor()
-    return Codec("zstd", CLIENT_ZSTD, compressor.compress,
-                 lambda data, size: decompressor.decompress(data, max_output_size=size), bytes([level]))
+    return Codec(
+        "zstd",
+        CLIENT_ZSTD,
+        compressor.compress,
+        lambda data, size: decompressor.decompress(data, max_output_size=size),
+        bytes([level]),
+    )
 
 
 def zstd_available() -> bool:
@@ -93,8 +102,10 @@ def choose(mode: str, capabilities: int, version: str, remote: bool) -> Codec | 
         return zlib_codec() if zlib_offered else None
     if mode == "zstd":
         if not zstd:
-            raise BadInput(f"--compress zstd: the server ({version}) does not offer zstd protocol compression "
-                           "(MariaDB speaks zlib only): use --compress zlib or auto")
+            raise BadInput(
+                f"--compress zstd: the server ({version}) does not offer zstd protocol compression "
+                "(MariaDB speaks zlib only): use --compress zlib or auto"
+            )
         if not zstd_available():
             raise BadInput("--compress zstd needs the zstandard package (pip install zstandard)")
         return zstd_codec()
@@ -182,7 +193,7 @@ class CompressingConnection(pymysql.connections.Connection):
             self._new_command, self._sequence = False, 0
         self._writing = True
         for at in range(0, len(data), MAX_PAYLOAD):
-            packet = frame(data[at:at + MAX_PAYLOAD], self._sequence, self.codec)
+            packet = frame(data[at : at + MAX_PAYLOAD], self._sequence, self.codec)
             self._sequence = (self._sequence + 1) % 256
             super()._write_bytes(packet)
         return None
@@ -198,7 +209,7 @@ class CompressingConnection(pymysql.connections.Connection):
             return super()._read_bytes(num_bytes)
         while len(self._inbox) - self._consumed < num_bytes:
             self._receive()
-        data = bytes(self._inbox[self._consumed:self._consumed + num_bytes])
+        data = bytes(self._inbox[self._consumed : self._consumed + num_bytes])
         self._consumed += num_bytes
         return data
 
@@ -207,8 +218,9 @@ class CompressingConnection(pymysql.connections.Connection):
         length, sequence, size = parse_header(super()._read_bytes(7))
         if sequence != self._sequence:
             self._force_close()
-            raise err.InternalError(f"compressed packet sequence number wrong - got {sequence} "
-                                    f"expected {self._sequence}")
+            raise err.InternalError(
+                f"compressed packet sequence number wrong - got {sequence} expected {self._sequence}"
+            )
         self._sequence = (sequence + 1) % 256
         payload = super()._read_bytes(length)
         if size:
@@ -217,7 +229,6 @@ class CompressingConnection(pymysql.connections.Connection):
             except Exception as e:  # noqa: BLE001 - zlib.error, zstd.ZstdError: a corrupt stream either way
                 self._force_close()
                 raise err.OperationalError(2027, f"malformed compressed packet ({e})") from None
-        del self._inbox[:self._consumed]
+        del self._inbox[: self._consumed]
         self._consumed = 0
         self._inbox += payload
-

@@ -46,8 +46,10 @@ def parse_url(url: str, what: str = "--target", database_required: bool = True) 
     if not parts.scheme.startswith(("mysql", "mariadb")):
         raise BadInput(f"{what}: unsupported dialect {parts.scheme!r}; use mysql+pymysql://")
     if parts.password is not None:
-        raise BadInput(f"{what}: the URL carries a password; pass it with MIGRATE_TARGET_PASSWORD, "
-                       "--password-prompt or --password-secret-arn instead")
+        raise BadInput(
+            f"{what}: the URL carries a password; pass it with MIGRATE_TARGET_PASSWORD, "
+            "--password-prompt or --password-secret-arn instead"
+        )
     database = unquote(parts.path.lstrip("/"))
     if not database and database_required:
         raise BadInput(f"{what}: the URL names no database (…/dbname)")
@@ -56,9 +58,13 @@ def parse_url(url: str, what: str = "--target", database_required: bool = True) 
     except ValueError:
         raise BadInput(f"{what}: the port is not a number") from None
     socket = parse_qs(parts.query).get("unix_socket", [None])[0]
-    return Endpoint(host=parts.hostname or "localhost", port=port,
-                    user=unquote(parts.username) if parts.username else None, database=database or None,
-                    unix_socket=socket)
+    return Endpoint(
+        host=parts.hostname or "localhost",
+        port=port,
+        user=unquote(parts.username) if parts.username else None,
+        database=database or None,
+        unix_socket=socket,
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -104,11 +110,12 @@ def secret_password(arn: str) -> tuple[str, str | None]:
         return text, None
     if isinstance(document, dict) and isinstance(document.get("password"), str):
         return document["password"], document.get("username")
-    raise BadInput("--password-secret-arn: the secret's JSON has no \"password\" field")
+    raise BadInput('--password-secret-arn: the secret\'s JSON has no "password" field')
 
 
-def resolve_login(endpoint: Endpoint, env_var: str, prompt: Callable[[str], str] | None,
-                  secret_arn: str | None) -> tuple[Endpoint, str | None]:
+def resolve_login(
+    endpoint: Endpoint, env_var: str, prompt: Callable[[str], str] | None, secret_arn: str | None
+) -> tuple[Endpoint, str | None]:
     """The password from a secret, a prompt or the environment, in that order of precedence; a
     secret that names the user supplies it when the URL does not."""
     if secret_arn:
@@ -125,8 +132,15 @@ def remote(endpoint: Endpoint) -> bool:
     return endpoint.unix_socket is None and not is_loopback(endpoint.host)
 
 
-def connect(endpoint: Endpoint, password: str | None, tls: ssl.SSLContext | None, *,
-            autocommit: bool = True, local_data: bool = False, compress: str = "off") -> CompressingConnection:
+def connect(
+    endpoint: Endpoint,
+    password: str | None,
+    tls: ssl.SSLContext | None,
+    *,
+    autocommit: bool = True,
+    local_data: bool = False,
+    compress: str = "off",
+) -> CompressingConnection:
     """Connect or fail with one line naming where (never the password).
 
     ``local_data`` tells the server this client may send LOAD DATA LOCAL rows. pymysql's own
@@ -137,10 +151,20 @@ def connect(endpoint: Endpoint, password: str | None, tls: ssl.SSLContext | None
     flags = CLIENT.MULTI_STATEMENTS | (CLIENT.LOCAL_FILES if local_data else 0)
     try:
         conn = CompressingConnection(
-            host=endpoint.host, port=endpoint.port, user=endpoint.user or "", password=password or "",
-            database=endpoint.database, unix_socket=endpoint.unix_socket, ssl=tls, charset="utf8mb4",
-            autocommit=autocommit, connect_timeout=15, local_infile=False, client_flag=flags,
-            compress=compress, remote=remote(endpoint),
+            host=endpoint.host,
+            port=endpoint.port,
+            user=endpoint.user or "",
+            password=password or "",
+            database=endpoint.database,
+            unix_socket=endpoint.unix_socket,
+            ssl=tls,
+            charset="utf8mb4",
+            autocommit=autocommit,
+            connect_timeout=15,
+            local_infile=False,
+            client_flag=flags,
+            compress=compress,
+            remote=remote(endpoint),
         )
     except pymysql.err.MySQLError as e:
         raise ConnectionFailed(f"cannot connect to {endpoint}: {error_text(e)}") from None
@@ -150,8 +174,10 @@ def connect(endpoint: Endpoint, password: str | None, tls: ssl.SSLContext | None
             row = cur.fetchone()
         if not row or not row[1]:
             conn.close()
-            raise ConnectionFailed(f"cannot connect to {endpoint}: the server does not offer TLS "
-                                   "(pass --allow-plaintext only on a trusted network)")
+            raise ConnectionFailed(
+                f"cannot connect to {endpoint}: the server does not offer TLS "
+                "(pass --allow-plaintext only on a trusted network)"
+            )
     return conn
 
 

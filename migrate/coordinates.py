@@ -28,7 +28,9 @@ MYSQL, MARIADB = "mysql", "mariadb"
 _CHANGE = re.compile(
     rb"CHANGE\s+(?:MASTER(?:\s+'[^']*')?|REPLICATION\s+SOURCE)\s+TO\s+"
     rb"(?:(?:MASTER|SOURCE)_\w+\s*=\s*(?:'[^']*'|\d+)\s*,\s*)*"
-    rb"(?:MASTER|SOURCE)_LOG_FILE\s*=\s*'([^']+)'\s*,\s*(?:MASTER|SOURCE)_LOG_POS\s*=\s*(\d+)", re.I)
+    rb"(?:MASTER|SOURCE)_LOG_FILE\s*=\s*'([^']+)'\s*,\s*(?:MASTER|SOURCE)_LOG_POS\s*=\s*(\d+)",
+    re.I,
+)
 _MARIADB_GTID = re.compile(rb"SET\s+GLOBAL\s+gtid_slave_pos\s*=\s*'([0-9,\s-]*)'", re.I)
 _MYSQL_GTID = re.compile(rb"SET\s+@@GLOBAL\.GTID_PURGED\s*=\s*(?:/\*!\d+\s*'\+'\s*\*/\s*)?'([0-9A-Fa-f:,\s-]*)'", re.I)
 # mysqldump/mariadb-dump head the --dump-slave block with "(the master of this slave)"; 8.0.26+ with
@@ -75,8 +77,10 @@ class Coordinates:
 
 
 def plain_only_reason() -> str:
-    return ("plain cutover only: the dump carries no binary-log coordinates; for a replicated cutover dump "
-            "with --single-transaction --source-data=2 (MySQL < 8.0.26 and MariaDB: --master-data=2)")
+    return (
+        "plain cutover only: the dump carries no binary-log coordinates; for a replicated cutover dump "
+        "with --single-transaction --source-data=2 (MySQL < 8.0.26 and MariaDB: --master-data=2)"
+    )
 
 
 def find(head: bytes, tail: bytes) -> Coordinates | None:
@@ -93,8 +97,14 @@ def find(head: bytes, tail: bytes) -> Coordinates | None:
     if log_file is None and gtid is None:
         return None
     database = _DATABASE.search(head)
-    return Coordinates(log_file, log_pos, gtid, flavor, bool(of_primary),
-                       database.group(1).decode("utf-8", "replace") if database else None)
+    return Coordinates(
+        log_file,
+        log_pos,
+        gtid,
+        flavor,
+        bool(of_primary),
+        database.group(1).decode("utf-8", "replace") if database else None,
+    )
 
 
 def _gtid(head: bytes, tail: bytes) -> tuple[str | None, str | None]:

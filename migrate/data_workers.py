@@ -71,9 +71,17 @@ def _runs(batch: Batch) -> list[tuple[list[Step], bool]]:
 
 
 class DataWorkers:
-    def __init__(self, connect: Callable[[], pymysql.Connection], order: CommitOrder, session_sets: list[bytes],
-                 jobs: int, load_data: bool, checkpoint_schema: str, max_packet: int = 1 << 24,
-                 link: bool = False) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], pymysql.Connection],
+        order: CommitOrder,
+        session_sets: list[bytes],
+        jobs: int,
+        load_data: bool,
+        checkpoint_schema: str,
+        max_packet: int = 1 << 24,
+        link: bool = False,
+    ) -> None:
         self.connect = connect
         self.checkpoint_schema = checkpoint_schema
         self.order = order
@@ -149,7 +157,7 @@ class DataWorkers:
         if session.conn is None or not session.conn.open:
             session.conn, session.applied, session.database = self._connection(), None, None
         if session.applied is None or session.applied < batch.sets_before:
-            session.charset = self._replay(session.conn, self.session_sets[session.applied or 0:batch.sets_before])
+            session.charset = self._replay(session.conn, self.session_sets[session.applied or 0 : batch.sets_before])
             session.applied = batch.sets_before
         if batch.database is not None and batch.database != session.database:
             session.conn.select_db(batch.database)
@@ -183,8 +191,12 @@ class DataWorkers:
             try:
                 if not loadable:
                     conn.query(steps[0].sql)
-                elif self._load(session, steps, batch.database,
-                                sent=(lambda: self.sends.release(batch.seq)) if i == last_load else None):
+                elif self._load(
+                    session,
+                    steps,
+                    batch.database,
+                    sent=(lambda: self.sends.release(batch.seq)) if i == last_load else None,
+                ):
                     loaded += sum(step.rows or 0 for step in steps)
                 else:
                     rollback(conn)
@@ -213,16 +225,21 @@ class DataWorkers:
         self._prepare(session, batch)
         return self._apply(session, batch, fast=False)
 
-    def _load(self, session: _Session, steps: list[Step], database: str | None,
-              sent: Callable[[], None] | None) -> bool:
+    def _load(
+        self, session: _Session, steps: list[Step], database: str | None, sent: Callable[[], None] | None
+    ) -> bool:
         """Send INSERTs' rows as one LOAD DATA; whether the server took exactly them, cleanly. The
         rows go without waiting to be asked for once the table has taken LOAD DATA (load_data.send)."""
         values = [step.statement.values for step in steps]
         table = (database, values[0].table)
-        affected, warnings = load_data.send(session.conn, load_data.statement(values[0], session.charset),
-                                            [memoryview(step.sql)[v.start:] for step, v in zip(steps, values, strict=True)],
-                                            ask_first=table not in self.accepting, max_packet=self.max_packet,
-                                            sent=sent)
+        affected, warnings = load_data.send(
+            session.conn,
+            load_data.statement(values[0], session.charset),
+            [memoryview(step.sql)[v.start :] for step, v in zip(steps, values, strict=True)],
+            ask_first=table not in self.accepting,
+            max_packet=self.max_packet,
+            sent=sent,
+        )
         self.accepting.add(table)
         return affected == sum(v.tuples for v in values) and not warnings
 

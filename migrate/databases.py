@@ -25,15 +25,19 @@ _IDENTIFIER = rb"`(?:[^`]|``)+`|(?<![\w$])[A-Za-z_$][\w$]*"
 _QUALIFIER = re.compile(rb"" + SQ + rb"|" + DQ + rb"|(" + _IDENTIFIER + rb")(?=\s*\.\s*[`\w$])|" + BQ, re.S)
 _DATABASE_STATEMENT = re.compile(
     rb"(\s*(?:/\*!\d*\s*)?(?:USE|CREATE\s+(?:DATABASE|SCHEMA))\s+(?:/\*!\d*\s*)?(?:IF\s+NOT\s+EXISTS\s*(?:\*/)?\s*)?)"
-    rb"(" + _IDENTIFIER + rb")", re.I)
+    rb"(" + _IDENTIFIER + rb")",
+    re.I,
+)
 
 
 def parse_map(pairs: Iterable[str], url_database: str | None) -> dict[str, str]:
     """``--map-database old=new`` options as a mapping; one line naming the bad one otherwise."""
     mapping: dict[str, str] = {}
     if pairs and url_database:
-        raise BadInput(f"--map-database: the target URL names the database `{url_database}`, where everything "
-                       "loads; leave it out of the URL to load where the dump says, mapped")
+        raise BadInput(
+            f"--map-database: the target URL names the database `{url_database}`, where everything "
+            "loads; leave it out of the URL to load where the dump says, mapped"
+        )
     for pair in pairs:
         old, sep, new = pair.partition("=")
         if not sep or not old or not new or "`" in old + new:
@@ -46,8 +50,11 @@ def parse_map(pairs: Iterable[str], url_database: str | None) -> dict[str, str]:
 
 def qualifiers(sql: bytes) -> set[str]:
     """Names that qualify another name (``x`` in ``x.y``) outside strings: databases, or table aliases."""
-    return {unquote(name.strip(b"`")) if name.startswith(b"`") else name.decode("utf-8", "replace")
-            for name in (m.group(1) for m in _QUALIFIER.finditer(sql)) if name is not None}
+    return {
+        unquote(name.strip(b"`")) if name.startswith(b"`") else name.decode("utf-8", "replace")
+        for name in (m.group(1) for m in _QUALIFIER.finditer(sql))
+        if name is not None
+    }
 
 
 def _quoted(name: str) -> bytes:
@@ -69,7 +76,7 @@ def map_names(sql: bytes, mapping: Mapping[str, str]) -> tuple[bytes, int]:
 
     statement = _DATABASE_STATEMENT.match(sql)
     if statement is not None:
-        sql = statement.group(1) + rename(statement.group(2)) + sql[statement.end():]
+        sql = statement.group(1) + rename(statement.group(2)) + sql[statement.end() :]
     sql = _QUALIFIER.sub(lambda m: rename(m.group(1)) if m.group(1) is not None else m.group(0), sql)
     return sql, changed
 

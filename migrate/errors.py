@@ -22,8 +22,9 @@ class MigrateError(Exception):
 class BadInput(MigrateError):
     """The dump (or an argument) is unusable; names where, so the operator can look."""
 
-    def __init__(self, message: str, *, source: str | None = None, offset: int | None = None,
-                 line: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, source: str | None = None, offset: int | None = None, line: int | None = None
+    ) -> None:
         where = []
         if source:
             where.append(source)

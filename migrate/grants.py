@@ -40,8 +40,9 @@ def privilege_set(name: str) -> tuple[str, ...]:
 
 def check_user_name(name: str) -> str:
     if not USER_NAME.fullmatch(name):
-        raise BadInput(f"--user: {name!r} is not a user name this tool creates (a letter, then up to 31 letters, "
-                       "digits or _)")
+        raise BadInput(
+            f"--user: {name!r} is not a user name this tool creates (a letter, then up to 31 letters, digits or _)"
+        )
     return name
 
 
@@ -152,8 +153,12 @@ def grant_changes(actual: list[Grant], scope: str, wanted: tuple[str, ...], who:
             changes.append(_revoking(extra, grant.scope, who))
     for grant in actual:
         if grant.grant_option:
-            changes.append(Statement(f"REVOKE GRANT OPTION ON {grant.scope} FROM {who}",
-                                     undo=Statement(_grant({USAGE}, grant.scope, who, grant_option=True))))
+            changes.append(
+                Statement(
+                    f"REVOKE GRANT OPTION ON {grant.scope} FROM {who}",
+                    undo=Statement(_grant({USAGE}, grant.scope, who, grant_option=True)),
+                )
+            )
     return changes
 
 

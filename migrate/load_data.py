@@ -32,8 +32,7 @@ from migrate.tokens import QUOTED
 
 # Single-byte charsets and UTF-8, where 0x5C is never the tail of a multi-byte character.
 CHARSETS = frozenset({"utf8mb4", "utf8mb3", "utf8", "latin1", "ascii"})
-_FORMAT = (b" FIELDS TERMINATED BY ',' ENCLOSED BY '''' ESCAPED BY '\\\\'"
-           b" LINES STARTING BY '(' TERMINATED BY ')'")
+_FORMAT = b" FIELDS TERMINATED BY ',' ENCLOSED BY '''' ESCAPED BY '\\\\' LINES STARTING BY '(' TERMINATED BY ')'"
 _PACKET = 1 << 16
 # Compressed, every packet is a zlib stream of its own: 1 MB ones shrink the benchmark's rows ~5 %
 # more than 64 kB ones. (Never above half the server's max_allowed_packet.)
@@ -58,12 +57,24 @@ def session_allows(charset: str, sql_mode: str) -> bool:
 
 def statement(values: ValuesList, charset: str) -> bytes:
     columns = b" " + values.columns if values.columns else b""
-    return (b"LOAD DATA LOCAL INFILE 'migrate-rows' INTO TABLE " + values.table + b" CHARACTER SET "
-            + charset.encode() + _FORMAT + columns)
+    return (
+        b"LOAD DATA LOCAL INFILE 'migrate-rows' INTO TABLE "
+        + values.table
+        + b" CHARACTER SET "
+        + charset.encode()
+        + _FORMAT
+        + columns
+    )
 
 
-def send(conn: CompressingConnection, sql: bytes, rows: list[memoryview], ask_first: bool = True,
-         max_packet: int = 1 << 24, sent: Callable[[], None] | None = None) -> tuple[int, int]:
+def send(
+    conn: CompressingConnection,
+    sql: bytes,
+    rows: list[memoryview],
+    ask_first: bool = True,
+    max_packet: int = 1 << 24,
+    sent: Callable[[], None] | None = None,
+) -> tuple[int, int]:
     """Run the LOAD DATA ``sql`` with ``rows``, concatenated, as its file: (rows affected, warnings).
 
     Unless ``ask_first``, the rows follow the statement at once instead of after the server's
@@ -83,7 +94,7 @@ def send(conn: CompressingConnection, sql: bytes, rows: list[memoryview], ask_fi
     size = min(_COMPRESSED_PACKET, max_packet // 2) if conn.codec is not None else _PACKET
     for part in rows:
         for at in range(0, len(part), size):
-            conn.write_packet(part[at:at + size])
+            conn.write_packet(part[at : at + size])
     conn.write_packet(b"")
     if sent is not None:
         sent()

@@ -20,32 +20,49 @@ def gather(conn: pymysql.Connection) -> TargetFacts:
     try:
         with conn.cursor() as cur:
             # One query where it can be: over a link each costs a round trip.
-            cur.execute("SELECT VERSION(), @@max_allowed_packet, @@log_bin, @@log_bin_trust_function_creators, "
-                        "@@local_infile, DATABASE(), (SELECT COUNT(*) FROM information_schema.COLLATIONS "
-                        "WHERE COLLATION_NAME = 'utf8mb4_0900_ai_ci')")
+            cur.execute(
+                "SELECT VERSION(), @@max_allowed_packet, @@log_bin, @@log_bin_trust_function_creators, "
+                "@@local_infile, DATABASE(), (SELECT COUNT(*) FROM information_schema.COLLATIONS "
+                "WHERE COLLATION_NAME = 'utf8mb4_0900_ai_ci')"
+            )
             version, packet, log_bin, trust, local_infile, database, collations = cur.fetchone()
             has_0900 = collations > 0
-            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                        "AND TABLE_NAME <> %s ORDER BY TABLE_NAME", (checkpoint.TABLE,))
+            cur.execute(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                "AND TABLE_NAME <> %s ORDER BY TABLE_NAME",
+                (checkpoint.TABLE,),
+            )
             tables = tuple(r[0] for r in cur.fetchall())
     except pymysql.err.MySQLError as e:
         raise ConnectionFailed(f"preflight query failed: {error_text(e)}") from None
-    return TargetFacts(str(version), int(packet), bool(int(log_bin)), bool(int(trust)), has_0900, tables,
-                       bool(int(local_infile)), database)
+    return TargetFacts(
+        str(version),
+        int(packet),
+        bool(int(log_bin)),
+        bool(int(trust)),
+        has_0900,
+        tables,
+        bool(int(local_infile)),
+        database,
+    )
 
 
 def routine_problem(facts: TargetFacts, routines: int) -> str | None:
     if routines and facts.log_bin and not facts.trust_function_creators:
-        return (f"the dump creates {routines} routines/triggers and the target logs binary with "
-                "log_bin_trust_function_creators=0, so it will reject them (error 1419): set "
-                "log_bin_trust_function_creators=1 in the DB parameter group")
+        return (
+            f"the dump creates {routines} routines/triggers and the target logs binary with "
+            "log_bin_trust_function_creators=0, so it will reject them (error 1419): set "
+            "log_bin_trust_function_creators=1 in the DB parameter group"
+        )
     return None
 
 
 def not_empty(database: str, tables: tuple[str, ...]) -> str:
     shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
-    return (f"target database `{database}` is not empty ({len(tables)} tables: {shown}); "
-            "load into an empty database, or pass --force to load over it")
+    return (
+        f"target database `{database}` is not empty ({len(tables)} tables: {shown}); "
+        "load into an empty database, or pass --force to load over it"
+    )
 
 
 def existing_tables(conn: pymysql.Connection, databases: list[str]) -> dict[str, tuple[str, ...]]:
@@ -53,8 +70,10 @@ def existing_tables(conn: pymysql.Connection, databases: list[str]) -> dict[str,
     found: dict[str, tuple[str, ...]] = {}
     with conn.cursor() as cur:
         for database in databases:
-            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
-                        "ORDER BY TABLE_NAME", (database,))
+            cur.execute(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME",
+                (database,),
+            )
             if tables := tuple(r[0] for r in cur.fetchall()):
                 found[database] = tables
     return found
@@ -65,19 +84,25 @@ def placement_problems(database: str | None, summary: DumpSummary) -> list[str]:
     names = summary.databases
     if database is None:
         if summary.unplaced is not None:
-            return [f"the statement at line {summary.unplaced} needs a database, but neither the dump (no USE "
-                    "before it) nor the target URL names one: add /DBNAME to the URL"]
+            return [
+                f"the statement at line {summary.unplaced} needs a database, but neither the dump (no USE "
+                "before it) nor the target URL names one: add /DBNAME to the URL"
+            ]
         return []
     if len(set(names)) > 1:
-        return [f"the dump loads into {len(set(names))} databases ({', '.join(names)}) but the target URL names "
-                f"one, `{database}`: leave the database out of the URL to load each where the dump says "
-                "(--map-database OLD=NEW renames)"]
+        return [
+            f"the dump loads into {len(set(names))} databases ({', '.join(names)}) but the target URL names "
+            f"one, `{database}`: leave the database out of the URL to load each where the dump says "
+            "(--map-database OLD=NEW renames)"
+        ]
     foreign = sorted((line, name) for name, line in summary.qualifiers.items() if name in names and name != database)
     if foreign:
         line, name = foreign[0]
-        return [f"the statement at line {line} names database `{name}` (`{name}`.…), but with a database in the "
-                f"target URL the dump's USE is dropped and everything lands in `{database}`, where that name "
-                f"finds nothing: leave the database out of the URL and pass --map-database {name}={database}"]
+        return [
+            f"the statement at line {line} names database `{name}` (`{name}`.…), but with a database in the "
+            f"target URL the dump's USE is dropped and everything lands in `{database}`, where that name "
+            f"finds nothing: leave the database out of the URL and pass --map-database {name}={database}"
+        ]
     return []
 
 

@@ -58,7 +58,7 @@ def _observe(summary: DumpSummary, buf: bytes, start: int, end: int, base: int, 
     if buf.startswith((b"DELIMITER", b"delimiter"), first):
         newline = buf.find(b"\n", first, end)
         first = skip_noise(buf, newline, end) if newline >= 0 else end
-    what = classify(buf[first:min(first + HEAD, end)])
+    what = classify(buf[first : min(first + HEAD, end)])
     if what.kind is Kind.ROUTINE and what.name is not None:
         summary.routines.append(what.name)
     summary.place(what.kind, what.name, buf[first:end], line + buf.count(b"\n", start, first))

@@ -39,9 +39,11 @@ def verdict_table(verdicts: list[TableVerdict], expected_label: str) -> str:
     if bad:
         lines.append(f"{len(verdicts)} tables, {bad} mismatched")
     elif unproven:
-        lines.append(f"{len(verdicts)} tables: {len(verdicts) - unproven} match, {unproven} cannot be proven from "
-                     "the dump alone (its statements keep or drop rows as the data decides): compare them with "
-                     "the source: migrate verify --source URL --target URL (exit 0 when they match)")
+        lines.append(
+            f"{len(verdicts)} tables: {len(verdicts) - unproven} match, {unproven} cannot be proven from "
+            "the dump alone (its statements keep or drop rows as the data decides): compare them with "
+            "the source: migrate verify --source URL --target URL (exit 0 when they match)"
+        )
     else:
         lines.append(f"{len(verdicts)} tables, all match")
     return "\n".join(lines)
@@ -52,19 +54,22 @@ def rewrites_text(counts: dict[str, int]) -> str:
     return "rewrites:\n" + "\n".join(applied) if applied else "rewrites: none needed"
 
 
-def inspect_text(name: str, size: int | None, compressed: bool, summary: DumpSummary,
-                 rewrites: dict[str, int]) -> str:
-    lines = [f"source: {name}" + (f" ({size:,} bytes{', gzip' if compressed else ''})" if size else ""),
-             f"statements: {summary.statements:,}, SQL bytes: {summary.bytes:,}",
-             "  by kind: " + ", ".join(f"{kind} {n:,}" for kind, n in summary.kinds.most_common()),
-             f"largest statement: {summary.largest.size:,} bytes at line {summary.largest.line}",
-             "session header (replayed on every connection):"]
+def inspect_text(name: str, size: int | None, compressed: bool, summary: DumpSummary, rewrites: dict[str, int]) -> str:
+    lines = [
+        f"source: {name}" + (f" ({size:,} bytes{', gzip' if compressed else ''})" if size else ""),
+        f"statements: {summary.statements:,}, SQL bytes: {summary.bytes:,}",
+        "  by kind: " + ", ".join(f"{kind} {n:,}" for kind, n in summary.kinds.most_common()),
+        f"largest statement: {summary.largest.size:,} bytes at line {summary.largest.line}",
+        "session header (replayed on every connection):",
+    ]
     lines += [f"  {sql.decode('utf-8', 'replace')}" for sql in summary.header]
     lines.append(f"tables: {len(summary.tables)}, rows: {summary.rows:,}")
     width = max((len(t) for t in summary.tables), default=0)
-    lines += [f"  {t.ljust(width)}  {_cell(n, 'unknown'):>12}"
-              + (f"  ({'≤, ' if n is not None else ''}{summary.caveats[t]})" if t in summary.caveats else "")
-              for t, n in sorted(summary.tables.items())]
+    lines += [
+        f"  {t.ljust(width)}  {_cell(n, 'unknown'):>12}"
+        + (f"  ({'≤, ' if n is not None else ''}{summary.caveats[t]})" if t in summary.caveats else "")
+        for t, n in sorted(summary.tables.items())
+    ]
     if summary.views:
         lines.append(f"views: {', '.join(summary.views)}")
     if summary.routines:

@@ -107,7 +107,7 @@ def read_values(buf: bytes, start: int, end: int) -> ValuesList | None:
     if plain_rows is not None and (tuples := plain_rows(buf, head.end(), end)) >= 0:
         return ValuesList(head.end() - start, tuples, table, columns, plain)
     with memoryview(buf) as view:  # no copy of the megabyte of tuples
-        outside, strings = _STRING.subn(_CUT, view[head.end():end])
+        outside, strings = _STRING.subn(_CUT, view[head.end() : end])
     if outside.count(_CUT) != strings:
         return None
     if _PLAIN.fullmatch(outside):

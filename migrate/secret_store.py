@@ -58,8 +58,10 @@ class SecretStore:
         """The secret exists and is ours to write: not a secret another AWS service owns (RDS's master secret)."""
         answer = self._call("DescribeSecret", SecretId=self.arn)
         if answer.get("OwningService"):
-            raise BadInput(f"{self.option}: {self.arn} is managed by {answer['OwningService']} (the master secret?); "
-                           "pass the app user secret (the data stack's output app_user_secret_arn)")
+            raise BadInput(
+                f"{self.option}: {self.arn} is managed by {answer['OwningService']} (the master secret?); "
+                "pass the app user secret (the data stack's output app_user_secret_arn)"
+            )
         stages = answer.get("VersionIdsToStages", {})
         tags = {tag["Key"]: tag["Value"] for tag in answer.get("Tags", [])}
         return SecretFacts(answer["Name"], any("AWSCURRENT" in s for s in stages.values()), tags)
@@ -72,13 +74,20 @@ class SecretStore:
         except ValueError:
             document = None
         if not isinstance(document, dict) or sorted(document) != sorted(DOCUMENT_FIELDS):
-            raise BadInput(f"{self.option}: {self.arn} holds something other than an app user document "
-                           f"({', '.join(DOCUMENT_FIELDS)}): refusing to overwrite it")
+            raise BadInput(
+                f"{self.option}: {self.arn} holds something other than an app user document "
+                f"({', '.join(DOCUMENT_FIELDS)}): refusing to overwrite it"
+            )
         return document
 
     def random_password(self) -> str:
-        answer = self._call("GetRandomPassword", PasswordLength=PASSWORD_LENGTH, ExcludePunctuation=True,
-                            IncludeSpace=False, RequireEachIncludedType=True)
+        answer = self._call(
+            "GetRandomPassword",
+            PasswordLength=PASSWORD_LENGTH,
+            ExcludePunctuation=True,
+            IncludeSpace=False,
+            RequireEachIncludedType=True,
+        )
         return answer["RandomPassword"]
 
     def put(self, document: dict[str, object]) -> str:

@@ -147,7 +147,9 @@ def check_metric(namespace: str, metric: str, dimensions: Iterable[str]) -> None
     given = frozenset(dimensions)
     if given not in allowed:
         shown = " or ".join(sorted("{" + ", ".join(sorted(s)) + "}" for s in allowed))
-        raise UnknownMetric(f"{namespace} {metric}: dimensions {{{', '.join(sorted(given))}}} are not published; use {shown}")
+        raise UnknownMetric(
+            f"{namespace} {metric}: dimensions {{{', '.join(sorted(given))}}} are not published; use {shown}"
+        )
 
 
 def is_statistic(statistic: str) -> bool:

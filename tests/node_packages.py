@@ -33,7 +33,10 @@ def installed_node_modules(package_json: Path, timeout: float = 600) -> Path:
     shutil.copy(package_json, staging / "package.json")
     result = subprocess.run(
         [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=staging, capture_output=True, text=True, timeout=timeout,
+        cwd=staging,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)

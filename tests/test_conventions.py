@@ -27,7 +27,17 @@ def test_missing_tool_fails_instead_of_skipping_when_required(tmp_path):
     )
     env_ci = {"DUEWIN_REQUIRE_TOOLS": "1", "PATH": "/usr/bin:/bin"}
     env_dev = {"PATH": "/usr/bin:/bin"}
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(tmp_path / "test_x.py")]
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(tmp_path),
+        str(tmp_path / "test_x.py"),
+    ]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ci = subprocess.run(args, env={**env_ci, "PYTHONPATH": root}, capture_output=True, text=True, cwd=tmp_path)
     dev = subprocess.run(args, env={**env_dev, "PYTHONPATH": root}, capture_output=True, text=True, cwd=tmp_path)
@@ -86,7 +96,10 @@ def test_the_import_convention_can_fail():
         """
     )
     assert direct_engine_imports(source) == [
-        (2, "cdktn"), (3, "cdktf"), (4, "cdktf_cdktf_provider_aws.vpc"), (7, "cdktn_provider_aws.lb")
+        (2, "cdktn"),
+        (3, "cdktf"),
+        (4, "cdktf_cdktf_provider_aws.vpc"),
+        (7, "cdktn_provider_aws.lb"),
     ]
 
 

@@ -49,4 +49,3 @@ def test_a_dead_link_is_found(tmp_path):
         "other.md#gone (no such heading)",
         "missing.md (no such file)",
     ]
-

@@ -18,11 +18,27 @@ from tests.conftest import ROOT, missing
 
 SCRIPT = ROOT / "tools" / "system-deps"
 BASH = shutil.which("bash") or "/bin/bash"
-EVERY_TOOL = ("mariadbd", "mariadb", "mariadb-dump", "redis-server", "shellcheck", "nginx", "node", "npm", "openssl",
-              "dot", "cc", "terraform")
+EVERY_TOOL = (
+    "mariadbd",
+    "mariadb",
+    "mariadb-dump",
+    "redis-server",
+    "shellcheck",
+    "nginx",
+    "node",
+    "npm",
+    "openssl",
+    "dot",
+    "cc",
+    "terraform",
+)
 #: What the recording installer puts on PATH per package, as Debian's would.
-PACKAGE_TOOLS = {"shellcheck": ["shellcheck"], "nginx": ["nginx"], "graphviz": ["dot"],
-                 "mariadb-client": ["mariadb", "mariadb-dump"]}
+PACKAGE_TOOLS = {
+    "shellcheck": ["shellcheck"],
+    "nginx": ["nginx"],
+    "graphviz": ["dot"],
+    "mariadb-client": ["mariadb", "mariadb-dump"],
+}
 
 
 def sandbox(tmp_path: Path, absent: tuple[str, ...] = (), mirror: bool = True) -> dict[str, str]:
@@ -37,8 +53,13 @@ def sandbox(tmp_path: Path, absent: tuple[str, ...] = (), mirror: bool = True) -
     (bin_dir / "python3").symlink_to(true)
     if mirror:
         (tmp_path / "mirror" / "registry.terraform.io" / "hashicorp" / "aws").mkdir(parents=True)
-    return {"PATH": str(bin_dir), "SYSTEM_DEPS_SBIN": "", "DUEWIN_TF_MIRROR": str(tmp_path / "mirror"),
-            "PYTHON": "python3", "SYSTEM_DEPS_INSTALL": ""}
+    return {
+        "PATH": str(bin_dir),
+        "SYSTEM_DEPS_SBIN": "",
+        "DUEWIN_TF_MIRROR": str(tmp_path / "mirror"),
+        "PYTHON": "python3",
+        "SYSTEM_DEPS_INSTALL": "",
+    }
 
 
 def recording_installer(tmp_path: Path, brings: bool = True, status: int = 0) -> str:

@@ -39,7 +39,10 @@ def _validator() -> str:
 
 def _validate(paths: list[Path]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [_validator(), "--builtin-schema", "vendor.github-workflows", *map(str, paths)], capture_output=True, text=True, timeout=120
+        [_validator(), "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -15,11 +15,20 @@ _RELATIVE_PATH = r"^[A-Za-z0-9._@-]+(/[A-Za-z0-9._@-]+)*$"
 def _inside_checkout(field: str, path: str) -> None:
     if ".." in path.split("/"):
         raise FieldError((field,), f"{path!r} leaves the app's checkout ('..')")
+
+
 #: Settings the duewin backend cannot run safely without: five clients built at module load
 #: (fatal when missing) and four security keys that silently fall back to hard-coded defaults.
 DUEWIN_REQUIRED_SETTINGS = (
-    "PRELUDE_API_KEY", "SPRIBE_CLIENT_ID", "SPRIBE_CLIENT_SECRET", "CASINO_AGENCY_UID", "CASINO_AES_KEY",
-    "JWT_SECRET", "JWT_REFRESH_SECRET", "ADMIN_JWT_SECRET", "ENCRYPTION_KEY",
+    "PRELUDE_API_KEY",
+    "SPRIBE_CLIENT_ID",
+    "SPRIBE_CLIENT_SECRET",
+    "CASINO_AGENCY_UID",
+    "CASINO_AES_KEY",
+    "JWT_SECRET",
+    "JWT_REFRESH_SECRET",
+    "ADMIN_JWT_SECRET",
+    "ENCRYPTION_KEY",
 )
 #: The one process role behind the load balancer (as Heroku's Procfile: only ``web`` gets HTTP traffic).
 WEB_ROLE = "web"
@@ -40,7 +49,9 @@ class ProcessConfig(Section):
     placement: Literal["every-host", "one-in-fleet"] = "every-host"
     pool: int = Field(10, ge=0, le=1000, description="MySQL connections one copy may hold (its Sequelize pool max)")
     lock_ttl_seconds: int | None = Field(
-        None, ge=3, le=3600,
+        None,
+        ge=3,
+        le=3600,
         description=f"one-in-fleet only (default {DEFAULT_LOCK_TTL_SECONDS}): a dead leader's role resumes on "
         "another host within TTL + TTL/3",
     )
@@ -50,7 +61,8 @@ class ProcessConfig(Section):
         _inside_checkout("script", self.script)
         if self.placement == "one-in-fleet" and self.per_host != 1:
             raise FieldError(
-                ("per_host",), f"a one-in-fleet process runs one copy in the fleet; per_host must be 1, not {self.per_host}"
+                ("per_host",),
+                f"a one-in-fleet process runs one copy in the fleet; per_host must be 1, not {self.per_host}",
             )
         if self.placement == "every-host" and self.lock_ttl_seconds is not None:
             raise FieldError(("lock_ttl_seconds",), "only a one-in-fleet process takes the fleet lock")
@@ -90,14 +102,23 @@ class AppConfig(Section):
         300, ge=0, le=3600, description="Boot + npm install time the ASG waits before ELB health counts"
     )
     root_volume_gb: int = Field(20, ge=8, le=1024)
-    ssh_key_name: str | None = Field(None, description="Optional EC2 key pair; SSH is never open to the internet (use Session Manager)")
-    node_version: str = Field("20", pattern=r"^\d{2}$", description="Node.js major, installed from NodeSource's signed apt repository")
+    ssh_key_name: str | None = Field(
+        None, description="Optional EC2 key pair; SSH is never open to the internet (use Session Manager)"
+    )
+    node_version: str = Field(
+        "20", pattern=r"^\d{2}$", description="Node.js major, installed from NodeSource's signed apt repository"
+    )
     pm2_version: str = Field("5", pattern=r"^\d+(\.\d+){0,2}$", description="npm version spec for pm2")
-    repository: str | None = Field(None, pattern=r"^https://\S+$", description="Git repository (HTTPS) the instances clone")
+    repository: str | None = Field(
+        None, pattern=r"^https://\S+$", description="Git repository (HTTPS) the instances clone"
+    )
     branch: str = Field("main", pattern=r"^[A-Za-z0-9._/-]+$")
-    artifact: str | None = Field(None, pattern=r"^s3://[a-z0-9.-]{3,63}/\S+\.(tar\.gz|tgz)$", description="S3 tarball instead of git")
+    artifact: str | None = Field(
+        None, pattern=r"^s3://[a-z0-9.-]{3,63}/\S+\.(tar\.gz|tgz)$", description="S3 tarball instead of git"
+    )
     directory: str = Field(
-        "Backend", pattern=_RELATIVE_PATH,
+        "Backend",
+        pattern=_RELATIVE_PATH,
         description="The app inside the checkout ('.' for its root): npm install, .env and every process's cwd",
     )
     processes: tuple[ProcessConfig, ...] = Field(
@@ -105,7 +126,8 @@ class AppConfig(Section):
     )
     env: dict[str, str] = Field(
         {},
-        description="[app.env]: plain, non-secret settings (ALLOWED_ORIGINS, FRONTEND_URL, …); secrets go to Parameter Store",
+        description="[app.env]: plain, non-secret settings (ALLOWED_ORIGINS, FRONTEND_URL, …); "
+        "secrets go to Parameter Store",
     )
     required_settings: tuple[str, ...] = Field(
         DUEWIN_REQUIRED_SETTINGS,

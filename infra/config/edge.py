@@ -1,4 +1,4 @@
-"""What stands in front of the fleet: ``[load_balancer]``, ``[dns]``, ``[edge]`` (CloudFront, Route 53) and ``[waf]``."""
+"""What stands in front of the fleet: ``[load_balancer]``, ``[dns]``, ``[edge]`` (CloudFront, Route 53), ``[waf]``."""
 
 from __future__ import annotations
 
@@ -25,13 +25,17 @@ class LoadBalancerConfig(Section):
     )
     deletion_protection: bool = True
     access_log_retention_days: int = Field(90, ge=1, description="S3 lifecycle expiry of ALB access logs")
-    ssl_policy: str = Field("ELBSecurityPolicy-TLS13-1-2-2021-06", pattern=r"^ELBSecurityPolicy-TLS13-", description="TLS 1.3 policies only")
+    ssl_policy: str = Field(
+        "ELBSecurityPolicy-TLS13-1-2-2021-06", pattern=r"^ELBSecurityPolicy-TLS13-", description="TLS 1.3 policies only"
+    )
     health_check_interval_seconds: int = Field(15, ge=5, le=300)
     health_check_timeout_seconds: int = Field(5, ge=2, le=120)
     healthy_threshold: int = Field(2, ge=2, le=10)
     unhealthy_threshold: int = Field(3, ge=2, le=10)
     health_check_matcher: str = Field("200", pattern=r"^[1-5]\d\d([,-][1-5]\d\d)*$")
-    deregistration_delay_seconds: int = Field(30, ge=0, le=3600, description="Drain time for in-flight requests on scale-in")
+    deregistration_delay_seconds: int = Field(
+        30, ge=0, le=3600, description="Drain time for in-flight requests on scale-in"
+    )
     stickiness: bool = Field(
         True,
         description="lb_cookie stickiness: Socket.IO's polling transport needs it unless the app uses the Redis "
@@ -60,7 +64,9 @@ class EdgeConfig(Section):
 
     create_cloudfront: bool = False
     create_dns: bool = False
-    create_zone: bool = Field(False, description="Create the public zone (then delegate the domain to its name servers)")
+    create_zone: bool = Field(
+        False, description="Create the public zone (then delegate the domain to its name servers)"
+    )
     price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = Field(
         "PriceClass_100", description="Edge locations used: 100 = North America and Europe, the cheapest"
     )

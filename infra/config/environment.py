@@ -82,7 +82,8 @@ class EnvironmentConfig(Section):
         if floor >= allocated:
             # The alarm would fire on an empty database from the first minute.
             raise ValueError(
-                f"alarms.thresholds.db_free_storage_gb ({floor:g}) must be below database.allocated_storage_gb ({allocated})"
+                f"alarms.thresholds.db_free_storage_gb ({floor:g}) must be below "
+                f"database.allocated_storage_gb ({allocated})"
             )
         return self
 
@@ -97,7 +98,10 @@ class EnvironmentConfig(Section):
                 f"connection budget: {budget.describe()}, above 90 %: lower it to {int(100 * BUDGET_SHARE)} or less",
             )
         fleet = budget.largest_fleet()
-        ways = [f"lower app.max_size to {fleet}" if fleet >= self.app.min_size else None, "lower a process's pool or per_host"]
+        ways = [
+            f"lower app.max_size to {fleet}" if fleet >= self.app.min_size else None,
+            "lower a process's pool or per_host",
+        ]
         bigger = smallest_class_that_fits(budget, self.database.instance_class)
         if bigger:
             ways.append(f"use database.instance_class = {bigger!r} ({max_connections(bigger)})")
@@ -123,7 +127,9 @@ class EnvironmentConfig(Section):
         if zones is None:
             return self
         if len(zones) != self.network.az_count:
-            raise ValueError(f"network.availability_zones lists {len(zones)} zones for az_count {self.network.az_count}")
+            raise ValueError(
+                f"network.availability_zones lists {len(zones)} zones for az_count {self.network.az_count}"
+            )
         for zone in zones:
             if not re.fullmatch(re.escape(self.region) + r"[a-z]", zone):
                 raise ValueError(f"network.availability_zones: {zone!r} is not a zone of {self.region}")
@@ -133,7 +139,9 @@ class EnvironmentConfig(Section):
 
     @property
     def availability_zones(self) -> tuple[str, ...]:
-        return self.network.availability_zones or tuple(f"{self.region}{letter}" for letter in "abcdef"[: self.network.az_count])
+        return self.network.availability_zones or tuple(
+            f"{self.region}{letter}" for letter in "abcdef"[: self.network.az_count]
+        )
 
     @property
     def connection_budget(self) -> ConnectionBudget:

@@ -56,7 +56,11 @@ class NetworkConfig(Section):
         try:
             if explicit:
                 return check_explicit(self.vpc_cidr, self.az_count, explicit)
-            prefixes = {"public": self.public_subnet_prefix, "app": self.app_subnet_prefix, "data": self.data_subnet_prefix}
+            prefixes = {
+                "public": self.public_subnet_prefix,
+                "app": self.app_subnet_prefix,
+                "data": self.data_subnet_prefix,
+            }
             return carve(self.vpc_cidr, self.az_count, prefixes)
         except SubnetPlanError as exc:
             raise ValueError(str(exc)) from None

@@ -15,7 +15,8 @@ class AlarmsConfig(Section):
 
     emails: tuple[str, ...] = Field((), description="SNS e-mail subscriptions (each must confirm once)")
     thresholds: AlarmThresholds = Field(
-        AlarmThresholds(), description="[alarms.thresholds]; defaults fit the smallest shapes (monitoring/thresholds.py)"
+        AlarmThresholds(),
+        description="[alarms.thresholds]; defaults fit the smallest shapes (monitoring/thresholds.py)",
     )
 
     @model_validator(mode="after")
@@ -38,18 +39,24 @@ class CutoverConfig(Section):
 
     runner: bool = False
     dump_prefix: str | None = Field(
-        None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(\S+/)?$",
+        None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(\S+/)?$",
         description="s3://bucket/prefix/ the runner may read: the dump, and the project's wheel under wheels/",
     )
-    instance_type: str = Field("t3.small", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
-                               description="Parses, compresses and sends the dump: 2 vCPUs")
+    instance_type: str = Field(
+        "t3.small",
+        pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
+        description="Parses, compresses and sends the dump: 2 vCPUs",
+    )
     root_volume_gb: int = Field(20, ge=8, le=1024)
 
     @model_validator(mode="after")
     def _check_prefix(self) -> CutoverConfig:
         if self.runner and not self.dump_prefix:
-            raise FieldError(("dump_prefix",), "runner = true needs dump_prefix (s3://bucket/prefix/ holding the dump "
-                             "and the project's wheel)")
+            raise FieldError(
+                ("dump_prefix",),
+                "runner = true needs dump_prefix (s3://bucket/prefix/ holding the dump and the project's wheel)",
+            )
         return self
 
 

@@ -47,7 +47,9 @@ class AccessLogsBucket(Construct):
         self.prefix = LOG_PREFIX
         account = DataAwsCallerIdentity(self, "account")
         # The account id keeps the name globally unique without a random suffix, so synth stays deterministic.
-        self.bucket = S3Bucket(self, "bucket", bucket=f"{name}-alb-logs-{account.account_id}", force_destroy=force_destroy)
+        self.bucket = S3Bucket(
+            self, "bucket", bucket=f"{name}-alb-logs-{account.account_id}", force_destroy=force_destroy
+        )
         S3BucketPublicAccessBlock(
             self,
             "public-access-block",
@@ -58,7 +60,10 @@ class AccessLogsBucket(Construct):
             restrict_public_buckets=True,
         )
         S3BucketOwnershipControls(
-            self, "ownership", bucket=self.bucket.id, rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced")
+            self,
+            "ownership",
+            bucket=self.bucket.id,
+            rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
         )
         S3BucketServerSideEncryptionConfigurationA(
             self,
@@ -74,7 +79,10 @@ class AccessLogsBucket(Construct):
         )
         # Versioning keeps a deleted or overwritten log for NONCURRENT_DAYS: evidence survives a mistake.
         S3BucketVersioningA(
-            self, "versioning", bucket=self.bucket.id, versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled")
+            self,
+            "versioning",
+            bucket=self.bucket.id,
+            versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
         )
         S3BucketLifecycleConfiguration(
             self,
@@ -86,8 +94,12 @@ class AccessLogsBucket(Construct):
                     status="Enabled",
                     filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
                     expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=retention_days)],
-                    noncurrent_version_expiration=[S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(noncurrent_days=NONCURRENT_DAYS)],
-                    abort_incomplete_multipart_upload=[S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=1)],
+                    noncurrent_version_expiration=[
+                        S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(noncurrent_days=NONCURRENT_DAYS)
+                    ],
+                    abort_incomplete_multipart_upload=[
+                        S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=1)
+                    ],
                 )
             ],
         )

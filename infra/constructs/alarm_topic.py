@@ -36,7 +36,12 @@ class AlarmTopic(Construct):
             description=f"{name}: alarm notifications (SNS)",
             # What CloudWatch needs to publish to an encrypted topic (CloudWatch user guide, alarm actions).
             service_statements=[
-                {"sid": "CloudWatchPublishesToEncryptedTopic", "principals": [CLOUDWATCH], "actions": ["kms:Decrypt", "kms:GenerateDataKey*"], "resources": ["*"]}
+                {
+                    "sid": "CloudWatchPublishesToEncryptedTopic",
+                    "principals": [CLOUDWATCH],
+                    "actions": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "resources": ["*"],
+                }
             ],
         )
         self.topic = SnsTopic(self, "topic", name=self.name, kms_master_key_id=self.key.arn)
@@ -64,14 +69,22 @@ class AlarmTopic(Construct):
                         {
                             "test": "ArnLike",
                             "variable": "aws:SourceArn",
-                            "values": [f"arn:{partition.partition}:cloudwatch:{region.name}:{account.account_id}:alarm:*"],
+                            "values": [
+                                f"arn:{partition.partition}:cloudwatch:{region.name}:{account.account_id}:alarm:*"
+                            ],
                         },
                     ],
                 },
                 {
                     "sid": "AccountManagesTopic",
                     "principals": [{"type": "AWS", "identifiers": [account.account_id]}],
-                    "actions": ["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:Subscribe", "sns:ListSubscriptionsByTopic", "sns:Publish"],
+                    "actions": [
+                        "sns:GetTopicAttributes",
+                        "sns:SetTopicAttributes",
+                        "sns:Subscribe",
+                        "sns:ListSubscriptionsByTopic",
+                        "sns:Publish",
+                    ],
                     "resources": [self.topic.arn],
                 },
             ],

@@ -46,14 +46,23 @@ class Cache(Construct):
     ``stand_in``: no replication group, for the deploy rehearsal (``rehearsal.omit_replication_group``).
     """
 
-    def __init__(self, scope: Construct, id_: str, *, config: CacheConfig, placement: DataServicePlacement,
-                 stand_in: bool = False) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: CacheConfig,
+        placement: DataServicePlacement,
+        stand_in: bool = False,
+    ) -> None:
         super().__init__(scope, id_)
         self._config = config
         name = self._name = placement.name
         names = resource_names(name)
         self.port = PORT
-        self.security_group = ServiceSecurityGroup(self, "access", placement=placement, service="Redis", port=PORT).group
+        self.security_group = ServiceSecurityGroup(
+            self, "access", placement=placement, service="Redis", port=PORT
+        ).group
         self.subnet_group = ElasticacheSubnetGroup(
             self, "subnets", name=names.data_subnet_group, subnet_ids=placement.subnet_ids
         )
@@ -122,7 +131,9 @@ class Cache(Construct):
             name=f"{self._name}-{family.replace('.', '-')}",
             family=family,
             description=f"{self._name}: eviction policy",
-            parameter=[ElasticacheParameterGroupParameter(name="maxmemory-policy", value=self._config.maxmemory_policy)],
+            parameter=[
+                ElasticacheParameterGroupParameter(name="maxmemory-policy", value=self._config.maxmemory_policy)
+            ],
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
         )
 

@@ -126,7 +126,9 @@ class Cdn(Construct):
                 geo_restriction=CloudfrontDistributionRestrictionsGeoRestriction(restriction_type="none")
             ),
             viewer_certificate=CloudfrontDistributionViewerCertificate(
-                acm_certificate_arn=certificate_arn, ssl_support_method="sni-only", minimum_protocol_version="TLSv1.2_2021"
+                acm_certificate_arn=certificate_arn,
+                ssl_support_method="sni-only",
+                minimum_protocol_version="TLSv1.2_2021",
             ),
         )
 
@@ -144,8 +146,12 @@ class Cdn(Construct):
             parameters_in_cache_key_and_forwarded_to_origin=CloudfrontCachePolicyParametersInCacheKeyAndForwardedToOrigin(
                 enable_accept_encoding_brotli=True,
                 enable_accept_encoding_gzip=True,
-                cookies_config=CloudfrontCachePolicyParametersInCacheKeyAndForwardedToOriginCookiesConfig(cookie_behavior="none"),
-                headers_config=CloudfrontCachePolicyParametersInCacheKeyAndForwardedToOriginHeadersConfig(header_behavior="none"),
+                cookies_config=CloudfrontCachePolicyParametersInCacheKeyAndForwardedToOriginCookiesConfig(
+                    cookie_behavior="none"
+                ),
+                headers_config=CloudfrontCachePolicyParametersInCacheKeyAndForwardedToOriginHeadersConfig(
+                    header_behavior="none"
+                ),
                 query_strings_config=CloudfrontCachePolicyParametersInCacheKeyAndForwardedToOriginQueryStringsConfig(
                     query_string_behavior="all"
                 ),
@@ -162,8 +168,12 @@ class Cdn(Construct):
                 strict_transport_security=CloudfrontResponseHeadersPolicySecurityHeadersConfigStrictTransportSecurity(
                     access_control_max_age_sec=31536000, include_subdomains=True, preload=False, override=True
                 ),
-                content_type_options=CloudfrontResponseHeadersPolicySecurityHeadersConfigContentTypeOptions(override=True),
-                frame_options=CloudfrontResponseHeadersPolicySecurityHeadersConfigFrameOptions(frame_option="DENY", override=True),
+                content_type_options=CloudfrontResponseHeadersPolicySecurityHeadersConfigContentTypeOptions(
+                    override=True
+                ),
+                frame_options=CloudfrontResponseHeadersPolicySecurityHeadersConfigFrameOptions(
+                    frame_option="DENY", override=True
+                ),
                 referrer_policy=CloudfrontResponseHeadersPolicySecurityHeadersConfigReferrerPolicy(
                     referrer_policy="strict-origin-when-cross-origin", override=True
                 ),

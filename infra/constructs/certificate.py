@@ -18,7 +18,13 @@ class DnsValidatedCertificate(Construct):
     """
 
     def __init__(
-        self, scope: Construct, id_: str, *, domain_names: list[str], zone_id: str, provider: TerraformProvider | None = None
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        domain_names: list[str],
+        zone_id: str,
+        provider: TerraformProvider | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.certificate = AcmCertificate(

@@ -35,8 +35,10 @@ from infra.engine.aws.vpc_security_group_egress_rule import VpcSecurityGroupEgre
 from infra.engine.aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 
 MYSQL_PORT = 3306
-EGRESS = ((443, "HTTPS: AWS APIs (S3, Secrets Manager, Session Manager) and PyPI"),
-          (80, "HTTP: Ubuntu apt mirrors (apt verifies signatures)"))
+EGRESS = (
+    (443, "HTTPS: AWS APIs (S3, Secrets Manager, Session Manager) and PyPI"),
+    (80, "HTTP: Ubuntu apt mirrors (apt verifies signatures)"),
+)
 
 
 class CutoverRunner(Construct):
@@ -76,7 +78,9 @@ class CutoverRunner(Construct):
             user_data=user_data,
             user_data_replace_on_change=True,
             metadata_options=InstanceMetadataOptions(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=1,
                 instance_metadata_tags="enabled",
             ),
             monitoring=True,
@@ -108,10 +112,17 @@ class CutoverRunner(Construct):
             to_port=MYSQL_PORT,
             description="MySQL from the cutover runner",
         )
-        destinations = [("runner-to-database", MYSQL_PORT, "cutover runner to MySQL",
-                         {"referenced_security_group_id": database_security_group_id})]
-        destinations += [(f"egress-{port}", port, description, {"cidr_ipv4": "0.0.0.0/0"})
-                         for port, description in EGRESS]
+        destinations = [
+            (
+                "runner-to-database",
+                MYSQL_PORT,
+                "cutover runner to MySQL",
+                {"referenced_security_group_id": database_security_group_id},
+            )
+        ]
+        destinations += [
+            (f"egress-{port}", port, description, {"cidr_ipv4": "0.0.0.0/0"}) for port, description in EGRESS
+        ]
         for id_, port, description, destination in destinations:
             VpcSecurityGroupEgressRule(
                 self,
@@ -133,13 +144,20 @@ class CutoverRunner(Construct):
         assume = DataAwsIamPolicyDocument(
             self,
             "assume",
-            statement=[{"actions": ["sts:AssumeRole"],
-                        "principals": [{"type": "Service", "identifiers": ["ec2.amazonaws.com"]}]}],
+            statement=[
+                {
+                    "actions": ["sts:AssumeRole"],
+                    "principals": [{"type": "Service", "identifiers": ["ec2.amazonaws.com"]}],
+                }
+            ],
         )
         role = IamRole(self, "role", name=self._name, assume_role_policy=assume.json)
         statements = [
-            {"sid": "ReadDumpPrefix", "actions": ["s3:GetObject"],
-             "resources": [f"arn:{partition}:s3:::{bucket}/{prefix}*"]},
+            {
+                "sid": "ReadDumpPrefix",
+                "actions": ["s3:GetObject"],
+                "resources": [f"arn:{partition}:s3:::{bucket}/{prefix}*"],
+            },
             {
                 "sid": "ListDumpPrefix",
                 "actions": ["s3:ListBucket"],
@@ -151,8 +169,13 @@ class CutoverRunner(Construct):
                 "sid": "DecryptDatabaseSecret",
                 "actions": ["kms:Decrypt"],
                 "resources": [secrets_key_arn],
-                "condition": [{"test": "StringEquals", "variable": "kms:ViaService",
-                               "values": [f"secretsmanager.{region}.amazonaws.com"]}],
+                "condition": [
+                    {
+                        "test": "StringEquals",
+                        "variable": "kms:ViaService",
+                        "values": [f"secretsmanager.{region}.amazonaws.com"],
+                    }
+                ],
             },
             {
                 "sid": "SessionManagerRegisters",

@@ -16,7 +16,14 @@ class Dashboard(Construct):
     """Attributes: ``dashboard``."""
 
     def __init__(
-        self, scope: Construct, id_: str, *, name: str, region: str, resources: MonitoredResources, alarm_arns: Sequence[str]
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        name: str,
+        region: str,
+        resources: MonitoredResources,
+        alarm_arns: Sequence[str],
     ) -> None:
         super().__init__(scope, id_)
         body = dashboard_body(resources, region, alarm_arns=alarm_arns)

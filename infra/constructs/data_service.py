@@ -99,9 +99,20 @@ class ServiceSecurityGroup(Construct):
             name=name,
             description=f"{service}: port {port} from the app tier only",
             vpc_id=placement.vpc_id,
-            egress=None if egress_rules else [
-                SecurityGroupEgress(protocol="tcp", from_port=to, to_port=to, cidr_blocks=[cidr], description=why,
-                                    ipv6_cidr_blocks=[], prefix_list_ids=[], security_groups=[], self_attribute=False)
+            egress=None
+            if egress_rules
+            else [
+                SecurityGroupEgress(
+                    protocol="tcp",
+                    from_port=to,
+                    to_port=to,
+                    cidr_blocks=[cidr],
+                    description=why,
+                    ipv6_cidr_blocks=[],
+                    prefix_list_ids=[],
+                    security_groups=[],
+                    self_attribute=False,
+                )
                 for cidr, to, why in egress
             ],
             tags={"Name": name},

@@ -57,8 +57,11 @@ def parameters(config: DatabaseConfig) -> dict[str, str]:
         "long_query_time": f"{config.slow_query_seconds:g}",
         "log_output": "FILE",
         # A replicated cutover applies the migrated databases only (migrate replicate start checks it).
-        **({"replicate-wild-do-table": ",".join(f"{d}.%" for d in config.replication_source.databases)}
-           if config.replication_source else {}),
+        **(
+            {"replicate-wild-do-table": ",".join(f"{d}.%" for d in config.replication_source.databases)}
+            if config.replication_source
+            else {}
+        ),
     }
 
 
@@ -71,8 +74,15 @@ class Database(Construct):
     ``stand_in``: no instance, for the deploy rehearsal's lite run (``rehearsal.omit_database_instance``).
     """
 
-    def __init__(self, scope: Construct, id_: str, *, config: DatabaseConfig, placement: DataServicePlacement,
-                 stand_in: bool = False) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: DatabaseConfig,
+        placement: DataServicePlacement,
+        stand_in: bool = False,
+    ) -> None:
         super().__init__(scope, id_)
         self._config = config
         name = self._name = placement.name
@@ -83,8 +93,9 @@ class Database(Construct):
         source = config.replication_source
         why = "replication from the old server (replicated cutover)"
         egress = ((str(source.cidr), source.port, why),) if source else ()
-        self.security_group = ServiceSecurityGroup(self, "access", placement=placement, service="MySQL", port=PORT,
-                                                   egress=egress).group
+        self.security_group = ServiceSecurityGroup(
+            self, "access", placement=placement, service="MySQL", port=PORT, egress=egress
+        ).group
         self.subnet_group = DbSubnetGroup(
             self,
             "subnets",
@@ -176,7 +187,9 @@ class Database(Construct):
             name=f"{self._name}-{family.replace('.', '-')}",
             family=family,
             description=f"{self._name}: utf8mb4, TLS only, cutover-sized packets",
-            parameter=[DbParameterGroupParameter(name=key, value=value) for key, value in parameters(self._config).items()],
+            parameter=[
+                DbParameterGroupParameter(name=key, value=value) for key, value in parameters(self._config).items()
+            ],
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
         )
 
@@ -197,7 +210,12 @@ class Database(Construct):
         assume = DataAwsIamPolicyDocument(
             self,
             "monitoring-assume",
-            statement=[{"actions": ["sts:AssumeRole"], "principals": [{"type": "Service", "identifiers": ["monitoring.rds.amazonaws.com"]}]}],
+            statement=[
+                {
+                    "actions": ["sts:AssumeRole"],
+                    "principals": [{"type": "Service", "identifiers": ["monitoring.rds.amazonaws.com"]}],
+                }
+            ],
         )
         role = IamRole(self, "monitoring-role", name=f"{self._name}-rds-monitoring", assume_role_policy=assume.json)
         attachment = IamRolePolicyAttachment(

@@ -35,13 +35,22 @@ class EncryptionKey(Construct):
             statement=[
                 {
                     "sid": "AccountDelegatesToIam",
-                    "principals": [{"type": "AWS", "identifiers": [f"arn:{partition.partition}:iam::{account.account_id}:root"]}],
+                    "principals": [
+                        {"type": "AWS", "identifiers": [f"arn:{partition.partition}:iam::{account.account_id}:root"]}
+                    ],
                     "actions": ["kms:*"],
                     "resources": ["*"],
                 },
                 *service_statements,
             ],
         )
-        self.key = KmsKey(self, "key", description=description, enable_key_rotation=True, deletion_window_in_days=30, policy=policy.json)
+        self.key = KmsKey(
+            self,
+            "key",
+            description=description,
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=policy.json,
+        )
         self.arn = self.key.arn
         KmsAlias(self, "alias", name=f"alias/{alias}", target_key_id=self.key.key_id)

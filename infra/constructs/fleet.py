@@ -91,11 +91,15 @@ class Fleet(Construct):
                 to_port=port,
                 cidr_ipv4="0.0.0.0/0",
             )
-        self.launch_template = self._init_launch_template(security_group_id, instance_profile_arn, user_data, instance_tags)
+        self.launch_template = self._init_launch_template(
+            security_group_id, instance_profile_arn, user_data, instance_tags
+        )
         self.group = self._init_group(subnet_ids, target_group_arn, propagated_tags)
         self.policies = self._init_policies(request_count_label)
 
-    def _init_launch_template(self, security_group_id: str, profile_arn: str, user_data: str, tags: dict[str, str]) -> LaunchTemplate:
+    def _init_launch_template(
+        self, security_group_id: str, profile_arn: str, user_data: str, tags: dict[str, str]
+    ) -> LaunchTemplate:
         config = self._config
         ami = DataAwsSsmParameter(self, "ami", name=UBUNTU_AMI_PARAMETER)
         return LaunchTemplate(
@@ -112,14 +116,20 @@ class Fleet(Construct):
             vpc_security_group_ids=[security_group_id],
             iam_instance_profile=LaunchTemplateIamInstanceProfile(arn=profile_arn),
             metadata_options=LaunchTemplateMetadataOptions(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1, instance_metadata_tags="enabled"
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=1,
+                instance_metadata_tags="enabled",
             ),
             monitoring=LaunchTemplateMonitoring(enabled=True),
             block_device_mappings=[
                 LaunchTemplateBlockDeviceMappings(
                     device_name=ROOT_DEVICE,
                     ebs=LaunchTemplateBlockDeviceMappingsEbs(
-                        volume_size=config.root_volume_gb, volume_type="gp3", encrypted="true", delete_on_termination="true"
+                        volume_size=config.root_volume_gb,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
                     ),
                 )
             ],
@@ -130,7 +140,9 @@ class Fleet(Construct):
             tags={"Name": self.name},
         )
 
-    def _init_group(self, subnet_ids: list[str], target_group_arn: str, propagated_tags: dict[str, str]) -> AutoscalingGroup:
+    def _init_group(
+        self, subnet_ids: list[str], target_group_arn: str, propagated_tags: dict[str, str]
+    ) -> AutoscalingGroup:
         config = self._config
         return AutoscalingGroup(
             self,
@@ -144,15 +156,22 @@ class Fleet(Construct):
             health_check_type="ELB",
             health_check_grace_period=config.health_check_grace_seconds,
             default_instance_warmup=config.health_check_grace_seconds,
-            launch_template=AutoscalingGroupLaunchTemplate(id=self.launch_template.id, version=Token.as_string(self.launch_template.latest_version)),
+            launch_template=AutoscalingGroupLaunchTemplate(
+                id=self.launch_template.id, version=Token.as_string(self.launch_template.latest_version)
+            ),
             # Launch the replacement before terminating the old instance: capacity never drops during a rollout.
             instance_refresh=AutoscalingGroupInstanceRefresh(
                 strategy="Rolling",
-                preferences=AutoscalingGroupInstanceRefreshPreferences(min_healthy_percentage=100, max_healthy_percentage=200),
+                preferences=AutoscalingGroupInstanceRefreshPreferences(
+                    min_healthy_percentage=100, max_healthy_percentage=200
+                ),
             ),
             enabled_metrics=list(GROUP_METRICS),
             metrics_granularity="1Minute",
-            tag=[AutoscalingGroupTag(key=key, value=value, propagate_at_launch=True) for key, value in sorted(propagated_tags.items())],
+            tag=[
+                AutoscalingGroupTag(key=key, value=value, propagate_at_launch=True)
+                for key, value in sorted(propagated_tags.items())
+            ],
             lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_capacity"]),
         )
 

@@ -15,7 +15,9 @@ from infra.names import resource_names
 class FlowLogs(Construct):
     """Logs ALL traffic of ``vpc_id``. Attributes: ``log_group_name``, ``log_group``, ``flow_log``, ``role``."""
 
-    def __init__(self, scope: Construct, id_: str, *, name: str, vpc_id: str, retention_days: int, kms_key_arn: str) -> None:
+    def __init__(
+        self, scope: Construct, id_: str, *, name: str, vpc_id: str, retention_days: int, kms_key_arn: str
+    ) -> None:
         super().__init__(scope, id_)
         self.log_group_name = resource_names(name).flow_log_group
         self.log_group = CloudwatchLogGroup(

@@ -19,7 +19,9 @@ from infra.engine.aws.secretsmanager_secret_version import SecretsmanagerSecretV
 class GeneratedSecret(Construct):
     """Attributes: ``secret``, ``arn``, ``value`` (a reference to the string, for arguments that need it)."""
 
-    def __init__(self, scope: Construct, id_: str, *, name: str, description: str, kms_key_arn: str, length: int) -> None:
+    def __init__(
+        self, scope: Construct, id_: str, *, name: str, description: str, kms_key_arn: str, length: int
+    ) -> None:
         super().__init__(scope, id_)
         generated = DataAwsSecretsmanagerRandomPassword(
             self, "source", password_length=length, exclude_punctuation=True, include_space=False

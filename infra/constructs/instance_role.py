@@ -51,7 +51,12 @@ class InstanceRole(Construct):
         assume = DataAwsIamPolicyDocument(
             self,
             "assume",
-            statement=[{"actions": ["sts:AssumeRole"], "principals": [{"type": "Service", "identifiers": ["ec2.amazonaws.com"]}]}],
+            statement=[
+                {
+                    "actions": ["sts:AssumeRole"],
+                    "principals": [{"type": "Service", "identifiers": ["ec2.amazonaws.com"]}],
+                }
+            ],
         )
         self.role = IamRole(self, "role", name=f"{name}-app-instance", assume_role_policy=assume.json)
         parameters = f"arn:{partition}:ssm:{region}:{account}:parameter{parameter_path}"
@@ -85,9 +90,12 @@ class InstanceRole(Construct):
                 "sid": "PutAgentMetrics",
                 "actions": ["cloudwatch:PutMetricData"],
                 "resources": ["*"],
-                "condition": [{"test": "StringEquals", "variable": "cloudwatch:namespace", "values": [METRICS_NAMESPACE]}],
+                "condition": [
+                    {"test": "StringEquals", "variable": "cloudwatch:namespace", "values": [METRICS_NAMESPACE]}
+                ],
             },
-            # The agent resolves ${aws:AutoScalingGroupName} from the instance's tags; DescribeTags has no resource type.
+            # The agent resolves ${aws:AutoScalingGroupName} from the instance's tags;
+            # DescribeTags has no resource type.
             {"sid": "AgentReadsTags", "actions": ["ec2:DescribeTags"], "resources": ["*"]},
             {
                 "sid": "SessionManagerRegisters",
@@ -98,7 +106,13 @@ class InstanceRole(Construct):
         ]
         if artifact_url:
             bucket_and_key = artifact_url.removeprefix("s3://")
-            statements.append({"sid": "FetchAppArtifact", "actions": ["s3:GetObject"], "resources": [f"arn:{partition}:s3:::{bucket_and_key}"]})
+            statements.append(
+                {
+                    "sid": "FetchAppArtifact",
+                    "actions": ["s3:GetObject"],
+                    "resources": [f"arn:{partition}:s3:::{bucket_and_key}"],
+                }
+            )
         policy = DataAwsIamPolicyDocument(self, "policy-document", statement=statements)
         IamRolePolicy(self, "policy", name="least-privilege", role=self.role.id, policy=policy.json)
         self.profile = IamInstanceProfile(self, "profile", name=f"{name}-app-instance", role=self.role.name)

@@ -152,9 +152,14 @@ class LoadBalancer(Construct):
     def _init_listeners(self, certificate_arn: str | None) -> dict[int, LbListener]:
         forward = [LbListenerDefaultAction(type="forward", target_group_arn=self.target_group.arn)]
         if not self._https:
-            return {80: LbListener(self, "http", load_balancer_arn=self.alb.arn, port=80, protocol="HTTP", default_action=forward)}
+            return {
+                80: LbListener(
+                    self, "http", load_balancer_arn=self.alb.arn, port=80, protocol="HTTP", default_action=forward
+                )
+            }
         redirect = LbListenerDefaultAction(
-            type="redirect", redirect=LbListenerDefaultActionRedirect(protocol="HTTPS", port="443", status_code="HTTP_301")
+            type="redirect",
+            redirect=LbListenerDefaultActionRedirect(protocol="HTTPS", port="443", status_code="HTTP_301"),
         )
         return {
             443: LbListener(
@@ -167,5 +172,7 @@ class LoadBalancer(Construct):
                 certificate_arn=certificate_arn,
                 default_action=forward,
             ),
-            80: LbListener(self, "http", load_balancer_arn=self.alb.arn, port=80, protocol="HTTP", default_action=[redirect]),
+            80: LbListener(
+                self, "http", load_balancer_arn=self.alb.arn, port=80, protocol="HTTP", default_action=[redirect]
+            ),
         }

@@ -38,7 +38,13 @@ class LogEncryptionKey(Construct):
                 {
                     "sid": "CloudWatchLogsUsesKeyForThisAccount",
                     "principals": [{"type": "Service", "identifiers": [f"logs.{region.name}.amazonaws.com"]}],
-                    "actions": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                    "actions": [
+                        "kms:Encrypt*",
+                        "kms:Decrypt*",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:Describe*",
+                    ],
                     "resources": ["*"],
                     "condition": [
                         {

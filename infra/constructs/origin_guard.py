@@ -23,7 +23,14 @@ class OriginGuard(Construct):
     """Attributes: ``forward`` (priority 1) and ``deny`` (priority 2) listener rules."""
 
     def __init__(
-        self, scope: Construct, id_: str, *, listener_arn: str, target_group_arn: str, header_name: str, header_value: str
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        listener_arn: str,
+        target_group_arn: str,
+        header_name: str,
+        header_value: str,
     ) -> None:
         super().__init__(scope, id_)
         self.forward = LbListenerRule(

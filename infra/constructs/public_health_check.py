@@ -18,7 +18,16 @@ class PublicHealthCheck(Construct):
     """Attributes: ``health_check``, ``alarms`` (an ``Alarms`` with the one ``public-health`` alarm)."""
 
     def __init__(
-        self, scope: Construct, id_: str, *, name: str, config: EdgeConfig, fqdn: str, path: str, https: bool, topic_arn: str
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        name: str,
+        config: EdgeConfig,
+        fqdn: str,
+        path: str,
+        https: bool,
+        topic_arn: str,
     ) -> None:
         super().__init__(scope, id_)
         self.health_check = Route53HealthCheck(
@@ -34,4 +43,6 @@ class PublicHealthCheck(Construct):
             measure_latency=True,
             tags={"Name": f"{name}-health"},
         )
-        self.alarms = Alarms(self, "alarm", prefix=name, table=[health_check_alarm(self.health_check.id)], topic_arn=topic_arn)
+        self.alarms = Alarms(
+            self, "alarm", prefix=name, table=[health_check_alarm(self.health_check.id)], topic_arn=topic_arn
+        )

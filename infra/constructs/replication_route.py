@@ -18,11 +18,23 @@ from infra.engine.aws.route import Route
 class ReplicationRoute(Construct):
     """Attributes: ``routes`` (one per data route table)."""
 
-    def __init__(self, scope: Construct, id_: str, *, config: ReplicationSourceConfig, route_table_ids: list[str],
-                 nat_gateway_id: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: ReplicationSourceConfig,
+        route_table_ids: list[str],
+        nat_gateway_id: str,
+    ) -> None:
         super().__init__(scope, id_)
         self.routes = [
-            Route(self, f"to-source-{index}", route_table_id=table, destination_cidr_block=str(config.cidr),
-                  nat_gateway_id=nat_gateway_id)
+            Route(
+                self,
+                f"to-source-{index}",
+                route_table_id=table,
+                destination_cidr_block=str(config.cidr),
+                nat_gateway_id=nat_gateway_id,
+            )
             for index, table in enumerate(route_table_ids)
         ]

@@ -21,13 +21,25 @@ class SiteRecords(Construct):
     """
 
     def __init__(
-        self, scope: Construct, id_: str, *, zone_id: str, domain: str, target_dns_name: str, target_zone_id: str, to_cloudfront: bool
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        zone_id: str,
+        domain: str,
+        target_dns_name: str,
+        target_zone_id: str,
+        to_cloudfront: bool,
     ) -> None:
         super().__init__(scope, id_)
         types = ("A", "AAAA") if to_cloudfront else ("A",)
-        alias = Route53RecordAlias(name=target_dns_name, zone_id=target_zone_id, evaluate_target_health=not to_cloudfront)
+        alias = Route53RecordAlias(
+            name=target_dns_name, zone_id=target_zone_id, evaluate_target_health=not to_cloudfront
+        )
         self.records = [
-            Route53Record(self, f"{label}-{record_type.lower()}", zone_id=zone_id, name=name, type=record_type, alias=alias)
+            Route53Record(
+                self, f"{label}-{record_type.lower()}", zone_id=zone_id, name=name, type=record_type, alias=alias
+            )
             for label, name in zip(("apex", "www"), site_names(domain), strict=True)
             for record_type in types
         ]

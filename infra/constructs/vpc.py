@@ -44,8 +44,16 @@ class Vpc(Construct):
     ``route_table_ids`` (tier → ids), ``availability_zones`` (names, in subnet order).
     """
 
-    def __init__(self, scope: Construct, id_: str, *, config: NetworkConfig, zones: tuple[str, ...], name: str,
-                 data_egress: tuple[tuple[str, int], ...] = ()) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: NetworkConfig,
+        zones: tuple[str, ...],
+        name: str,
+        data_egress: tuple[tuple[str, int], ...] = (),
+    ) -> None:
         """``data_egress``: (CIDR, TCP port) flows the data tier may open out of the VPC (default none)."""
         super().__init__(scope, id_)
         self._config = config
@@ -116,12 +124,24 @@ class Vpc(Construct):
 
     def _init_routes(self) -> dict[str, list[RouteTable]]:
         public = RouteTable(self, "public-rt", vpc_id=self.vpc.id, tags={"Name": f"{self._name}-public"})
-        Route(self, "public-default", route_table_id=public.id, destination_cidr_block=ANYWHERE, gateway_id=self.internet_gateway.id)
+        Route(
+            self,
+            "public-default",
+            route_table_id=public.id,
+            destination_cidr_block=ANYWHERE,
+            gateway_id=self.internet_gateway.id,
+        )
         tables: dict[str, list[RouteTable]] = {"public": [public], "app": [], "data": []}
         for index in range(self._config.az_count):
             app = RouteTable(self, f"app-rt-{index}", vpc_id=self.vpc.id, tags={"Name": f"{self._name}-app-{index}"})
             nat = self.nat_gateways[index if len(self.nat_gateways) > 1 else 0]
-            Route(self, f"app-default-{index}", route_table_id=app.id, destination_cidr_block=ANYWHERE, nat_gateway_id=nat.id)
+            Route(
+                self,
+                f"app-default-{index}",
+                route_table_id=app.id,
+                destination_cidr_block=ANYWHERE,
+                nat_gateway_id=nat.id,
+            )
             tables["app"].append(app)
         # The data tier has no default route: databases never talk to the internet.
         tables["data"].append(RouteTable(self, "data-rt", vpc_id=self.vpc.id, tags={"Name": f"{self._name}-data"}))
@@ -134,15 +154,21 @@ class Vpc(Construct):
     def _init_network_acls(self) -> None:
         vpc_cidr = str(self._config.vpc_cidr)
         within_vpc = [_allow(100, "-1", 0, 0, vpc_cidr)]
-        ephemeral_from_anywhere = [_allow(200 + i, "tcp", lo, hi, ANYWHERE) for i, (lo, hi) in enumerate(EPHEMERAL_RANGES)]
+        ephemeral_from_anywhere = [
+            _allow(200 + i, "tcp", lo, hi, ANYWHERE) for i, (lo, hi) in enumerate(EPHEMERAL_RANGES)
+        ]
         rules = {
             "public": (
-                within_vpc + [_allow(110, "tcp", 443, 443, ANYWHERE), _allow(120, "tcp", 80, 80, ANYWHERE)] + ephemeral_from_anywhere,
+                within_vpc
+                + [_allow(110, "tcp", 443, 443, ANYWHERE), _allow(120, "tcp", 80, 80, ANYWHERE)]
+                + ephemeral_from_anywhere,
                 [_allow(100, "-1", 0, 0, ANYWHERE)],
             ),
             "app": (within_vpc + ephemeral_from_anywhere, [_allow(100, "-1", 0, 0, ANYWHERE)]),
-            "data": (within_vpc + self._data_return_traffic(),
-                     [_allow(100, "-1", 0, 0, vpc_cidr)] + self._data_flows()),
+            "data": (
+                within_vpc + self._data_return_traffic(),
+                [_allow(100, "-1", 0, 0, vpc_cidr)] + self._data_flows(),
+            ),
         }
         for tier, (ingress, egress) in rules.items():
             NetworkAcl(
@@ -156,15 +182,24 @@ class Vpc(Construct):
                 tags={"Name": f"{self._name}-{tier}"},
             )
 
-
     def _data_flows(self) -> list[dict]:
         return [_allow(110 + i, "tcp", port, port, cidr) for i, (cidr, port) in enumerate(self._data_egress)]
 
     def _data_return_traffic(self) -> list[dict]:
         """The answers to the data tier's own connections, on its ephemeral ports."""
-        return [_allow(110 + len(EPHEMERAL_RANGES) * i + j, "tcp", lo, hi, cidr)
-                for i, (cidr, _) in enumerate(self._data_egress) for j, (lo, hi) in enumerate(EPHEMERAL_RANGES)]
+        return [
+            _allow(110 + len(EPHEMERAL_RANGES) * i + j, "tcp", lo, hi, cidr)
+            for i, (cidr, _) in enumerate(self._data_egress)
+            for j, (lo, hi) in enumerate(EPHEMERAL_RANGES)
+        ]
 
 
 def _allow(number: int, protocol: str, from_port: int, to_port: int, cidr: str) -> dict:
-    return {"rule_no": number, "protocol": protocol, "action": "allow", "cidr_block": cidr, "from_port": from_port, "to_port": to_port}
+    return {
+        "rule_no": number,
+        "protocol": protocol,
+        "action": "allow",
+        "cidr_block": cidr,
+        "from_port": from_port,
+        "to_port": to_port,
+    }

@@ -54,7 +54,9 @@ class VpcEndpoints(Construct):
             description="HTTPS from inside the VPC to the SSM interface endpoints",
             vpc_id=vpc_id,
             ingress=[
-                SecurityGroupIngress(description="HTTPS from the VPC", protocol="tcp", from_port=443, to_port=443, cidr_blocks=[vpc_cidr])
+                SecurityGroupIngress(
+                    description="HTTPS from the VPC", protocol="tcp", from_port=443, to_port=443, cidr_blocks=[vpc_cidr]
+                )
             ],
             egress=[],
             tags={"Name": f"{name}-endpoints"},

@@ -97,6 +97,5 @@ def stale_known_diffs(known: list[KnownDiff], applied: set[str], diffs: list[Dif
     return [
         k
         for k in known
-        if any(fnmatch.fnmatchcase(address, k.resource) for address in applied)
-        and not any(k.accepts(d) for d in diffs)
+        if any(fnmatch.fnmatchcase(address, k.resource) for address in applied) and not any(k.accepts(d) for d in diffs)
     ]

@@ -22,20 +22,36 @@ _LIVE_INSTANCES = {"Filters": [{"Name": "instance-state-name", "Values": _LIVE_S
 #: default VPC and its parts, default parameter groups, AWS-managed keys) are not ours and are left out.
 INVENTORY: tuple[tuple[str, str, dict, Callable[[dict], list[str]]], ...] = (
     ("ec2", "describe_vpcs", {"Filters": [{"Name": "is-default", "Values": ["false"]}]}, _names("Vpcs", "VpcId")),
-    ("ec2", "describe_subnets", {"Filters": [{"Name": "default-for-az", "Values": ["false"]}]},
-     _names("Subnets", "SubnetId")),
-    ("ec2", "describe_nat_gateways", {},
-     _names("NatGateways", "NatGatewayId", lambda g: g["State"] not in ("deleted", "deleting"))),
+    (
+        "ec2",
+        "describe_subnets",
+        {"Filters": [{"Name": "default-for-az", "Values": ["false"]}]},
+        _names("Subnets", "SubnetId"),
+    ),
+    (
+        "ec2",
+        "describe_nat_gateways",
+        {},
+        _names("NatGateways", "NatGatewayId", lambda g: g["State"] not in ("deleted", "deleting")),
+    ),
     ("ec2", "describe_addresses", {}, _names("Addresses", "AllocationId")),
-    ("ec2", "describe_vpc_endpoints", {},
-     _names("VpcEndpoints", "VpcEndpointId", lambda e: e["State"].lower() != "deleted")),
+    (
+        "ec2",
+        "describe_vpc_endpoints",
+        {},
+        _names("VpcEndpoints", "VpcEndpointId", lambda e: e["State"].lower() != "deleted"),
+    ),
     ("ec2", "describe_flow_logs", {}, _names("FlowLogs", "FlowLogId")),
     ("ec2", "describe_launch_templates", {}, _names("LaunchTemplates", "LaunchTemplateName")),
     ("ec2", "describe_instances", _LIVE_INSTANCES, _instance_ids),
     ("ec2", "describe_security_groups", {}, _names("SecurityGroups", "GroupId", lambda g: g["GroupName"] != "default")),
     ("ec2", "describe_internet_gateways", {}, _names("InternetGateways", "InternetGatewayId")),
-    ("ec2", "describe_route_tables", {},
-     _names("RouteTables", "RouteTableId", lambda t: not any(a.get("Main") for a in t["Associations"]))),
+    (
+        "ec2",
+        "describe_route_tables",
+        {},
+        _names("RouteTables", "RouteTableId", lambda t: not any(a.get("Main") for a in t["Associations"])),
+    ),
     ("ec2", "describe_network_acls", {}, _names("NetworkAcls", "NetworkAclId", lambda n: not n["IsDefault"])),
     ("kms", "list_aliases", {}, _names("Aliases", "AliasName", lambda a: not a["AliasName"].startswith("alias/aws/"))),
     ("logs", "describe_log_groups", {}, _names("logGroups", "logGroupName")),
@@ -48,13 +64,22 @@ INVENTORY: tuple[tuple[str, str, dict, Callable[[dict], list[str]]], ...] = (
     ("rds", "describe_db_instances", {}, _names("DBInstances", "DBInstanceIdentifier")),
     ("rds", "describe_db_proxies", {}, _names("DBProxies", "DBProxyName")),
     ("rds", "describe_db_subnet_groups", {}, _names("DBSubnetGroups", "DBSubnetGroupName")),
-    ("rds", "describe_db_parameter_groups", {}, _names(
-        "DBParameterGroups", "DBParameterGroupName", lambda g: not g["DBParameterGroupName"].startswith("default.")
-    )),
+    (
+        "rds",
+        "describe_db_parameter_groups",
+        {},
+        _names(
+            "DBParameterGroups", "DBParameterGroupName", lambda g: not g["DBParameterGroupName"].startswith("default.")
+        ),
+    ),
     ("elasticache", "describe_replication_groups", {}, _names("ReplicationGroups", "ReplicationGroupId")),
     ("elasticache", "describe_cache_clusters", {}, _names("CacheClusters", "CacheClusterId")),
-    ("elasticache", "describe_cache_subnet_groups", {},
-     _names("CacheSubnetGroups", "CacheSubnetGroupName", lambda g: g["CacheSubnetGroupName"] != "default")),
+    (
+        "elasticache",
+        "describe_cache_subnet_groups",
+        {},
+        _names("CacheSubnetGroups", "CacheSubnetGroupName", lambda g: g["CacheSubnetGroupName"] != "default"),
+    ),
     ("cloudwatch", "describe_alarms", {}, _names("MetricAlarms", "AlarmName")),
     ("cloudwatch", "list_dashboards", {}, _names("DashboardEntries", "DashboardName")),
     ("sns", "list_topics", {}, _names("Topics", "TopicArn")),

@@ -29,15 +29,20 @@ class Report:
     @property
     def ok(self) -> bool:
         return not (
-            self.unexplained_diffs or self.stale_known_diffs or self.fact_problems or self.order_problems
+            self.unexplained_diffs
+            or self.stale_known_diffs
+            or self.fact_problems
+            or self.order_problems
             or self.leftovers
         )
 
     def problems(self) -> list[str]:
         known_file = KNOWN_DIFFS_FILE.name
         return [
-            *(f"{stack}: unexplained second-plan diff {diff}\n    {diff.detail}"
-              for stack, diff in self.unexplained_diffs),
+            *(
+                f"{stack}: unexplained second-plan diff {diff}\n    {diff.detail}"
+                for stack, diff in self.unexplained_diffs
+            ),
             *(f"stale entry in {known_file}: {k.resource} applied without a diff" for k in self.stale_known_diffs),
             *self.fact_problems,
             *self.order_problems,

@@ -75,7 +75,9 @@ def synthesize(checkout: Path, env: str, outdir: Path) -> None:
         timeout=SYNTH_TIMEOUT,
     )
     if proc.returncode != 0:
-        raise ReviewError(f"synthesizing {env} in {checkout} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+        raise ReviewError(
+            f"synthesizing {env} in {checkout} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}"
+        )
 
 
 def review(root: Path, base: str, envs: list[str], workdir: Path, with_checkov: bool = True) -> Review:
@@ -109,17 +111,25 @@ def _review_environment(root: Path, base_tree: Path, env: str, workdir: Path, wi
     if with_checkov:
         with ThreadPoolExecutor(max_workers=2) as pool:
             head_scan = pool.submit(scan, head_out, env, load_skips(root / "tools" / "checkov-skips.toml"))
-            base_scan = None if base_missing else pool.submit(scan, base_out, env, load_skips(base_tree / "tools" / "checkov-skips.toml"))
+            base_scan = (
+                None
+                if base_missing
+                else pool.submit(scan, base_out, env, load_skips(base_tree / "tools" / "checkov-skips.toml"))
+            )
             head_result = head_scan.result()
             base_result = base_scan.result() if base_scan else None
         old_findings = [] if base_result is None else [*base_result.unexplained, *(f for f, _ in base_result.accepted)]
         new_risks = checkov_risks(old_findings, head_result.unexplained)
         risks += new_risks
         old_keys = {(f.check_id, f.stack, f.resource) for f in old_findings}
-        new_keys = {(f.check_id, f.stack, f.resource) for f in [*head_result.unexplained, *(f for f, _ in head_result.accepted)]}
+        new_keys = {
+            (f.check_id, f.stack, f.resource) for f in [*head_result.unexplained, *(f for f, _ in head_result.accepted)]
+        }
         delta = CheckovDelta(
             new=tuple(f"{r.detail} on {r.stack} {r.address}" for r in new_risks),
-            newly_accepted=tuple(str(f) for f, _ in head_result.accepted if (f.check_id, f.stack, f.resource) not in old_keys),
+            newly_accepted=tuple(
+                str(f) for f, _ in head_result.accepted if (f.check_id, f.stack, f.resource) not in old_keys
+            ),
             resolved=tuple(str(f) for f in old_findings if (f.check_id, f.stack, f.resource) not in new_keys),
         )
     return EnvironmentReview(env, changes, risks, synthesized.digest(head_out), delta, base_missing)

@@ -19,7 +19,9 @@ EXIT_OK, EXIT_RISKS, EXIT_BAD_INPUT = 0, 1, 2
 @click.option("--base", required=True, help="Git ref to compare the working tree with, e.g. origin/main.")
 @env_option(multiple=True, help_text="Environment to review; repeat for several (one report).")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
-@click.option("--max-chars", type=click.IntRange(min=2000), default=65_536, show_default=True, help="Markdown length cap.")
+@click.option(
+    "--max-chars", type=click.IntRange(min=2000), default=65_536, show_default=True, help="Markdown length cap."
+)
 @click.option("--checkov/--no-checkov", default=True, show_default=True, help="Compare checkov findings too.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here instead of stdout.")
 def review(base: str, envs: tuple[str, ...], fmt: str, max_chars: int, checkov: bool, out: Path | None) -> None:
@@ -50,9 +52,7 @@ def review(base: str, envs: tuple[str, ...], fmt: str, max_chars: int, checkov: 
 @click.command()
 @env_option()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Default: architecture-<env>.<format>.")
-@click.option(
-    "--format", "fmt", type=click.Choice(["svg", "png", "dot"]), show_default="svg; png with --overview"
-)
+@click.option("--format", "fmt", type=click.Choice(["svg", "png", "dot"]), show_default="svg; png with --overview")
 @click.option(
     "--synth-dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
@@ -102,8 +102,11 @@ def _overview_picture(fmt: str):
         click.echo(f"error: --overview needs the `diagrams` package ({exc}): pip install -e '.[dev]'", err=True)
         sys.exit(EXIT_BAD_INPUT)
     if fmt not in picture.FORMATS:
-        click.echo(f"error: --overview draws {' or '.join(picture.FORMATS)}, not {fmt} (an SVG would link its icons "
-                   "from this machine's Python packages)", err=True)
+        click.echo(
+            f"error: --overview draws {' or '.join(picture.FORMATS)}, not {fmt} (an SVG would link its icons "
+            "from this machine's Python packages)",
+            err=True,
+        )
         sys.exit(EXIT_BAD_INPUT)
     _require_graphviz()  # diagrams runs `dot` for every format
     return picture

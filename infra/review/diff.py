@@ -98,6 +98,12 @@ def diff(before: SynthDir, after: SynthDir) -> list[BlockChange]:
                 changes.append(BlockChange(name, "removed", old[address], None))
             elif old[address].body != new[address].body:
                 changes.append(
-                    BlockChange(name, "changed", old[address], new[address], attribute_changes(old[address].body, new[address].body))
+                    BlockChange(
+                        name,
+                        "changed",
+                        old[address],
+                        new[address],
+                        attribute_changes(old[address].body, new[address].body),
+                    )
                 )
     return changes

@@ -75,25 +75,26 @@ def to_dot(synth: SynthDir, title: str = "") -> str:
     lines = [
         "digraph architecture {",
         f"  graph [rankdir=LR, fontname=Helvetica, label={_quote(title)}, labelloc=t, compound=true];",
-        "  node [shape=box, style=\"rounded,filled\", fillcolor=white, fontname=Helvetica, fontsize=10];",
-        "  edge [color=\"#888888\"];",
+        '  node [shape=box, style="rounded,filled", fillcolor=white, fontname=Helvetica, fontsize=10];',
+        '  edge [color="#888888"];',
     ]
     for index, stack in enumerate(synth.stacks.values()):
-        lines += [f"  subgraph cluster_{index} {{", f"    label={_quote(stack.name)}; style=rounded; color=\"#333333\";"]
+        lines += [f"  subgraph cluster_{index} {{", f'    label={_quote(stack.name)}; style=rounded; color="#333333";']
         resources = stack.of_kind("resource")
         for tier in TIER_COLOURS:
             members = [b for b in resources if tier_of.get(node_id(stack, b)) == tier]
             if members:
                 lines += [
                     f"    subgraph cluster_{index}_{tier} {{",
-                    f"      label={_quote(tier + ' subnets')}; style=\"rounded,filled\"; fillcolor=\"{TIER_COLOURS[tier]}\";",
+                    f'      label={_quote(tier + " subnets")}; style="rounded,filled"; '
+                    f'fillcolor="{TIER_COLOURS[tier]}";',
                     *(f"      {_node(stack, b)}" for b in members),
                     "    }",
                 ]
         lines += [f"    {_node(stack, b)}" for b in resources if node_id(stack, b) not in tier_of]
         lines.append("  }")
     for source, target, cross in sorted(edges(synth)):
-        style = " [style=dashed, color=\"#1f6feb\"]" if cross else ""
+        style = ' [style=dashed, color="#1f6feb"]' if cross else ""
         lines.append(f"  {_quote(source)} -> {_quote(target)}{style};")
     lines.append("}")
     return "\n".join(lines) + "\n"

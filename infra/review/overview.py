@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.review.graph import edges, node_id
-from infra.review.synthesized import Block, Stack, Synth
+from infra.synthesized import Block, SynthDir, SynthStack
 
 WAF_COUNT = "count"
 
@@ -65,7 +65,7 @@ class Overview:
     cache: Cache | None
 
 
-def overview(synth: Synth, title: str) -> Overview:
+def overview(synth: SynthDir, title: str) -> Overview:
     refs = _References(synth)
     vpc = _first(synth, "aws_vpc")
     balancer = _first(synth, "aws_lb")
@@ -91,7 +91,7 @@ def overview(synth: Synth, title: str) -> Overview:
 class _References:
     """Which resources refer to which, across stacks: the detailed graph's edges."""
 
-    def __init__(self, synth: Synth) -> None:
+    def __init__(self, synth: SynthDir) -> None:
         self.synth = synth
         self.links = {(origin, target) for origin, target, _ in edges(synth)}
         self.zone_of = {
@@ -99,13 +99,13 @@ class _References:
             for stack, block in _resources(synth, "aws_subnet")
         }
 
-    def zones(self, stack: Stack, block: Block) -> tuple[str, ...]:
+    def zones(self, stack: SynthStack, block: Block) -> tuple[str, ...]:
         """The zones of the subnets ``block`` is placed in."""
         me = node_id(stack, block)
         placed = {target for origin, target in self.links if origin == me and target in self.zone_of}
         return tuple(sorted({self.zone_of[subnet] for subnet in placed}))
 
-    def linked(self, stack: Stack, block: Block, resource_type: str) -> list[tuple[Stack, Block]]:
+    def linked(self, stack: SynthStack, block: Block, resource_type: str) -> list[tuple[SynthStack, Block]]:
         """Resources of ``resource_type`` that ``block`` refers to, or that refer to it."""
         me = node_id(stack, block)
         around = {target for origin, target in self.links if origin == me} | {
@@ -113,7 +113,7 @@ class _References:
         }
         return [(s, b) for s, b in _resources(self.synth, resource_type) if node_id(s, b) in around]
 
-    def web_acl(self, holders: list[tuple[Stack, Block]]) -> WebAcl | None:
+    def web_acl(self, holders: list[tuple[SynthStack, Block]]) -> WebAcl | None:
         """The web ACL one of ``holders`` names: CloudFront's ``web_acl_id``, or an ALB's association."""
         acls = [acl for holder in holders for acl in self.linked(*holder, "aws_wafv2_web_acl")]
         if not acls:
@@ -124,7 +124,7 @@ class _References:
         return WebAcl(acl.body.get("name", acl.name), len(rules), counting)
 
 
-def _fleet(synth: Synth, refs: _References) -> Fleet | None:
+def _fleet(synth: SynthDir, refs: _References) -> Fleet | None:
     found = _first(synth, "aws_autoscaling_group")
     if found is None:
         return None
@@ -139,7 +139,7 @@ def _fleet(synth: Synth, refs: _References) -> Fleet | None:
     )
 
 
-def _database(synth: Synth) -> Database | None:
+def _database(synth: SynthDir) -> Database | None:
     found = _first(synth, "aws_db_instance")
     if found is None:
         return None
@@ -153,7 +153,7 @@ def _database(synth: Synth) -> Database | None:
     )
 
 
-def _cache(synth: Synth) -> Cache | None:
+def _cache(synth: SynthDir) -> Cache | None:
     found = _first(synth, "aws_elasticache_replication_group")
     if found is None:
         return None
@@ -170,7 +170,7 @@ def _cache(synth: Synth) -> Cache | None:
     )
 
 
-def _resources(synth: Synth, resource_type: str) -> list[tuple[Stack, Block]]:
+def _resources(synth: SynthDir, resource_type: str) -> list[tuple[SynthStack, Block]]:
     return [
         (stack, block)
         for stack in synth.stacks.values()
@@ -179,7 +179,7 @@ def _resources(synth: Synth, resource_type: str) -> list[tuple[Stack, Block]]:
     ]
 
 
-def _first(synth: Synth, resource_type: str) -> tuple[Stack, Block] | None:
+def _first(synth: SynthDir, resource_type: str) -> tuple[SynthStack, Block] | None:
     return next(iter(_resources(synth, resource_type)), None)
 
 

@@ -45,13 +45,22 @@ def summarize(returncode: int, output: str) -> PlanSummary:
 
 
 def to_markdown(rows: list[tuple[str, str, PlanSummary]], max_chars: int = MAX_CHARS) -> str:
-    lines = ["### Terraform Cloud speculative plans", "", "| env | stack | result | add | change | destroy | run |", "| --- | --- | --- | ---: | ---: | ---: | --- |"]
+    lines = [
+        "### Terraform Cloud speculative plans",
+        "",
+        "| env | stack | result | add | change | destroy | run |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- |",
+    ]
     for env, stack, s in rows:
         destroy = f"**{s.destroy}**" if s.destroy else "0"
         link = f"[run]({s.url})" if s.url else ""
         lines.append(f"| {env} | {stack} | {s.status} | {s.add} | {s.change} | {destroy} | {link} |")
     text = "\n".join(lines) + "\n"
-    return text if len(text) <= max_chars else text[: max_chars - 40].rsplit("\n", 1)[0] + "\n\n_… more stacks not shown._\n"
+    return (
+        text
+        if len(text) <= max_chars
+        else text[: max_chars - 40].rsplit("\n", 1)[0] + "\n\n_… more stacks not shown._\n"
+    )
 
 
 def plan_stack(stack: SynthStack) -> PlanSummary:

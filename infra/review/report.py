@@ -71,7 +71,11 @@ def _change_dict(change: BlockChange) -> dict:
     entry: dict[str, Any] = {"stack": change.stack, "address": change.address, "action": change.action}
     if change.action == "changed":
         entry["attributes"] = [
-            {"path": a.path, **({"before": a.before} if a.before is not ABSENT else {}), **({"after": a.after} if a.after is not ABSENT else {})}
+            {
+                "path": a.path,
+                **({"before": a.before} if a.before is not ABSENT else {}),
+                **({"after": a.after} if a.after is not ABSENT else {}),
+            }
             for a in change.attributes
         ]
     return entry
@@ -82,11 +86,21 @@ def to_markdown(review: Review, max_chars: int = GITHUB_COMMENT_LIMIT) -> str:
     head = [COMMENT_MARKER, f"## Infrastructure review: `{review.base}` ({review.base_commit[:10]}) → this change", ""]
     risks = review.risks
     if risks:
-        head += [f"> [!WARNING]\n> **{len(risks)} flagged risk{'s' * (len(risks) != 1)}**: read these before approving.", ""]
+        head += [
+            f"> [!WARNING]\n> **{len(risks)} flagged risk{'s' * (len(risks) != 1)}**: read these before approving.",
+            "",
+        ]
     else:
-        checkov = "new checkov finding" if all(e.checkov is not None for e in review.environments) else "checkov finding (not run)"
-        head += ["No flagged risks: nothing stateful destroyed or replaced, no new internet exposure, IAM wildcard, "
-                 f"disabled protection or {checkov}.", ""]
+        checkov = (
+            "new checkov finding"
+            if all(e.checkov is not None for e in review.environments)
+            else "checkov finding (not run)"
+        )
+        head += [
+            "No flagged risks: nothing stateful destroyed or replaced, no new internet exposure, IAM wildcard, "
+            f"disabled protection or {checkov}.",
+            "",
+        ]
     risk_lines = ["| env | stack | resource | risk | detail |", "| --- | --- | --- | --- | --- |"] if risks else []
     risk_lines += [f"| {env} | {r.stack} | `{r.address}` | {KINDS[r.kind]} | {_cell(r.detail)} |" for env, r in risks]
     risk_lines += [""] if risks else []
@@ -107,19 +121,30 @@ def to_markdown(review: Review, max_chars: int = GITHUB_COMMENT_LIMIT) -> str:
             body.append("```")
         if shown_details.count("</details>") < sum(line.startswith("<details>") for line in shown_details):
             body.append("</details>")
-        body += ["", f"_… truncated to fit GitHub's comment limit: {dropped_details} more lines. "
-                     "`infra review --format json` gives the full review._"]
+        body += [
+            "",
+            f"_… truncated to fit GitHub's comment limit: {dropped_details} more lines. "
+            "`infra review --format json` gives the full review._",
+        ]
     return "\n".join(head + body + tail) + "\n"
 
 
 def _summary_lines(review: Review) -> list[str]:
-    lines = ["### Changes by stack", "", "| env | stack | added | removed | changed |", "| --- | --- | ---: | ---: | ---: |"]
+    lines = [
+        "### Changes by stack",
+        "",
+        "| env | stack | added | removed | changed |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
     any_change = False
     for e in review.environments:
         if e.base_missing:
             lines.append(f"| {e.env} | _(new environment: not present at the base)_ | | | |")
         for stack in dict.fromkeys(c.stack for c in e.changes):
-            counts = [sum(c.stack == stack and c.action == action for c in e.changes) for action in ("added", "removed", "changed")]
+            counts = [
+                sum(c.stack == stack and c.action == action for c in e.changes)
+                for action in ("added", "removed", "changed")
+            ]
             lines.append(f"| {e.env} | {stack} | {counts[0]} | {counts[1]} | {counts[2]} |")
             any_change = True
     if not any_change:
@@ -128,8 +153,10 @@ def _summary_lines(review: Review) -> list[str]:
     for e in review.environments:
         if e.checkov is not None:
             c = e.checkov
-            lines.append(f"checkov ({e.env}): {len(c.new)} new unexplained, {len(c.newly_accepted)} new but accepted by "
-                         f"`tools/checkov-skips.toml`, {len(c.resolved)} resolved.")
+            lines.append(
+                f"checkov ({e.env}): {len(c.new)} new unexplained, {len(c.newly_accepted)} new but accepted by "
+                f"`tools/checkov-skips.toml`, {len(c.resolved)} resolved."
+            )
             lines += [f"- accepted: {_cell(item)}" for item in c.newly_accepted]
     return lines + [""]
 

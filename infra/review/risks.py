@@ -77,8 +77,11 @@ def find_risks(changes: list[BlockChange], before: SynthDir, after: SynthDir) ->
         *_new(data_tier_egress, "data-egress", before, after),
         *_new(iam_wildcards, "iam-wildcard", before, after),
         # Not only when added: a runner is flagged in every review for as long as it exists.
-        *(Risk("cutover-runner", stack.name, address, detail)
-          for stack in after.stacks.values() for address, detail in cutover_runners(stack)),
+        *(
+            Risk("cutover-runner", stack.name, address, detail)
+            for stack in after.stacks.values()
+            for address, detail in cutover_runners(stack)
+        ),
     ]
     return sorted(risks, key=lambda r: (list(KINDS).index(r.kind), r.stack, r.address, r.detail))
 
@@ -86,19 +89,42 @@ def find_risks(changes: list[BlockChange], before: SynthDir, after: SynthDir) ->
 def stateful_risks(changes: Iterable[BlockChange]) -> list[Risk]:
     risks = []
     for change in changes:
-        if change.kind == "provider" and change.action == "changed" and any(a.top == "region" for a in change.attributes):
-            risks.append(Risk("replace", change.stack, change.address, "region changes: every resource of the stack is re-created there"))
+        if (
+            change.kind == "provider"
+            and change.action == "changed"
+            and any(a.top == "region" for a in change.attributes)
+        ):
+            risks.append(
+                Risk(
+                    "replace",
+                    change.stack,
+                    change.address,
+                    "region changes: every resource of the stack is re-created there",
+                )
+            )
         entry = STATEFUL.get(change.type) if change.kind == "resource" else None
         if entry is None:
             continue
         if change.action == "removed":
             risks.append(
-                Risk("destroy", change.stack, change.address, f"{entry.what} is destroyed. If it was only renamed, add a `moved` block.")
+                Risk(
+                    "destroy",
+                    change.stack,
+                    change.address,
+                    f"{entry.what} is destroyed. If it was only renamed, add a `moved` block.",
+                )
             )
         elif change.action == "changed":
             forcing = sorted({a.top for a in change.attributes if a.top in entry.forces_replacement})
             if forcing:
-                risks.append(Risk("replace", change.stack, change.address, f"{entry.what}: changing {', '.join(forcing)} forces a new resource."))
+                risks.append(
+                    Risk(
+                        "replace",
+                        change.stack,
+                        change.address,
+                        f"{entry.what}: changing {', '.join(forcing)} forces a new resource.",
+                    )
+                )
     return risks
 
 
@@ -115,26 +141,45 @@ def protection_risks(changes: Iterable[BlockChange]) -> list[Risk]:
             before, after = _leaves_by_name(change.before.body), _leaves_by_name(change.after.body)
             for name in ENCRYPTION_ARGUMENTS:
                 if before.get(name) and not after.get(name):
-                    risks.append(Risk("protection-off", change.stack, change.address, f"{name} removed: encryption with that key ends"))
+                    risks.append(
+                        Risk(
+                            "protection-off",
+                            change.stack,
+                            change.address,
+                            f"{name} removed: encryption with that key ends",
+                        )
+                    )
         for attribute in change.attributes:
             protects = PROTECTIVE.get(attribute.leaf)
             if protects is None:
                 continue
             if _as_bool(attribute.before) == protects and _as_bool(attribute.after) != protects:
                 after = "unset" if attribute.after is ABSENT else json.dumps(attribute.after)
-                risks.append(Risk("protection-off", change.stack, change.address, f"{attribute.path}: {json.dumps(attribute.before)} → {after}"))
+                risks.append(
+                    Risk(
+                        "protection-off",
+                        change.stack,
+                        change.address,
+                        f"{attribute.path}: {json.dumps(attribute.before)} → {after}",
+                    )
+                )
     return risks
 
 
 def _parameter_risks(change: BlockChange) -> list[Risk]:
     """A protective server parameter turned off or removed (e.g. database.require_tls = false)."""
+
     def values(body: Any) -> dict[str, str]:
         return {str(p.get("name")): str(p.get("value")) for p in _list(body.get("parameter")) if isinstance(p, dict)}
 
     before, after = values(change.before.body), values(change.after.body)
     return [
-        Risk("protection-off", change.stack, change.address,
-             f"{name}: {before[name]} → {after.get(name, 'unset')}: clients may connect without TLS")
+        Risk(
+            "protection-off",
+            change.stack,
+            change.address,
+            f"{name}: {before[name]} → {after.get(name, 'unset')}: clients may connect without TLS",
+        )
         for name, protective in PROTECTIVE_PARAMETERS.items()
         if before.get(name, "").upper() in protective and after.get(name, "").upper() not in protective
     ]
@@ -146,6 +191,7 @@ def waf_risks(changes: Iterable[BlockChange]) -> list[Risk]:
     for change in changes:
         if change.kind != "resource":
             continue
+
         def flag(detail: str, change: BlockChange = change) -> None:
             risks.append(Risk("waf", change.stack, change.address, detail))
 
@@ -243,7 +289,12 @@ def open_ingress(stack: SynthStack) -> list[tuple[str, str]]:
         for rule, ipv4, ipv6, protocol in ranges:
             for cidr in [*(ipv4 or []), *(ipv6 or [])]:
                 if cidr in WORLD:
-                    found.append((block.address, f"{protocol} {rule.get('from_port', 'all')}-{rule.get('to_port', 'all')} from {cidr}"))
+                    found.append(
+                        (
+                            block.address,
+                            f"{protocol} {rule.get('from_port', 'all')}-{rule.get('to_port', 'all')} from {cidr}",
+                        )
+                    )
     return found
 
 
@@ -261,16 +312,29 @@ def data_tier_egress(stack: SynthStack) -> list[tuple[str, str]]:
                 found.append((block.address, f"route to {body.get('destination_cidr_block')} through {via}"))
             elif block.type == "aws_security_group":
                 rules = [r for r in _list(body.get("egress")) if isinstance(r, dict)]
-                found += [(block.address, f"{r.get('protocol')} {r.get('from_port')}-{r.get('to_port')} to {cidr}")
-                          for r in rules for cidr in _list(r.get("cidr_blocks"))]
+                found += [
+                    (block.address, f"{r.get('protocol')} {r.get('from_port')}-{r.get('to_port')} to {cidr}")
+                    for r in rules
+                    for cidr in _list(r.get("cidr_blocks"))
+                ]
             elif block.type == "aws_vpc_security_group_egress_rule" and body.get("cidr_ipv4"):
-                found.append((block.address, f"{body.get('ip_protocol')} {body.get('from_port')}-{body.get('to_port')} "
-                                             f"to {body['cidr_ipv4']}"))
+                found.append(
+                    (
+                        block.address,
+                        f"{body.get('ip_protocol')} {body.get('from_port')}-{body.get('to_port')} "
+                        f"to {body['cidr_ipv4']}",
+                    )
+                )
     for block in blocks:
         if block.type == "aws_network_acl" and str((block.body.get("tags") or {}).get("Name", "")).endswith("-data"):
-            found += [(block.address, f"NACL egress {r.get('protocol')} {r.get('from_port')}-{r.get('to_port')} to "
-                                      f"{r.get('cidr_block')}")
-                      for r in _list(block.body.get("egress")) if isinstance(r, dict) and _public(r.get("cidr_block"))]
+            found += [
+                (
+                    block.address,
+                    f"NACL egress {r.get('protocol')} {r.get('from_port')}-{r.get('to_port')} to {r.get('cidr_block')}",
+                )
+                for r in _list(block.body.get("egress"))
+                if isinstance(r, dict) and _public(r.get("cidr_block"))
+            ]
     return found
 
 
@@ -285,8 +349,11 @@ def _public(cidr: Any) -> bool:
 def cutover_runners(stack: SynthStack) -> list[tuple[str, str]]:
     """(address, what it may do) for every instance tagged as a cutover runner."""
     return [
-        (block.address, "can read the database's master secret and reach the database: "
-                        "set [cutover] runner = false once the cutover is done")
+        (
+            block.address,
+            "can read the database's master secret and reach the database: "
+            "set [cutover] runner = false once the cutover is done",
+        )
         for block in stack.of_kind("resource")
         if block.type == "aws_instance" and (block.body.get("tags") or {}).get("Role") == RUNNER_ROLE
     ]
@@ -344,7 +411,9 @@ def _statements(block: Block) -> list[dict]:
                     "effect": s.get("Effect", "Allow"),
                     "actions": [*_list(s.get("Action")), *_list(s.get("NotAction"))],
                     "resources": [*_list(s.get("Resource")), *_list(s.get("NotResource"))],
-                    "principals": [principal] if isinstance(principal, str) else [i for v in (principal or {}).values() for i in _list(v)],
+                    "principals": [principal]
+                    if isinstance(principal, str)
+                    else [i for v in (principal or {}).values() for i in _list(v)],
                 }
             )
     return statements
@@ -364,4 +433,3 @@ def checkov_risks(before: Iterable, after: Iterable) -> list[Risk]:
         for f in sorted(set(after), key=lambda f: (f.stack, f.resource, f.check_id))
         if (f.check_id, f.stack, f.resource) not in old
     ]
-

@@ -94,8 +94,12 @@ class AppStack(EnvironmentStack):
         )
         self.cutover_runner = None
         if config.cutover.runner:
-            values = {"DB_HOST": database.address, "DB_PORT": _text(database.port), "DB_NAME": database.db_name,
-                      "DB_SECRET_ARN": database.master_secret_arn}
+            values = {
+                "DB_HOST": database.address,
+                "DB_PORT": _text(database.port),
+                "DB_NAME": database.db_name,
+                "DB_SECRET_ARN": database.master_secret_arn,
+            }
             self.cutover_runner = CutoverRunner(
                 self,
                 "cutover-runner",

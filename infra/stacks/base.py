@@ -19,13 +19,24 @@ class EnvironmentStack(TerraformStack):
         super().__init__(scope, self.stack_name)
         self.config = config
         # Also what the Auto Scaling group propagates to its instances: provider default tags do not reach them.
-        self.default_tags = {"Project": config.project, "Environment": config.name, "Stack": self.stack_name, "ManagedBy": "cdktf"}
+        self.default_tags = {
+            "Project": config.project,
+            "Environment": config.name,
+            "Stack": self.stack_name,
+            "ManagedBy": "cdktf",
+        }
         AwsProvider(self, "aws", region=config.region, default_tags=[AwsProviderDefaultTags(tags=self.default_tags)])
         self._init_backend()
 
     def aliased_provider(self, region: str) -> AwsProvider:
         """A second provider for ``region`` (CloudFront takes certificates from us-east-1 only), same tags."""
-        return AwsProvider(self, f"aws-{region}", alias=region, region=region, default_tags=[AwsProviderDefaultTags(tags=self.default_tags)])
+        return AwsProvider(
+            self,
+            f"aws-{region}",
+            alias=region,
+            region=region,
+            default_tags=[AwsProviderDefaultTags(tags=self.default_tags)],
+        )
 
     def _init_backend(self) -> None:
         cloud = self.config.terraform_cloud

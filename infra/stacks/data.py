@@ -41,8 +41,12 @@ class DataStack(EnvironmentStack):
         name = config.prefix
         # Separate keys: reading a secret needs kms:Decrypt on the secrets key, which then grants
         # nothing over the storage of the database or the cache.
-        self.secrets_key = EncryptionKey(self, "secrets-key", alias=f"{name}-data-secrets", description=f"{name}: database and Redis secrets")
-        self.storage_key = EncryptionKey(self, "storage-key", alias=f"{name}-data-storage", description=f"{name}: RDS and ElastiCache storage")
+        self.secrets_key = EncryptionKey(
+            self, "secrets-key", alias=f"{name}-data-secrets", description=f"{name}: database and Redis secrets"
+        )
+        self.storage_key = EncryptionKey(
+            self, "storage-key", alias=f"{name}-data-storage", description=f"{name}: RDS and ElastiCache storage"
+        )
         self.secrets_key_arn = self.secrets_key.arn
         self.storage_key_arn = self.storage_key.arn
         placement = DataServicePlacement(
@@ -54,16 +58,29 @@ class DataStack(EnvironmentStack):
             storage_key_arn=self.storage_key_arn,
             secrets_key_arn=self.secrets_key_arn,
         )
-        database_placement = replace(placement, storage_key_arn=config.database.storage_kms_key_arn or self.storage_key_arn)
+        database_placement = replace(
+            placement, storage_key_arn=config.database.storage_kms_key_arn or self.storage_key_arn
+        )
         self.database = Database(
-            self, "database", config=config.database, placement=database_placement,
+            self,
+            "database",
+            config=config.database,
+            placement=database_placement,
             stand_in=config.rehearsal.omit_database_instance,
         )
         source = config.database.replication_source
         # The data route table is shared by the AZs; its way out is the first NAT gateway.
-        self.replication_route = ReplicationRoute(
-            self, "replication-route", config=source, route_table_ids=network.vpc.route_table_ids["data"],
-            nat_gateway_id=network.vpc.nat_gateways[0].id) if source else None
+        self.replication_route = (
+            ReplicationRoute(
+                self,
+                "replication-route",
+                config=source,
+                route_table_ids=network.vpc.route_table_ids["data"],
+                nat_gateway_id=network.vpc.nat_gateways[0].id,
+            )
+            if source
+            else None
+        )
         self.cache = Cache(
             self, "cache", config=config.cache, placement=placement, stand_in=config.rehearsal.omit_replication_group
         )
@@ -80,7 +97,11 @@ class DataStack(EnvironmentStack):
         self.proxy = None
         if config.database.proxy:
             self.proxy = DatabaseProxy(
-                self, "proxy", config=config.database, placement=placement, database=self.database,
+                self,
+                "proxy",
+                config=config.database,
+                placement=placement,
+                database=self.database,
                 secret_arn=secret.arn,
             )
         self.app_db_host = self.proxy.endpoint if self.proxy else self.database.address

@@ -34,7 +34,12 @@ class MonitoringStack(EnvironmentStack):
         table = alarm_table(resources, config.alarm_thresholds, fleet_min_size=config.app.min_size)
         self.alarms = Alarms(self, "alarms", prefix=config.prefix, table=table, topic_arn=self.alarm_topic.topic.arn)
         self.dashboard = Dashboard(
-            self, "dashboard", name=config.prefix, region=config.region, resources=resources, alarm_arns=self.alarms.arns
+            self,
+            "dashboard",
+            name=config.prefix,
+            region=config.region,
+            resources=resources,
+            alarm_arns=self.alarms.arns,
         )
 
 

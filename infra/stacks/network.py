@@ -28,8 +28,14 @@ class NetworkStack(EnvironmentStack):
         super().__init__(scope, config)
         network = config.network
         source = config.database.replication_source
-        self.vpc = Vpc(self, "vpc", config=network, zones=config.availability_zones, name=config.prefix,
-                       data_egress=((str(source.cidr), source.port),) if source else ())
+        self.vpc = Vpc(
+            self,
+            "vpc",
+            config=network,
+            zones=config.availability_zones,
+            name=config.prefix,
+            data_egress=((str(source.cidr), source.port),) if source else (),
+        )
         self.log_key = LogEncryptionKey(self, "log-key", name=config.prefix)
         self.flow_logs = FlowLogs(
             self,

@@ -60,12 +60,15 @@ def _drain(conn: socket.socket, size: int) -> None:
         got += len(conn.recv(1 << 16))
 
 
-@pytest.mark.parametrize(("text", "rate", "rtt", "jitter"), [
-    ("20mbit:40ms", 20e6, 0.040, 0.0),
-    ("100Mbit:20ms:2ms", 100e6, 0.020, 0.002),
-    ("500kbit:0.25s", 500e3, 0.25, 0.0),
-    ("unlimited:0ms", None, 0.0, 0.0),
-])
+@pytest.mark.parametrize(
+    ("text", "rate", "rtt", "jitter"),
+    [
+        ("20mbit:40ms", 20e6, 0.040, 0.0),
+        ("100Mbit:20ms:2ms", 100e6, 0.020, 0.002),
+        ("500kbit:0.25s", 500e3, 0.25, 0.0),
+        ("unlimited:0ms", None, 0.0, 0.0),
+    ],
+)
 def test_a_link_is_written_rate_colon_rtt(text, rate, rtt, jitter):
     assert LinkSpec.parse(text) == LinkSpec(rate, rtt, jitter)
 
@@ -99,10 +102,12 @@ def test_connections_share_the_bandwidth_and_every_byte_is_counted(echo):
 
 def test_jitter_never_reorders_a_connections_bytes(echo):
     payload = bytes(range(256)) * 400
-    with Link(LinkSpec.parse("unlimited:2ms:5ms"), echo) as link, \
-            socket.create_connection(("127.0.0.1", link.port)) as conn:
+    with (
+        Link(LinkSpec.parse("unlimited:2ms:5ms"), echo) as link,
+        socket.create_connection(("127.0.0.1", link.port)) as conn,
+    ):
         for at in range(0, len(payload), 1000):
-            conn.sendall(payload[at:at + 1000])
+            conn.sendall(payload[at : at + 1000])
         got = b""
         while len(got) < len(payload):
             got += conn.recv(1 << 16)

@@ -48,9 +48,18 @@ TTL = 3
 REDIS_TOKEN = "auth-token-0123456789abcdefABCDEF"
 # Settings the stand-in needs at start, and one that dotenv must read back verbatim.
 PARAMETERS = {
-    **{f"/duewin/dev/app/{name}": f"{name.lower()}-value" for name in (
-        "PRELUDE_API_KEY", "SPRIBE_CLIENT_ID", "SPRIBE_CLIENT_SECRET", "CASINO_AGENCY_UID",
-        "JWT_SECRET", "JWT_REFRESH_SECRET", "ENCRYPTION_KEY")},
+    **{
+        f"/duewin/dev/app/{name}": f"{name.lower()}-value"
+        for name in (
+            "PRELUDE_API_KEY",
+            "SPRIBE_CLIENT_ID",
+            "SPRIBE_CLIENT_SECRET",
+            "CASINO_AGENCY_UID",
+            "JWT_SECRET",
+            "JWT_REFRESH_SECRET",
+            "ENCRYPTION_KEY",
+        )
+    },
     "/duewin/dev/app/ADMIN_JWT_SECRET": 'ad"min#sec$ret',
     "/duewin/dev/app/casino/CASINO_AES_KEY": "k'ey\"with`all quotes $x",
     "/duewin/dev/app/payments/WEPAY_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nMIIBVQ==\n-----END PRIVATE KEY-----",
@@ -78,8 +87,16 @@ RECORD_ONLY = ("apt-get", "snap", "useradd", "chown", "systemctl")
 class Host:
     """One instance: its own scratch root, port, instance id, PM2 daemon (PM2_HOME)."""
 
-    def __init__(self, root: Path, instance_id: str, node_modules: Path, mariadb: MariaDB, redis_server: RedisServer,
-                 db_ca: Path, db_secret: str) -> None:
+    def __init__(
+        self,
+        root: Path,
+        instance_id: str,
+        node_modules: Path,
+        mariadb: MariaDB,
+        redis_server: RedisServer,
+        db_ca: Path,
+        db_secret: str,
+    ) -> None:
         self.root, self.instance_id = root, instance_id
         self.port = free_port()
         self.scratch = root / "root"
@@ -87,9 +104,12 @@ class Host:
         data = root / "data"
         (data / "tags").mkdir(parents=True)
         refs = InstanceReferences(
-            db_host="127.0.0.1", db_port=str(mariadb.port), db_name="duewin",
+            db_host="127.0.0.1",
+            db_port=str(mariadb.port),
+            db_name="duewin",
             db_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:app-user-db-secret",
-            redis_host="127.0.0.1", redis_port=str(redis_server.port),
+            redis_host="127.0.0.1",
+            redis_port=str(redis_server.port),
             redis_auth_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:redis-auth",
         )
         for key, value in instance_tags(refs).items():
@@ -132,7 +152,9 @@ class Host:
     def boot(self) -> subprocess.CompletedProcess:
         script = self.root / "user-data.sh"
         script.write_text(render_script(self.app_boot, root=str(self.scratch)))
-        return subprocess.run(["bash", str(script)], capture_output=True, text=True, env=self.env, cwd=self.root, timeout=180)
+        return subprocess.run(
+            ["bash", str(script)], capture_output=True, text=True, env=self.env, cwd=self.root, timeout=180
+        )
 
     @property
     def app_dir(self) -> Path:
@@ -180,7 +202,9 @@ class Host:
 
     def shut_down(self) -> None:
         if (self.pm2_home / "pm2.pid").exists():
-            subprocess.run([self.env["STUB_NODE_MODULES"] + "/.bin/pm2", "kill"], env=self.env, capture_output=True, timeout=60)
+            subprocess.run(
+                [self.env["STUB_NODE_MODULES"] + "/.bin/pm2", "kill"], env=self.env, capture_output=True, timeout=60
+            )
         self.die()
 
 
@@ -271,9 +295,15 @@ def test_two_hosts_run_the_app_every_role_where_it_belongs_and_fail_over(tmp_pat
         def workers_by_host():
             keys = [k.decode() for k in redis.keys("worker:*")]
             return {h.instance_id: sum(k.startswith(f"worker:{h.instance_id}:") for k in keys) for h in hosts}
-        wait_for(lambda: workers_by_host() == {h.instance_id: 2 for h in hosts}, timeout=15, what="two workers per host")
-        wait_for(lambda: _beats(redis, "scheduler-beats") and _beats(redis, "precalc-beats"), timeout=3 * TTL + 10,
-                 what="both schedulers to beat")
+
+        wait_for(
+            lambda: workers_by_host() == {h.instance_id: 2 for h in hosts}, timeout=15, what="two workers per host"
+        )
+        wait_for(
+            lambda: _beats(redis, "scheduler-beats") and _beats(redis, "precalc-beats"),
+            timeout=3 * TTL + 10,
+            what="both schedulers to beat",
+        )
         time.sleep(2)
         for stream in ("scheduler-beats", "precalc-beats"):
             assert len({_instance(who) for _, who in _beats(redis, stream)}) == 1, stream
@@ -287,7 +317,10 @@ def test_two_hosts_run_the_app_every_role_where_it_belongs_and_fail_over(tmp_pat
 
         # THEN the survivor's scheduler takes over within TTL + TTL/3 (plus node's start-up), and it keeps serving.
         def takeover():
-            return next((ms for ms, who in _beats(redis, "scheduler-beats") if _instance(who) == survivor.instance_id), None)
+            return next(
+                (ms for ms, who in _beats(redis, "scheduler-beats") if _instance(who) == survivor.instance_id), None
+            )
+
         failover = wait_for(takeover, timeout=3 * TTL + 10, what="the survivor's scheduler") / 1000 - died_at
         assert failover <= TTL + TTL / 3 + 2, failover
         assert not leader.healthy() and survivor.healthy()

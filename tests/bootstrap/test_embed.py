@@ -70,8 +70,10 @@ def test_stripping_removes_comments_and_docstrings_and_keeps_what_runs(tmp_path,
     original, embedded = tmp_path / "original.py", tmp_path / "embedded.py"
     original.write_text(TRICKY)
     embedded.write_text(out)
-    runs = [subprocess.run([sys.executable, "-I", str(p), "arg"], capture_output=True, text=True, check=True).stdout
-            for p in (original, embedded)]
+    runs = [
+        subprocess.run([sys.executable, "-I", str(p), "arg"], capture_output=True, text=True, check=True).stdout
+        for p in (original, embedded)
+    ]
     # The same output, but for the docstrings themselves (module docstring printed only when kept).
     assert runs[1] == (runs[0] if keep else runs[0].replace("Module docstring: the program's --help.", "None"))
 
@@ -86,6 +88,8 @@ def test_the_embedded_programs_are_their_sources_without_docstrings():
 def test_the_embedded_fleet_lock_prints_the_same_help(tmp_path):
     embedded = tmp_path / "fleet-lock"
     embedded.write_text(fleet_lock_source())
-    helps = [subprocess.run([sys.executable, "-I", str(p), "--help"], capture_output=True, text=True).stdout
-             for p in (FLEET_LOCK_PATH, embedded)]
+    helps = [
+        subprocess.run([sys.executable, "-I", str(p), "--help"], capture_output=True, text=True).stdout
+        for p in (FLEET_LOCK_PATH, embedded)
+    ]
     assert helps[0] == helps[1] and "fleet-lock" in helps[0]

@@ -67,10 +67,24 @@ class FleetLock:
         self.started: list[subprocess.Popen] = []
 
     def start(self, *command: str, ttl: float = 1, options: tuple[str, ...] = ()) -> subprocess.Popen:
-        args = [sys.executable, "-I", str(self.script), "run", "--name", "job", "--ttl", str(ttl),
-                "--env-file", str(self.env_file), *options, "--", *command]
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   env=self.env, cwd=self.root)
+        args = [
+            sys.executable,
+            "-I",
+            str(self.script),
+            "run",
+            "--name",
+            "job",
+            "--ttl",
+            str(ttl),
+            "--env-file",
+            str(self.env_file),
+            *options,
+            "--",
+            *command,
+        ]
+        process = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env, cwd=self.root
+        )
         self.started.append(process)
         return process
 
@@ -306,8 +320,12 @@ def test_help_needs_no_command(capsys):
 def test_the_script_needs_only_the_standard_library_and_redis_py():
     # Instances get it as one copied file with Ubuntu's python3-redis: nothing else is installed.
     tree = ast.parse(SOURCE.read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert imported - set(sys.stdlib_module_names) == {"redis"}
     assert SOURCE.read_text().startswith("#!/usr/bin/env python3\n")
     assert os.access(SOURCE, os.X_OK)

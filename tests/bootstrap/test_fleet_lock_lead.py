@@ -49,7 +49,9 @@ class Write:
 
 
 def writes(recorder: redis.Redis) -> list[Write]:
-    return [Write(fields[b"who"].decode(), int(entry.split(b"-")[0]) / 1000) for entry, fields in recorder.xrange(STREAM)]
+    return [
+        Write(fields[b"who"].decode(), int(entry.split(b"-")[0]) / 1000) for entry, fields in recorder.xrange(STREAM)
+    ]
 
 
 def spans(history: list[Write]) -> list[tuple[str, int, int]]:
@@ -86,9 +88,27 @@ class Contender:
         (root / "app.env").write_text(f"REDIS_URL={lock_url}\n")
         self.log = (root / "stderr").open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-I", str(script), "lead", "--name", "scheduler", "--ttl", str(ttl),
-             "--env-file", str(root / "app.env"), "--", sys.executable, "-I", str(root / "writer.py"), str(recorder_port)],
-            cwd=root, env={**ENV, "HOST": host}, stdout=subprocess.DEVNULL, stderr=self.log,
+            [
+                sys.executable,
+                "-I",
+                str(script),
+                "lead",
+                "--name",
+                "scheduler",
+                "--ttl",
+                str(ttl),
+                "--env-file",
+                str(root / "app.env"),
+                "--",
+                sys.executable,
+                "-I",
+                str(root / "writer.py"),
+                str(recorder_port),
+            ],
+            cwd=root,
+            env={**ENV, "HOST": host},
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
         )
 
     @property
@@ -144,15 +164,18 @@ def fleet(servers, tmp_path):
 
 def _current_writer(recorder: redis.Redis, after: float = 0.0) -> str:
     """The child that wrote last, once it has written after ``after`` (epoch seconds)."""
+
     def latest():
         history = writes(recorder)
         return history and history[-1].at > after and history[-1].who
+
     return wait_for(latest, timeout=3 * TTL + 5, what="a leader's child to write")
 
 
 def _first_write_of_another(recorder: redis.Redis, than: str, after: float) -> Write:
     def found():
         return next((w for w in writes(recorder) if w.at >= after and w.who.split("/")[0] != than.split("/")[0]), None)
+
     return wait_for(found, timeout=3 * TTL + 5, what="another host's child to write")
 
 
@@ -166,11 +189,13 @@ def test_one_child_at_a_time_through_kill_freeze_and_redis_restarts(servers, fle
     contenders = {host: fleet(host) for host in ("h1", "h2", "h3")}
     failovers: dict[str, float] = {}
 
-    # GIVEN three contenders WHEN the first takes the lock THEN it settles one TTL (nothing seen yet) and runs its child.
+    # GIVEN three contenders WHEN the first takes the lock
+    # THEN it settles one TTL (nothing seen yet) and runs its child.
     first = _current_writer(recorder)
     time.sleep(1)
 
-    # WHEN the leader's fleet-lock is killed -9 (its child dies with it) THEN another host's child writes within the bound.
+    # WHEN the leader's fleet-lock is killed -9 (its child dies with it)
+    # THEN another host's child writes within the bound.
     killed_at = time.time()
     _leader(contenders, first).process.kill()
     second = _first_write_of_another(recorder, than=first, after=killed_at)
@@ -214,7 +239,10 @@ def test_one_child_at_a_time_through_kill_freeze_and_redis_restarts(servers, fle
     # could not tell it from a lost one and settled a whole TTL.
     silent = [w for w in history if outage_at + 2 * TTL / 3 + 0.5 < w.at < back_at + TTL - 0.2]
     assert silent == [], silent
-    print(f"\nfailover (TTL {TTL}s, bound {TTL + TTL / 3:g}s): " + ", ".join(f"{k} {v:.2f}s" for k, v in failovers.items()))
+    print(
+        f"\nfailover (TTL {TTL}s, bound {TTL + TTL / 3:g}s): "
+        + ", ".join(f"{k} {v:.2f}s" for k, v in failovers.items())
+    )
 
 
 def test_a_leader_restarts_its_command_with_backoff_and_keeps_the_lock(servers, tmp_path):
@@ -226,9 +254,27 @@ def test_a_leader_restarts_its_command_with_backoff_and_keeps_the_lock(servers, 
     (root / "app.env").write_text(f"REDIS_URL={lock_server.url}\n")
     # The command records each start and exits at once.
     process = subprocess.Popen(
-        [sys.executable, "-I", str(script), "lead", "--name", "crashy", "--ttl", "3", "--env-file", str(root / "app.env"),
-         "--", "sh", "-c", "date +%s.%N >> starts; exit 3"],
-        cwd=root, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-I",
+            str(script),
+            "lead",
+            "--name",
+            "crashy",
+            "--ttl",
+            "3",
+            "--env-file",
+            str(root / "app.env"),
+            "--",
+            "sh",
+            "-c",
+            "date +%s.%N >> starts; exit 3",
+        ],
+        cwd=root,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         starts = root / "starts"
@@ -290,8 +336,13 @@ def test_the_watchdog_kills_the_group_when_fleet_lock_dies(tmp_path):
         "w = fleet_lock.Watchdog(int(sys.argv[2]), time.monotonic() + 600); print(w.pid, flush=True)\n"
     )
     install_embedded(tmp_path / "fleet_lock.py")
-    result = subprocess.run([sys.executable, "-I", "-c", code, str(tmp_path), str(group.pid)],
-                            capture_output=True, text=True, env=ENV, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(tmp_path), str(group.pid)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stderr
     assert group.wait(timeout=5) == -signal.SIGKILL
     assert os.getpgid(os.getpid()) != group.pid

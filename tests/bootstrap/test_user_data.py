@@ -48,8 +48,10 @@ REFS = InstanceReferences(
 # Chosen to break naive quoting: a double quote, a hash (dotenv comment), a dollar, URL-reserved characters.
 SECRETS = {"db_user": "duewin_app", "db_pass": 'p@ss"w#rd$x', "redis_token": "tok/en+=?"}
 #: What the AWS CLI says for a secret that Terraform created and `migrate app-user` has not filled yet.
-NO_VALUE = ("An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager "
-            "can't find the specified secret value for staging label: AWSCURRENT")
+NO_VALUE = (
+    "An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager "
+    "can't find the specified secret value for staging label: AWSCURRENT"
+)
 
 
 def _boot(environment: str = "dev", **app_changes) -> AppBoot:
@@ -106,7 +108,11 @@ def test_cloudwatch_agent_publishes_memory_per_auto_scaling_group():
     assert metrics["append_dimensions"]["AutoScalingGroupName"] == "${aws:AutoScalingGroupName}"
     files = agent["logs"]["logs_collected"]["files"]["collect_list"]
     assert {f["log_group_name"] for f in files} == {"/duewin/dev/app"}
-    assert {f["log_stream_name"] for f in files} >= {"{instance_id}/web", "{instance_id}/web-error", "{instance_id}/bootstrap"}
+    assert {f["log_stream_name"] for f in files} >= {
+        "{instance_id}/web",
+        "{instance_id}/web-error",
+        "{instance_id}/bootstrap",
+    }
 
 
 def test_a_value_with_a_quote_is_refused():
@@ -126,7 +132,9 @@ def test_shellcheck_passes(env, variant, tmp_path):
         missing("shellcheck")
     script = tmp_path / "user-data.sh"
     script.write_text(render_script(_boot(env, **(S3_CHANGES if variant == "s3" else {})), fleet_lock=FLEET_LOCK))
-    result = subprocess.run(["shellcheck", "--shell=bash", "--severity=style", str(script)], capture_output=True, text=True)
+    result = subprocess.run(
+        ["shellcheck", "--shell=bash", "--severity=style", str(script)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout
 
 
@@ -166,7 +174,8 @@ case "$*" in
     cat "$STUB_DATA/db-secret" ;;
   *"secretsmanager get-secret-value"*"--secret-id $STUB_REDIS_SECRET_ARN "*) cat "$STUB_DATA/redis-token" ;;
   *"ssm get-parameters-by-path"*) python3 -c "$(cat "$STUB_DATA/ssm_pages.py")" "$@" ;;
-  *"s3 cp"*) src=$(mktemp -d); mkdir "$src/Backend"; echo '{}' > "$src/Backend/package.json"; tar -czf "${@: -1}" -C "$src" . ;;
+  *"s3 cp"*) src=$(mktemp -d); mkdir "$src/Backend"; echo '{}' > "$src/Backend/package.json"
+             tar -czf "${@: -1}" -C "$src" . ;;
   *) echo "unexpected aws call: $*" >&2; exit 1 ;;
 esac""",
     "runuser": r"""
@@ -218,7 +227,11 @@ def _install_stubs(tmp_path: Path, root: Path, parameters: dict[str, str], insta
     bin_dir.mkdir()
     ctl = root / "opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
     ctl.parent.mkdir(parents=True)
-    for path, body in [*((bin_dir / n, b) for n, b in STUBS.items()), *((bin_dir / n, "") for n in RECORD_ONLY), (ctl, "")]:
+    for path, body in [
+        *((bin_dir / n, b) for n, b in STUBS.items()),
+        *((bin_dir / n, "") for n in RECORD_ONLY),
+        (ctl, ""),
+    ]:
         path.write_text(f'#!/bin/bash\nprintf "%s\\n" "{path.name} $*" >> "$STUB_LOG"\n{body}\n')
         path.chmod(0o755)
     data = tmp_path / "data"
@@ -228,14 +241,25 @@ def _install_stubs(tmp_path: Path, root: Path, parameters: dict[str, str], insta
     (data / "instance-id").write_text(instance_id)
     (data / "rds-ca-bundle.pem").write_text("-----BEGIN CERTIFICATE-----\nRDS\n-----END CERTIFICATE-----\n")
     # The app user secret as `migrate app-user` writes it.
-    (data / "db-secret").write_text(json.dumps({
-        "engine": "mysql", "host": REFS.db_host, "port": 3306, "username": SECRETS["db_user"],
-        "password": SECRETS["db_pass"], "dbname": "duewin"}))
+    (data / "db-secret").write_text(
+        json.dumps(
+            {
+                "engine": "mysql",
+                "host": REFS.db_host,
+                "port": 3306,
+                "username": SECRETS["db_user"],
+                "password": SECRETS["db_pass"],
+                "dbname": "duewin",
+            }
+        )
+    )
     (data / "redis-token").write_text(SECRETS["redis_token"])
     listed = [{"Name": name, "Type": "SecureString", "Value": value} for name, value in parameters.items()]
     (data / "parameters.json").write_text(json.dumps(listed))
     # The stub's sys.argv[0] ("-c") is replaced by "<parameters file>|<expected path>".
-    (data / "ssm_pages.py").write_text(f"import sys; sys.argv[0] = {str(data / 'parameters.json') + '|/duewin/dev/app'!r}\n" + SSM_PAGES)
+    (data / "ssm_pages.py").write_text(
+        f"import sys; sys.argv[0] = {str(data / 'parameters.json') + '|/duewin/dev/app'!r}\n" + SSM_PAGES
+    )
     for directory in ("usr/local/bin", "etc/cron.d"):
         (root / directory).mkdir(parents=True)
     return bin_dir
@@ -271,7 +295,10 @@ def _position(calls: list[str], pattern: str) -> int:
 @pytest.mark.parametrize("variant", ["git", "s3"])
 def test_script_writes_env_and_starts_pm2_in_order(tmp_path, variant):
     # GIVEN stubbed AWS, IMDS and package tools, and plain settings in [app.env] WHEN the rendered script runs THEN:
-    plain = {"ALLOWED_ORIGINS": "https://duewin.example.com,https://admin.duewin.example.com", "FRONTEND_URL": "https://duewin.example.com"}
+    plain = {
+        "ALLOWED_ORIGINS": "https://duewin.example.com,https://admin.duewin.example.com",
+        "FRONTEND_URL": "https://duewin.example.com",
+    }
     result, calls, root = _run(tmp_path, env=plain, **(S3_CHANGES if variant == "s3" else {}))
     assert result.returncode == 0, result.stderr + "\n".join(calls)
 
@@ -309,7 +336,11 @@ def test_script_writes_env_and_starts_pm2_in_order(tmp_path, variant):
 
     # ... IMDS was asked with a v2 token, and the steps ran in this order.
     assert any("X-aws-ec2-metadata-token: imds-token" in c and "instance-id" in c for c in calls)
-    fetch = r"^git clone .*--branch main https://github.com/duewin/backend.git" if variant == "git" else r"^aws s3 cp .*s3://duewin-builds/backend.tar.gz"
+    fetch = (
+        r"^git clone .*--branch main https://github.com/duewin/backend.git"
+        if variant == "git"
+        else r"^aws s3 cp .*s3://duewin-builds/backend.tar.gz"
+    )
     order = [
         r"^curl .*-X PUT .*/api/token",
         r"^apt-get -o DPkg::Lock::Timeout=600 -y -q install .*python3-redis",
@@ -355,12 +386,32 @@ def test_ecosystem_runs_every_role_and_wraps_the_one_in_fleet_ones_in_fleet_lock
     assert list(apps) == ["web", "workers", "scheduler", "precalc-5d"]
     assert all(app["cwd"] == "/scratch/opt/app/Backend" and app["exec_mode"] == "fork" for app in apps.values())
     web, workers = apps["web"], apps["workers"]
-    assert (web["script"], web["instances"], web["env"]) == ("index.js", 1, {"NODE_OPTIONS": "--require /scratch/opt/app-runtime/x-instance-id.js"})
+    assert (web["script"], web["instances"], web["env"]) == (
+        "index.js",
+        1,
+        {"NODE_OPTIONS": "--require /scratch/opt/app-runtime/x-instance-id.js"},
+    )
     assert (workers["script"], workers["instances"], "env" in workers) == ("workers/workerManager.js", 2, False)
     for name, script in (("scheduler", "scripts/start-scheduler.js"), ("precalc-5d", "scripts/5dPreCalcScheduler.js")):
         lead = apps[name]
-        assert (lead["script"], lead["interpreter"], lead["instances"], lead["treekill"]) == ("/scratch/usr/local/bin/fleet-lock", "none", 1, False)
-        assert lead["args"] == ["lead", "--name", name, "--ttl", "15", "--env-file", "/scratch/opt/app/Backend/.env", "--", "node", script]
+        assert (lead["script"], lead["interpreter"], lead["instances"], lead["treekill"]) == (
+            "/scratch/usr/local/bin/fleet-lock",
+            "none",
+            1,
+            False,
+        )
+        assert lead["args"] == [
+            "lead",
+            "--name",
+            name,
+            "--ttl",
+            "15",
+            "--env-file",
+            "/scratch/opt/app/Backend/.env",
+            "--",
+            "node",
+            script,
+        ]
         assert lead["kill_timeout"] > fleet_lock.KILL_GRACE_SECONDS * 1000
     assert {app["out_file"] for app in apps.values()} == {f"/scratch/var/log/app/{n}.out.log" for n in apps}
     # The CloudWatch agent ships exactly the files PM2 writes.
@@ -390,11 +441,22 @@ def test_missing_required_settings_stop_the_boot_naming_every_one(tmp_path):
 @pytest.mark.parametrize(
     ("extra", "env", "message"),
     [
-        ({"/duewin/dev/app/payments/bad-name": "x", "/duewin/dev/app/9LIVES": "y"}, {},
-         "Parameter Store names under /duewin/dev/app/ that are not setting names ([A-Z_][A-Z0-9_]*): "
-         "/duewin/dev/app/9LIVES, /duewin/dev/app/payments/bad-name"),
-        ({"/duewin/dev/app/DB_HOST": "elsewhere"}, {}, "DB_HOST: set by both the bootstrap and Parameter Store /duewin/dev/app/DB_HOST"),
-        ({"/duewin/dev/app/FRONTEND_URL": "x"}, {"FRONTEND_URL": "y"}, "FRONTEND_URL: set by both [app.env] and Parameter Store"),
+        (
+            {"/duewin/dev/app/payments/bad-name": "x", "/duewin/dev/app/9LIVES": "y"},
+            {},
+            "Parameter Store names under /duewin/dev/app/ that are not setting names ([A-Z_][A-Z0-9_]*): "
+            "/duewin/dev/app/9LIVES, /duewin/dev/app/payments/bad-name",
+        ),
+        (
+            {"/duewin/dev/app/DB_HOST": "elsewhere"},
+            {},
+            "DB_HOST: set by both the bootstrap and Parameter Store /duewin/dev/app/DB_HOST",
+        ),
+        (
+            {"/duewin/dev/app/FRONTEND_URL": "x"},
+            {"FRONTEND_URL": "y"},
+            "FRONTEND_URL: set by both [app.env] and Parameter Store",
+        ),
         ({"/duewin/dev/app/other/JWT_SECRET": "x"}, {}, "JWT_SECRET: set twice in Parameter Store"),
     ],
 )
@@ -412,8 +474,10 @@ def test_an_app_user_secret_without_a_value_stops_the_boot_saying_to_run_migrate
     # THEN one line says what to do, nothing is written and PM2 never starts
     assert result.returncode != 0
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("app-settings:")]
-    assert line == (f"app-settings: the app user secret {REFS.db_secret_arn} holds no user: run `migrate app-user` "
-                    "(README: cutover runbook), then start an instance refresh")
+    assert line == (
+        f"app-settings: the app user secret {REFS.db_secret_arn} holds no user: run `migrate app-user` "
+        "(README: cutover runbook), then start an instance refresh"
+    )
     assert "Traceback" not in result.stderr
     assert not (root / "opt/app/Backend/.env").exists()
     assert not [c for c in calls if c.startswith("pm2 ")]

@@ -75,16 +75,24 @@ def test_alb_is_public_hardened_and_logs_to_its_bucket(synthesized, env):
 def test_access_log_bucket_is_private_encrypted_expiring_and_writable_by_elb_only(synthesized, env):
     synth = synthesized(env)
     block = only_resource(synth.resources("app", "aws_s3_bucket_public_access_block"))
-    assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"))
+    assert all(
+        block[k] is True
+        for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
     sse = only_resource(synth.resources("app", "aws_s3_bucket_server_side_encryption_configuration"))
     assert sse["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"] == "AES256"
     (rule,) = only_resource(synth.resources("app", "aws_s3_bucket_lifecycle_configuration"))["rule"]
     assert rule["status"] == "Enabled"
     assert rule["expiration"][0]["days"] == load_environment(env).load_balancer.access_log_retention_days
-    statements = {s["sid"]: s for s in _statements(synth.stack("app")) if s.get("sid") in ("ElbWritesAccessLogs", "DenyPlainHttp")}
+    statements = {
+        s["sid"]: s for s in _statements(synth.stack("app")) if s.get("sid") in ("ElbWritesAccessLogs", "DenyPlainHttp")
+    }
     (writer,) = statements["ElbWritesAccessLogs"]["principals"][0]["identifiers"]
     assert writer.startswith("${data.aws_elb_service_account.")
-    assert re.search(r"/alb/AWSLogs/\$\{data\.aws_caller_identity\.\S+\.account_id\}/\*$", statements["ElbWritesAccessLogs"]["resources"][0])
+    assert re.search(
+        r"/alb/AWSLogs/\$\{data\.aws_caller_identity\.\S+\.account_id\}/\*$",
+        statements["ElbWritesAccessLogs"]["resources"][0],
+    )
     assert statements["ElbWritesAccessLogs"]["actions"] == ["s3:PutObject"]
     assert statements["DenyPlainHttp"]["effect"] == "Deny"
 
@@ -125,7 +133,11 @@ def test_target_group_health_checks_the_app_port(synthesized, env):
     assert (check["interval"], check["timeout"]) == (lb.health_check_interval_seconds, lb.health_check_timeout_seconds)
     assert (check["healthy_threshold"], check["unhealthy_threshold"]) == (lb.healthy_threshold, lb.unhealthy_threshold)
     # Socket.IO's polling transport (no Redis adapter in duewin) needs every request of a session on one host.
-    assert group["stickiness"] == {"type": "lb_cookie", "enabled": True, "cookie_duration": lb.stickiness_duration_seconds}
+    assert group["stickiness"] == {
+        "type": "lb_cookie",
+        "enabled": True,
+        "cookie_duration": lb.stickiness_duration_seconds,
+    }
 
 
 def test_ssh_key_is_optional_and_opens_no_port(toggled):
@@ -147,7 +159,9 @@ def test_toggled_stack_validates_and_needs_none_of_the_plain_http_skips(toggled,
     workdir = tmp_path / "app"
     shutil.copytree(synth.stack_dir("app"), workdir)
     result = terraform.validate(workdir)
-    assert result.returncode == 0 and json.loads(result.stdout)["valid"] is True, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0 and json.loads(result.stdout)["valid"] is True, (
+        result.stdout[-3000:] + result.stderr[-3000:]
+    )
     findings = scan(synth.outdir, "prod")
     assert findings.unexplained == []
     plain_http = {"CKV_AWS_2", "CKV_AWS_103", "CKV2_AWS_20"}
@@ -178,7 +192,12 @@ def test_launch_template_boots_ubuntu_lts_hardened(synthesized, env):
     }
     assert template["monitoring"] == {"enabled": True}
     (root,) = template["block_device_mappings"]
-    assert root["ebs"] == {"volume_size": config.app.root_volume_gb, "volume_type": "gp3", "encrypted": "true", "delete_on_termination": "true"}
+    assert root["ebs"] == {
+        "volume_size": config.app.root_volume_gb,
+        "volume_type": "gp3",
+        "encrypted": "true",
+        "delete_on_termination": "true",
+    }
     assert "key_name" not in template
     (group,) = template["vpc_security_group_ids"]
     assert "terraform_remote_state" in group and "app-sg" in group
@@ -193,7 +212,12 @@ def test_user_data_is_the_rendered_bootstrap_and_references_travel_as_tags(synth
     assert script == render_script(app_boot(config))
     tags = next(t["tags"] for t in template["tag_specifications"] if t["resource_type"] == "instance")
     # Endpoints and secret ARNs are references to the data stack, never literals.
-    for key in ("bootstrap:db-host", "bootstrap:db-secret-arn", "bootstrap:redis-host", "bootstrap:redis-auth-secret-arn"):
+    for key in (
+        "bootstrap:db-host",
+        "bootstrap:db-secret-arn",
+        "bootstrap:redis-host",
+        "bootstrap:redis-auth-secret-arn",
+    ):
         assert "terraform_remote_state" in tags[key], (key, tags[key])
     # The database login is the app user's; the host the instance itself (no RDS Proxy by default).
     assert tags["bootstrap:db-secret-arn"].endswith(f"{APP_USER_SECRET_OUTPUT}}}")
@@ -212,10 +236,16 @@ def test_auto_scaling_group_spans_app_subnets_and_leaves_desired_to_the_scaler(s
     config = load_environment(env).app
     synth = synthesized(env)
     group = only_resource(synth.resources("app", "aws_autoscaling_group"))
-    assert (group["min_size"], group["max_size"], group["desired_capacity"]) == (config.min_size, config.max_size, config.desired_capacity)
+    assert (group["min_size"], group["max_size"], group["desired_capacity"]) == (
+        config.min_size,
+        config.max_size,
+        config.desired_capacity,
+    )
     assert len(group["vpc_zone_identifier"]) == load_environment(env).network.az_count
     assert all("_app-" in s for s in group["vpc_zone_identifier"]), group["vpc_zone_identifier"]
-    assert group["health_check_type"] == "ELB" and group["health_check_grace_period"] == config.health_check_grace_seconds
+    assert (
+        group["health_check_type"] == "ELB" and group["health_check_grace_period"] == config.health_check_grace_seconds
+    )
     target_group, _ = only_item(synth.resources("app", "aws_lb_target_group"))
     assert group["target_group_arns"] == [f"${{aws_lb_target_group.{target_group}.arn}}"]
     assert group["lifecycle"]["ignore_changes"] == ["desired_capacity"]
@@ -240,14 +270,18 @@ def test_request_count_policy_names_alb_and_target_group(toggled):
     (requests,) = [p for p in policies if "requests" in p["name"]]
     spec = requests["target_tracking_configuration"]["predefined_metric_specification"]
     assert spec["predefined_metric_type"] == "ALBRequestCountPerTarget"
-    assert re.fullmatch(r"\$\{aws_lb\.\S+\.arn_suffix\}/\$\{aws_lb_target_group\.\S+\.arn_suffix\}", spec["resource_label"])
+    assert re.fullmatch(
+        r"\$\{aws_lb\.\S+\.arn_suffix\}/\$\{aws_lb_target_group\.\S+\.arn_suffix\}", spec["resource_label"]
+    )
     assert requests["target_tracking_configuration"]["target_value"] == 1000
 
 
 def test_s3_artifact_adds_read_of_that_object_only(synthesized, toggled):
     (fetch,) = [s for s in _statements(toggled[1].stack("app")) if s.get("sid") == "FetchAppArtifact"]
     assert fetch["actions"] == ["s3:GetObject"]
-    assert re.fullmatch(r"arn:\$\{data\.aws_partition\.\S+\.partition\}:s3:::duewin-builds/backend\.tar\.gz", fetch["resources"][0])
+    assert re.fullmatch(
+        r"arn:\$\{data\.aws_partition\.\S+\.partition\}:s3:::duewin-builds/backend\.tar\.gz", fetch["resources"][0]
+    )
     assert not [s for s in _statements(synthesized("prod").stack("app")) if s.get("sid") == "FetchAppArtifact"]
 
 
@@ -270,7 +304,10 @@ def _open_ingress(stack: dict) -> set[tuple[str, int]]:
     for rule in resources_of_type(stack, "aws_vpc_security_group_ingress_rule").values():
         if rule.get("cidr_ipv4") == ANYWHERE or rule.get("cidr_ipv6") == "::/0":
             group = re.search(r"aws_security_group\.(\S+?)_[0-9A-F]{8}\.id", rule["security_group_id"])
-            found |= {(group.group(1) if group else rule["security_group_id"], p) for p in range(rule["from_port"], rule["to_port"] + 1)}
+            found |= {
+                (group.group(1) if group else rule["security_group_id"], p)
+                for p in range(rule["from_port"], rule["to_port"] + 1)
+            }
     for name, group in resources_of_type(stack, "aws_security_group").items():
         for rule in group.get("ingress", []):
             if ANYWHERE in rule.get("cidr_blocks", []):
@@ -293,8 +330,10 @@ def _master_secret_reads(stack: dict, *, besides: str = "cutover-runner_") -> li
     documents = resources_of_type(stack, "aws_iam_policy_document", block="data")
     return [
         s.get("sid", "?")
-        for key, doc in documents.items() if not key.startswith(besides)
-        for s in doc.get("statement", []) if "master_user_secret" in json.dumps(s)
+        for key, doc in documents.items()
+        if not key.startswith(besides)
+        for s in doc.get("statement", [])
+        if "master_user_secret" in json.dumps(s)
     ]
 
 
@@ -302,7 +341,9 @@ def _star_resources(stack: dict) -> list[tuple[str, list[str]]]:
     return [
         (s.get("sid", "?"), s["actions"])
         for s in _statements(stack)
-        if s.get("effect", "Allow") == "Allow" and "*" in s.get("resources", []) and "principals" not in s
+        if s.get("effect", "Allow") == "Allow"
+        and "*" in s.get("resources", [])
+        and "principals" not in s
         and not set(s["actions"]) <= STAR_ONLY_ACTIONS
     ]
 
@@ -310,7 +351,10 @@ def _star_resources(stack: dict) -> list[tuple[str, list[str]]]:
 def _app_port_sources(stack: dict, port: int) -> list[str]:
     """What each ingress rule on the app instances' group (the network stack's app-sg) admits on ``port``."""
     return [
-        rule.get("referenced_security_group_id") or rule.get("cidr_ipv4") or rule.get("cidr_ipv6") or rule.get("prefix_list_id")
+        rule.get("referenced_security_group_id")
+        or rule.get("cidr_ipv4")
+        or rule.get("cidr_ipv6")
+        or rule.get("prefix_list_id")
         for rule in resources_of_type(stack, "aws_vpc_security_group_ingress_rule").values()
         if "app-sg" in rule["security_group_id"] and rule.get("from_port", 0) <= port <= rule.get("to_port", 65535)
     ]
@@ -333,7 +377,12 @@ def test_policy_only_the_alb_is_open_to_the_internet_and_only_on_80_443(synthesi
         assert open_ports <= {("load-balancer_sg", 80), ("load-balancer_sg", 443)}, (kind, open_ports)
     mutated = copy.deepcopy(synth.stack("app"))
     ssh = copy.deepcopy(next(iter(mutated["resource"]["aws_vpc_security_group_ingress_rule"].values())))
-    mutated["resource"]["aws_vpc_security_group_ingress_rule"]["ssh"] = {**ssh, "from_port": 22, "to_port": 22, "cidr_ipv4": ANYWHERE}
+    mutated["resource"]["aws_vpc_security_group_ingress_rule"]["ssh"] = {
+        **ssh,
+        "from_port": 22,
+        "to_port": 22,
+        "cidr_ipv4": ANYWHERE,
+    }
     assert any(port == 22 for _, port in _open_ingress(mutated))
 
 
@@ -341,11 +390,17 @@ def test_policy_only_the_alb_is_open_to_the_internet_and_only_on_80_443(synthesi
 def test_policy_app_port_is_reachable_from_the_alb_only(synthesized, env):
     stack = synthesized(env).stack("app")
     sources = _app_port_sources(stack, load_environment(env).app.port)
-    assert len(sources) == 1 and re.fullmatch(r"\$\{aws_security_group\.load-balancer_sg_[0-9A-F]{8}\.id\}", sources[0]), sources
+    assert len(sources) == 1 and re.fullmatch(
+        r"\$\{aws_security_group\.load-balancer_sg_[0-9A-F]{8}\.id\}", sources[0]
+    ), sources
     # Nothing else reaches the app instances at all (no SSH, no other port).
     assert all(len(_app_port_sources(stack, p)) == 0 for p in (22, 80, 443, 3306, 6379))
     mutated = copy.deepcopy(stack)
-    rule = next(r for r in mutated["resource"]["aws_vpc_security_group_ingress_rule"].values() if "app-sg" in r["security_group_id"])
+    rule = next(
+        r
+        for r in mutated["resource"]["aws_vpc_security_group_ingress_rule"].values()
+        if "app-sg" in r["security_group_id"]
+    )
     rule.pop("referenced_security_group_id")
     rule["cidr_ipv4"] = "10.0.0.0/8"
     assert _app_port_sources(mutated, 3000) == ["10.0.0.0/8"]
@@ -358,11 +413,16 @@ def test_policy_iam_names_specific_resources_wherever_one_exists(synthesized, en
     by_sid = {s.get("sid"): s for s in _statements(stack)}
     # The app user secret and the Redis AUTH secret: never the master secret.
     assert sorted(r.rsplit(".outputs.", 1)[1] for r in by_sid["ReadOwnSecrets"]["resources"]) == [
-        f"{APP_USER_SECRET_OUTPUT}}}", "cross-stack-output-aws_secretsmanager_secretcache_auth-secret_17C4D2DFarn}"]
+        f"{APP_USER_SECRET_OUTPUT}}}",
+        "cross-stack-output-aws_secretsmanager_secretcache_auth-secret_17C4D2DFarn}",
+    ]
     assert _master_secret_reads(stack) == []
     outside_runner = [
-        (kind, name) for block in ("resource", "data") for kind, items in stack.get(block, {}).items()
-        for name, body in items.items() if not name.startswith("cutover-runner") and "master_user_secret" in json.dumps(body)
+        (kind, name)
+        for block in ("resource", "data")
+        for kind, items in stack.get(block, {}).items()
+        for name, body in items.items()
+        if not name.startswith("cutover-runner") and "master_user_secret" in json.dumps(body)
     ]
     assert outside_runner == []
     # Only the cutover runner, while it exists, may read the master secret; the fleet never does.
@@ -405,4 +465,3 @@ def test_app_logs_go_to_an_encrypted_group_the_role_may_write(synthesized, env):
     assert "terraform_remote_state" in group["kms_key_id"]
     ship = next(s for s in _statements(synth.stack("app")) if s.get("sid") == "ShipLogs")
     assert all("aws_cloudwatch_log_group" in r for r in ship["resources"])
-

@@ -114,7 +114,9 @@ def test_failover_window_shows_the_instance_that_stopped_and_the_errors_it_cause
     result = check("--url", proxy.url, "--requests", "300", "--concurrency", "4", "--failover", "3")
     assert time.monotonic() - began >= 2.9  # paced over the window (last request due at 2.99 s), not a burst
     assert result.exit_code == 0, result.output
-    last_ok = float(re.search(r"stopped answering: backend-2 \(last ok response sent at t=([\d.]+)s\)", result.stdout).group(1))
+    last_ok = float(
+        re.search(r"stopped answering: backend-2 \(last ok response sent at t=([\d.]+)s\)", result.stdout).group(1)
+    )
     assert stopping[0] - 1.0 < last_ok <= stopped[0]  # it answered until it was stopped, not after
     assert result.stdout.count("stopped answering") == 1
     errors = re.search(r"errors: (\d+) of 300 \([\d.]+%\), t=([\d.]+)s to ([\d.]+)s: HTTP 502 x\d+", result.stdout)
@@ -207,7 +209,18 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
     port = listener.getsockname()[1]
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "infra", "check-scaling", "--url", f"http://127.0.0.1:{port}/health", "--requests", "1", "--timeout", "60"],
+            [
+                sys.executable,
+                "-m",
+                "infra",
+                "check-scaling",
+                "--url",
+                f"http://127.0.0.1:{port}/health",
+                "--requests",
+                "1",
+                "--timeout",
+                "60",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

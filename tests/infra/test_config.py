@@ -22,7 +22,11 @@ def test_shipped_environments_follow_the_scaling_guide():
     dev, prod = load_environment("dev"), load_environment("prod")
     assert (dev.app.min_size, dev.app.max_size, dev.app.desired_capacity, dev.app.cpu_target_percent) == (2, 3, 2, 70)
     assert (prod.app.min_size, prod.app.max_size) == (2, 10)
-    assert (dev.database.instance_class, dev.cache.node_type, dev.app.instance_type) == ("db.t3.small", "cache.t3.micro", "t2.micro")
+    assert (dev.database.instance_class, dev.cache.node_type, dev.app.instance_type) == (
+        "db.t3.small",
+        "cache.t3.micro",
+        "t2.micro",
+    )
     assert dev.network.nat_mode == "single" and not dev.database.multi_az
     assert prod.app.instance_type == "t2.small" and prod.database.multi_az and prod.network.nat_mode == "per-az"
     assert load_environment("staging").stack_name("network") == "duewin-staging-network"
@@ -41,8 +45,15 @@ def test_shipped_environments_run_duewin_as_it_is():
             ("precalc-5d", "scripts/5dPreCalcScheduler.js", 1, "one-in-fleet"),
         ]
         assert set(app.required_settings) == {
-            "PRELUDE_API_KEY", "SPRIBE_CLIENT_ID", "SPRIBE_CLIENT_SECRET", "CASINO_AGENCY_UID", "CASINO_AES_KEY",
-            "JWT_SECRET", "JWT_REFRESH_SECRET", "ADMIN_JWT_SECRET", "ENCRYPTION_KEY",
+            "PRELUDE_API_KEY",
+            "SPRIBE_CLIENT_ID",
+            "SPRIBE_CLIENT_SECRET",
+            "CASINO_AGENCY_UID",
+            "CASINO_AES_KEY",
+            "JWT_SECRET",
+            "JWT_REFRESH_SECRET",
+            "ADMIN_JWT_SECRET",
+            "ENCRYPTION_KEY",
         }
         assert config.load_balancer.stickiness and config.cache.maxmemory_policy == "noeviction"
         assert config.database.require_tls
@@ -53,7 +64,11 @@ def test_connection_budget_of_each_environment():
     # The figures docs/infrastructure.md quotes: max_size × per-host pools + the one-in-fleet pools, against the
     # class's default.
     budgets = {env: load_environment(env).connection_budget for env in ("dev", "staging", "prod")}
-    assert {env: (b.total, b.limit) for env, b in budgets.items()} == {"dev": (110, 145), "staging": (260, 312), "prod": (320, 624)}
+    assert {env: (b.total, b.limit) for env, b in budgets.items()} == {
+        "dev": (110, 145),
+        "staging": (260, 312),
+        "prod": (320, 624),
+    }
     assert budgets["prod"].describe() == (
         "10 hosts × 30 (web 1×10, workers 2×10) + 20 once in the fleet (scheduler 1×10, precalc-5d 1×10) "
         "= 320 of db.t3.large's 624 (51%)"
@@ -123,8 +138,14 @@ def test_bad_file_is_one_line_naming_file_and_field(tmp_path, case):
 
 def test_prefix_too_long_for_load_balancer_names(tmp_path):
     # GIVEN a long project name and a long environment name WHEN loaded THEN refused before AWS refuses the ALB.
-    directory = _write(tmp_path, DEV.replace('project = "duewin"', 'project = "duewin-backend-api"'), name="performance")
-    with pytest.raises(ConfigError, match=r"performance\.toml: \(top level\): .*'duewin-backend-api-performance' \(30 characters\); load balancer names allow at most 28"):
+    directory = _write(
+        tmp_path, DEV.replace('project = "duewin"', 'project = "duewin-backend-api"'), name="performance"
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"performance\.toml: \(top level\): .*'duewin-backend-api-performance' \(30 characters\); "
+        r"load balancer names allow at most 28",
+    ):
         load_environment("performance", directory)
 
 
@@ -142,7 +163,7 @@ def test_line_number_of_a_key_inside_an_inline_table(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_environment("dev", _write(tmp_path, text))
     line = int(str(caught.value).split(":")[1])
-    assert text.splitlines()[line - 1].startswith("AWSManagedRulesSQLiRuleSet = { action = \"deny\" }")
+    assert text.splitlines()[line - 1].startswith('AWSManagedRulesSQLiRuleSet = { action = "deny" }')
 
 
 def test_waf_is_on_and_blocking_in_staging_and_prod_and_off_in_dev():

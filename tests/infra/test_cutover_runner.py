@@ -46,10 +46,16 @@ def test_the_runner_is_reachable_only_through_session_manager(synthesized):
     assert instance["vpc_security_group_ids"] == [runner_sg]
     ingress = app.resources("app", "aws_vpc_security_group_ingress_rule")
     assert not [r for r in ingress.values() if r["security_group_id"] == runner_sg]
-    egress = [r for r in app.resources("app", "aws_vpc_security_group_egress_rule").values()
-              if r["security_group_id"] == runner_sg]
+    egress = [
+        r
+        for r in app.resources("app", "aws_vpc_security_group_egress_rule").values()
+        if r["security_group_id"] == runner_sg
+    ]
     assert sorted((r["from_port"], r.get("cidr_ipv4", "database")) for r in egress) == [
-        (80, "0.0.0.0/0"), (443, "0.0.0.0/0"), (3306, "database")]
+        (80, "0.0.0.0/0"),
+        (443, "0.0.0.0/0"),
+        (3306, "database"),
+    ]
     # MySQL admits the runner's group on its port: the one path into the data tier it adds.
     (into_db,) = [r for r in ingress.values() if r.get("referenced_security_group_id") == runner_sg]
     assert (into_db["from_port"], into_db["to_port"]) == (3306, 3306)
@@ -62,12 +68,15 @@ def test_the_runner_reads_one_prefix_and_the_database_secret_only(synthesized):
     statements = {s["sid"]: s for s in document["statement"]}
     assert statements["ReadDumpPrefix"]["actions"] == ["s3:GetObject"]
     assert statements["ReadDumpPrefix"]["resources"] == [
-        "arn:${data.aws_partition." + only_item(app.data("app", "aws_partition"), "cutover")[0]
-        + ".partition}:s3:::duewin-cutover-dumps/prod/*"]
+        "arn:${data.aws_partition."
+        + only_item(app.data("app", "aws_partition"), "cutover")[0]
+        + ".partition}:s3:::duewin-cutover-dumps/prod/*"
+    ]
     assert statements["ListDumpPrefix"]["condition"][0]["values"] == ["prod/*"]
     assert statements["ReadDatabaseSecret"]["resources"] == [
         "${data.terraform_remote_state.cross-stack-reference-input-duewin-prod-data.outputs."
-        "cross-stack-output-aws_db_instancedatabase_instance_D7FC2283master_user_secret0secret_arn}"]
+        "cross-stack-output-aws_db_instancedatabase_instance_D7FC2283master_user_secret0secret_arn}"
+    ]
     assert statements["DecryptDatabaseSecret"]["condition"][0]["variable"] == "kms:ViaService"
     every_action = {a for s in statements.values() for a in s["actions"]}
     assert not {a for a in every_action if a.startswith(("s3:Put", "s3:Delete", "ssm:GetParameter", "iam:", "ec2:"))}
@@ -100,7 +109,9 @@ def test_a_runner_without_a_prefix_is_refused_naming_the_field(tmp_path):
     path.write_text((ENVIRONMENTS_DIR / "dev.toml").read_text() + "\n[cutover]\nrunner = true\n")
     with pytest.raises(ConfigError, match=r"dev.toml:\d+: cutover.dump_prefix: runner = true needs dump_prefix"):
         load_file(path)
-    path.write_text((ENVIRONMENTS_DIR / "dev.toml").read_text()
-                    + '\n[cutover]\nrunner = true\ndump_prefix = "s3://my-dumps/no-slash"\n')
+    path.write_text(
+        (ENVIRONMENTS_DIR / "dev.toml").read_text()
+        + '\n[cutover]\nrunner = true\ndump_prefix = "s3://my-dumps/no-slash"\n'
+    )
     with pytest.raises(ConfigError, match=r"dev.toml:\d+: cutover.dump_prefix"):
         load_file(path)

@@ -98,8 +98,16 @@ def test_data_stack_meets_every_policy(synthesized, env):
         ("aws_db_parameter_group", {"parameter": []}, "clear-text connections"),
         ("aws_elasticache_replication_group", {"at_rest_encryption_enabled": "false"}, "not encrypted at rest"),
         ("aws_elasticache_replication_group", {"transit_encryption_mode": "preferred"}, "clear-text connections"),
-        ("aws_elasticache_replication_group", {"auth_token": "a-literal-token-of-length"}, "AUTH token missing or literal"),
-        ("aws_vpc_security_group_ingress_rule", {"cidr_ipv4": "0.0.0.0/0", "referenced_security_group_id": None}, "from anywhere"),
+        (
+            "aws_elasticache_replication_group",
+            {"auth_token": "a-literal-token-of-length"},
+            "AUTH token missing or literal",
+        ),
+        (
+            "aws_vpc_security_group_ingress_rule",
+            {"cidr_ipv4": "0.0.0.0/0", "referenced_security_group_id": None},
+            "from anywhere",
+        ),
         ("aws_vpc_security_group_ingress_rule", {"referenced_security_group_id": "sg-0123"}, "other than the app tier"),
         ("aws_security_group", {"ingress": [{"cidr_blocks": ["0.0.0.0/0"]}]}, "inline ingress"),
     ],
@@ -119,8 +127,10 @@ def test_policy_fails_on_a_planted_violation(synthesized, resource_type, change,
     [
         ({"require_tls": False}, "RDS Proxy accepts clear-text clients"),
         ("inline egress", "an egress rule on a group that lists its egress inline"),
-        ({"auth": [{"auth_scheme": "SECRETS", "secret_arn": MASTER_SECRET_ARN}]},
-         "something other than the app user secret"),
+        (
+            {"auth": [{"auth_scheme": "SECRETS", "secret_arn": MASTER_SECRET_ARN}]},
+            "something other than the app user secret",
+        ),
     ],
 )
 def test_proxy_policy_fails_on_a_planted_violation(synthesized, change, expected):
@@ -169,7 +179,11 @@ def test_secret_scanner_accepts_references_arns_and_settings():
         "secret_string": "",
         "metadata_options": {"http_tokens": "required"},
         # CDKTF's metadata lists cross-stack output names once another stack (the app's) reads them.
-        "//": {"outputs": {"duewin-dev-data": {"cross-stack-output-x.master_user_secret[0].secret_arn": "cross-stack-output-x"}}},
+        "//": {
+            "outputs": {
+                "duewin-dev-data": {"cross-stack-output-x.master_user_secret[0].secret_arn": "cross-stack-output-x"}
+            }
+        },
     }
     assert list(secret_literals(body)) == []
     assert list(secret_literals({"db_password": "prefix-${var.x}"})) == ["db_password"]
@@ -187,20 +201,36 @@ def test_database_follows_its_environment(synthesized, env):
     assert db["skip_final_snapshot"] is (not config.final_snapshot)
     assert db.get("final_snapshot_identifier") == (f"duewin-{env}-final" if config.final_snapshot else None)
     assert db["backup_retention_period"] == config.backup_retention_days >= 1
-    assert (db["allocated_storage"], db["max_allocated_storage"]) == (config.allocated_storage_gb, config.max_allocated_storage_gb)
+    assert (db["allocated_storage"], db["max_allocated_storage"]) == (
+        config.allocated_storage_gb,
+        config.max_allocated_storage_gb,
+    )
     assert db["max_allocated_storage"] > db["allocated_storage"]
     assert db["instance_class"] == config.instance_class
 
 
 def test_prod_is_protected_and_dev_is_cheap(synthesized):
     prod, dev = (only_resource(synthesized(env).resources("data", "aws_db_instance")) for env in ("prod", "dev"))
-    assert (prod["multi_az"], prod["deletion_protection"], prod["skip_final_snapshot"], prod["copy_tags_to_snapshot"]) == (True, True, False, True)
+    assert (
+        prod["multi_az"],
+        prod["deletion_protection"],
+        prod["skip_final_snapshot"],
+        prod["copy_tags_to_snapshot"],
+    ) == (True, True, False, True)
     assert (dev["multi_az"], dev["deletion_protection"], dev["skip_final_snapshot"]) == (False, False, True)
     assert prod["backup_retention_period"] > dev["backup_retention_period"]
     prod_redis = only_resource(synthesized("prod").resources("data", "aws_elasticache_replication_group"))
     dev_redis = only_resource(synthesized("dev").resources("data", "aws_elasticache_replication_group"))
-    assert (prod_redis["num_cache_clusters"], prod_redis["automatic_failover_enabled"], prod_redis["multi_az_enabled"]) == (2, True, True)
-    assert (dev_redis["num_cache_clusters"], dev_redis["automatic_failover_enabled"], dev_redis["multi_az_enabled"]) == (1, False, False)
+    assert (
+        prod_redis["num_cache_clusters"],
+        prod_redis["automatic_failover_enabled"],
+        prod_redis["multi_az_enabled"],
+    ) == (2, True, True)
+    assert (
+        dev_redis["num_cache_clusters"],
+        dev_redis["automatic_failover_enabled"],
+        dev_redis["multi_az_enabled"],
+    ) == (1, False, False)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -283,7 +313,11 @@ def test_redis_follows_its_environment(synthesized, env):
     redis = only_resource(synth.resources("data", "aws_elasticache_replication_group"))
     assert redis["num_cache_clusters"] == 1 + config.replicas
     assert redis["automatic_failover_enabled"] is redis["multi_az_enabled"] is (config.replicas >= 1)
-    assert (redis["engine"], redis["engine_version"], redis["node_type"]) == ("redis", config.engine_version, config.node_type)
+    assert (redis["engine"], redis["engine_version"], redis["node_type"]) == (
+        "redis",
+        config.engine_version,
+        config.node_type,
+    )
     assert redis["snapshot_retention_limit"] == config.snapshot_retention_days >= 1
     assert redis["port"] == 6379
     parameter_group = only_resource(synth.resources("data", "aws_elasticache_parameter_group"))
@@ -314,11 +348,17 @@ def test_redis_auth_token_is_generated_by_aws_and_kept_in_secrets_manager(synthe
     assert version["lifecycle"] == {"ignore_changes": ["secret_string"]}
     assert redis["auth_token"] == f"${{aws_secretsmanager_secret_version.{version_name}.secret_string}}"
     # ElastiCache: 16–128 printable characters without / " @.
-    assert 16 <= source["password_length"] <= 128 and source["exclude_punctuation"] is True and source["include_space"] is False
+    assert (
+        16 <= source["password_length"] <= 128
+        and source["exclude_punctuation"] is True
+        and source["include_space"] is False
+    )
     assert secret["name"] == f"duewin-{env}/redis/auth-token"
     assert secret["recovery_window_in_days"] == load_environment(env).cache.secret_recovery_days
     assert re.fullmatch(r"\$\{aws_kms_key\.secrets-key_\w+\.arn\}", secret["kms_key_id"])
-    assert str(redis["at_rest_encryption_enabled"]) == "true" and redis["kms_key_id"].startswith("${aws_kms_key.storage-key")
+    assert str(redis["at_rest_encryption_enabled"]) == "true" and redis["kms_key_id"].startswith(
+        "${aws_kms_key.storage-key"
+    )
 
 
 # ---------------------------------------------------------------- network access
@@ -332,9 +372,15 @@ def test_only_the_app_tier_reaches_mysql_and_redis_on_their_ports(synthesized, e
     assert all(g["egress"] == [] and "ingress" not in g for g in groups.values())
     ingress = synth.resources("data", "aws_vpc_security_group_ingress_rule")
     egress = synth.resources("data", "aws_vpc_security_group_egress_rule")
-    for rules, own_side, app_side in ((ingress, "security_group_id", "referenced_security_group_id"), (egress, "referenced_security_group_id", "security_group_id")):
+    for rules, own_side, app_side in (
+        (ingress, "security_group_id", "referenced_security_group_id"),
+        (egress, "referenced_security_group_id", "security_group_id"),
+    ):
         by_group = {next(name for name in groups if name in rule[own_side]): rule for rule in rules.values()}
-        assert {groups[name]["name"].rsplit("-", 1)[1]: (r["from_port"], r["to_port"], r["ip_protocol"]) for name, r in by_group.items()} == {
+        assert {
+            groups[name]["name"].rsplit("-", 1)[1]: (r["from_port"], r["to_port"], r["ip_protocol"])
+            for name, r in by_group.items()
+        } == {
             "mysql": (3306, 3306, "tcp"),
             "redis": (6379, 6379, "tcp"),
         }
@@ -404,8 +450,16 @@ def test_interface_the_app_stack_codes_against_crosses_stacks(tmp_path):
         "app_db_host": data.app_db_host,
     }
     assert all(Token.is_unresolved(token) for token in tokens.values())
-    assert (db.db_name, db.username, cache.port, db.max_allowed_packet) == ("duewin", "duewin_admin", 6379, 64 * 1024 * 1024)
-    assert type(db.instance).__name__ == "DbInstance" and type(cache.replication_group).__name__ == "ElasticacheReplicationGroup"
+    assert (db.db_name, db.username, cache.port, db.max_allowed_packet) == (
+        "duewin",
+        "duewin_admin",
+        6379,
+        64 * 1024 * 1024,
+    )
+    assert (
+        type(db.instance).__name__ == "DbInstance"
+        and type(cache.replication_group).__name__ == "ElasticacheReplicationGroup"
+    )
     consumer = TerraformStack(app, "consumer")
     AwsProvider(consumer, "aws", region="us-east-1")
     for key, token in tokens.items():
@@ -436,7 +490,10 @@ def test_interface_the_app_stack_codes_against_crosses_stacks(tmp_path):
     assert expected | monitoring_reads | operator_reads <= exported
     assert len(exported) == len(tokens) - 1 + len(monitoring_reads) + len(operator_reads)
     used = json.loads((tmp_path / "stacks" / "consumer" / "cdk.tf.json").read_text())["output"]
-    assert all("terraform_remote_state.cross-stack-reference-input-duewin-dev-data" in o["value"] for o in used.values())
+    assert all(
+        "terraform_remote_state.cross-stack-reference-input-duewin-dev-data" in o["value"] for o in used.values()
+    )
+
 
 def test_toggles_bring_your_own_key_performance_insights_and_no_enhanced_monitoring(tmp_path):
     # GIVEN prod's class, which runs Performance Insights, a customer's own storage key and monitoring off (a
@@ -502,7 +559,9 @@ def test_proxy_resources_exist_only_when_enabled(synthesized, env):
     assert not [t for t in PROXY_TYPES if synth.resources("data", t)]
     assert not [t for t in PROXY_TYPES[:3] for kind in ("network", "app", "monitoring") if synth.resources(kind, t)]
     assert sorted(g["name"] for g in synth.resources("data", "aws_security_group").values()) == [
-        f"duewin-{env}-mysql", f"duewin-{env}-redis"]
+        f"duewin-{env}-mysql",
+        f"duewin-{env}-redis",
+    ]
     assert synthesized(EDGE).resources("data", "aws_db_proxy")
 
 
@@ -511,11 +570,15 @@ def test_proxy_requires_tls_logs_in_as_the_app_user_and_targets_the_instance(syn
     config = edge_database()
     proxy = only_resource(synth.resources("data", "aws_db_proxy"))
     assert (proxy["name"], proxy["engine_family"], proxy["require_tls"]) == ("duewin-prod-proxy", "MYSQL", True)
-    assert proxy["auth"] == [{
-        "auth_scheme": "SECRETS", "client_password_auth_type": "MYSQL_NATIVE_PASSWORD", "iam_auth": "DISABLED",
-        "description": "the app user (migrate app-user)",
-        "secret_arn": "${aws_secretsmanager_secret.app-user-secret_50DE1475.arn}",
-    }]
+    assert proxy["auth"] == [
+        {
+            "auth_scheme": "SECRETS",
+            "client_password_auth_type": "MYSQL_NATIVE_PASSWORD",
+            "iam_auth": "DISABLED",
+            "description": "the app user (migrate app-user)",
+            "secret_arn": "${aws_secretsmanager_secret.app-user-secret_50DE1475.arn}",
+        }
+    ]
     assert all("vpc_data-" in subnet for subnet in proxy["vpc_subnet_ids"]) and len(proxy["vpc_subnet_ids"]) == 3
     pool = only_resource(synth.resources("data", "aws_db_proxy_default_target_group"))["connection_pool_config"]
     assert pool["max_connections_percent"] == config.proxy_max_connections_percent == 90
@@ -541,17 +604,22 @@ def test_proxy_admits_only_the_app_tier_and_reaches_only_mysql_and_its_secret(sy
     groups = synth.resources("data", "aws_security_group")
     group_id = {groups[n]["name"].removeprefix("duewin-prod-"): f"${{aws_security_group.{n}.id}}" for n in groups}
     assert sorted(group_id) == ["mysql", "rds-proxy", "redis", "secretsmanager"]
-    ingress = [(r["security_group_id"], r["referenced_security_group_id"], r["from_port"])
-               for r in synth.resources("data", "aws_vpc_security_group_ingress_rule").values()]
-    egress = [(r["security_group_id"], r["referenced_security_group_id"], r["from_port"])
-              for r in synth.resources("data", "aws_vpc_security_group_egress_rule").values()]
+    ingress = [
+        (r["security_group_id"], r["referenced_security_group_id"], r["from_port"])
+        for r in synth.resources("data", "aws_vpc_security_group_ingress_rule").values()
+    ]
+    egress = [
+        (r["security_group_id"], r["referenced_security_group_id"], r["from_port"])
+        for r in synth.resources("data", "aws_vpc_security_group_egress_rule").values()
+    ]
     into = {name: sorted((src, port) for dst, src, port in ingress if dst == group_id[name]) for name in group_id}
     app = next(src for _, src, _ in ingress if APP_SG_OUTPUT in src)
     assert into["rds-proxy"] == [(app, 3306)]
     assert into["mysql"] == sorted([(app, 3306), (group_id["rds-proxy"], 3306)])
     assert into["secretsmanager"] == sorted([(app, 443), (group_id["rds-proxy"], 443)])
     assert sorted((dst, port) for src, dst, port in egress if src == group_id["rds-proxy"]) == sorted(
-        [(group_id["mysql"], 3306), (group_id["secretsmanager"], 443)])
+        [(group_id["mysql"], 3306), (group_id["secretsmanager"], 443)]
+    )
     # Its egress is exactly the two rules above: no inline list (which would delete them on every apply).
     assert "egress" not in only_resource(groups, "proxy_access")
     endpoint = only_resource(synth.resources("data", "aws_vpc_endpoint"))

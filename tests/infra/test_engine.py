@@ -94,7 +94,9 @@ def test_the_environment_file_switches_the_engine(tmp_path):
     environments = tmp_path / "environments"
     environments.mkdir()
     dev = (ROOT / "environments" / "dev.toml").read_text()
-    (environments / "dev.toml").write_text(dev.replace('\nregion = "us-east-1"', '\nregion = "us-east-1"\nengine = "cdktn"'))
+    (environments / "dev.toml").write_text(
+        dev.replace('\nregion = "us-east-1"', '\nregion = "us-east-1"\nengine = "cdktn"')
+    )
     proc = _python(
         f"""
         from pathlib import Path

@@ -83,19 +83,34 @@ def test_one_alarm_per_table_row_notifying_the_topic_on_alarm_and_ok(synthesized
     for row in expected:
         alarm = alarms[row.name(config.prefix)]
         assert alarm["alarm_actions"] == alarm["ok_actions"] == [topic_arn]
-        assert (alarm["namespace"], alarm["metric_name"], alarm["threshold"]) == (row.namespace, row.metric, row.threshold)
+        assert (alarm["namespace"], alarm["metric_name"], alarm["threshold"]) == (
+            row.namespace,
+            row.metric,
+            row.threshold,
+        )
         assert alarm.get("extended_statistic", alarm.get("statistic")) == row.statistic
         check_metric(alarm["namespace"], alarm["metric_name"], alarm["dimensions"])
 
 
 def test_thresholds_differ_per_environment_in_the_synthesized_alarms(synthesized):
     def threshold(env: str, key: str) -> float:
-        return next(a["threshold"] for a in synthesized(env).resources("monitoring", "aws_cloudwatch_metric_alarm").values() if a["alarm_name"] == f"duewin-{env}-{key}")
+        return next(
+            a["threshold"]
+            for a in synthesized(env).resources("monitoring", "aws_cloudwatch_metric_alarm").values()
+            if a["alarm_name"] == f"duewin-{env}-{key}"
+        )
 
     assert (threshold("dev", "target-latency-p99"), threshold("prod", "target-latency-p99")) == (3.0, 1.5)
-    assert (threshold("dev", "db-connections"), threshold("prod", "db-connections")) == (116, 499)  # 80 % of 145 and 624
+    assert (threshold("dev", "db-connections"), threshold("prod", "db-connections")) == (
+        116,
+        499,
+    )  # 80 % of 145 and 624
     # prod runs a replica: its Redis alarms exist per member cluster.
-    prod_redis = [a for a in synthesized("prod").resources("monitoring", "aws_cloudwatch_metric_alarm").values() if "redis" in a["alarm_name"]]
+    prod_redis = [
+        a
+        for a in synthesized("prod").resources("monitoring", "aws_cloudwatch_metric_alarm").values()
+        if "redis" in a["alarm_name"]
+    ]
     assert len(prod_redis) == 6
 
 
@@ -152,7 +167,10 @@ def test_dashboard_body_is_json_with_every_section_and_the_alarm_strip(synthesiz
     waf = ["## WAF"] if load_environment(env).waf.enabled else []
     assert headers == ["## Load balancer", "## Fleet", "## RDS MySQL", "## Redis", *waf]
     (strip,) = [w for w in body["widgets"] if w["type"] == "alarm"]
-    alarm_refs = {f"${{aws_cloudwatch_metric_alarm.{name}.arn}}" for name in synth.resources("monitoring", "aws_cloudwatch_metric_alarm")}
+    alarm_refs = {
+        f"${{aws_cloudwatch_metric_alarm.{name}.arn}}"
+        for name in synth.resources("monitoring", "aws_cloudwatch_metric_alarm")
+    }
     assert set(strip["properties"]["alarms"]) == alarm_refs
     for namespace, metric, dimensions in _widget_dimensions(body):
         check_metric(namespace, metric, dimensions)
@@ -167,7 +185,9 @@ def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use_and_only_this_ac
     assert key["enable_key_rotation"] is True
     policies = synth.data("monitoring", "aws_iam_policy_document")
     key_policy = only_resource(policies, "topic-key_policy")
-    cloudwatch = next(s for s in key_policy["statement"] if s["principals"][0]["identifiers"] == ["cloudwatch.amazonaws.com"])
+    cloudwatch = next(
+        s for s in key_policy["statement"] if s["principals"][0]["identifiers"] == ["cloudwatch.amazonaws.com"]
+    )
     assert sorted(cloudwatch["actions"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
     topic_policy = only_resource(policies, "topic-policy")
     publish = next(s for s in topic_policy["statement"] if s["principals"][0]["type"] == "Service")
@@ -201,7 +221,11 @@ def test_bootstrap_agent_publishes_every_cwagent_series_the_alarms_and_dashboard
     published = {frozenset(agent["append_dimensions"])} | {frozenset(d) for d in agent["aggregation_dimensions"]}
     config = load_environment(env)
     resources = MonitoredResources("lb", "tg", "asg", "db", ("r1",))
-    used = {frozenset(a.dimensions) for a in alarm_table(resources, config.alarm_thresholds, fleet_min_size=1) if a.namespace == "CWAgent"}
+    used = {
+        frozenset(a.dimensions)
+        for a in alarm_table(resources, config.alarm_thresholds, fleet_min_size=1)
+        if a.namespace == "CWAgent"
+    }
     assert used and used <= published
     assert "mem_used_percent" in agent["metrics_collected"]["mem"]["measurement"]
 
@@ -211,6 +235,8 @@ def test_the_group_publishes_every_auto_scaling_metric_the_dashboard_graphs(synt
     # AWS/AutoScaling group metrics exist only for the metrics the group enables.
     synth = synthesized(env)
     group = only_resource(synth.resources("app", "aws_autoscaling_group"))
-    graphed = {metric for namespace, metric, _ in _widget_dimensions(_dashboard(synth)) if namespace == "AWS/AutoScaling"}
+    graphed = {
+        metric for namespace, metric, _ in _widget_dimensions(_dashboard(synth)) if namespace == "AWS/AutoScaling"
+    }
     assert graphed and graphed <= set(group["enabled_metrics"])
     assert group["metrics_granularity"] == "1Minute"

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from infra.cli import main
 from infra.review.overview import Cache, Database, Fleet, Overview, WebAcl, overview
-from infra.review.synthesized import Synth, load, parse_stack
+from infra.synthesized import SynthDir, SynthStack, load
 from tests.conftest import ROOT, missing
 from tests.infra.variants import EDGE, variant_config
 
@@ -72,12 +72,21 @@ def app(zones=("eu-west-1a", "eu-west-1b"), waf_rules: list | None = None) -> di
 def data(multi_az=True, cache_nodes=2, proxy=False) -> dict:
     resources = {
         "aws_db_instance": {
-            "db": {"identifier": "shop", "engine": "mysql", "engine_version": "8.0", "instance_class": "db.t3.small",
-                   "multi_az": multi_az}
+            "db": {
+                "identifier": "shop",
+                "engine": "mysql",
+                "engine_version": "8.0",
+                "instance_class": "db.t3.small",
+                "multi_az": multi_az,
+            }
         },
         "aws_elasticache_replication_group": {
-            "redis": {"replication_group_id": "shop", "node_type": "cache.t3.micro", "num_cache_clusters": cache_nodes,
-                      "automatic_failover_enabled": cache_nodes > 1}
+            "redis": {
+                "replication_group_id": "shop",
+                "node_type": "cache.t3.micro",
+                "num_cache_clusters": cache_nodes,
+                "automatic_failover_enabled": cache_nodes > 1,
+            }
         },
     }
     if proxy:
@@ -102,8 +111,8 @@ def edge(waf: bool) -> dict:
 
 def model(**stacks: dict) -> Overview:
     """The overview of the given stacks, the network stack named ``net`` as the app stack's remote state reads it."""
-    parsed = {name: parse_stack(name, body, ("net",) if name != "net" else ()) for name, body in stacks.items()}
-    return overview(Synth(parsed), "shop test")
+    parsed = {name: SynthStack(name, body, ("net",) if name != "net" else ()) for name, body in stacks.items()}
+    return overview(SynthDir(parsed), "shop test")
 
 
 def test_a_nat_gateway_per_zone_or_a_single_one_as_the_network_stack_has_them():
@@ -199,16 +208,36 @@ def test_the_picture_draws_what_the_model_holds(tmp_path):
 
     zones = ("eu-west-1a", "eu-west-1b")
     small = model(net=network(zones, nat_zones=zones[:1]), app=app(zones), data=data(multi_az=False, cache_nodes=1))
-    full = model(net=network(zones, nat_zones=zones), app=app(zones, waf_rules=[BLOCKING]),
-                 data=data(cache_nodes=3, proxy=True), edge=edge(waf=True))
+    full = model(
+        net=network(zones, nat_zones=zones),
+        app=app(zones, waf_rules=[BLOCKING]),
+        data=data(cache_nodes=3, proxy=True),
+        edge=edge(waf=True),
+    )
     draw(small, tmp_path / "small.dot", "dot")
     draw(full, tmp_path / "full.dot", "dot")
     app_nodes = {f"app-{z}" for z in zones}
     assert _drawn_nodes(tmp_path / "small.dot") == {"internet", "alb", "nat-eu-west-1a", "rds", "redis"} | app_nodes
-    assert _drawn_nodes(tmp_path / "full.dot") == {
-        "internet", "dns", "cloudfront-waf", "cloudfront", "alb-waf", "alb", "nat-eu-west-1a", "nat-eu-west-1b",
-        "rds-proxy", "rds", "rds-standby", "redis", "redis-1", "redis-2",
-    } | app_nodes
+    assert (
+        _drawn_nodes(tmp_path / "full.dot")
+        == {
+            "internet",
+            "dns",
+            "cloudfront-waf",
+            "cloudfront",
+            "alb-waf",
+            "alb",
+            "nat-eu-west-1a",
+            "nat-eu-west-1b",
+            "rds-proxy",
+            "rds",
+            "rds-standby",
+            "redis",
+            "redis-1",
+            "redis-2",
+        }
+        | app_nodes
+    )
 
 
 def test_infra_graph_overview_writes_a_png_of_prod(synthesized, tmp_path):

@@ -66,7 +66,9 @@ def test_destroy_order_is_checked_against_dependencies_and_remote_state(tmp_path
     assert "data is destroyed before app, which depends on it" in problems
     # WHEN a stack reads state the manifest does not declare THEN that is reported too.
     sneaky = _stack(tmp_path, "sneaky", ["network"], reads=["network", "data"])
-    assert destroy_order_problems([sneaky, data, network]) == ["sneaky reads data's state without declaring the dependency"]
+    assert destroy_order_problems([sneaky, data, network]) == [
+        "sneaky reads data's state without declaring the dependency"
+    ]
 
 
 def test_override_points_at_the_emulator_only_through_the_environment(tmp_path):
@@ -75,11 +77,18 @@ def test_override_points_at_the_emulator_only_through_the_environment(tmp_path):
     provider = body["provider"]["aws"]
     assert "endpoints" not in provider, "an endpoints block sends every service it omits to real AWS"
     assert provider["skip_requesting_account_id"] is False
-    assert provider["skip_credentials_validation"] and provider["skip_metadata_api_check"] and provider["s3_use_path_style"]
+    assert (
+        provider["skip_credentials_validation"]
+        and provider["skip_metadata_api_check"]
+        and provider["s3_use_path_style"]
+    )
     assert body["terraform"]["backend"] == {"local": {"path": "terraform.duewin-dev-data.tfstate"}}
     assert body["terraform"]["required_providers"]["aws"]["version"] == "5.100.0"
     remote = body["data"]["terraform_remote_state"]["cross-stack-reference-input-duewin-dev-network"]
-    assert remote == {"backend": "local", "config": {"path": "../duewin-dev-network/terraform.duewin-dev-network.tfstate"}}
+    assert remote == {
+        "backend": "local",
+        "config": {"path": "../duewin-dev-network/terraform.duewin-dev-network.tfstate"},
+    }
 
 
 def test_teardown_lifts_protection_only_where_a_protected_type_exists(tmp_path):
@@ -108,12 +117,25 @@ def test_state_resources_reads_managed_instances_from_the_local_state(tmp_path):
     state = {
         "resources": [
             {"mode": "data", "type": "aws_caller_identity", "name": "me", "instances": [{"attributes": {}}]},
-            {"mode": "managed", "type": "aws_elasticache_subnet_group", "name": "cache", "instances": [{"attributes": {"name": "c"}}]},
-            {"mode": "managed", "type": "aws_subnet", "name": "s", "instances": [{"index_key": 0, "attributes": {"id": "subnet-1"}}]},
+            {
+                "mode": "managed",
+                "type": "aws_elasticache_subnet_group",
+                "name": "cache",
+                "instances": [{"attributes": {"name": "c"}}],
+            },
+            {
+                "mode": "managed",
+                "type": "aws_subnet",
+                "name": "s",
+                "instances": [{"index_key": 0, "attributes": {"id": "subnet-1"}}],
+            },
         ]
     }
     (stack.directory / state_file(stack.name)).write_text(json.dumps(state))
-    assert state_resources(stack) == {"aws_elasticache_subnet_group.cache": {"name": "c"}, "aws_subnet.s[0]": {"id": "subnet-1"}}
+    assert state_resources(stack) == {
+        "aws_elasticache_subnet_group.cache": {"name": "c"},
+        "aws_subnet.s[0]": {"id": "subnet-1"},
+    }
     assert state_resources(_stack(tmp_path, "never-applied")) == {}
 
 
@@ -140,9 +162,12 @@ def test_plan_diffs_names_the_attributes_that_change():
             {"address": "data.aws_iam_policy_document.d", "change": {"actions": ["read"], "before": None, "after": {}}},
             {
                 "address": "aws_db_parameter_group.p",
-                "change": {"actions": ["update"], "before": {"parameter": [1], "name": "x", "tag": [{"k": 1}]},
-                           "after": {"parameter": [1, 2], "name": "x", "tag": [{"k": 1}]},
-                           "after_unknown": {"arn": True, "tag": [{}], "nested": [{"id": True}]}},
+                "change": {
+                    "actions": ["update"],
+                    "before": {"parameter": [1], "name": "x", "tag": [{"k": 1}]},
+                    "after": {"parameter": [1, 2], "name": "x", "tag": [{"k": 1}]},
+                    "after_unknown": {"arn": True, "tag": [{}], "nested": [{"id": True}]},
+                },
             },
         ],
         "output_changes": {"vpc_id": {"actions": ["update"]}, "same": {"actions": ["no-op"]}},
@@ -198,7 +223,7 @@ def test_lite_synth_leaves_out_only_the_toggled_services(lite_outdir, synthesize
     added = {n for names in lite.values() for n in names} - {n for names in real.values() for n in names}
     stand_ins = {n for n in lite["aws_secretsmanager_secret"] if "stand-in" in n}
     assert {n for n in added if not n.startswith("proxy_")} == stand_ins
-    app_json = (lite_outdir / "stacks" / f"duewin-{LITE_ENV}-app" / "cdk.tf.json")
+    app_json = lite_outdir / "stacks" / f"duewin-{LITE_ENV}-app" / "cdk.tf.json"
     if app_json.is_file():
         text = app_json.read_text()
         assert "aws_db_proxyproxy_5B0EBCF1endpoint" in text and f"duewin-{LITE_ENV}-redis.rehearsal.invalid" in text
@@ -234,7 +259,14 @@ def test_facts_and_leftovers_can_fail(emulator):
 @pytest.mark.e2e
 def test_a_request_for_any_other_host_fails_loudly(terraform, emulator, tmp_path):
     # GIVEN one service pointed away from loopback WHEN terraform plans THEN the loopback fence refuses it.
-    (tmp_path / "cdk.tf.json").write_text(json.dumps({"data": {"aws_caller_identity": {"me": {}}}, "output": {"id": {"value": "${data.aws_caller_identity.me.account_id}"}}}))
+    (tmp_path / "cdk.tf.json").write_text(
+        json.dumps(
+            {
+                "data": {"aws_caller_identity": {"me": {}}},
+                "output": {"id": {"value": "${data.aws_caller_identity.me.account_id}"}},
+            }
+        )
+    )
     stack = SynthStack("fence", {}, (), tmp_path / "cdk.tf.json")
     (tmp_path / "zz_override.tf.json").write_text(json.dumps(emulator_override(stack, "us-east-1")))
     assert terraform.run(tmp_path, "init", extra_env=emulator.terraform_env()).returncode == 0

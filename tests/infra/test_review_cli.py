@@ -23,7 +23,12 @@ from infra.checkov_scan import CheckovUnavailable, checkov_binary
 from tests.conftest import missing
 
 ROOT = Path(__file__).resolve().parents[2]
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+}
 
 FIXTURE = '''
 
@@ -47,20 +52,44 @@ NetworkStack.__init__ = _fixture
 def overrides(*, bucket: bool, protect: bool, open_: bool, wildcard: bool, record: str, tag: str) -> dict:
     resources = {
         "aws_lb.review": {
-            "name": "duewin-dev-review", "internal": False, "load_balancer_type": "application",
-            "subnets": ["subnet-0a", "subnet-0b"], "drop_invalid_header_fields": True, "enable_deletion_protection": protect,
+            "name": "duewin-dev-review",
+            "internal": False,
+            "load_balancer_type": "application",
+            "subnets": ["subnet-0a", "subnet-0b"],
+            "drop_invalid_header_fields": True,
+            "enable_deletion_protection": protect,
         },
-        "aws_route53_record.review": {"zone_id": "Z0123456789ABC", "name": record, "type": "CNAME", "ttl": 300, "records": ["example.com"]},
+        "aws_route53_record.review": {
+            "zone_id": "Z0123456789ABC",
+            "name": record,
+            "type": "CNAME",
+            "ttl": 300,
+            "records": ["example.com"],
+        },
         "aws_security_group.review": {
-            "name": "duewin-dev-review", "description": "review fixture", "vpc_id": "vpc-0123", "tags": {"Purpose": tag},
-            "ingress": [{
-                "description": "ssh", "protocol": "tcp", "from_port": 22, "to_port": 22,
-                "cidr_blocks": ["0.0.0.0/0" if open_ else "10.10.0.0/16"],
-                "ipv6_cidr_blocks": [], "prefix_list_ids": [], "security_groups": [], "self": False,
-            }],
+            "name": "duewin-dev-review",
+            "description": "review fixture",
+            "vpc_id": "vpc-0123",
+            "tags": {"Purpose": tag},
+            "ingress": [
+                {
+                    "description": "ssh",
+                    "protocol": "tcp",
+                    "from_port": 22,
+                    "to_port": 22,
+                    "cidr_blocks": ["0.0.0.0/0" if open_ else "10.10.0.0/16"],
+                    "ipv6_cidr_blocks": [],
+                    "prefix_list_ids": [],
+                    "security_groups": [],
+                    "self": False,
+                }
+            ],
         },
         "aws_vpc_security_group_ingress_rule.review_v6": {
-            "security_group_id": "${aws_security_group.review.id}", "ip_protocol": "tcp", "from_port": 443, "to_port": 443,
+            "security_group_id": "${aws_security_group.review.id}",
+            "ip_protocol": "tcp",
+            "from_port": 443,
+            "to_port": 443,
             "cidr_ipv6": "::/0" if open_ else "fd00::/8",
         },
     }
@@ -70,8 +99,11 @@ def overrides(*, bucket: bool, protect: bool, open_: bool, wildcard: bool, recor
             "bucket": "${aws_s3_bucket.review_logs.id}",
             "rule": [{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
         }
-    statement = {"sid": "Read", "actions": ["s3:*"] if wildcard else ["s3:GetObject"],
-                 "resources": ["*"] if wildcard else ["arn:aws:s3:::duewin-dev-review-logs/*"]}
+    statement = {
+        "sid": "Read",
+        "actions": ["s3:*"] if wildcard else ["s3:GetObject"],
+        "resources": ["*"] if wildcard else ["arn:aws:s3:::duewin-dev-review-logs/*"],
+    }
     return {
         **{f"resource.{address}": body for address, body in resources.items()},
         "data.aws_iam_policy_document.review": {"statement": [statement]},
@@ -91,7 +123,9 @@ def _replace(path: Path, old: str, new: str) -> None:
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, check=True, capture_output=True, text=True
+    ).stdout
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +184,9 @@ def test_every_risk_is_flagged_against_the_working_tree(repo, tmp_path):
     # GIVEN an uncommitted working tree that destroys the log bucket (and its encryption), renames
     # the DNS record, turns off the ALB's deletion protection, opens the group to 0.0.0.0/0 and ::/0
     # and widens the IAM statement to s3:* on *
-    _apply(repo, bucket=False, protect=False, open_=True, wildcard=True, record="api.duewin.example", tag="review-renamed")
+    _apply(
+        repo, bucket=False, protect=False, open_=True, wildcard=True, record="api.duewin.example", tag="review-renamed"
+    )
     try:
         proc = _review(repo, tmp_path, "--base", "HEAD", "--env", "dev", "--format", "json")
     finally:
@@ -174,7 +210,9 @@ def test_every_risk_is_flagged_against_the_working_tree(repo, tmp_path):
     assert {"statement 'Read': Action 's3:*'", "statement 'Read': Resource '*'"} <= details
     # checkov names JSON resources "resource.<name>" without the type; the check id says which.
     assert any(kind == "checkov" and d.startswith("CKV_AWS_24:") for kind, _, d in risks), risks
-    assert not {kind for kind, address, _ in risks if address.startswith(("aws_vpc.", "aws_subnet."))}, "the VPC did not change"
+    assert not {kind for kind, address, _ in risks if address.startswith(("aws_vpc.", "aws_subnet."))}, (
+        "the VPC did not change"
+    )
     assert report["base_commit"] == _git(repo, "rev-parse", "HEAD").strip()
 
 

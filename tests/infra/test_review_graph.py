@@ -30,7 +30,9 @@ def test_svg_nodes_are_the_synthesized_resources(synthesized, tmp_path):
     assert root.tag == f"{SVG}svg"
 
     loaded = load(synth.outdir)
-    expected = {f"{stack.name}/{block.address}" for stack in loaded.stacks.values() for block in stack.of_kind("resource")}
+    expected = {
+        f"{stack.name}/{block.address}" for stack in loaded.stacks.values() for block in stack.of_kind("resource")
+    }
     assert set(_titles(root, "node")) == expected
     assert len(_titles(root, "edge")) == len(edges(loaded)) > len(expected) / 2
     clusters = set(_titles(root, "cluster"))
@@ -56,7 +58,9 @@ def test_cross_stack_references_and_subnet_groups_place_resources():
         "resource": {"aws_subnet": {"data-0": {"tags": {"Tier": "data"}}}},
         "output": {"cross-stack-output-aws_subnetdata-0id": {"value": "${aws_subnet.data-0.id}"}},
     }
-    remote = "${data.terraform_remote_state.cross-stack-reference-input-net.outputs.cross-stack-output-aws_subnetdata-0id}"
+    remote = (
+        "${data.terraform_remote_state.cross-stack-reference-input-net.outputs.cross-stack-output-aws_subnetdata-0id}"
+    )
     data = {
         "data": {"terraform_remote_state": {"cross-stack-reference-input-net": {"backend": "local"}}},
         "resource": {
@@ -67,8 +71,15 @@ def test_cross_stack_references_and_subnet_groups_place_resources():
     }
     synth = SynthDir({"net": SynthStack("net", network), "db": SynthStack("db", data, ("net",))})
     # THEN the subnet group links across stacks (dashed) and the database lands in the data tier
-    assert edges(synth) == {("db/aws_db_subnet_group.g", "net/aws_subnet.data-0", True), ("db/aws_db_instance.db", "db/aws_db_subnet_group.g", False)}
-    assert tiers(synth) == {"net/aws_subnet.data-0": "data", "db/aws_db_subnet_group.g": "data", "db/aws_db_instance.db": "data"}
+    assert edges(synth) == {
+        ("db/aws_db_subnet_group.g", "net/aws_subnet.data-0", True),
+        ("db/aws_db_instance.db", "db/aws_db_subnet_group.g", False),
+    }
+    assert tiers(synth) == {
+        "net/aws_subnet.data-0": "data",
+        "db/aws_db_subnet_group.g": "data",
+        "db/aws_db_instance.db": "data",
+    }
     dot = to_dot(synth, "t")
     assert '"db/aws_db_subnet_group.g" -> "net/aws_subnet.data-0" [style=dashed' in dot
     assert dot.count("subgraph cluster_1_data") == 1 and '"db/aws_sns_topic.alarms"' in dot

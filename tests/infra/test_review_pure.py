@@ -40,11 +40,29 @@ def _resource(type_: str, name: str, body: dict) -> dict:
 
 
 def test_diff_reports_attributes_and_ignores_cdktf_metadata():
-    before = _resource(SG, "web", {"//": {"metadata": {"path": "a"}}, "name": "web", "ingress": [{"from_port": 80, "cidr_blocks": ["10.0.0.0/8"]}]})
-    moved = _resource(SG, "web", {"//": {"metadata": {"path": "b/c"}}, "name": "web", "ingress": [{"from_port": 80, "cidr_blocks": ["10.0.0.0/8"]}]})
+    before = _resource(
+        SG,
+        "web",
+        {
+            "//": {"metadata": {"path": "a"}},
+            "name": "web",
+            "ingress": [{"from_port": 80, "cidr_blocks": ["10.0.0.0/8"]}],
+        },
+    )
+    moved = _resource(
+        SG,
+        "web",
+        {
+            "//": {"metadata": {"path": "b/c"}},
+            "name": "web",
+            "ingress": [{"from_port": 80, "cidr_blocks": ["10.0.0.0/8"]}],
+        },
+    )
     assert diff(_synth(s=before), _synth(s=moved)) == []
 
-    after = _resource(SG, "web", {"name": "web", "ingress": [{"from_port": 443, "cidr_blocks": ["10.0.0.0/8"]}], "tags": {"a": "b"}})
+    after = _resource(
+        SG, "web", {"name": "web", "ingress": [{"from_port": 443, "cidr_blocks": ["10.0.0.0/8"]}], "tags": {"a": "b"}}
+    )
     after["resource"]["aws_eip"] = {"nat": {"domain": "vpc"}}
     changes = diff(_synth(s=before, gone={"resource": {"aws_vpc": {"v": {}}}}), _synth(s=after))
     assert [(c.stack, c.action, c.address) for c in changes] == [
@@ -52,7 +70,10 @@ def test_diff_reports_attributes_and_ignores_cdktf_metadata():
         ("s", "changed", "aws_security_group.web"),
         ("gone", "removed", "aws_vpc.v"),
     ]
-    assert [(a.path, a.before, a.after) for a in changes[1].attributes] == [("ingress[0].from_port", 80, 443), ("tags.a", ABSENT, "b")]
+    assert [(a.path, a.before, a.after) for a in changes[1].attributes] == [
+        ("ingress[0].from_port", 80, 443),
+        ("tags.a", ABSENT, "b"),
+    ]
 
 
 def test_stateful_destroy_and_replacement_but_not_an_in_place_change():
@@ -76,8 +97,14 @@ def test_stateful_destroy_and_replacement_but_not_an_in_place_change():
 
 
 def test_security_group_newly_open_to_the_internet_in_every_rule_form():
-    closed = _resource(SG, "web", {"ingress": [{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["10.0.0.0/16"]}],
-                                   "egress": [{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}]})
+    closed = _resource(
+        SG,
+        "web",
+        {
+            "ingress": [{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["10.0.0.0/16"]}],
+            "egress": [{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}],
+        },
+    )
     assert _risks(closed, closed) == []
     inline = copy.deepcopy(closed)
     inline["resource"][SG]["web"]["ingress"][0]["cidr_blocks"].append("0.0.0.0/0")
@@ -86,7 +113,9 @@ def test_security_group_newly_open_to_the_internet_in_every_rule_form():
     assert _risks(inline, inline) == []
 
     rules = copy.deepcopy(closed)
-    rules["resource"]["aws_security_group_rule"] = {"ssh": {"type": "ingress", "protocol": "tcp", "from_port": 22, "to_port": 22, "ipv6_cidr_blocks": ["::/0"]}}
+    rules["resource"]["aws_security_group_rule"] = {
+        "ssh": {"type": "ingress", "protocol": "tcp", "from_port": 22, "to_port": 22, "ipv6_cidr_blocks": ["::/0"]}
+    }
     rules["resource"]["aws_vpc_security_group_ingress_rule"] = {"all": {"ip_protocol": "-1", "cidr_ipv4": "0.0.0.0/0"}}
     rules["resource"]["aws_vpc_security_group_egress_rule"] = {"out": {"ip_protocol": "-1", "cidr_ipv4": "0.0.0.0/0"}}
     assert [(k, a) for k, a, _ in _risks(closed, rules)] == [
@@ -101,31 +130,51 @@ def test_iam_statement_gaining_wildcards_in_documents_and_literal_policies():
     wide = copy.deepcopy(narrow)
     wide["data"][doc]["p"]["statement"][0]["resources"] = ["*"]
     wide["data"][doc]["p"]["statement"].append({"effect": "Deny", "actions": ["*"], "resources": ["*"]})
-    assert _risks(narrow, wide) == [("iam-wildcard", "data.aws_iam_policy_document.p", "statement 's3:GetObject': Resource '*'")]
+    assert _risks(narrow, wide) == [
+        ("iam-wildcard", "data.aws_iam_policy_document.p", "statement 's3:GetObject': Resource '*'")
+    ]
 
     literal = {"Statement": [{"Sid": "Logs", "Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "arn:x"}]}
     before = _resource("aws_iam_role_policy", "r", {"policy": json.dumps(literal)})
     literal["Statement"][0]["Action"] = ["logs:*"]
-    literal["Statement"].append({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:y", "Principal": {"AWS": "*"}})
+    literal["Statement"].append(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:y", "Principal": {"AWS": "*"}}
+    )
     after = _resource("aws_iam_role_policy", "r", {"policy": json.dumps(literal)})
-    assert [d for _, _, d in _risks(before, after)] == ["statement 'Logs': Action 'logs:*'", "statement 's3:GetObject': Principal '*'"]
+    assert [d for _, _, d in _risks(before, after)] == [
+        "statement 'Logs': Action 'logs:*'",
+        "statement 's3:GetObject': Principal '*'",
+    ]
 
 
 def test_deletion_protection_or_encryption_turned_off():
     base = {
         "resource": {
-            "aws_db_instance": {"db": {"deletion_protection": True, "storage_encrypted": True, "skip_final_snapshot": False}},
+            "aws_db_instance": {
+                "db": {"deletion_protection": True, "storage_encrypted": True, "skip_final_snapshot": False}
+            },
             "aws_lb": {"alb": {"enable_deletion_protection": True, "lifecycle": {"prevent_destroy": True}}},
-            "aws_elasticache_replication_group": {"redis": {"transit_encryption_enabled": True, "at_rest_encryption_enabled": "true"}},
+            "aws_elasticache_replication_group": {
+                "redis": {"transit_encryption_enabled": True, "at_rest_encryption_enabled": "true"}
+            },
             "aws_s3_bucket_server_side_encryption_configuration": {"sse": {"bucket": "b"}},
             "aws_cloudwatch_log_group": {"logs": {"name": "l", "kms_key_id": "${aws_kms_key.k.arn}"}},
-            "aws_s3_bucket": {"old": {"server_side_encryption_configuration": [{"rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": "aws:kms"}]}]}]}},
+            "aws_s3_bucket": {
+                "old": {
+                    "server_side_encryption_configuration": [
+                        {"rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": "aws:kms"}]}]}
+                    ]
+                }
+            },
         }
     }
     off = copy.deepcopy(base)
     off["resource"]["aws_db_instance"]["db"] = {"deletion_protection": False, "skip_final_snapshot": True}
     off["resource"]["aws_lb"]["alb"] = {"enable_deletion_protection": False}
-    off["resource"]["aws_elasticache_replication_group"]["redis"] = {"transit_encryption_enabled": False, "at_rest_encryption_enabled": "false"}
+    off["resource"]["aws_elasticache_replication_group"]["redis"] = {
+        "transit_encryption_enabled": False,
+        "at_rest_encryption_enabled": "false",
+    }
     del off["resource"]["aws_s3_bucket_server_side_encryption_configuration"]
     off["resource"]["aws_cloudwatch_log_group"]["logs"] = {"name": "l"}
     off["resource"]["aws_s3_bucket"]["old"] = {}
@@ -156,13 +205,18 @@ def test_database_tls_requirement_turned_off_is_flagged(synthesized):
     assert parameters(changed(config.database, {"require_tls": False}))["require_secure_transport"] == "0"
     before = synthesized("dev").stack("data")
     after = copy.deepcopy(before)
-    (group_name, group), = after["resource"]["aws_db_parameter_group"].items()
+    ((group_name, group),) = after["resource"]["aws_db_parameter_group"].items()
     for parameter in group["parameter"]:
         if parameter["name"] == "require_secure_transport":
             parameter["value"] = "0"
     found = [(k, a, d) for k, a, d in _risks(before, after) if k == "protection-off"]
-    assert found == [("protection-off", f"aws_db_parameter_group.{group_name}",
-                      "require_secure_transport: 1 → 0: clients may connect without TLS")]
+    assert found == [
+        (
+            "protection-off",
+            f"aws_db_parameter_group.{group_name}",
+            "require_secure_transport: 1 → 0: clients may connect without TLS",
+        )
+    ]
     assert [k for k, _, _ in _risks(after, before) if k == "protection-off"] == []
 
 
@@ -184,10 +238,16 @@ def test_detectors_can_fail_on_the_real_network_stack(synthesized):
     mutated = copy.deepcopy(body)
     write = only_resource(mutated["data"]["aws_iam_policy_document"], "flow-logs_write")
     write["statement"][0]["resources"].append("*")
-    mutated["resource"][SG]["app-sg"]["ingress"] = [{"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr_blocks": ["0.0.0.0/0"]}]
+    mutated["resource"][SG]["app-sg"]["ingress"] = [
+        {"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr_blocks": ["0.0.0.0/0"]}
+    ]
     only_resource(mutated["resource"]["aws_vpc"])["cidr_block"] = "10.99.0.0/16"
     after = _synth(network=mutated)
-    assert sorted({r.kind for r in find_risks(diff(base, after), base, after)}) == ["iam-wildcard", "open-ingress", "replace"]
+    assert sorted({r.kind for r in find_risks(diff(base, after), base, after)}) == [
+        "iam-wildcard",
+        "open-ingress",
+        "replace",
+    ]
 
 
 def test_a_way_out_of_the_data_tier_is_flagged(synthesized):
@@ -198,8 +258,11 @@ def test_a_way_out_of_the_data_tier_is_flagged(synthesized):
         return _synth(**{f"duewin_prod_{kind}": synth.stack(kind) for kind in ("network", "data")})
 
     before, after = stacks("prod"), stacks(EDGE)
-    assert [(r.stack.rsplit("-", 1)[1], r.address.split(".")[0], r.detail) for r in find_risks([], before, after)
-            if r.kind == "data-egress"] == [
+    assert [
+        (r.stack.rsplit("-", 1)[1], r.address.split(".")[0], r.detail)
+        for r in find_risks([], before, after)
+        if r.kind == "data-egress"
+    ] == [
         ("data", "aws_route", "route to 52.66.10.20/32 through a NAT gateway"),
         ("data", "aws_security_group", "tcp 3306-3306 to 52.66.10.20/32"),
         ("network", "aws_network_acl", "NACL egress tcp 3306-3306 to 52.66.10.20/32"),
@@ -209,17 +272,27 @@ def test_a_way_out_of_the_data_tier_is_flagged(synthesized):
 
 def _review(changes_per_stack: int, risks: int) -> Review:
     before = _synth(s={"resource": {}})
-    after = _synth(s={"resource": {"aws_eip": {f"ip{i}": {"domain": "vpc", "tags": {"n": "x" * 100}} for i in range(changes_per_stack)}}})
+    after = _synth(
+        s={
+            "resource": {
+                "aws_eip": {f"ip{i}": {"domain": "vpc", "tags": {"n": "x" * 100}} for i in range(changes_per_stack)}
+            }
+        }
+    )
     from infra.review.risks import Risk
 
     flagged = [Risk("destroy", "s", f"aws_s3_bucket.b{i}", "S3 bucket is destroyed") for i in range(risks)]
-    return Review("origin/main", "a" * 40, [EnvironmentReview("dev", diff(before, after), flagged, "d" * 64, CheckovDelta())])
+    return Review(
+        "origin/main", "a" * 40, [EnvironmentReview("dev", diff(before, after), flagged, "d" * 64, CheckovDelta())]
+    )
 
 
 def test_markdown_puts_risks_first_and_fits_the_comment_limit():
     text = to_markdown(_review(5, 2))
     assert text.startswith(COMMENT_MARKER + "\n")
-    assert text.index("**2 flagged risks**") < text.index("| dev | s | `aws_s3_bucket.b0` |") < text.index("+ aws_eip.ip0")
+    assert (
+        text.index("**2 flagged risks**") < text.index("| dev | s | `aws_s3_bucket.b0` |") < text.index("+ aws_eip.ip0")
+    )
     assert f"{DIGEST_MARKER} dev={'d' * 64} -->" in text
 
     huge = to_markdown(_review(5000, 3000), max_chars=65_536)
@@ -244,7 +317,11 @@ def test_digest_matches_the_shell_pipeline_deploys_run(synthesized):
     outdir = synthesized("dev").outdir
     shell = subprocess.run(
         "find stacks -name cdk.tf.json | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1",
-        shell=True, cwd=outdir, capture_output=True, text=True, check=True,
+        shell=True,
+        cwd=outdir,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert digest(outdir) == shell.stdout.strip()
 
@@ -256,7 +333,9 @@ def test_speculative_plans_follow_dependencies_and_summarize_terraform_output():
     dependencies = {"app": ("network", "data"), "data": ("network",), "network": (), "edge": ("app",)}
     assert dependency_order(dependencies) == ["network", "data", "app", "edge"]
     url = "https://app.terraform.io/app/duewin/workspaces/duewin-dev-data/runs/run-AbC123"
-    planned = summarize(0, f"To view this run in a browser, visit:\n{url}\n...\nPlan: 2 to add, 1 to change, 1 to destroy.\n")
+    planned = summarize(
+        0, f"To view this run in a browser, visit:\n{url}\n...\nPlan: 2 to add, 1 to change, 1 to destroy.\n"
+    )
     assert planned == PlanSummary("planned", 2, 1, 1, url)
     assert summarize(0, "No changes. Your infrastructure matches the configuration.") == PlanSummary("no changes")
     assert summarize(1, "Error: Invalid credentials").status == "failed"
@@ -308,9 +387,14 @@ def test_waf_weakening_is_flagged_in_either_json_block_form():
 def test_a_cutover_runner_is_flagged_in_every_review_while_it_exists():
     runner = _resource("aws_instance", "runner", {"instance_type": "t3.small", "tags": {"Role": "cutover-runner"}})
     other = _resource("aws_instance", "bastion", {"instance_type": "t3.small", "tags": {"Role": "bastion"}})
-    flagged = [("cutover-runner", "aws_instance.runner",
-                "can read the database's master secret and reach the database: "
-                "set [cutover] runner = false once the cutover is done")]
+    flagged = [
+        (
+            "cutover-runner",
+            "aws_instance.runner",
+            "can read the database's master secret and reach the database: "
+            "set [cutover] runner = false once the cutover is done",
+        )
+    ]
     assert _risks(other, runner) == flagged
     assert _risks(runner, runner) == flagged  # unchanged, still there: still flagged
     assert _risks(runner, other) == []

@@ -37,13 +37,19 @@ def test_replacement_forcing_arguments_exist_in_the_provider_schema(resource_sch
     block = resource_schemas[resource_type]["block"]
     attributes, blocks = block.get("attributes", {}), block.get("block_types", {})
     for argument in sorted(STATEFUL[resource_type].forces_replacement):
-        assert argument in attributes or argument in blocks, f"{resource_type}.{argument} is not in aws {MIRROR_PROVIDER_VERSION}"
+        assert argument in attributes or argument in blocks, (
+            f"{resource_type}.{argument} is not in aws {MIRROR_PROVIDER_VERSION}"
+        )
         if argument in attributes:
             spec = attributes[argument]
-            assert spec.get("optional") or spec.get("required"), f"{resource_type}.{argument} is computed only: a config cannot change it"
+            assert spec.get("optional") or spec.get("required"), (
+                f"{resource_type}.{argument} is computed only: a config cannot change it"
+            )
 
 
 def test_the_schema_check_can_fail(resource_schemas):
     assert "not_an_argument" not in resource_schemas["aws_db_instance"]["block"]["attributes"]
-    assert "arn" in resource_schemas["aws_db_instance"]["block"]["attributes"]  # computed-only exists and would be refused
+    assert (
+        "arn" in resource_schemas["aws_db_instance"]["block"]["attributes"]
+    )  # computed-only exists and would be refused
     assert not resource_schemas["aws_db_instance"]["block"]["attributes"]["arn"].get("optional")

@@ -15,7 +15,11 @@ REQUIRED = {name: f"/duewin/dev/app/{name}" for name in DUEWIN_REQUIRED_SETTINGS
 
 @pytest.fixture
 def ssm(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
@@ -98,7 +102,9 @@ def test_a_setting_from_app_env_counts_as_present(ssm, app_user, tmp_path, monke
     from infra import config as config_module
 
     text = (config_module.ENVIRONMENTS_DIR / "dev.toml").read_text()
-    (tmp_path / "dev.toml").write_text(text.replace("[load_balancer]", '[app.env]\nENCRYPTION_KEY = "not-secret-in-dev"\n\n[load_balancer]'))
+    (tmp_path / "dev.toml").write_text(
+        text.replace("[load_balancer]", '[app.env]\nENCRYPTION_KEY = "not-secret-in-dev"\n\n[load_balancer]')
+    )
     monkeypatch.setattr(config_module, "ENVIRONMENTS_DIR", tmp_path)
     monkeypatch.setattr(config_module.load_environment, "__defaults__", (tmp_path,))
     _put(ssm, [p for name, p in REQUIRED.items() if name != "ENCRYPTION_KEY"])

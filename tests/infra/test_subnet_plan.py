@@ -42,11 +42,19 @@ def test_prefix_outside_aws_range_is_rejected():
 def test_explicit_overlapping_subnets_are_rejected():
     vpc = IPv4Network("10.0.0.0/16")
     with pytest.raises(SubnetPlanError, match="overlaps"):
-        check_explicit(vpc, 2, {"public": [IPv4Network("10.0.0.0/24"), IPv4Network("10.0.1.0/24")],
-                                "app": [IPv4Network("10.0.1.0/24"), IPv4Network("10.0.16.0/20")],
-                                "data": [IPv4Network("10.0.200.0/24"), IPv4Network("10.0.201.0/24")]})
+        check_explicit(
+            vpc,
+            2,
+            {
+                "public": [IPv4Network("10.0.0.0/24"), IPv4Network("10.0.1.0/24")],
+                "app": [IPv4Network("10.0.1.0/24"), IPv4Network("10.0.16.0/20")],
+                "data": [IPv4Network("10.0.200.0/24"), IPv4Network("10.0.201.0/24")],
+            },
+        )
 
 
 def test_explicit_subnet_outside_vpc_is_rejected():
     with pytest.raises(SubnetPlanError, match="outside the VPC"):
-        check_explicit(IPv4Network("10.0.0.0/16"), 2, {"data": [IPv4Network("10.1.0.0/24"), IPv4Network("10.0.201.0/24")]})
+        check_explicit(
+            IPv4Network("10.0.0.0/16"), 2, {"data": [IPv4Network("10.1.0.0/24"), IPv4Network("10.0.201.0/24")]}
+        )

@@ -65,7 +65,9 @@ def test_synth_replaces_a_previous_output(tmp_path):
 
 
 def test_terraform_cloud_backend_when_an_organization_is_configured(tmp_path):
-    config = changed(load_environment("staging"), {"terraform_cloud": {"organization": "duewin", "workspace_prefix": "dw-stg"}})
+    config = changed(
+        load_environment("staging"), {"terraform_cloud": {"organization": "duewin", "workspace_prefix": "dw-stg"}}
+    )
     synth(config, tmp_path)
     body = json.loads((tmp_path / "stacks" / "duewin-staging-network" / "cdk.tf.json").read_text())
     assert body["terraform"]["cloud"] == {"organization": "duewin", "workspaces": {"name": "dw-stg-network"}}

@@ -43,8 +43,13 @@ def test_stacks_come_in_dependency_order_with_their_files_and_what_they_read(tmp
     assert stack.resources("aws_instance") == {"a": {}, "b": {}} and stack.resources("aws_vpc") == {}
     assert (stack.resource_count, stack.output_count) == (3, 1)
     assert stack.remote_state_reads == {f"{REMOTE}network": "network", f"{REMOTE}data": "data"}
-    assert set(stack.blocks) == {"aws_lb.alb", "aws_instance.a", "aws_instance.b", "output.o",
-                                 *(f"data.terraform_remote_state.{n}" for n in reads["data"]["terraform_remote_state"])}
+    assert set(stack.blocks) == {
+        "aws_lb.alb",
+        "aws_instance.a",
+        "aws_instance.b",
+        "output.o",
+        *(f"data.terraform_remote_state.{n}" for n in reads["data"]["terraform_remote_state"]),
+    }
 
 
 def test_dependency_order_keeps_the_given_order_for_ties_and_refuses_what_cannot_be_ordered():

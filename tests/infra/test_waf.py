@@ -85,9 +85,7 @@ def test_every_internet_facing_entry_point_has_a_blocking_web_acl(synthesized, e
     synth = synthesized(env)
     assert unprotected_entry_points(_stacks(synth)) == []
     entry_points = sum(
-        len(resources_of_type(s, t))
-        for s in _stacks(synth).values()
-        for t in ("aws_lb", "aws_cloudfront_distribution")
+        len(resources_of_type(s, t)) for s in _stacks(synth).values() for t in ("aws_lb", "aws_cloudfront_distribution")
     )
     assert entry_points == (2 if env == EDGE else 1), "the check saw every entry point"
 
@@ -147,7 +145,7 @@ def test_every_web_acl_logs_to_an_encrypted_group_with_credentials_redacted(synt
     for kind in ("app", "edge") if env == EDGE else ("app",):
         stack = stacks[kind]
         acl_name, acl = only_item(resources_of_type(stack, "aws_wafv2_web_acl"))
-        (group_name, group), = [
+        ((group_name, group),) = [
             (n, g)
             for n, g in resources_of_type(stack, "aws_cloudwatch_log_group").items()
             if g["name"].startswith(LOG_GROUP_PREFIX)
@@ -174,9 +172,9 @@ def test_every_web_acl_logs_to_an_encrypted_group_with_credentials_redacted(synt
             if policy["policy_document"] == f"${{data.aws_iam_policy_document.{n}.json}}"
         )
         (statement,) = document["statement"]
-        assert statement["resources"] == [
-            f"${{aws_cloudwatch_log_group.{group_name}.arn}}:*"
-        ], "delivery may write to this group only"
+        assert statement["resources"] == [f"${{aws_cloudwatch_log_group.{group_name}.arn}}:*"], (
+            "delivery may write to this group only"
+        )
         assert {c["variable"] for c in statement["condition"]} == {"aws:SourceAccount", "aws:SourceArn"}
         if kind == "edge":
             # CloudFront's web ACL and its logs live in us-east-1.

@@ -121,9 +121,9 @@ def test_large_bodies_count_only_on_their_paths_and_the_rest_of_the_core_set_sti
     assert core["statement"]["managed_rule_group_statement"]["rule_action_override"] == [
         {"name": "SizeRestrictions_BODY", "action_to_use": {"count": {}}}
     ]
-    assert (
-        "scope_down_statement" not in core["statement"]["managed_rule_group_statement"]
-    ), "no path leaves the core set"
+    assert "scope_down_statement" not in core["statement"]["managed_rule_group_statement"], (
+        "no path leaves the core set"
+    )
     size = by_name[BODY_SIZE_RULE_NAME]
     assert size["action"] == {"block": {}}
     label, *outside = size["statement"]["and_statement"]["statement"]

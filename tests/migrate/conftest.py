@@ -73,8 +73,7 @@ def dbname(request: pytest.FixtureRequest) -> str:
 def sql(server: MariaDB, database: str | None, statements: str | bytes) -> None:
     """Run a script through the native client, the way a real application's data would arrive."""
     data = statements.encode() if isinstance(statements, str) else statements
-    proc = subprocess.run(["mariadb", *server.client_args(database)], input=data, env=native_env(),
-                          capture_output=True)
+    proc = subprocess.run(["mariadb", *server.client_args(database)], input=data, env=native_env(), capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
 
 
@@ -91,8 +90,21 @@ def show_create(server: MariaDB, database: str) -> dict[str, str]:
 
 def dump(server: MariaDB, database: str, path: Path, *flags: str) -> Path:
     with path.open("wb") as out:
-        subprocess.run(["mariadb-dump", *server.client_args(), "--single-transaction", "--routines",
-                        "--triggers", "--events", *flags, database], stdout=out, check=True, env=native_env())
+        subprocess.run(
+            [
+                "mariadb-dump",
+                *server.client_args(),
+                "--single-transaction",
+                "--routines",
+                "--triggers",
+                "--events",
+                *flags,
+                database,
+            ],
+            stdout=out,
+            check=True,
+            env=native_env(),
+        )
     return path
 
 

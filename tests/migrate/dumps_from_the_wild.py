@@ -87,12 +87,14 @@ CREATE TABLE `flags` (
 LOCK TABLES `flags` WRITE;
 /*!40000 ALTER TABLE `flags` DISABLE KEYS */;
 """.encode()
-    text += (b"INSERT INTO `flags` (`id`, `active`, `mask`, `note`, `payload`, `meta`) VALUES "
-             b"(1,_binary '\\0',_binary '\\n','line one\\r\\nline two','\\0\\'\\\"\\\\\\Z raw:\xe9\xff',"
-             b"'{\\\"a\\\": [1, 2], \\\"b\\\": \\\"\xc3\xa9\\\"}'),"
-             b"(2,_binary '\x01',_binary '\r','raw CR \r inside','',NULL),"
-             b"(3,_binary '\x01',_binary 'A','emoji \xf0\x9f\x98\x80; semi',NULL,'[]'),"
-             b"(4,_binary '\\0',NULL,NULL,NULL,NULL);\n")
+    text += (
+        b"INSERT INTO `flags` (`id`, `active`, `mask`, `note`, `payload`, `meta`) VALUES "
+        b"(1,_binary '\\0',_binary '\\n','line one\\r\\nline two','\\0\\'\\\"\\\\\\Z raw:\xe9\xff',"
+        b'\'{\\"a\\": [1, 2], \\"b\\": \\"\xc3\xa9\\"}\'),'
+        b"(2,_binary '\x01',_binary '\r','raw CR \r inside','',NULL),"
+        b"(3,_binary '\x01',_binary 'A','emoji \xf0\x9f\x98\x80; semi',NULL,'[]'),"
+        b"(4,_binary '\\0',NULL,NULL,NULL,NULL);\n"
+    )
     text += f"""/*!40000 ALTER TABLE `flags` ENABLE KEYS */;
 UNLOCK TABLES;
 SET @@SESSION.SQL_LOG_BIN = @MYSQLDUMP_TEMP_LOG_BIN;

@@ -26,8 +26,10 @@ MASTER_PASSWORD = "m4ster-pw!"
 TAGS = [{"Key": "Project", "Value": "duewin"}, {"Key": "Environment", "Value": "prod"}]
 #: As SHOW GRANTS lists them (the server's order, not the order asked for).
 APP_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE"
-APP_DDL_PRIVILEGES = ("SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES, INDEX, ALTER, "
-                      "CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, TRIGGER")
+APP_DDL_PRIVILEGES = (
+    "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES, INDEX, ALTER, "
+    "CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, TRIGGER"
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +70,16 @@ class Setup:
         return f"mysql+pymysql://{self.master}@127.0.0.1:{self.server.port}/{database or self.database}"
 
     def run(self, *extra: str, env: dict | None = None, url: str | None = None, arn: str | None = None):
-        args = ["app-user", "--target", url or self.url(), "--secret-arn", arn or self.arn, "--ssl-ca", str(self.cert),
-                *extra]
+        args = [
+            "app-user",
+            "--target",
+            url or self.url(),
+            "--secret-arn",
+            arn or self.arn,
+            "--ssl-ca",
+            str(self.cert),
+            *extra,
+        ]
         return CliRunner().invoke(cli, args, env={"MIGRATE_TARGET_PASSWORD": MASTER_PASSWORD, **(env or {})})
 
     def secret(self) -> dict:
@@ -82,8 +92,15 @@ class Setup:
     def login(self, password: str, database: str | None = None, tls: bool = True) -> pymysql.Connection:
         # pymysql tries TLS unasked (PREFERRED); without it, TLS is switched off outright.
         tls_options = {"ssl": {"ca": str(self.cert)}} if tls else {"ssl_disabled": True}
-        return pymysql.connect(host="127.0.0.1", port=self.server.port, user=self.user, password=password,
-                               database=database, autocommit=True, **tls_options)
+        return pymysql.connect(
+            host="127.0.0.1",
+            port=self.server.port,
+            user=self.user,
+            password=password,
+            database=database,
+            autocommit=True,
+            **tls_options,
+        )
 
     def show_grants(self) -> list[str]:
         with self.server.root_connection() as conn, conn.cursor() as cur:
@@ -122,7 +139,12 @@ def test_creates_the_user_with_exactly_the_app_privileges_and_stores_its_passwor
     document = s.secret()
     assert sorted(document) == ["dbname", "engine", "host", "password", "port", "username"]
     assert (document["username"], document["dbname"], document["host"], document["port"], document["engine"]) == (
-        s.user, s.database, "127.0.0.1", s.server.port, "mysql")
+        s.user,
+        s.database,
+        "127.0.0.1",
+        s.server.port,
+        "mysql",
+    )
     assert len(document["password"]) == 32 and document["password"].isalnum()
     assert list(s.versions().values()) == [["AWSCURRENT"]]
     # AND the user reads and writes its schema with that password, over TLS only
@@ -177,8 +199,10 @@ def test_a_rerun_changes_nothing_and_rotate_replaces_the_password(setup):
     s.login(second).close()
     assert s.show_grants() == grants
     # AND the operator is told to replace the instances, with the command
-    assert ("aws autoscaling start-instance-refresh --region eu-west-1 --auto-scaling-group-name duewin-prod-app "
-            """--preferences '{"MinHealthyPercentage":100,"MaxHealthyPercentage":200}'""") in rotated.output
+    assert (
+        "aws autoscaling start-instance-refresh --region eu-west-1 --auto-scaling-group-name duewin-prod-app "
+        """--preferences '{"MinHealthyPercentage":100,"MaxHealthyPercentage":200}'"""
+    ) in rotated.output
     assert first not in rotated.output and second not in rotated.output
 
 
@@ -218,8 +242,11 @@ def test_a_target_that_does_not_require_tls_gets_a_user_without_require_ssl(serv
     target = servers.target
     target.create_database("plain_app_user")
     arn = aws.create_secret(Name="plain/app-user")["ARN"]
-    result = CliRunner().invoke(cli, ["app-user", "--target", target.url("plain_app_user"), "--secret-arn", arn],
-                                env={"MIGRATE_TARGET_PASSWORD": "s3cret-pw!"})
+    result = CliRunner().invoke(
+        cli,
+        ["app-user", "--target", target.url("plain_app_user"), "--secret-arn", arn],
+        env={"MIGRATE_TARGET_PASSWORD": "s3cret-pw!"},
+    )
     assert result.exit_code == 0, result.output
     with target.root_connection() as conn, conn.cursor() as cur:
         cur.execute("SHOW GRANTS FOR 'plain_app_user_app'@'%'")
@@ -297,8 +324,10 @@ def test_the_password_is_in_no_argument_output_log_report_or_error(setup, tmp_pa
     caplog.set_level(logging.DEBUG)
     report = tmp_path / "report.json"
     outputs = [s.run("--report", str(report)), s.run("--rotate", "--report", str(report))]
-    passwords = [v["SecretString"] for v in (s.aws.get_secret_value(SecretId=s.arn, VersionStage=stage)
-                                               for stage in ("AWSPREVIOUS", "AWSCURRENT"))]
+    passwords = [
+        v["SecretString"]
+        for v in (s.aws.get_secret_value(SecretId=s.arn, VersionStage=stage) for stage in ("AWSPREVIOUS", "AWSCURRENT"))
+    ]
     passwords = [json.loads(p)["password"] for p in passwords]
     # A failing run (the grant refused after the user exists) must not say it in its error either.
     _weak_master(s)
@@ -320,10 +349,25 @@ def test_the_password_is_in_no_argument_output_log_report_or_error(setup, tmp_pa
 
 
 def test_privilege_sets_are_the_documented_ones():
-    assert PRIVILEGE_SETS["app"] == ("SELECT", "INSERT", "UPDATE", "DELETE", "EXECUTE", "CREATE TEMPORARY TABLES",
-                                     "LOCK TABLES")
-    assert PRIVILEGE_SETS["app+ddl"][7:] == ("CREATE", "ALTER", "INDEX", "DROP", "REFERENCES", "CREATE VIEW",
-                                             "SHOW VIEW", "TRIGGER")
+    assert PRIVILEGE_SETS["app"] == (
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "EXECUTE",
+        "CREATE TEMPORARY TABLES",
+        "LOCK TABLES",
+    )
+    assert PRIVILEGE_SETS["app+ddl"][7:] == (
+        "CREATE",
+        "ALTER",
+        "INDEX",
+        "DROP",
+        "REFERENCES",
+        "CREATE VIEW",
+        "SHOW VIEW",
+        "TRIGGER",
+    )
     with pytest.raises(BadInput, match="unknown set 'root'"):
         privilege_set("root")
 
@@ -353,7 +397,9 @@ def test_grant_changes_grant_before_they_revoke_and_each_has_its_inverse():
     assert grant_changes(exact, "`app`.*", ("SELECT", "INSERT"), who) == []
     everything = [Grant("`app`.*", frozenset({"ALL PRIVILEGES"}))]
     assert [c.sql for c in grant_changes(everything, "`app`.*", ("SELECT",), who)] == [
-        f"REVOKE ALL PRIVILEGES ON `app`.* FROM {who}", f"GRANT SELECT ON `app`.* TO {who}"]
+        f"REVOKE ALL PRIVILEGES ON `app`.* FROM {who}",
+        f"GRANT SELECT ON `app`.* TO {who}",
+    ]
 
 
 def test_the_master_secret_or_a_foreign_value_is_never_overwritten(setup, aws):

@@ -34,37 +34,46 @@ MARIADB = "10.11.19-MariaDB-0+deb12u1"
 ZSTD_AND_ZLIB = CLIENT.COMPRESS | CLIENT_ZSTD
 
 
-@pytest.mark.parametrize(("mode", "capabilities", "version", "remote", "expected"), [
-    ("auto", ZSTD_AND_ZLIB, MYSQL8, False, None),  # loopback: compressing costs more than it saves
-    ("auto", ZSTD_AND_ZLIB, MYSQL8, True, "zstd"),
-    ("auto", CLIENT.COMPRESS, MARIADB, True, "zlib"),
-    ("auto", ZSTD_AND_ZLIB, MARIADB, True, "zlib"),  # bit 26 is not zstd on MariaDB
-    ("auto", 0, MYSQL8, True, None),
-    ("zlib", ZSTD_AND_ZLIB, MYSQL8, False, "zlib"),
-    ("zstd", ZSTD_AND_ZLIB, MYSQL8, False, "zstd"),
-    ("off", ZSTD_AND_ZLIB, MYSQL8, True, None),
-])
+@pytest.mark.parametrize(
+    ("mode", "capabilities", "version", "remote", "expected"),
+    [
+        ("auto", ZSTD_AND_ZLIB, MYSQL8, False, None),  # loopback: compressing costs more than it saves
+        ("auto", ZSTD_AND_ZLIB, MYSQL8, True, "zstd"),
+        ("auto", CLIENT.COMPRESS, MARIADB, True, "zlib"),
+        ("auto", ZSTD_AND_ZLIB, MARIADB, True, "zlib"),  # bit 26 is not zstd on MariaDB
+        ("auto", 0, MYSQL8, True, None),
+        ("zlib", ZSTD_AND_ZLIB, MYSQL8, False, "zlib"),
+        ("zstd", ZSTD_AND_ZLIB, MYSQL8, False, "zstd"),
+        ("off", ZSTD_AND_ZLIB, MYSQL8, True, None),
+    ],
+)
 def test_the_codec_follows_the_mode_the_server_and_the_distance(mode, capabilities, version, remote, expected):
     codec = choose(mode, capabilities, version, remote)
     assert (codec.name if codec else None) == expected
 
 
-@pytest.mark.parametrize(("url", "far"), [
-    ("mysql+pymysql://u@localhost/db", False),
-    ("mysql+pymysql://u@127.0.0.5:3307/db", False),
-    ("mysql+pymysql://u@[::1]/db", False),
-    ("mysql+pymysql://u@localhost/db?unix_socket=/run/mysqld.sock", False),
-    ("mysql+pymysql://u@db.abc123.eu-west-1.rds.amazonaws.com/db", True),
-    ("mysql+pymysql://u@10.20.30.40/db", True),
-])
+@pytest.mark.parametrize(
+    ("url", "far"),
+    [
+        ("mysql+pymysql://u@localhost/db", False),
+        ("mysql+pymysql://u@127.0.0.5:3307/db", False),
+        ("mysql+pymysql://u@[::1]/db", False),
+        ("mysql+pymysql://u@localhost/db?unix_socket=/run/mysqld.sock", False),
+        ("mysql+pymysql://u@db.abc123.eu-west-1.rds.amazonaws.com/db", True),
+        ("mysql+pymysql://u@10.20.30.40/db", True),
+    ],
+)
 def test_auto_compresses_for_every_target_but_a_local_one(url, far):
     assert remote(parse_url(url)) is far
 
 
-@pytest.mark.parametrize(("mode", "capabilities", "message"), [
-    ("zstd", CLIENT.COMPRESS, "MariaDB speaks zlib only"),
-    ("zlib", 0, "does not offer protocol compression"),
-])
+@pytest.mark.parametrize(
+    ("mode", "capabilities", "message"),
+    [
+        ("zstd", CLIENT.COMPRESS, "MariaDB speaks zlib only"),
+        ("zlib", 0, "does not offer protocol compression"),
+    ],
+)
 def test_an_algorithm_the_server_does_not_offer_is_refused(mode, capabilities, message):
     with pytest.raises(BadInput, match=message):
         choose(mode, capabilities, MARIADB, True)
@@ -81,6 +90,7 @@ def test_a_frame_carries_its_lengths_and_small_payloads_travel_as_they_are():
 
 
 # -- zstd against a scripted MySQL 8 handshake ---------------------------------------------------
+
 
 def _packet(payload: bytes, sequence: int) -> bytes:
     return struct.pack("<I", len(payload))[:3] + bytes([sequence]) + payload
@@ -116,13 +126,33 @@ class ScriptedMySQL8:
     def _serve(self) -> None:
         conn, _ = self.listener.accept()
         with conn:
-            capabilities = (CLIENT.LONG_PASSWORD | CLIENT.LONG_FLAG | CLIENT.CONNECT_WITH_DB | CLIENT.COMPRESS
-                            | CLIENT.PROTOCOL_41 | CLIENT.TRANSACTIONS | CLIENT.SECURE_CONNECTION
-                            | CLIENT.MULTI_STATEMENTS | CLIENT.MULTI_RESULTS | CLIENT.PLUGIN_AUTH | CLIENT_ZSTD)
+            capabilities = (
+                CLIENT.LONG_PASSWORD
+                | CLIENT.LONG_FLAG
+                | CLIENT.CONNECT_WITH_DB
+                | CLIENT.COMPRESS
+                | CLIENT.PROTOCOL_41
+                | CLIENT.TRANSACTIONS
+                | CLIENT.SECURE_CONNECTION
+                | CLIENT.MULTI_STATEMENTS
+                | CLIENT.MULTI_RESULTS
+                | CLIENT.PLUGIN_AUTH
+                | CLIENT_ZSTD
+            )
             salt = b"abcdefghijklmnopqrst"
-            greeting = (b"\x0a" + MYSQL8.encode() + b"\0" + struct.pack("<I", 7) + salt[:8] + b"\0"
-                        + struct.pack("<HBHHB", capabilities & 0xFFFF, 45, 2, capabilities >> 16, 21)
-                        + b"\0" * 10 + salt[8:] + b"\0" + b"mysql_native_password\0")
+            greeting = (
+                b"\x0a"
+                + MYSQL8.encode()
+                + b"\0"
+                + struct.pack("<I", 7)
+                + salt[:8]
+                + b"\0"
+                + struct.pack("<HBHHB", capabilities & 0xFFFF, 45, 2, capabilities >> 16, 21)
+                + b"\0" * 10
+                + salt[8:]
+                + b"\0"
+                + b"mysql_native_password\0"
+            )
             conn.sendall(_packet(greeting, 0))
             length = struct.unpack("<I", _read_exact(conn, 4)[:3] + b"\0")[0]
             self.handshake = _read_exact(conn, length)
@@ -161,6 +191,7 @@ def test_zstd_is_asked_for_with_its_level_and_frames_both_ways():
 
 
 # -- zlib against a real MariaDB ---------------------------------------------------------------
+
 
 def compressed(server: MariaDB, database: str, **options: object) -> pymysql.Connection:
     return connect(parse_url(server.url(database)), PASSWORD, None, compress="zlib", **options)
@@ -211,8 +242,16 @@ def test_migrate_run_sends_its_rows_compressed_and_auto_leaves_loopback_alone(ta
         target.create_database(f"wire_{mode}")
         report = tmp_path / f"{mode}.json"
         with Link(LinkSpec.parse("unlimited:0ms"), ("127.0.0.1", target.port)) as link:
-            result = migrate("run", str(path), "--target", link_url(link, f"wire_{mode}"), "--compress", mode,
-                             "--report", str(report))
+            result = migrate(
+                "run",
+                str(path),
+                "--target",
+                link_url(link, f"wire_{mode}"),
+                "--compress",
+                mode,
+                "--report",
+                str(report),
+            )
             up[mode] = link.bytes_up
         assert json.loads(report.read_text())["compression"] == mode
         assert result.exit_code == 0, result.output
@@ -245,8 +284,9 @@ def test_kill_9_over_a_compressed_link_then_resume_loads_every_row_once(source, 
         kills = 0
         while kills < 3:
             done = poller.statement()
-            proc = start_run(target, database, sakila, "--resume", "--compress", "zlib", "--jobs", "4",
-                             url=link_url(link, database))
+            proc = start_run(
+                target, database, sakila, "--resume", "--compress", "zlib", "--jobs", "4", url=link_url(link, database)
+            )
             if poller.wait(proc, min(done + rnd.randrange(5, 60), total - 1)):
                 proc.send_signal(signal.SIGKILL)
                 kills += 1

@@ -29,38 +29,58 @@ MYSQLDUMP_LAYOUT = b"""CREATE TABLE `orders` (
 
 def test_plain_keys_leave_the_create_table_and_everything_else_stays_as_written():
     deferral = plan("orders", MYSQLDUMP_LAYOUT, set())
-    assert deferral.keys == (("customer", b"KEY `customer` (`customer_id`,`note`) COMMENT 'by customer, then note'"),
-                             ("note", b"KEY `note` (`note`(10))"))
+    assert deferral.keys == (
+        ("customer", b"KEY `customer` (`customer_id`,`note`) COMMENT 'by customer, then note'"),
+        ("note", b"KEY `note` (`note`(10))"),
+    )
     expected = MYSQLDUMP_LAYOUT.replace(
-        b"  KEY `customer` (`customer_id`,`note`) COMMENT 'by customer, then note',\n", b"").replace(
-        b",\n  KEY `note` (`note`(10))", b"")
+        b"  KEY `customer` (`customer_id`,`note`) COMMENT 'by customer, then note',\n", b""
+    ).replace(b",\n  KEY `note` (`note`(10))", b"")
     assert deferral.create == expected
 
 
 def test_one_line_definitions_are_split_at_top_level_commas_only():
-    create = (b"CREATE TABLE `t` (`a` decimal(10,2), `b` enum('x,y','z'), PRIMARY KEY (`a`), "
-              b"KEY `b` (`b`)) ENGINE=InnoDB")
+    create = (
+        b"CREATE TABLE `t` (`a` decimal(10,2), `b` enum('x,y','z'), PRIMARY KEY (`a`), KEY `b` (`b`)) ENGINE=InnoDB"
+    )
     deferral = plan("t", create, set())
     assert deferral.keys == (("b", b"KEY `b` (`b`)"),)
-    assert deferral.create == (b"CREATE TABLE `t` (`a` decimal(10,2), `b` enum('x,y','z'), PRIMARY KEY (`a`)) "
-                               b"ENGINE=InnoDB")
+    assert deferral.create == (
+        b"CREATE TABLE `t` (`a` decimal(10,2), `b` enum('x,y','z'), PRIMARY KEY (`a`)) ENGINE=InnoDB"
+    )
 
 
-@pytest.mark.parametrize(("create", "referenced", "why"), [
-    (MYSQLDUMP_LAYOUT.replace(b"InnoDB", b"MyISAM"), set(), "not InnoDB: no rollback, no online ALTER"),
-    (MYSQLDUMP_LAYOUT, {"orders"}, "an earlier foreign key references the table"),
-    (MYSQLDUMP_LAYOUT.replace(b"  PRIMARY KEY (`id`),", b"  PRIMARY KEY (`id`),\n  CONSTRAINT `fk` FOREIGN KEY "
-                              b"(`customer_id`) REFERENCES `customers` (`id`),"), set(), "the table has a foreign key"),
-    (b"CREATE TABLE `t` (`a` int NOT NULL AUTO_INCREMENT, `b` int, PRIMARY KEY (`b`), KEY `a` (`a`)) ENGINE=InnoDB",
-     set(), "the AUTO_INCREMENT column's only key"),
-    (b"CREATE TABLE `t` (`a` int, KEY (`a`)) ENGINE=InnoDB", set(), "unnamed: the server would choose the name"),
-    (b"CREATE TABLE `t` (`a` int, /* note */ KEY `a` (`a`)) ENGINE=InnoDB", set(), "a comment in the body"),
-    (b"CREATE TABLE `t` (`a` int, KEY `a` (`a`)) ENGINE=InnoDB\n/*!50100 PARTITION BY HASH (`a`) */", set(),
-     "partitioned"),
-    (b"CREATE TABLE `t` (`a` int, KEY `a` (`a`)) ENGINE=InnoDB SELECT 1 AS a", set(), "CREATE … SELECT"),
-    (b"CREATE TABLE `t` (`a` int, UNIQUE KEY `a` (`a`)) ENGINE=InnoDB", set(), "only a UNIQUE key"),
-    (b"CREATE TABLE `db`.`t` (`a` int, KEY `a` (`a`)) ENGINE=InnoDB", set(), "another database than the build's"),
-])
+@pytest.mark.parametrize(
+    ("create", "referenced", "why"),
+    [
+        (MYSQLDUMP_LAYOUT.replace(b"InnoDB", b"MyISAM"), set(), "not InnoDB: no rollback, no online ALTER"),
+        (MYSQLDUMP_LAYOUT, {"orders"}, "an earlier foreign key references the table"),
+        (
+            MYSQLDUMP_LAYOUT.replace(
+                b"  PRIMARY KEY (`id`),",
+                b"  PRIMARY KEY (`id`),\n  CONSTRAINT `fk` FOREIGN KEY (`customer_id`) REFERENCES `customers` (`id`),",
+            ),
+            set(),
+            "the table has a foreign key",
+        ),
+        (
+            b"CREATE TABLE `t` (`a` int NOT NULL AUTO_INCREMENT, `b` int, PRIMARY KEY (`b`), KEY `a` (`a`)) "
+            b"ENGINE=InnoDB",
+            set(),
+            "the AUTO_INCREMENT column's only key",
+        ),
+        (b"CREATE TABLE `t` (`a` int, KEY (`a`)) ENGINE=InnoDB", set(), "unnamed: the server would choose the name"),
+        (b"CREATE TABLE `t` (`a` int, /* note */ KEY `a` (`a`)) ENGINE=InnoDB", set(), "a comment in the body"),
+        (
+            b"CREATE TABLE `t` (`a` int, KEY `a` (`a`)) ENGINE=InnoDB\n/*!50100 PARTITION BY HASH (`a`) */",
+            set(),
+            "partitioned",
+        ),
+        (b"CREATE TABLE `t` (`a` int, KEY `a` (`a`)) ENGINE=InnoDB SELECT 1 AS a", set(), "CREATE … SELECT"),
+        (b"CREATE TABLE `t` (`a` int, UNIQUE KEY `a` (`a`)) ENGINE=InnoDB", set(), "only a UNIQUE key"),
+        (b"CREATE TABLE `db`.`t` (`a` int, KEY `a` (`a`)) ENGINE=InnoDB", set(), "another database than the build's"),
+    ],
+)
 def test_keys_are_left_in_place_where_building_them_later_could_differ(create, referenced, why):
     assert plan("t" if b"`t`" in create else "orders", create, referenced) is None, why
 
@@ -110,8 +130,12 @@ def test_a_key_left_unbuilt_by_a_killed_run_is_built_by_the_resume(source, targe
     database = f"{orders_db}_killed"
     statement = next(i for i, line in enumerate(_statements(path), 1) if line.startswith(b"CREATE TABLE `orders`"))
     kill_load_after(target, database, path, statement)
-    if query(target, database, "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
-                               "AND TABLE_NAME = 'customers' AND INDEX_NAME = 'name'") != [(0,)]:
+    if query(
+        target,
+        database,
+        "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
+        "AND TABLE_NAME = 'customers' AND INDEX_NAME = 'name'",
+    ) != [(0,)]:
         sql(target, database, "ALTER TABLE customers DROP KEY name")
     # WHEN the load is resumed
     result = migrate("run", str(path), "--target", target.url(database), "--resume")
@@ -149,5 +173,9 @@ def test_rows_for_a_table_whose_keys_are_being_built_wait_for_the_build(target, 
     more_rows.join(30)
     assert not more_rows.is_alive()
     assert builder.built == 1
-    assert query(target, dbname, "SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
-                                 "DATABASE() AND TABLE_NAME = 't' AND INDEX_NAME = 'a'") == [("a",)]
+    assert query(
+        target,
+        dbname,
+        "SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
+        "DATABASE() AND TABLE_NAME = 't' AND INDEX_NAME = 'a'",
+    ) == [("a",)]

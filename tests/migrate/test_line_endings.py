@@ -16,15 +16,17 @@ from tests.conftest import missing
 # A Workbench-style dump: header comments, executable comments, a routine under DELIMITER ;;,
 # one-row-per-line VALUES, a '--' comment at the end without a trailer, and a string holding a raw
 # carriage return and a raw CRLF (hand-written scripts carry them; mysqldump escapes them).
-LF_DUMP = (b"-- MySQL dump 10.13  Distrib 8.0.36, for Win64 (x86_64)\n--\n-- Host: localhost\n\n"
-           b"/*!40101 SET NAMES utf8mb4 */;\n/*!40103 SET TIME_ZONE='+00:00' */;\n\n"
-           b"CREATE TABLE `t` (\n  `id` int NOT NULL,\n  `v` text,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB;\n"
-           b"/* a comment; with a semicolon */\n"
-           b"INSERT INTO `t` VALUES (1,'a'),(2,'b;c');\n"
-           b"INSERT INTO `t` VALUES\n(3,'one row'),\n(4,'per line');\n"
-           b"INSERT INTO `t` VALUES (5,'raw CR:\rX and CRLF:\r\nY');\n"
-           b"DELIMITER ;;\nCREATE PROCEDURE `p`()\nBEGIN\n  SELECT 1;\n  SELECT 2;\nEND ;;\nDELIMITER ;\n"
-           b"-- no trailer\n")
+LF_DUMP = (
+    b"-- MySQL dump 10.13  Distrib 8.0.36, for Win64 (x86_64)\n--\n-- Host: localhost\n\n"
+    b"/*!40101 SET NAMES utf8mb4 */;\n/*!40103 SET TIME_ZONE='+00:00' */;\n\n"
+    b"CREATE TABLE `t` (\n  `id` int NOT NULL,\n  `v` text,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB;\n"
+    b"/* a comment; with a semicolon */\n"
+    b"INSERT INTO `t` VALUES (1,'a'),(2,'b;c');\n"
+    b"INSERT INTO `t` VALUES\n(3,'one row'),\n(4,'per line');\n"
+    b"INSERT INTO `t` VALUES (5,'raw CR:\rX and CRLF:\r\nY');\n"
+    b"DELIMITER ;;\nCREATE PROCEDURE `p`()\nBEGIN\n  SELECT 1;\n  SELECT 2;\nEND ;;\nDELIMITER ;\n"
+    b"-- no trailer\n"
+)
 RAW_STRING = b"'raw CR:\rX and CRLF:\r\nY'"
 
 
@@ -50,7 +52,7 @@ def test_crlf_and_mixed_dumps_split_into_the_lf_dumps_statements(every, chunk):
     for (sql, offset, line), (lf_sql, _, lf_line) in zip(got, expected, strict=True):
         # A statement's own line breaks keep their bytes; it starts where the dump says, on the same line.
         assert sql.replace(b"\r\n", b"\n") == lf_sql.replace(b"\r\n", b"\n")
-        assert data[offset:offset + len(sql)] == sql and line == lf_line
+        assert data[offset : offset + len(sql)] == sql and line == lf_line
     assert RAW_STRING in got[5][0]  # byte-exact: the raw \r and \r\n inside the quotes
     assert got == split_all(data, chunk, fast=False)
 
@@ -72,13 +74,16 @@ def test_prescan_reads_crlf_dumps_as_lf_ones(every):
 
 
 @pytest.mark.parametrize("scanner", ["c", "regex"])
-@pytest.mark.parametrize(("values", "tuples", "plain"), [
-    (b"(1,'a'),\r\n(2,'b')", 2, True),
-    (b"(1,'a'),\n(2,'b'),\r\n(3,'c')", 3, True),
-    (b"(1,'a\r\nb'),\r\n(2,NULL)", 2, True),
-    (b"(1,'a'),\r(2,'b')", 2, False),  # a lone CR is not a line ending: the tokenizer's answer, not LOAD DATA's
-    (b"(1,'a'),\r\n\r\n(2,'b')", 2, False),
-])
+@pytest.mark.parametrize(
+    ("values", "tuples", "plain"),
+    [
+        (b"(1,'a'),\r\n(2,'b')", 2, True),
+        (b"(1,'a'),\n(2,'b'),\r\n(3,'c')", 3, True),
+        (b"(1,'a\r\nb'),\r\n(2,NULL)", 2, True),
+        (b"(1,'a'),\r(2,'b')", 2, False),  # a lone CR is not a line ending: the tokenizer's answer, not LOAD DATA's
+        (b"(1,'a'),\r\n\r\n(2,'b')", 2, False),
+    ],
+)
 def test_values_lists_with_crlf_between_rows(scanner, values, tuples, plain, monkeypatch):
     if scanner == "c" and rows.plain_rows is None:
         missing("migrate._plain, the C scanner (setup.py builds it where a C compiler is installed)")

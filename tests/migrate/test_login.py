@@ -20,8 +20,9 @@ from tests.servers.mariadb import PASSWORD, USER
 DUMP = b"CREATE TABLE t (a INT);\nINSERT INTO t VALUES (1),(2);\n"
 
 
-@pytest.mark.parametrize("secret", [json.dumps({"username": USER, "password": PASSWORD}), PASSWORD],
-                         ids=["rds-json", "plain"])
+@pytest.mark.parametrize(
+    "secret", [json.dumps({"username": USER, "password": PASSWORD}), PASSWORD], ids=["rds-json", "plain"]
+)
 def test_password_from_secrets_manager(aws, target, dbname, tmp_path, secret):
     arn = aws.create_secret(Name=f"db-{dbname}", SecretString=secret)["ARN"]
     (tmp_path / "d.sql").write_bytes(DUMP)
@@ -44,8 +45,12 @@ def test_secret_without_password_field_or_unknown_secret_is_one_line(aws, target
 
 def test_password_prompt(target, dbname, tmp_path):
     (tmp_path / "d.sql").write_bytes(DUMP)
-    result = CliRunner().invoke(cli, ["run", str(tmp_path / "d.sql"), "--target", target.url(dbname),
-                                      "--password-prompt"], input=PASSWORD + "\n", env={"MIGRATE_TARGET_PASSWORD": None})
+    result = CliRunner().invoke(
+        cli,
+        ["run", str(tmp_path / "d.sql"), "--target", target.url(dbname), "--password-prompt"],
+        input=PASSWORD + "\n",
+        env={"MIGRATE_TARGET_PASSWORD": None},
+    )
     assert result.exit_code == 0, result.output
     assert PASSWORD not in result.output
 
@@ -61,11 +66,14 @@ def test_tls_is_required_off_loopback_unless_waived(tmp_path):
         tls_context(remote, str(tmp_path / "missing.pem"), allow_plaintext=False)
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("postgresql://u@h/db", "unsupported dialect"),
-    ("mysql+pymysql://u@h:3306", "names no database"),
-    ("not a url", "not a SQLAlchemy URL"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://u@h/db", "unsupported dialect"),
+        ("mysql+pymysql://u@h:3306", "names no database"),
+        ("not a url", "not a SQLAlchemy URL"),
+    ],
+)
 def test_bad_urls(url, message):
     with pytest.raises(BadInput, match=message):
         parse_url(url)

@@ -27,38 +27,60 @@ def native_input(server: MariaDB, dump: bytes) -> bytes:
     """The documented rewrites for `mariadb <` into MariaDB: GTID_PURGED is a MySQL variable, and MySQL 8
     collations are renamed when the server lacks them (this dump holds neither name in its data)."""
     dump = re.sub(rb"SET @@GLOBAL\.GTID_PURGED=[^;]*;", b"", dump)
-    if not query(server, "mysql", "SELECT COUNT(*) FROM information_schema.COLLATIONS "
-                                  "WHERE COLLATION_NAME = 'utf8mb4_0900_ai_ci'")[0][0]:
+    if not query(
+        server,
+        "mysql",
+        "SELECT COUNT(*) FROM information_schema.COLLATIONS WHERE COLLATION_NAME = 'utf8mb4_0900_ai_ci'",
+    )[0][0]:
         dump = dump.replace(b"utf8mb4_0900_ai_ci", b"utf8mb4_unicode_520_ci")
     return dump
 
 
 def native_load(server: MariaDB, dump: bytes) -> subprocess.CompletedProcess:
-    return subprocess.run(["mariadb", *server.client_args()], input=native_input(server, dump), env=native_env(),
-                          capture_output=True)
+    return subprocess.run(
+        ["mariadb", *server.client_args()], input=native_input(server, dump), env=native_env(), capture_output=True
+    )
 
 
 def snapshot(server: MariaDB, database: str) -> dict[str, object]:
     """Everything a load leaves in ``database`` that the two loads must agree on."""
     found: dict[str, object] = {}
-    for (table, kind) in query(server, database, "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES "
-                                                 "WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME"):
+    for table, kind in query(
+        server,
+        database,
+        "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
+    ):
         if kind == "VIEW":
             continue
         if kind == "SEQUENCE":
-            found[f"sequence {table}"] = (query(server, database, f"SHOW CREATE SEQUENCE `{table}`")[0][1],
-                                          query(server, database, f"SELECT * FROM `{table}`"))
+            found[f"sequence {table}"] = (
+                query(server, database, f"SHOW CREATE SEQUENCE `{table}`")[0][1],
+                query(server, database, f"SELECT * FROM `{table}`"),
+            )
             continue
         rows = sorted(map(repr, query(server, database, f"SELECT * FROM `{table}`")))
-        found[f"table {table}"] = (query(server, database, f"SHOW CREATE TABLE `{table}`")[0][1], len(rows),
-                                   hashlib.sha256("\n".join(rows).encode()).hexdigest())
+        found[f"table {table}"] = (
+            query(server, database, f"SHOW CREATE TABLE `{table}`")[0][1],
+            len(rows),
+            hashlib.sha256("\n".join(rows).encode()).hexdigest(),
+        )
     for kind, sql in (
-        ("view", "SELECT TABLE_NAME, VIEW_DEFINITION, CHECK_OPTION, SECURITY_TYPE FROM information_schema.VIEWS "
-                 "WHERE TABLE_SCHEMA = DATABASE()"),
-        ("trigger", "SELECT TRIGGER_NAME, EVENT_MANIPULATION, EVENT_OBJECT_TABLE, ACTION_TIMING, ACTION_STATEMENT, "
-                    "SQL_MODE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"),
-        ("routine", "SELECT ROUTINE_NAME, ROUTINE_TYPE, DTD_IDENTIFIER, ROUTINE_DEFINITION, IS_DETERMINISTIC, "
-                    "SQL_DATA_ACCESS, SQL_MODE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()"),
+        (
+            "view",
+            "SELECT TABLE_NAME, VIEW_DEFINITION, CHECK_OPTION, SECURITY_TYPE FROM information_schema.VIEWS "
+            "WHERE TABLE_SCHEMA = DATABASE()",
+        ),
+        (
+            "trigger",
+            "SELECT TRIGGER_NAME, EVENT_MANIPULATION, EVENT_OBJECT_TABLE, ACTION_TIMING, ACTION_STATEMENT, "
+            "SQL_MODE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()",
+        ),
+        (
+            "routine",
+            "SELECT ROUTINE_NAME, ROUTINE_TYPE, DTD_IDENTIFIER, ROUTINE_DEFINITION, IS_DETERMINISTIC, "
+            "SQL_DATA_ACCESS, SQL_MODE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()",
+        ),
     ):
         for row in query(server, database, sql):
             found[f"{kind} {row[0]}"] = row[1:]
@@ -102,8 +124,7 @@ def test_every_dump_loads_as_the_native_client_loads_it(servers, tmp_path, name)
 
 
 @pytest.mark.parametrize("build", [mariadb_dump, mysqldump_databases])
-def test_a_url_database_is_refused_before_any_write_when_the_dump_places_objects_elsewhere(servers, tmp_path,
-                                                                                           build):
+def test_a_url_database_is_refused_before_any_write_when_the_dump_places_objects_elsewhere(servers, tmp_path, build):
     prefix = f"o{next(_prefixes)}_"
     path = tmp_path / "dump.sql"
     path.write_bytes(build(prefix))
@@ -130,14 +151,16 @@ def test_map_database_renames_the_database_and_the_names_qualified_with_it(serve
     path = tmp_path / "app.sql"
     path.write_bytes(dump)
     servers.target.create_database(f"{prefix}renamed")
-    result = migrate("run", str(path), "--target", servers.target.url(""),
-                     "--map-database", f"{prefix}app={prefix}renamed")
+    result = migrate(
+        "run", str(path), "--target", servers.target.url(""), "--map-database", f"{prefix}app={prefix}renamed"
+    )
     assert result.exit_code == 0, result.output
     assert "database names mapped" in result.output
     renamed = {k: v for k, v in snapshot(servers.target, f"{prefix}renamed").items()}
     original = snapshot(servers.source, f"{prefix}app")
-    assert {k: v[1:] for k, v in renamed.items() if k.startswith("table")} == \
-           {k: v[1:] for k, v in original.items() if k.startswith("table")}
+    assert {k: v[1:] for k, v in renamed.items() if k.startswith("table")} == {
+        k: v[1:] for k, v in original.items() if k.startswith("table")
+    }
     # The column default follows the map: the next id comes from the renamed database's sequence.
     with servers.target.root_connection(f"{prefix}renamed") as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO items (name, price) VALUES ('new', 1)")
@@ -152,8 +175,10 @@ def test_map_database_needs_a_url_without_a_database(target, dbname):
 
 
 def test_client_stderr_captured_into_the_dump_is_refused_naming_the_line(servers, target, tmp_path):
-    dump = (b"mysqldump: [Warning] Using a password on the command line interface can be insecure.\n"
-            + mysqldump_databases(f"o{next(_prefixes)}_"))
+    dump = (
+        b"mysqldump: [Warning] Using a password on the command line interface can be insecure.\n"
+        + mysqldump_databases(f"o{next(_prefixes)}_")
+    )
     path = tmp_path / "captured.sql"
     path.write_bytes(dump)
     assert native_load(servers.source, dump).returncode != 0  # the native client refuses it too

@@ -49,8 +49,11 @@ def edge_db(source, dbname):
     return dbname
 
 
-@pytest.mark.parametrize("flags", [(), ("--hex-blob",), ("--skip-extended-insert",), ("--databases",)],
-                         ids=["raw-blobs", "hex-blobs", "row-per-insert", "with-create-database"])
+@pytest.mark.parametrize(
+    "flags",
+    [(), ("--hex-blob",), ("--skip-extended-insert",), ("--databases",)],
+    ids=["raw-blobs", "hex-blobs", "row-per-insert", "with-create-database"],
+)
 def test_edge_case_data_arrives_identical(source, target, edge_db, tmp_path, flags):
     path = dump(source, edge_db, tmp_path / "dump.sql", *flags)
     copy = f"{edge_db}_copy"  # another name, so a USE of the source's name would be caught
@@ -73,8 +76,9 @@ def test_edge_case_data_arrives_identical(source, target, edge_db, tmp_path, fla
     assert query(target, copy, "SELECT body FROM texts WHERE id = 5") == [("DEFINER=`root`@`localhost` must survive",)]
     # Objects exist and work on the target, created without a DEFINER clause.
     assert query(target, copy, "SELECT shout('hi'), (SELECT COUNT(*) FROM texts_view)") == [("HI!", 1)]
-    assert query(target, copy, "SELECT COUNT(*) FROM information_schema.TRIGGERS "
-                                  "WHERE TRIGGER_SCHEMA = DATABASE()") == [(1,)]
+    assert query(
+        target, copy, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"
+    ) == [(1,)]
     # The trigger is created after the data: loading did not fire it a second time.
     assert query(target, copy, "SELECT COUNT(*) FROM audit") == query(source, edge_db, "SELECT COUNT(*) FROM audit")
 
@@ -95,8 +99,12 @@ def test_sakila_loads_and_verifies(source, target, sakila, tmp_path):
     assert document["match"] is True
     assert document["tables"]["rental"] == query(source, "sakila", "SELECT COUNT(*) FROM rental")[0][0] == 16044
     assert document["rewrites"] == {"definer": 19, "lock_tables": 32}  # 16 tables with rows, LOCK + UNLOCK
-    assert sorted(document["views"]) == sorted(r[0] for r in query(
-        source, "sakila", "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = 'sakila'"))
+    assert sorted(document["views"]) == sorted(
+        r[0]
+        for r in query(
+            source, "sakila", "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = 'sakila'"
+        )
+    )
 
     # verify compares against the live source database of another name: same content.
     result = migrate("verify", "--source", source.url("sakila"), "--target", target.url("sakila_copy"))
@@ -131,8 +139,13 @@ def test_inspect_reports_tables_rows_rewrites_and_largest_statement(sakila, sour
 
 def _cli(*args: str, stdin: bytes | None = None, password: str = PASSWORD) -> subprocess.CompletedProcess:
     env = {**os.environ, "MIGRATE_TARGET_PASSWORD": password}
-    return subprocess.run([sys.executable, "-c", "from migrate.cli import main; main()", *args],
-                          input=stdin, capture_output=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", "from migrate.cli import main; main()", *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_gzip_on_stdin_through_the_real_command(source, target, edge_db, tmp_path):
@@ -163,11 +176,14 @@ def _assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *fragme
     return error_lines[0]
 
 
-@pytest.mark.parametrize(("content", "fragments"), [
-    (b"CREATE TABLE t (a int);\nINSERT INTO t VALUES (1),('unterminated", ("byte 50", "line 2", "unterminated")),
-    (b"CREATE TABLE t (a int);\nINSERT INTO t VALUES (1)", ("byte 24", "line 2", "never ends")),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR;", ("byte 0", "line 1", "not SQL")),
-])
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        (b"CREATE TABLE t (a int);\nINSERT INTO t VALUES (1),('unterminated", ("byte 50", "line 2", "unterminated")),
+        (b"CREATE TABLE t (a int);\nINSERT INTO t VALUES (1)", ("byte 24", "line 2", "never ends")),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR;", ("byte 0", "line 1", "not SQL")),
+    ],
+)
 def test_bad_dump_exits_2_naming_offset_and_line_and_writes_nothing(target, dbname, tmp_path, content, fragments):
     path = tmp_path / "bad.sql"
     path.write_bytes(content)
@@ -179,7 +195,7 @@ def test_bad_dump_exits_2_naming_offset_and_line_and_writes_nothing(target, dbna
 def test_corrupt_gzip_exits_2(target, dbname, tmp_path):
     data = gzip.compress(b"CREATE TABLE t (a int);\n" + b"INSERT INTO t VALUES (1);\n" * 5000)
     path = tmp_path / "bad.sql.gz"
-    path.write_bytes(data[: len(data) // 2] + bytes(64) + data[len(data) // 2 + 64:])
+    path.write_bytes(data[: len(data) // 2] + bytes(64) + data[len(data) // 2 + 64 :])
     _assert_one_line_error(_cli("run", str(path), "--target", target.url(dbname)), 2, "gzip", "byte")
     truncated = tmp_path / "truncated.sql.gz"
     truncated.write_bytes(data[:-20])
@@ -278,9 +294,16 @@ def test_mysql8_dump_into_a_target_without_its_collations(target, dbname, tmp_pa
     result = migrate("run", str(path), "--target", target.url(dbname), "--report", str(report))
     assert result.exit_code == 0, result.output
     assert json.loads(report.read_text())["rewrites"] == {"collation": 2, "gtid_purged": 1, "sql_log_bin": 2}
-    assert query(target, dbname, "SELECT TABLE_COLLATION FROM information_schema.TABLES "
-                                 "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'people'") == [("utf8mb4_unicode_520_ci",)]
-    assert query(target, dbname, "SELECT name FROM people ORDER BY id") == [("utf8mb4_0900_ai_ci",), ("DEFINER=`a`@`b`",)]
+    assert query(
+        target,
+        dbname,
+        "SELECT TABLE_COLLATION FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'people'",
+    ) == [("utf8mb4_unicode_520_ci",)]
+    assert query(target, dbname, "SELECT name FROM people ORDER BY id") == [
+        ("utf8mb4_0900_ai_ci",),
+        ("DEFINER=`a`@`b`",),
+    ]
     # Switched off, the target rejects the statement: proof the rewrite is what made it load.
     target.create_database(dbname)
     kept = migrate("run", str(path), "--target", target.url(dbname), "--keep-collations")

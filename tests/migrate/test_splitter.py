@@ -13,15 +13,29 @@ def statements(data: bytes, chunk: int = 1 << 20) -> list[bytes]:
 
 
 def test_semicolons_inside_strings_identifiers_and_comments_do_not_split():
-    data = (b"INSERT INTO `a;b` VALUES ('x;y',\"p;q\"); -- trailing; comment\n"
-            b"/* block; comment */ SELECT 1 # hash; comment\n;\n")
+    data = (
+        b"INSERT INTO `a;b` VALUES ('x;y',\"p;q\"); -- trailing; comment\n"
+        b"/* block; comment */ SELECT 1 # hash; comment\n;\n"
+    )
     assert statements(data) == [b"INSERT INTO `a;b` VALUES ('x;y',\"p;q\")", b"SELECT 1 # hash; comment"]
 
 
-@pytest.mark.parametrize("literal", [
-    rb"'it\'s'", b"'it''s'", rb"'back\\'", rb"'\\\\'", b"'a\\\";b'", b"'x\x00y;'", "'emoji 😀; é'".encode(),
-    b"'\xff\xfe raw blob; bytes'", b"'DEFINER=`root`@`%`;'", b"'-- not a comment;'", b"'/* nor; this */'",
-])
+@pytest.mark.parametrize(
+    "literal",
+    [
+        rb"'it\'s'",
+        b"'it''s'",
+        rb"'back\\'",
+        rb"'\\\\'",
+        b"'a\\\";b'",
+        b"'x\x00y;'",
+        "'emoji 😀; é'".encode(),
+        b"'\xff\xfe raw blob; bytes'",
+        b"'DEFINER=`root`@`%`;'",
+        b"'-- not a comment;'",
+        b"'/* nor; this */'",
+    ],
+)
 def test_string_literal_survives_byte_identical(literal):
     data = b"INSERT INTO t VALUES (" + literal + b");\nSELECT 2;\n"
     assert statements(data) == [b"INSERT INTO t VALUES (" + literal + b")", b"SELECT 2"]
@@ -29,8 +43,10 @@ def test_string_literal_survives_byte_identical(literal):
 
 def test_executable_comments_are_code_and_keep_their_statement():
     data = b"/*!40101 SET NAMES utf8mb4 */;\n/*!50003 CREATE*/ /*!50017 DEFINER=`r`@`h`*/ /*!50003 TRIGGER x */;\n"
-    assert statements(data) == [b"/*!40101 SET NAMES utf8mb4 */",
-                                b"/*!50003 CREATE*/ /*!50017 DEFINER=`r`@`h`*/ /*!50003 TRIGGER x */"]
+    assert statements(data) == [
+        b"/*!40101 SET NAMES utf8mb4 */",
+        b"/*!50003 CREATE*/ /*!50017 DEFINER=`r`@`h`*/ /*!50003 TRIGGER x */",
+    ]
 
 
 def test_mariadb_sandbox_line_without_semicolon_is_dropped():
@@ -40,7 +56,8 @@ def test_mariadb_sandbox_line_without_semicolon_is_dropped():
 
 def test_mariadb_version_comment_is_code():
     assert statements(b"/*M!100616 SET @OLD_NOTE_VERBOSITY=@@NOTE_VERBOSITY */;\n") == [
-        b"/*M!100616 SET @OLD_NOTE_VERBOSITY=@@NOTE_VERBOSITY */"]
+        b"/*M!100616 SET @OLD_NOTE_VERBOSITY=@@NOTE_VERBOSITY */"
+    ]
 
 
 @pytest.mark.parametrize("delimiter", [b";;", b"//", b"$$"])
@@ -55,7 +72,7 @@ def test_offsets_and_lines_point_at_each_statement():
     found = list(split(io.BytesIO(data).read))
     assert [(s.offset, s.line) for s in found] == [(11, 3), (23, 4), (58, 8)]
     for s in found:
-        assert data[s.offset:s.offset + len(s.sql)] == s.sql
+        assert data[s.offset : s.offset + len(s.sql)] == s.sql
 
 
 def test_both_dump_styles_split_alike():
@@ -66,8 +83,24 @@ def test_both_dump_styles_split_alike():
 
 
 def _random_literal(rnd: random.Random) -> bytes:
-    alphabet = [b"a", b";", b"'", b'"', b"`", b"\\", b"\x00", b"\n", b"-- ", b"/*", b"*/", b"#", "😀".encode(),
-                b"\xff", b"DEFINER=", b"DELIMITER ;;"]
+    alphabet = [
+        b"a",
+        b";",
+        b"'",
+        b'"',
+        b"`",
+        b"\\",
+        b"\x00",
+        b"\n",
+        b"-- ",
+        b"/*",
+        b"*/",
+        b"#",
+        "😀".encode(),
+        b"\xff",
+        b"DEFINER=",
+        b"DELIMITER ;;",
+    ]
     out = []
     for _ in range(rnd.randint(0, 12)):
         piece = rnd.choice(alphabet)
@@ -77,8 +110,12 @@ def _random_literal(rnd: random.Random) -> bytes:
 
 def _random_statement(rnd: random.Random) -> bytes:
     parts = [b"INSERT INTO `t``x` VALUES "]
-    parts.append(b",".join(b"(" + _random_literal(rnd) + b"," + str(rnd.randint(-9, 9)).encode() + b")"
-                           for _ in range(rnd.randint(1, 5))))
+    parts.append(
+        b",".join(
+            b"(" + _random_literal(rnd) + b"," + str(rnd.randint(-9, 9)).encode() + b")"
+            for _ in range(rnd.randint(1, 5))
+        )
+    )
     if rnd.random() < 0.3:
         parts.append(b" /* c;o'm\"m`ent */")
     return b"".join(parts)
@@ -94,13 +131,16 @@ def test_random_dumps_split_into_exactly_the_generated_statements(seed):
         assert statements(data, chunk) == expected
 
 
-@pytest.mark.parametrize(("data", "message", "offset", "line"), [
-    (b"SELECT 1;\nINSERT INTO t VALUES ('abc", "unterminated '…' string", 32, 2),
-    (b"SELECT 1;\nINSERT INTO t VALUES (1)", "never ends with ';'", 10, 2),
-    (b"SELECT 1;\n/* open comment", "unterminated comment", 10, 2),
-    (b"\x89PNG\r\n\x1a\n\x00\x00;", "not SQL", 0, 1),
-    (b'{"json": true};', "not SQL", 0, 1),
-])
+@pytest.mark.parametrize(
+    ("data", "message", "offset", "line"),
+    [
+        (b"SELECT 1;\nINSERT INTO t VALUES ('abc", "unterminated '…' string", 32, 2),
+        (b"SELECT 1;\nINSERT INTO t VALUES (1)", "never ends with ';'", 10, 2),
+        (b"SELECT 1;\n/* open comment", "unterminated comment", 10, 2),
+        (b"\x89PNG\r\n\x1a\n\x00\x00;", "not SQL", 0, 1),
+        (b'{"json": true};', "not SQL", 0, 1),
+    ],
+)
 def test_bad_input_names_offset_and_line(data, message, offset, line):
     with pytest.raises(BadInput) as caught:
         statements(data, chunk=4)
@@ -155,14 +195,37 @@ def _both_ways(data: bytes, chunk: int) -> tuple[object, object]:
 def test_fast_insert_path_splits_exactly_like_the_tokenizer_even_on_mangled_dumps(seed):
     # GIVEN well-formed INSERTs with bytes that could start other tokens spliced in at random
     rnd, endings = random.Random(seed), random.Random(-seed)  # LF or CRLF, without changing the statements
-    data = bytearray(b"".join(_random_statement(rnd) + endings.choice([b";\n", b";\r\n"])
-                              for _ in range(rnd.randint(2, 12))))
+    data = bytearray(
+        b"".join(_random_statement(rnd) + endings.choice([b";\n", b";\r\n"]) for _ in range(rnd.randint(2, 12)))
+    )
     # (the comparison means something only if the fast path takes some of them)
     assert any(s.values is not None for s in split(io.BytesIO(bytes(data)).read))
     for _ in range(rnd.randint(0, 4)):
         at = rnd.randrange(len(data))
-        data[at:at] = rnd.choice([b";", b";\n", b";\r\n", b"\r", b"'", b'"', b"`", b"\\", b"#", b"/*", b"*/", b"-- ",
-                                  b"\x01", b"(", b")", b"),(", b" ", b"\n", b"NULL", b"0x1F"])
+        data[at:at] = rnd.choice(
+            [
+                b";",
+                b";\n",
+                b";\r\n",
+                b"\r",
+                b"'",
+                b'"',
+                b"`",
+                b"\\",
+                b"#",
+                b"/*",
+                b"*/",
+                b"-- ",
+                b"\x01",
+                b"(",
+                b")",
+                b"),(",
+                b" ",
+                b"\n",
+                b"NULL",
+                b"0x1F",
+            ]
+        )
     # WHEN split with and without the fast path, in small and large chunks
     for chunk in (7, 1 << 20):
         fast, slow = _both_ways(bytes(data), chunk)

@@ -80,7 +80,10 @@ def test_alarm_shapes_follow_their_meaning():
     # Host counts, memory and RDS storage always report: silence means the thing is gone.
     for key in ("healthy-hosts-below-min", "fleet-memory", "db-free-storage"):
         assert table[key].missing_data == "breaching"
-    assert table["target-5xx"].dimensions == {"LoadBalancer": RESOURCES.alb_arn_suffix, "TargetGroup": RESOURCES.target_group_arn_suffix}
+    assert table["target-5xx"].dimensions == {
+        "LoadBalancer": RESOURCES.alb_arn_suffix,
+        "TargetGroup": RESOURCES.target_group_arn_suffix,
+    }
     assert table["fleet-memory"].dimensions == {"AutoScalingGroupName": "duewin-dev-app"}
 
 
@@ -88,7 +91,10 @@ def test_thresholds_differ_per_environment_as_configured():
     dev, prod = _table("dev"), _table("prod")
     assert (dev["target-latency-p99"].threshold, prod["target-latency-p99"].threshold) == (3.0, 1.5)
     assert (dev["fleet-cpu"].threshold, prod["fleet-cpu"].threshold) == (90, 85)
-    assert (dev["db-connections"].threshold, prod["db-connections"].threshold) == (116, 499)  # derived: 80 % of max_connections
+    assert (dev["db-connections"].threshold, prod["db-connections"].threshold) == (
+        116,
+        499,
+    )  # derived: 80 % of max_connections
     assert (dev["db-free-storage"].threshold, prod["db-free-storage"].threshold) == (2 * GIB, 5 * GIB)
     assert (dev["redis-evictions"].threshold, prod["redis-evictions"].threshold) == (100, 0)
     # The scaling target is 70 %: the CPU alarm must sit above it or it fires on every scale-out.
@@ -113,13 +119,52 @@ def test_redis_alarms_exist_per_member_cluster():
 def test_a_wrong_dimension_or_metric_is_refused():
     # A misspelt dimension would make a silently green alarm: the table refuses to build it.
     with pytest.raises(UnknownMetric, match=r"dimensions \{LoadBalancer\} are not published"):
-        Alarm("x", "d", "AWS/ApplicationELB", "HealthyHostCount", {"LoadBalancer": "a"}, "Minimum", 60, 1, 1, 1, "LessThanThreshold", "breaching")
+        Alarm(
+            "x",
+            "d",
+            "AWS/ApplicationELB",
+            "HealthyHostCount",
+            {"LoadBalancer": "a"},
+            "Minimum",
+            60,
+            1,
+            1,
+            1,
+            "LessThanThreshold",
+            "breaching",
+        )
     with pytest.raises(UnknownMetric, match="not in the metric table"):
         check_metric("AWS/RDS", "CPUUtilisation", {"DBInstanceIdentifier"})
     with pytest.raises(ValueError, match="neither a statistic nor a percentile"):
-        Alarm("x", "d", "AWS/RDS", "CPUUtilization", {"DBInstanceIdentifier": "a"}, "p101", 60, 1, 1, 1, "GreaterThanThreshold", "missing")
+        Alarm(
+            "x",
+            "d",
+            "AWS/RDS",
+            "CPUUtilization",
+            {"DBInstanceIdentifier": "a"},
+            "p101",
+            60,
+            1,
+            1,
+            1,
+            "GreaterThanThreshold",
+            "missing",
+        )
     with pytest.raises(ValueError, match="multiple of 60"):
-        Alarm("x", "d", "AWS/RDS", "CPUUtilization", {"DBInstanceIdentifier": "a"}, "Average", 90, 1, 1, 1, "GreaterThanThreshold", "missing")
+        Alarm(
+            "x",
+            "d",
+            "AWS/RDS",
+            "CPUUtilization",
+            {"DBInstanceIdentifier": "a"},
+            "Average",
+            90,
+            1,
+            1,
+            1,
+            "GreaterThanThreshold",
+            "missing",
+        )
     with pytest.raises(ValueError, match="at least one member cluster"):
         MonitoredResources("a", "b", "c", "d", ())
 
@@ -146,7 +191,12 @@ def test_public_health_alarm_fires_when_checkers_fail_or_go_silent():
     alarm = health_check_alarm("abcdef-1234")
     check_metric(alarm.namespace, alarm.metric, alarm.dimensions)
     # HealthCheckStatus is 1 while healthy: Minimum < 1 means at least one failing minute.
-    assert (alarm.statistic, alarm.comparison, alarm.threshold, alarm.missing_data) == ("Minimum", "LessThanThreshold", 1, "breaching")
+    assert (alarm.statistic, alarm.comparison, alarm.threshold, alarm.missing_data) == (
+        "Minimum",
+        "LessThanThreshold",
+        1,
+        "breaching",
+    )
 
 
 WEB_ACL = WebAclWatch(
@@ -166,7 +216,9 @@ def test_waf_alarms_watch_blocked_requests_and_each_rate_rule_in_its_mode():
     table = _table("prod", WITH_WAF)
     blocked = table["waf-blocked"]
     assert (blocked.metric, blocked.dimensions, blocked.statistic) == (
-        "BlockedRequests", {"Region": "us-east-1", "Rule": ALL_RULES, "WebACL": "duewin-prod-alb"}, "Sum",
+        "BlockedRequests",
+        {"Region": "us-east-1", "Rule": ALL_RULES, "WebACL": "duewin-prod-alb"},
+        "Sum",
     )
     assert table["waf-rate-limit-per-ip"].metric == "BlockedRequests"
     assert table["waf-rate-limit-per-ip-socketio"].metric == "CountedRequests", "a counting rule never blocks"

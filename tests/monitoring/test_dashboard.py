@@ -23,13 +23,27 @@ def test_body_is_json_with_a_section_per_tier():
     headers = [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"]
     assert headers == ["## Load balancer", "## Fleet", "## RDS MySQL", "## Redis"]
     titles = {w["properties"]["title"] for w in body["widgets"] if w["type"] == "metric"}
-    assert {"Requests", "4xx / 5xx", "Response time", "Healthy / unhealthy hosts", "In-service instances", "CPU", "Memory (CloudWatch agent)"} <= titles
+    assert {
+        "Requests",
+        "4xx / 5xx",
+        "Response time",
+        "Healthy / unhealthy hosts",
+        "In-service instances",
+        "CPU",
+        "Memory (CloudWatch agent)",
+    } <= titles
     assert all(w["properties"]["region"] == "us-east-1" for w in body["widgets"] if w["type"] == "metric")
 
 
 def test_every_series_is_a_published_metric_of_the_given_resources():
     body = dashboard_body(TWO_MEMBERS, "us-east-1")
-    ours = {TWO_MEMBERS.alb_arn_suffix, TWO_MEMBERS.target_group_arn_suffix, TWO_MEMBERS.asg_name, TWO_MEMBERS.db_instance_id, *TWO_MEMBERS.redis_cluster_ids}
+    ours = {
+        TWO_MEMBERS.alb_arn_suffix,
+        TWO_MEMBERS.target_group_arn_suffix,
+        TWO_MEMBERS.asg_name,
+        TWO_MEMBERS.db_instance_id,
+        *TWO_MEMBERS.redis_cluster_ids,
+    }
     rows = list(_metric_rows(body))
     assert len(rows) > 20
     for _, namespace, metric, dimensions, options in rows:
@@ -37,7 +51,9 @@ def test_every_series_is_a_published_metric_of_the_given_resources():
         assert is_statistic(options["stat"])
         assert set(dimensions.values()) <= ours, (metric, dimensions)
     # Both Redis members are graphed; latency shows the three percentiles the issue names.
-    assert {d["CacheClusterId"] for _, ns, _, d, _ in rows if ns == "AWS/ElastiCache"} == set(TWO_MEMBERS.redis_cluster_ids)
+    assert {d["CacheClusterId"] for _, ns, _, d, _ in rows if ns == "AWS/ElastiCache"} == set(
+        TWO_MEMBERS.redis_cluster_ids
+    )
     latency = [o["stat"] for _, _, m, _, o in rows if m == "TargetResponseTime"]
     assert latency == ["p50", "p95", "p99"]
 
@@ -59,7 +75,11 @@ def test_widgets_tile_the_grid_without_overlapping():
     cells: set[tuple[int, int]] = set()
     for widget in body["widgets"]:
         assert widget["x"] >= 0 and widget["x"] + widget["width"] <= GRID_WIDTH
-        area = {(x, y) for x in range(widget["x"], widget["x"] + widget["width"]) for y in range(widget["y"], widget["y"] + widget["height"])}
+        area = {
+            (x, y)
+            for x in range(widget["x"], widget["x"] + widget["width"])
+            for y in range(widget["y"], widget["y"] + widget["height"])
+        }
         assert not area & cells, f"{widget['properties'].get('title')} overlaps another widget"
         cells |= area
     assert body["widgets"][0]["type"] == "alarm" and body["widgets"][0]["properties"]["alarms"]

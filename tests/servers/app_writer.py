@@ -60,8 +60,14 @@ class Writer:
             self.error = e
 
     def _write(self) -> None:
-        conn = pymysql.connect(host="127.0.0.1", port=self.server.port, user=USER, password=PASSWORD,
-                               database=self.database, autocommit=False)
+        conn = pymysql.connect(
+            host="127.0.0.1",
+            port=self.server.port,
+            user=USER,
+            password=PASSWORD,
+            database=self.database,
+            autocommit=False,
+        )
         rnd = random.Random(18)
         n, due = 0, time.monotonic()
         while not self._stop.is_set():
@@ -69,11 +75,15 @@ class Writer:
             amount = f"{(n * 37) % 10000 / 100:.2f}"
             try:
                 with conn.cursor() as cur:
-                    cur.execute("INSERT INTO ledger (account, amount, note) VALUES (%s, %s, %s)",
-                                (n % ACCOUNTS, amount, f"bet {n} ✓"))
+                    cur.execute(
+                        "INSERT INTO ledger (account, amount, note) VALUES (%s, %s, %s)",
+                        (n % ACCOUNTS, amount, f"bet {n} ✓"),
+                    )
                     booked = cur.lastrowid
-                    cur.execute("UPDATE accounts SET balance = balance - %s, bets = bets + 1 WHERE id = %s",
-                                (amount, n % ACCOUNTS))
+                    cur.execute(
+                        "UPDATE accounts SET balance = balance - %s, bets = bets + 1 WHERE id = %s",
+                        (amount, n % ACCOUNTS),
+                    )
                     if self.orders:
                         cur.execute("UPDATE orders SET total = %s WHERE id = %s", (amount, rnd.randint(1, self.orders)))
                 conn.commit()

@@ -32,9 +32,17 @@ def missing_binaries() -> list[str]:
 def install_template(root: Path) -> Path:
     template = root / "template"
     subprocess.run(
-        [find_binary("mariadb-install-db"), "--no-defaults", f"--datadir={template}",
-         "--auth-root-authentication-method=socket", "--skip-test-db", "--user=root"],
-        check=True, capture_output=True, timeout=120,
+        [
+            find_binary("mariadb-install-db"),
+            "--no-defaults",
+            f"--datadir={template}",
+            "--auth-root-authentication-method=socket",
+            "--skip-test-db",
+            "--user=root",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     return template
 
@@ -85,12 +93,24 @@ class MariaDB:
 
     def _launch(self, timeout: float) -> None:
         self.process = subprocess.Popen(
-            [find_binary("mariadbd"), "--no-defaults", "--user=root", f"--datadir={self.datadir}",
-             f"--socket={self.socket_path}", f"--port={self.port}", "--bind-address=127.0.0.1",
-             f"--log-error={self.log_path}", f"--pid-file={self.root / self.name / 'mysqld.pid'}",
-             "--innodb-buffer-pool-size=128M", "--innodb-log-file-size=64M",
-             "--innodb-flush-log-at-trx-commit=2", "--skip-name-resolve", *self.extra_args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                find_binary("mariadbd"),
+                "--no-defaults",
+                "--user=root",
+                f"--datadir={self.datadir}",
+                f"--socket={self.socket_path}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                f"--log-error={self.log_path}",
+                f"--pid-file={self.root / self.name / 'mysqld.pid'}",
+                "--innodb-buffer-pool-size=128M",
+                "--innodb-log-file-size=64M",
+                "--innodb-flush-log-at-trx-commit=2",
+                "--skip-name-resolve",
+                *self.extra_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_ready(self, lambda: self.root_connection().close(), pymysql.err.OperationalError, self.log_path, timeout)
 
@@ -99,14 +119,17 @@ class MariaDB:
         self.process = None
 
     def root_connection(self, database: str | None = None) -> pymysql.Connection:
-        return pymysql.connect(unix_socket=self.socket_path, user="root", database=database,
-                               charset="utf8mb4", autocommit=True)
+        return pymysql.connect(
+            unix_socket=self.socket_path, user="root", database=database, charset="utf8mb4", autocommit=True
+        )
 
     def table_definitions(self, database: str, skip: tuple[str, ...] = ()) -> dict[str, str]:
         """SHOW CREATE TABLE of every base table: its columns, keys and their order."""
         with self.root_connection(database) as conn, conn.cursor() as cur:
-            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                        "AND TABLE_TYPE = 'BASE TABLE'")
+            cur.execute(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                "AND TABLE_TYPE = 'BASE TABLE'"
+            )
             tables = [t for (t,) in cur.fetchall() if t not in skip]
             definitions = {}
             for table in tables:
@@ -124,8 +147,13 @@ class MariaDB:
 
     def client_args(self, database: str | None = None) -> list[str]:
         """Arguments for the native clients (mysql, mariadb-dump) as root over the socket."""
-        return ["--no-defaults", f"--socket={self.socket_path}", "--user=root", "--default-character-set=utf8mb4",
-                *([database] if database else [])]
+        return [
+            "--no-defaults",
+            f"--socket={self.socket_path}",
+            "--user=root",
+            "--default-character-set=utf8mb4",
+            *([database] if database else []),
+        ]
 
 
 # A source a replica can follow row for row (migrate replicate start checks for exactly this).
@@ -138,8 +166,9 @@ class ServerPair:
     def __init__(self, source_args: tuple[str, ...] = ()) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="migrate-mariadb-"))
         self.source = MariaDB("source", self.root, source_args)
-        self.target = MariaDB("target", self.root, ("--log-bin=binlog", "--server-id=2",
-                                                     "--log-bin-trust-function-creators=1"))
+        self.target = MariaDB(
+            "target", self.root, ("--log-bin=binlog", "--server-id=2", "--log-bin-trust-function-creators=1")
+        )
 
     def start(self) -> None:
         template = install_template(self.root)

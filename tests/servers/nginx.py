@@ -66,9 +66,12 @@ class RoundRobinProxy:
         # -e: nginx opens its compiled-in /var/log path before reading the config otherwise.
         self.process = subprocess.Popen(
             [find_binary("nginx"), "-p", str(self.root), "-c", str(config), "-e", str(log)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        wait_ready(self, lambda: socket.create_connection(("127.0.0.1", self.port), timeout=1).close(), OSError, log, timeout)
+        wait_ready(
+            self, lambda: socket.create_connection(("127.0.0.1", self.port), timeout=1).close(), OSError, log, timeout
+        )
 
     def stop(self) -> None:
         stop_process(self.process, timeout=10)

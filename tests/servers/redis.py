@@ -39,13 +39,44 @@ class RedisServer:
     def _tls_args(self) -> list[str]:
         key = self.root / "key.pem"
         subprocess.run(
-            [find_binary("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-days", "1", "-keyout", str(key), "-out", str(self.ca_file), "-subj", "/CN=127.0.0.1",
-             "-addext", "subjectAltName=IP:127.0.0.1"],
-            check=True, capture_output=True, timeout=30,
+            [
+                find_binary("openssl"),
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "1",
+                "-keyout",
+                str(key),
+                "-out",
+                str(self.ca_file),
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
         )
-        return ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.ca_file),
-                "--tls-key-file", str(key), "--tls-ca-cert-file", str(self.ca_file), "--tls-auth-clients", "no"]
+        return [
+            "--port",
+            "0",
+            "--tls-port",
+            str(self.port),
+            "--tls-cert-file",
+            str(self.ca_file),
+            "--tls-key-file",
+            str(key),
+            "--tls-ca-cert-file",
+            str(self.ca_file),
+            "--tls-auth-clients",
+            "no",
+        ]
 
     def start(self, timeout: float = 10) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -63,9 +94,23 @@ class RedisServer:
         auth = ["--requirepass", self.password] if self.password else []
         log = self.root / "redis.log"
         self.process = subprocess.Popen(
-            [find_binary("redis-server"), *listen, *auth, "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.root), "--logfile", str(log)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                find_binary("redis-server"),
+                *listen,
+                *auth,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+                "--logfile",
+                str(log),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_ready(self, lambda: self.client().ping(), redis.ConnectionError, log, timeout)
 
