@@ -31,6 +31,7 @@ SPAN = 1 << 20  # output between access points
 # (read_ahead.py, splitter.py), well inside this many spans.
 KEPT = 64
 RAW_CHUNK = 256 << 10
+OUT_CHUNK = 1 << 20  # inflated into a buffer of this size at a time: a large read does not keep a large one
 
 _Z_OK, _Z_STREAM_END, _Z_NEED_DICT, _Z_BUF_ERROR = 0, 1, 2, -5
 _Z_BLOCK = 5
@@ -122,7 +123,7 @@ class Inflater:
             self._entry = None
         parts = []
         while n > 0 and not self._eof:
-            data = self._inflate(n)
+            data = self._inflate(min(n, OUT_CHUNK))
             if data:
                 parts.append(data)
                 n -= len(data)
