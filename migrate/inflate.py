@@ -104,9 +104,10 @@ class Inflater:
         self._lock = threading.Lock()
         self._eof = False
         self._open = False
-        self._entry = point  # entered at the first read(): until then the caller may still decline the stream
-        if point is None:
-            self._start_member()
+        # Nothing is read before the first read(): the caller may still decline the stream, and every
+        # error is one of read()'s.
+        self._started = False
+        self._entry = point
 
     @property
     def position(self) -> int:
@@ -118,9 +119,12 @@ class Inflater:
             return next((p for p in reversed(self._points) if p.out <= out), None)
 
     def read(self, n: int) -> bytes:
-        if self._entry is not None:
-            self._enter(self._entry)
-            self._entry = None
+        if not self._started:
+            self._started = True
+            if self._entry is None:
+                self._start_member()
+            else:
+                self._enter(self._entry)
         parts = []
         while n > 0 and not self._eof:
             data = self._inflate(min(n, OUT_CHUNK))
@@ -130,7 +134,7 @@ class Inflater:
         return b"".join(parts)
 
     def close(self) -> None:
-        if self._open:
+        if self._open and LIBZ is not None:  # (at interpreter exit the module's names may be gone)
             LIBZ.inflateEnd(ctypes.byref(self._stream))
             self._open = False
 

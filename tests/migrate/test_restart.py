@@ -17,6 +17,7 @@ import pytest
 from migrate import inflate, source
 from migrate.checkpoint import SEGMENT_BYTES, Digest
 from migrate.deferred_keys import Deferral
+from migrate.errors import BadInput
 from migrate.inflate import AccessPoint, Inflater
 from migrate.plan import DumpSummary, steps
 from migrate.restart import KeyState, RestartPoint, decode, encode
@@ -163,6 +164,13 @@ def test_a_dump_file_opens_again_at_a_statement(tmp_path, text, compress):
         assert again.head == text[:source.HEAD_BYTES]
     os.utime(path, ns=(1, 1))
     assert DumpSource(str(path)).identity != identity
+
+
+def test_a_gzip_cut_inside_its_header_is_bad_input_naming_the_file(tmp_path):
+    path = tmp_path / "cut.sql.gz"
+    path.write_bytes(gzip.compress(b"SELECT 1;\n")[:6])
+    with DumpSource(str(path)) as dump, pytest.raises(BadInput, match=f"{path}, byte 6: corrupt or truncated gzip"):
+        dump.read(100)
 
 
 def test_without_libz_gzip_reads_as_before_but_cannot_open_again_part_way(tmp_path, text, monkeypatch):
