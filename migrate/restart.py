@@ -41,8 +41,9 @@ VERSION = 1
 _MAGIC = b"migrate-restart\x01"  # then the JSON's compressed length, the JSON, the window
 # A restart point costs its size (twice, as hex) on the commit that stores it: the next is taken once
 # the load has passed this many times that size of dump, so they add under 1 % to what the load
-# sends, and a resume reads again at most that much (~1 MB for a plain dump, ~3 MB for gzip, whose
-# access point holds a 32 KiB window).
+# sends, and a resume reads again at most about that much: ~1 MB of a plain dump (a restart point of
+# the benchmark's is 0.9 KB), 3-8 MB of a gzip one (its access point's 32 KiB window compresses to
+# 10-31 KB: text, or binary rows).
 RATIO = 256
 
 
