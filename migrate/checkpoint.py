@@ -6,7 +6,10 @@ right after the DDL's implicit commit. A crash between a DDL and its record leav
 statement in doubt: the first one after the checkpoint, which resume makes idempotent.
 
 The row also holds a digest of every statement up to that point: resuming with a dump whose
-loaded part differs is refused instead of silently skipping the wrong statements.
+loaded part differs is refused instead of silently skipping the wrong statements. Now and then a
+position carries a restart point (restart.py): where a resume may start reading the dump again
+instead of re-reading it from byte 0, written in the same transaction as the position, so it never
+lies beyond what is committed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ _CREATE = """CREATE TABLE IF NOT EXISTS {table} (
   `complete` TINYINT NOT NULL DEFAULT 0,
   `origin` TEXT NULL COMMENT 'JSON: the binlog coordinates the dump was taken at, and its databases',
   `replication` TEXT NULL COMMENT 'JSON: migrate replicate start and migrate cutover progress',
+  `anchor` MEDIUMBLOB NULL COMMENT 'where a resumed load may start reading the dump again (restart.py)',
   `updated_at` TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP
 ) ENGINE=InnoDB COMMENT='migrate run progress; drop with migrate run --cleanup'"""
 
@@ -39,33 +43,58 @@ class Position:
     line: int
     digest: str
     complete: bool = False
+    anchor: bytes | None = None  # a restart point (restart.py) at or before ``statement``
+
+
+# The digest chains a new hash to the last one's value after every segment of this many statement
+# bytes: a hash's state cannot be saved, a chain value can, so a resume that starts reading at a
+# restart point carries the digest on from there, and one that reads from byte 0 computes the same.
+SEGMENT_BYTES = 1 << 20
 
 
 class Digest:
-    """Running hash of the dump's statements, in order."""
+    """Running hash of the dump's statements, in order, chained every SEGMENT_BYTES."""
 
-    def __init__(self) -> None:
+    def __init__(self, chain: bytes | None = None) -> None:
         # SHA-256 runs on the CPU's SHA extensions here: 1.8 GB/s against BLAKE2b's 0.9, and the
         # whole dump passes through it.
         self._hash = hashlib.sha256()
+        self._chain = chain  # a closed segment's value: the next statement starts a hash of it
+        self._segment = 0
 
     def update(self, sql: bytes) -> None:
+        if self._segment >= SEGMENT_BYTES:
+            self._chain = self._hash.digest()
+        if self._chain is not None:
+            self._hash, self._chain, self._segment = hashlib.sha256(self._chain), None, 0
         self._hash.update(len(sql).to_bytes(8, "little"))
         self._hash.update(sql)
+        self._segment += len(sql)
+
+    @property
+    def closable(self) -> bool:
+        """A segment ends here: a restart point may be taken."""
+        return self._chain is not None or self._segment >= SEGMENT_BYTES
+
+    def chain(self) -> bytes:
+        """The value a digest continued from here starts with (``Digest(chain)``)."""
+        assert self.closable
+        return self._chain if self._chain is not None else self._hash.digest()
 
     def hexdigest(self) -> str:
-        return self._hash.hexdigest()
+        return self._chain.hex() if self._chain is not None else self._hash.hexdigest()
 
 
 class Tracker:
     """Where the load is in the dump, as the checkpoint will record it, and on resume which statements
     the checkpoint already covers and whether they are the interrupted load's."""
 
-    def __init__(self, resume: Position | None) -> None:
+    def __init__(self, resume: Position | None, start: tuple[int, bytes] | None = None) -> None:
+        """``start``: (statements before it, digest chain value) where reading restarts part-way."""
         self.resume = resume
         self.skip_to = resume.statement if resume else 0
-        self.ordinal = 0
-        self.digest = Digest()
+        self.ordinal = start[0] if start else 0
+        self.digest = Digest(start[1] if start else None)
 
     @property
     def covers_next(self) -> bool:
@@ -92,8 +121,8 @@ class Tracker:
                            "refusing to resume: load into an empty database instead")
         return True
 
-    def position(self, line: int, complete: bool = False) -> Position:
-        return Position(self.ordinal, line, self.digest.hexdigest(), complete)
+    def position(self, line: int, complete: bool = False, anchor: bytes | None = None) -> Position:
+        return Position(self.ordinal, line, self.digest.hexdigest(), complete, anchor)
 
     def finish(self) -> None:
         if self.ordinal < self.skip_to:
@@ -112,21 +141,24 @@ def read(conn: pymysql.Connection, schema: str) -> Position | None:
                     "AND TABLE_NAME = %s", (schema, TABLE))
         if cur.fetchone()[0] == 0:
             return None
+    anchor = "anchor" if "anchor" in _columns(conn, schema) else "NULL"  # a checkpoint an older migrate made
+    with conn.cursor() as cur:
         # A locking read waits for a batch still committing on a connection that was just lost,
         # instead of reading the checkpoint from before it and loading that batch twice.
-        cur.execute(f"SELECT statement, line, digest, complete FROM {table(schema)} WHERE id = 1 FOR UPDATE")
+        cur.execute(f"SELECT statement, line, digest, complete, {anchor} FROM {table(schema)} WHERE id = 1 FOR UPDATE")
         row = cur.fetchone()
     conn.commit()
     if row is None:
         return None
-    return Position(int(row[0]), int(row[1]), row[2], bool(row[3]))
+    return Position(int(row[0]), int(row[1]), row[2], bool(row[3]), row[4])
 
 
 def start(conn: pymysql.Connection, schema: str) -> Position:
     """A fresh checkpoint at statement 0, committed before the first write of the load."""
     position = Position(0, 0, Digest().hexdigest())
-    run_script(conn, [_CREATE.format(table=table(schema)).encode(),
-                      f"REPLACE INTO {table(schema)} (id, statement, line, digest, complete) "
+    run_script(conn, [_CREATE.format(table=table(schema)).encode()])
+    upgrade(conn, schema)
+    run_script(conn, [f"REPLACE INTO {table(schema)} (id, statement, line, digest, complete) "
                       f"VALUES (1, 0, 0, '{position.digest}', 0)".encode(), b"COMMIT"])
     return position
 
@@ -134,9 +166,10 @@ def start(conn: pymysql.Connection, schema: str) -> Position:
 def recording(schema: str, position: Position) -> list[bytes]:
     """The statements that write ``position`` into the current transaction and commit it, for a
     script (connection.run_script) that may put other statements before them. (The digest is hex.)"""
+    anchor = f", anchor = X'{position.anchor.hex()}'" if position.anchor is not None else ""
     return [f"UPDATE {table(schema)} SET statement = {position.statement:d}, line = {position.line:d}, "
-            f"digest = '{int(position.digest, 16):064x}', complete = {int(position.complete):d} WHERE id = 1".encode(),
-            b"COMMIT"]
+            f"digest = '{int(position.digest, 16):064x}', complete = {int(position.complete):d}{anchor} "
+            "WHERE id = 1".encode(), b"COMMIT"]
 
 
 def commit(conn: pymysql.Connection, schema: str, position: Position) -> None:
@@ -149,6 +182,16 @@ def commit(conn: pymysql.Connection, schema: str, position: Position) -> None:
 
 # Documents kept beside the load's position by the steps after it (coordinates.py, cutover.py).
 DOCUMENTS = ("origin", "replication")
+# Columns a checkpoint an older migrate created lacks, and their definitions.
+_ADDED = {"origin": "TEXT NULL", "replication": "TEXT NULL", "anchor": "MEDIUMBLOB NULL"}
+
+
+def upgrade(conn: pymysql.Connection, schema: str) -> None:
+    """Add the columns a checkpoint table an older migrate created lacks."""
+    missing = [c for c in _ADDED if c not in _columns(conn, schema)]
+    with conn.cursor() as cur:
+        for name in missing:
+            cur.execute(f"ALTER TABLE {table(schema)} ADD COLUMN `{name}` {_ADDED[name]}")
 
 
 def read_document(conn: pymysql.Connection, schema: str, column: str) -> dict | None:
@@ -166,10 +209,8 @@ def read_document(conn: pymysql.Connection, schema: str, column: str) -> dict | 
 def write_document(conn: pymysql.Connection, schema: str, column: str, document: dict | None) -> None:
     """Replace a JSON document of the checkpoint row and commit."""
     assert column in DOCUMENTS
-    missing = [c for c in DOCUMENTS if c not in _columns(conn, schema)]
+    upgrade(conn, schema)
     with conn.cursor() as cur:
-        for name in missing:  # a checkpoint an older migrate created
-            cur.execute(f"ALTER TABLE {table(schema)} ADD COLUMN `{name}` TEXT NULL")
         cur.execute(f"UPDATE {table(schema)} SET `{column}` = %s WHERE id = 1",
                     (json.dumps(document, sort_keys=True) if document is not None else None,))
     conn.commit()

@@ -13,7 +13,9 @@ and SPATIAL keys stay in the CREATE TABLE.
 
 Nothing about builds is checkpointed, because a build is idempotent: it adds whichever of the
 table's deferred keys information_schema does not list. A resumed load replans every CREATE TABLE
-it skips, so whatever a killed run left unbuilt is built when the resumed one passes that table.
+it skips, so whatever a killed run left unbuilt is built when the resumed one passes that table; one
+that starts reading part-way (restart.py) builds again every build its restart point says may not
+have finished (``state``).
 """
 
 from __future__ import annotations
@@ -170,11 +172,23 @@ class KeyBuilder:
         self.limit = limit
         self.referenced: set[str] = set()
         self.pending: Deferral | None = None  # its rows are still arriving
-        self.building: dict[str, threading.Thread] = {}
+        self.building: dict[str, tuple[threading.Thread, Deferral]] = {}
         self.lock = threading.Lock()
         self.error: BaseException | None = None
         self.built = 0  # keys added
         self.held: list[Deferral] | None = [] if hold else None
+
+    def state(self) -> tuple[set[str], Deferral | None, list[Deferral]]:
+        """What a load restarted from here needs: the tables foreign keys reference, the table whose
+        rows are arriving, and the builds that may not have finished by the time it was stopped."""
+        started = [deferral for _, deferral in self.building.values()]
+        return set(self.referenced), self.pending, started + list(self.held or [])
+
+    def restore(self, referenced: set[str], pending: Deferral | None, unfinished: list[Deferral]) -> None:
+        """Continue from ``state()``: the unfinished builds run again (once released, when holding)."""
+        self.referenced, self.pending = set(referenced), pending
+        for deferral in unfinished:
+            self._start(deferral)
 
     def release(self) -> None:
         held, self.held = self.held or [], None
@@ -227,7 +241,7 @@ class KeyBuilder:
             raise error
 
     def _join(self, table: str) -> None:
-        self.building.pop(table).join()
+        self.building.pop(table)[0].join()
 
     def _start_pending(self) -> None:
         assert self.pending is not None
@@ -244,7 +258,7 @@ class KeyBuilder:
             self._join(next(iter(self.building)))
         thread = threading.Thread(target=self._build, args=(deferral,), name=f"migrate-keys-{deferral.table}",
                                   daemon=True)
-        self.building[deferral.table] = thread
+        self.building[deferral.table] = thread, deferral
         thread.start()
 
     def _build(self, deferral: Deferral) -> None:

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import pymysql
 
-from migrate import checkpoint, deferred_keys, load_data
+from migrate import checkpoint, deferred_keys, load_data, restart
 from migrate.classify import Kind
 from migrate.commit_order import CommitOrder, Committed
 from migrate.connection import (CONNECTION_LOST, CONNECTION_REFUSED, ScriptFailed, error_code, error_text,
@@ -25,6 +25,7 @@ from migrate.connection import (CONNECTION_LOST, CONNECTION_REFUSED, ScriptFaile
 from migrate.data_workers import Batch, DataWorkers
 from migrate.errors import ConnectionLost, LoadFailed, PreflightFailed
 from migrate.plan import DumpSummary, Step
+from migrate.source import DumpSource
 
 BATCH_BYTES = 1 << 20
 # Over a link slow enough to compress for, every batch waits round trips (its LOAD DATA's answer, its
@@ -56,6 +57,10 @@ class Loader:
 
     With ``link`` (a target across a link slow enough to compress for) batches are larger and put
     their rows on the wire one after another (send_order.py).
+
+    With ``source`` (a dump that can be opened again part-way) a restart point (restart.py) is taken
+    now and then and stored with the next position; with ``restart`` the load starts from one, its
+    plan read from there on.
     """
 
     def __init__(self, control: pymysql.Connection, connect: Callable[[], pymysql.Connection], *,
@@ -63,7 +68,8 @@ class Loader:
                  on_step: Callable[[Step, DumpSummary], None] | None = None,
                  dry_run: bool = False, resume: checkpoint.Position | None = None,
                  load_data: bool = False, checkpoint_schema: str = "",
-                 database_map: Mapping[str, str] | None = None, link: bool = False) -> None:
+                 database_map: Mapping[str, str] | None = None, link: bool = False,
+                 restart_point: restart.RestartPoint | None = None, source: DumpSource | None = None) -> None:
         self.control = control
         self.checkpoint_schema = checkpoint_schema
         self.max_packet = max_packet
@@ -71,18 +77,27 @@ class Loader:
         self.check_routines = check_routines
         self.on_step = on_step
         self.dry_run = dry_run
+        point = restart_point
         # With a map, the dump's USE statements place its objects (databases.py).
-        self.summary = DumpSummary(database_map=database_map)
-        self.session_sets: list[bytes] = []
+        self.summary = point.summary if point else DumpSummary(database_map=database_map)
+        self.session_sets: list[bytes] = list(point.session_sets) if point else []
         self.pending: list[Step] = []  # session SETs the control connection has yet to send
-        self.innodb: set[str] = set()  # tables this dump created as InnoDB
+        self.use = point.use if point else None  # the last USE the control connection ran
+        self.innodb: set[str] = set(point.innodb) if point else set()  # tables this dump created as InnoDB
         self.tables_started: set[str] = set()  # tables whose first batch has been dispatched
-        self.tracker = checkpoint.Tracker(resume)
+        self.rewrites: Counter[str] = Counter(point.rewrites if point else {})
+        self.tracker = checkpoint.Tracker(resume, (point.statement, point.chain) if point else None)
+        self.restored = point is not None
+        self.source = None if dry_run else source
+        self.taken: bytes | None = None  # a restart point (encoded) to store with the next position
+        self.restart_due = 0  # the summary's bytes from which the next may be taken
         self.order = CommitOrder()
         self.workers = DataWorkers(connect, self.order, self.session_sets, jobs, load_data, checkpoint_schema,
                                    max_packet, link)
         self.keys = deferred_keys.KeyBuilder(connect, lambda: list(self.session_sets), enabled=not dry_run,
                                              limit=jobs, hold=bool(resume and resume.statement))
+        if point is not None:
+            self.keys.restore(point.keys.referenced, point.keys.pending, point.keys.unfinished)
 
     @property
     def committed(self) -> Committed:
@@ -106,8 +121,12 @@ class Loader:
         batch: list[Step] = []
         batch_bytes = 0
         last: Step | None = None
+        if self.restored:
+            self._restore_session()
         for step in plan:
             self._check()
+            if self.source is not None and tracker.digest.closable and self.summary.bytes >= self.restart_due:
+                self._take_restart_point(step)
             kind = step.what.kind
             executes = not tracker.covers_next and step.sql is not None
             if kind is not Kind.INSERT and batch and (executes or kind not in _SESSION):
@@ -115,6 +134,10 @@ class Loader:
                 batch, batch_bytes = [], 0
             tracker.advance(step.statement.sql)
             self.summary.observe(step)
+            if step.rewrites:
+                self.rewrites.update(step.rewrites)
+            if kind is Kind.USE and step.sql is not None:
+                self.use = step.sql
             if kind is Kind.CREATE_TABLE and step.what.name is not None:
                 self._note_engine(step)
             if kind is not Kind.INSERT and kind not in _SESSION:
@@ -147,6 +170,38 @@ class Loader:
         self._keys(self.keys.finish)
         self._execute(None, record=True, complete=True, line=last.statement.line if last is not None else 0)
         return self.summary
+
+    def _restore_session(self) -> None:
+        """Starting from a restart point: the control connection's session as the statements before it
+        left it; at the checkpoint itself, the dump has proved to be the interrupted load's."""
+        if not self.dry_run and (script := [*self.session_sets, *([self.use] if self.use else [])]):
+            try:
+                run_script(self.control, script)
+            except ScriptFailed as e:
+                raise self._failure(None, f"replaying the session before the restart point: {error_text(e)}",
+                                    error_code(e)) from None
+        if self.tracker.ordinal == self.tracker.skip_to and self.tracker.at_resume_point:
+            self.keys.release()
+
+    def _take_restart_point(self, step: Step) -> None:
+        """Where a resume may start reading again: at ``step``, with what the statements before it set up."""
+        at = self.source.restart_at(step.statement.offset)
+        if at is None:
+            return
+        referenced, pending, unfinished = self.keys.state()
+        point = restart.encode(restart.RestartPoint(
+            self.tracker.ordinal, self.tracker.digest.chain(), step.statement, at, self.source.identity,
+            self.session_sets, self.use, self.summary, self.innodb, restart.KeyState(referenced, pending, unfinished),
+            dict(self.rewrites)))
+        # Written as hex in one statement, well inside the packet.
+        if 2 * len(point) + 1024 <= self.max_packet // 2:
+            self.taken = point
+        self.restart_due = self.summary.bytes + max(checkpoint.SEGMENT_BYTES, restart.RATIO * len(point))
+
+    def _position(self, line: int, complete: bool = False) -> checkpoint.Position:
+        """The position after the statements so far, carrying the restart point taken since the last one."""
+        point, self.taken = self.taken, None
+        return self.tracker.position(line, complete, point)
 
     def _note_engine(self, step: Step) -> None:
         if load_data.transactional(step.statement.sql):
@@ -214,7 +269,7 @@ class Loader:
         self.pending = []
         if line is None:
             line = step.statement.line if step is not None else 0
-        position = self.tracker.position(line, complete) if record else None
+        position = self._position(line, complete) if record else None
         if not self.dry_run and (statements or position is not None):
             script = [s.sql for s in statements]
             recorded_with = position is not None and not in_doubt
@@ -249,7 +304,7 @@ class Loader:
                 tables.add(table)
                 if step.rows:
                     rows[table] += step.rows
-        position = self.tracker.position(last.statement.line if last is not None else 0)
+        position = self._position(last.statement.line if last is not None else 0)
         loadable = [self.workers.load_data and step.statement.values is not None and step.statement.values.plain
                     and self.summary.key(step.what.name) in self.innodb for step in steps]
         batch = Batch(self.order.ticket(), steps, position, len(self.session_sets), self.summary.database, rows,

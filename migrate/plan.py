@@ -26,17 +26,18 @@ class Step:
     what: Classified
     sql: bytes | None  # None: dropped by a rewrite
     rows: int | None  # INSERT tuples; None when not an INSERT or not countable
+    rewrites: Mapping[str, int] | None = None  # what each rewrite rule changed in it
 
 
 def steps(statements: Iterable[Statement], rewriter: Rewriter) -> Iterator[Step]:
     for statement in statements:
         what = classify(statement.sql)
-        sql = rewriter.apply(statement.sql, what.kind)
+        sql, rewrites = rewriter.rewrite(statement.sql, what.kind)
         if statement.values is not None:
             rows = statement.values.tuples
         else:
             rows = count_rows(statement.sql) if what.kind is Kind.INSERT else None
-        yield Step(statement, what, sql, rows)
+        yield Step(statement, what, sql, rows, rewrites)
 
 
 @dataclass

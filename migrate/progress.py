@@ -30,11 +30,12 @@ def human_duration(seconds: float) -> str:
 class Progress:
     def __init__(self, position: Callable[[int], int], total: int | None, stream: TextIO = sys.stderr,
                  tty: bool | None = None, interval: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, start: int = 0) -> None:
         # Maps the executed statement's end (a decompressed offset) to raw bytes of the source, the
         # unit of ``total``: the reader runs ahead, so its own position would overstate progress.
         self.position = position
-        self.done = 0
+        self.done = start
+        self.start = start  # where this run started reading (a resume part-way): the rate counts from there
         self.total = total
         self.stream = stream
         self.tty = stream.isatty() if tty is None else tty
@@ -50,7 +51,8 @@ class Progress:
         parts = []
         if self.total:
             fraction = min(done / self.total, 1.0)
-            eta = elapsed * (1 - fraction) / fraction if fraction > 0 else 0
+            read = done - self.start
+            eta = elapsed * max(self.total - done, 0) / read if read > 0 else 0
             parts.append(f"{fraction:4.0%} {human_bytes(done)}/{human_bytes(self.total)} ETA {human_duration(eta)}")
         else:
             parts.append(human_bytes(done))

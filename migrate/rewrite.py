@@ -235,13 +235,19 @@ class Rewriter:
 
     def apply(self, sql: bytes, kind: Kind) -> bytes | None:
         """The statement to send, or None to drop it."""
+        return self.rewrite(sql, kind)[0]
+
+    def rewrite(self, sql: bytes, kind: Kind) -> tuple[bytes | None, dict[str, int] | None]:
+        """``apply``, and what each rule changed in this statement (counted as well); None: nothing."""
         if kind is Kind.INSERT:
-            return sql
+            return sql, None
+        changed: dict[str, int] = {}
         for rule in self.rules:
             rewritten, changes = rule.rewrite(sql, kind, self.context)
             if changes:
                 self.counts[rule.name] += changes
+                changed[rule.name] = changes
             if rewritten is None:
-                return None
+                return None, changed or None
             sql = rewritten
-        return sql
+        return sql, changed or None

@@ -5,8 +5,9 @@
 range of the object (RANGE bytes) and is consumed as it arrives, so memory does not grow with the
 object. A GET that fails, or a body that breaks off part-way (S3 resets long transfers now and
 then), is re-sent from the byte where the stream stopped, with backoff, up to ATTEMPTS times in a
-row. Every GET after the first carries ``If-Match`` with the first one's ETag: an object replaced
-mid-load stops the load instead of splicing two dumps.
+row. Every GET carries ``If-Match`` with the ETag the stream's HEAD found: an object replaced
+mid-load stops the load instead of splicing two dumps. A resumed load starts the stream at a byte
+part-way (``start``), once ``identity`` has shown it is the object the interrupted load was reading.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ def parse(url: str) -> tuple[str, str]:
 
 
 class S3Stream:
-    """``read(n)`` over the object at ``url``; ``size`` is its length, ``etag`` the version being read."""
+    """``read(n)`` over the object at ``url`` from byte ``start``; ``size`` is its length, ``etag`` the
+    version being read."""
 
     def __init__(self, url: str, client: Any = None, range_size: int = RANGE,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, start: int = 0) -> None:
         from botocore.exceptions import BotoCoreError, ClientError  # deferred with boto3: ~0.3 s
 
         self._errors = (BotoCoreError, ClientError, OSError)
@@ -51,7 +53,7 @@ class S3Stream:
         self.client = client
         self.range_size = range_size
         self.sleep = sleep
-        self.position = 0
+        self.position = start
         self.retries = 0  # GETs re-sent after a failure, over the whole stream
         self._body: Any = None
         self._range_end = 0  # exclusive end of the range the open body covers
@@ -63,6 +65,12 @@ class S3Stream:
             raise ConnectionFailed(f"{url}: cannot reach S3: {e}") from None
         self.size: int = head["ContentLength"]
         self.etag: str = head["ETag"]
+        self.version: str | None = head.get("VersionId")  # where the bucket keeps versions
+
+    @property
+    def identity(self) -> dict[str, object]:
+        """What tells this object from one put in its place since (restart.py)."""
+        return {"s3": self.url, "etag": self.etag, "size": self.size, "version": self.version}
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:

@@ -5,9 +5,8 @@ Each phase is a method that reads and leaves its results on the session, and is 
 may end the run early with an exit code (a dry run after its prescan). The CLI only parses
 options into ``RunOptions``. The ``origin`` phase records where the dump says replication would
 start, for the replicated cutover (``migrate replicate``, ``migrate cutover``: replication.py,
-cutover.py), which continues from the checkpoint this session leaves. Other sources (object
-storage) slot in by overriding ``open_dump`` / ``connect``: the load, its checkpoint and the
-verdict do not change for them.
+cutover.py), which continues from the checkpoint this session leaves. A resumed load reads the
+dump from the checkpoint's restart point where it has one (restart.py).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pymysql
 
-from migrate import checkpoint, coordinates, preflight, rows
+from migrate import checkpoint, coordinates, preflight, restart, rows
 from migrate.connection import Endpoint, connect, resolve_login, tls_context
 from migrate.databases import CHECKPOINT_SCHEMA
 from migrate.errors import (EXIT_MISMATCH, EXIT_OK, EXIT_UNPROVEN, ConnectionFailed, ConnectionLost, LoadFailed,
@@ -142,9 +141,12 @@ class CutoverSession:
     def prescan(self) -> int | None:
         """Parse a file once before the first write, so that an oversized statement or a routine the
         target would reject stops the run while the target is still untouched. Stdin cannot be read
-        twice: the loader makes the same checks statement by statement instead."""
+        twice: the loader makes the same checks statement by statement instead. Nor is an S3 object
+        read whole again to resume a load: the target is no longer untouched, and the resume reads
+        from its restart point."""
         options, results = self.options, self.results
-        if options.source != "-" and (os.path.isfile(options.source) or is_s3(options.source)):
+        resuming_s3 = self.resuming and is_s3(options.source) and not options.dry_run
+        if options.source != "-" and (os.path.isfile(options.source) or is_s3(options.source)) and not resuming_s3:
             with self.open_dump() as dump:
                 if options.dry_run:
                     rewriter = self.rewriter()
@@ -180,6 +182,8 @@ class CutoverSession:
                 with self.conn.cursor() as cur:
                     cur.execute(f"CREATE DATABASE IF NOT EXISTS `{CHECKPOINT_SCHEMA}`")
             checkpoint.start(self.conn, self.checkpoint_schema)
+        elif not options.dry_run:
+            checkpoint.upgrade(self.conn, self.checkpoint_schema)
         if position is not None:
             self.say(f"resuming after line {position.line} (statement {position.statement})", err=True)
         started = time.monotonic()
@@ -291,6 +295,9 @@ class CutoverSession:
     def open_dump(self) -> DumpSource:
         return DumpSource(self.options.source)
 
+    def _note(self, text: str) -> None:
+        self.say(text, err=True)
+
     def connect(self, autocommit: bool = False) -> pymysql.Connection:
         local_data = not self.options.inserts_only and not autocommit
         return connect(self.endpoint, self.password, self.tls, autocommit=autocommit, local_data=local_data,
@@ -299,16 +306,19 @@ class CutoverSession:
     def _load_once(self, resume: checkpoint.Position | None) -> None:
         options, results = self.options, self.results
         facts = results.facts
-        with self.open_dump() as dump:
+        dump, point = restart.open_dump(options.source, resume, self.database_map, self._note)
+        with dump:
             rewriter = self.rewriter()
-            progress = Progress(dump.raw_offset, dump.size)
+            if point is not None:
+                rewriter.counts.update(point.rewrites)
+            progress = Progress(dump.raw_offset, dump.size, start=dump.position)
             loader = results.loader = Loader(
                 self.conn, self.connect, jobs=self.jobs, max_packet=facts.max_allowed_packet, on_step=progress,
                 dry_run=options.dry_run, check_routines=lambda: preflight.routine_problem(facts, 1), resume=resume,
                 load_data=facts.local_infile and not options.inserts_only,
                 checkpoint_schema=self.checkpoint_schema, database_map=self.database_map,
-                link=self.compressed)
-            plan = read_ahead(steps(split(dump.read, dump.name), rewriter))
+                link=self.compressed, restart_point=point, source=dump)
+            plan = read_ahead(steps(split(dump.read, dump.name, at=point.at if point else None), rewriter))
             try:
                 results.summary = loader.run(plan)
             except KeyboardInterrupt:

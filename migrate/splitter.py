@@ -55,6 +55,7 @@ class Statement:
     offset: int  # of the statement's first byte in the (decompressed) dump
     line: int  # 1-based line of that byte
     values: ValuesList | None = None  # an INSERT's tuples, when read on the fast path
+    delimiter: bytes = b";"  # the client's DELIMITER in force: a split restarted here needs it
 
 
 def skip_noise(buf: bytes, pos: int, end: int | None = None) -> int:
@@ -75,8 +76,10 @@ def statement_pattern(delimiter: bytes) -> re.Pattern[bytes]:
 
 
 def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK,
-          fast_inserts: bool = True) -> Iterator[Statement]:
+          fast_inserts: bool = True, at: Statement | None = None) -> Iterator[Statement]:
     """Yield every statement of the stream ``read`` in order; raise BadInput on a malformed dump.
+    With ``at`` (a statement split before; only its position counts), ``read`` starts at its first
+    byte, and the statements, their offsets and lines are those a split from byte 0 yields from it on.
 
     Memory is the largest statement plus one chunk: an incomplete statement at the end of the
     buffer doubles the next read instead of rescanning it once per chunk. With ``fast_inserts``,
@@ -84,13 +87,14 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
     rows counted in one pass (rows.read_values); the statements are the same either way.
     """
     buf = read(chunk)
-    if buf.startswith(BOM):
+    if at is not None:
+        base, line, delimiter = at.offset, at.line, at.delimiter
+    elif buf.startswith(BOM):
         buf = buf[len(BOM):]
-        base = len(BOM)
+        base, line, delimiter = len(BOM), 1, b";"
     else:
-        base = 0
-    pos, line, eof = 0, 1, not buf
-    delimiter = b";"
+        base, line, delimiter = 0, 1, b";"
+    pos, eof = 0, not buf
     pattern = statement_pattern(delimiter)
     # Where the last delimiter + newline in the buffer is: a cheap "can a statement end here".
     horizon = last_end(buf, delimiter)
@@ -154,7 +158,7 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
             sql = buf[start:body_end]
             if sql[-1:].isspace():
                 sql = sql.rstrip()
-            yield Statement(sql, base + start, line)
+            yield Statement(sql, base + start, line, delimiter=delimiter)
         line += buf.count(b"\n", start, found.end())
         pos = found.end()
 

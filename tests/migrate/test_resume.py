@@ -127,6 +127,25 @@ def test_target_restart_mid_load_completes_after_retries(target, dbname, big_dum
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()
     assert b"connection lost; retry 1/8" in err
+    assert f"resuming reads {big_dump} from byte ".encode() in err  # the retry too starts at its restart point
+    assert query(target, dbname, "SELECT COUNT(*), COUNT(DISTINCT id) FROM big") == [(135_000, 135_000)]
+
+
+@pytest.mark.parametrize("restart_point", [True, False], ids=["restart-point", "none"])
+def test_a_resumed_file_load_starts_at_its_restart_point_or_else_at_byte_0(target, dbname, big_dump, restart_point):
+    proc = start_run(target, dbname, big_dump, "--jobs", "1")
+    assert wait_for_checkpoint(proc, target, dbname, 15)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if not restart_point:  # as in a checkpoint an older migrate wrote
+        with target.root_connection(dbname) as conn, conn.cursor() as cur:
+            cur.execute(f"UPDATE `{TABLE}` SET anchor = NULL")
+            conn.commit()
+    resumed = migrate("run", str(big_dump), "--target", target.url(dbname), "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    # Read from byte 0, the digest of the skipped statements still matches the one the killed run chained.
+    assert (f"resuming reads {big_dump} from byte " in resumed.output) == restart_point
+    assert ("resuming reads the dump from its start" in resumed.output) != restart_point
     assert query(target, dbname, "SELECT COUNT(*), COUNT(DISTINCT id) FROM big") == [(135_000, 135_000)]
 
 

@@ -1,6 +1,6 @@
 """``migrate run s3://…``: the object streams in ranged GETs, survives broken bodies, never grows in
-memory, and a killed load resumes exactly once. S3 is moto (in-process, or its server for a load in
-a process of its own)."""
+memory, and a killed load resumes exactly once, reading the object from its restart point on (a
+replaced object is refused). S3 is moto (in-process, or its server for a load in a process of its own)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import gzip
 import os
 import random
 import signal
+import subprocess
+import sys
 import tracemalloc
+from io import BytesIO
 
 import boto3
 import pytest
@@ -17,10 +20,13 @@ from moto.server import ThreadedMotoServer
 
 from migrate.checkpoint import TABLE
 from migrate.errors import BadInput, ConnectionFailed
+from migrate.restart import RestartPoint, decode
 from migrate.s3_stream import S3Stream, parse
-from tests.migrate.conftest import migrate, query
+from migrate.source import HEAD_BYTES
+from migrate.splitter import split
+from tests.migrate.conftest import migrate, query, show_create
 from tests.migrate.test_resume import start_run
-from tests.servers.mariadb import CheckpointPoller
+from tests.servers.mariadb import PASSWORD, CheckpointPoller
 from tests.servers.process import free_port
 
 BUCKET = "cutover-dumps"
@@ -180,3 +186,107 @@ def test_a_load_from_s3_killed_mid_way_resumes_exactly_once(moto_server, target,
     for table, count in rows.items():
         assert query(target, database, f"SELECT COUNT(*) FROM `{table}`") == [(count,)]
     assert os.environ["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+
+
+@pytest.fixture(scope="module")
+def dump_8mb(tmp_path_factory):
+    """The benchmark's generator at 8 MB (1 MB statements), plain and gzipped; rows per table."""
+    from bench.migrate import generate
+
+    directory = tmp_path_factory.mktemp("s3resume")
+    rows = generate(directory / "dump.sql", 8)
+    (directory / "dump.sql.gz").write_bytes(gzip.compress((directory / "dump.sql").read_bytes(), 1))
+    return directory, rows
+
+
+def half_way(path) -> int:
+    """The ordinal of the statement that ends past the middle of the (decompressed) dump."""
+    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    for ordinal, statement in enumerate(split(BytesIO(data).read), 1):
+        if statement.offset >= len(data) // 2:
+            return ordinal
+    raise AssertionError("no statement past the middle")
+
+
+def killed_s3_load(client, target, database: str, path) -> str:
+    """``path`` put in the bucket and loaded from it by ``migrate run`` in a process of its own, killed
+    (SIGKILL) once half the dump is committed; its URL."""
+    if BUCKET not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
+        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    client.upload_file(str(path), BUCKET, path.name)
+    url = f"s3://{BUCKET}/{path.name}"
+    target.create_database(database)
+    proc = start_run(target, database, url, "--jobs", "1")
+    assert CheckpointPoller(target, database).wait(proc, half_way(path)), proc.stderr.read().decode()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert query(target, database, f"SELECT complete FROM `{TABLE}`") == [(0,)]
+    return url
+
+
+def restart_point(target, database: str) -> RestartPoint:
+    blob = query(target, database, f"SELECT anchor FROM `{TABLE}`")[0][0]
+    assert blob is not None, "the killed load stored no restart point"
+    point = decode(blob, None)
+    assert point is not None
+    return point
+
+
+@pytest.fixture
+def s3_gets(moto_server, monkeypatch):
+    """(Content-Range, Content-Length) of every GetObject answer to the S3 clients this process makes:
+    the bytes S3 sent."""
+    answers: list[tuple[str, int]] = []
+    make = boto3.client
+
+    def client(*args, **kwargs):
+        made = make(*args, **kwargs)
+        made.meta.events.register("after-call.s3.GetObject", lambda parsed, **_: answers.append(
+            (parsed["ContentRange"], parsed["ContentLength"])))
+        return made
+
+    monkeypatch.setattr(boto3, "client", client)
+    return answers
+
+
+@pytest.mark.parametrize("name", ["dump.sql", "dump.sql.gz"])
+def test_a_resumed_s3_load_reads_from_its_restart_point_not_byte_0(moto_server, s3_gets, target, dump_8mb, name):
+    directory, rows = dump_8mb
+    path = directory / name
+    database = "s3_restart_" + name.replace(".", "_")
+    url = killed_s3_load(moto_server, target, database, path)
+    point = restart_point(target, database)
+    committed = query(target, database, f"SELECT statement FROM `{TABLE}`")[0][0]
+    assert 0 < point.statement <= committed
+    size = path.stat().st_size
+    start = point.restart.raw
+    assert start > 0 and (point.restart.point is not None) == name.endswith(".gz")
+    resumed = migrate("run", url, "--target", target.url(database), "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"reads {url} from byte {start:,} of {size:,}" in resumed.output
+    assert "4 tables, all match" in resumed.output
+    # The dump's first megabyte again (for the coordinates a dump tool writes at its head), then the
+    # rest of the object from the restart point, and nothing else.
+    head = min(HEAD_BYTES, size)
+    assert s3_gets == [(f"bytes 0-{head - 1}/{size}", head), (f"bytes {start}-{size - 1}/{size}", size - start)]
+    for table, count in rows.items():
+        assert query(target, database, f"SELECT COUNT(*) FROM `{table}`") == [(count,)]
+    assert "KEY `customer`" in show_create(target, database)["orders"]  # built after its rows, once resumed
+    assert query(target, database, f"SELECT complete FROM `{TABLE}`") == [(1,)]
+
+
+def test_a_replaced_object_is_refused_naming_it(moto_server, target, dump_8mb):
+    directory, _ = dump_8mb
+    database = "s3_replaced"
+    url = killed_s3_load(moto_server, target, database, directory / "dump.sql")
+    before = query(target, database, f"SELECT statement, line FROM `{TABLE}`")
+    moto_server.put_object(Bucket=BUCKET, Key="dump.sql", Body=(directory / "dump.sql").read_bytes() + b"-- v2\n")
+    proc = subprocess.run([sys.executable, "-c", "from migrate.cli import main; main()", "run", url,
+                           "--target", target.url(database), "--resume"], capture_output=True,
+                          env={**os.environ, "MIGRATE_TARGET_PASSWORD": PASSWORD})
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    message = err.strip().splitlines()[-1]
+    assert message.startswith(f"migrate: error: {url}: the object changed since the interrupted load read it"), err
+    assert "refusing to resume" in message and "Traceback" not in err
+    assert query(target, database, f"SELECT statement, line FROM `{TABLE}`") == before
