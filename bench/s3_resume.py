@@ -47,7 +47,7 @@ DATABASE = "resumed"
 
 def half_way(dump: Path) -> int:
     """The ordinal of the first statement that starts past the middle of the (decompressed) dump."""
-    with (gzip.open(dump) if dump.suffix == ".gz" else dump.open("rb")) as f:
+    with gzip.open(dump) if dump.suffix == ".gz" else dump.open("rb") as f:
         size = sum(len(chunk) for chunk in iter(lambda: f.read(1 << 20), b""))
         f.seek(0)
         for ordinal, statement in enumerate(split(f.read), 1):
@@ -59,8 +59,12 @@ def half_way(dump: Path) -> int:
 def killed_load(server: MariaDB, url: str, env: dict[str, str], statement: int, checkout: Path | None) -> int:
     """A fresh load of ``url`` killed once ``statement`` is committed; the committed statement."""
     server.create_database(DATABASE)
-    proc = subprocess.Popen(migrate_args(server, DATABASE, url, checkout=checkout), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        migrate_args(server, DATABASE, url, checkout=checkout),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     poller = CheckpointPoller(server, DATABASE)
     if not poller.wait(proc, statement):
         sys.exit(f"the load finished before statement {statement}:\n{proc.stderr.read().decode()}")
@@ -69,29 +73,47 @@ def killed_load(server: MariaDB, url: str, env: dict[str, str], statement: int, 
     return poller.statement()
 
 
-def resume(server: MariaDB, url: str, env: dict[str, str], link: Link, report: Path,
-           checkout: Path | None) -> dict[str, object]:
+def resume(
+    server: MariaDB, url: str, env: dict[str, str], link: Link, report: Path, checkout: Path | None
+) -> dict[str, object]:
     sent = link.bytes_down
     started = time.perf_counter()
-    proc = subprocess.run(migrate_args(server, DATABASE, url, "--resume", "--report", str(report), checkout=checkout),
-                          env=env, capture_output=True)
+    proc = subprocess.run(
+        migrate_args(server, DATABASE, url, "--resume", "--report", str(report), checkout=checkout),
+        env=env,
+        capture_output=True,
+    )
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         sys.exit(f"resume failed:\n{proc.stdout.decode()}{proc.stderr.decode()}")
     said = [line for line in proc.stderr.decode().splitlines() if "resuming reads" in line]
     timings = json.loads(report.read_text())["timings"]
-    return {"s3_bytes": link.bytes_down - sent, "wall": wall, "load": timings["load"],
-            "prescan": timings.get("prescan", 0.0), "said": said[0] if said else "-"}
+    return {
+        "s3_bytes": link.bytes_down - sent,
+        "wall": wall,
+        "load": timings["load"],
+        "prescan": timings.get("prescan", 0.0),
+        "said": said[0] if said else "-",
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=200, help="dump size before compression (default 200)")
     parser.add_argument("--gzip", action="store_true", help="put the dump in S3 gzipped (level 1)")
-    parser.add_argument("--s3-link", type=LinkSpec.parse, default=LinkSpec.parse("unlimited:0ms"),
-                        metavar="RATE:RTT", help="the path to S3 (default unlimited:0ms), e.g. 1gbit:2ms")
-    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
-                        help="also kill and resume with another checkout's migrate (e.g. main, before restart points)")
+    parser.add_argument(
+        "--s3-link",
+        type=LinkSpec.parse,
+        default=LinkSpec.parse("unlimited:0ms"),
+        metavar="RATE:RTT",
+        help="the path to S3 (default unlimited:0ms), e.g. 1gbit:2ms",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also kill and resume with another checkout's migrate (e.g. main, before restart points)",
+    )
     options = parser.parse_args()
     if missing_binaries():
         sys.exit(f"missing: {', '.join(missing_binaries())}")
@@ -108,20 +130,31 @@ def main() -> None:
             with dump.open("rb") as plain, gzip.open(root / "dump.sql.gz", "wb", compresslevel=1) as packed:
                 shutil.copyfileobj(plain, packed, 8 << 20)
             dump = root / "dump.sql.gz"
-        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{moto._port}", region_name=REGION,
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{moto._port}",
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         s3.upload_file(str(dump), BUCKET, dump.name)
         url = f"s3://{BUCKET}/{dump.name}"
         size = dump.stat().st_size
         kill_at = half_way(dump)
-        print(f"dump: {url}, {size / 1e6:.0f} MB ({sum(rows.values()):,} rows); killed once statement {kill_at} "
-              f"(the first past the middle) is committed; S3 through {options.s3_link}")
+        print(
+            f"dump: {url}, {size / 1e6:.0f} MB ({sum(rows.values()):,} rows); killed once statement {kill_at} "
+            f"(the first past the middle) is committed; S3 through {options.s3_link}"
+        )
         server.start(install_template(root))
         results = []
         with Link(options.s3_link, ("127.0.0.1", moto._port)) as link:
-            env = {**os.environ, **aws, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{link.port}",
-                   "MIGRATE_TARGET_PASSWORD": PASSWORD}
+            env = {
+                **os.environ,
+                **aws,
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{link.port}",
+                "MIGRATE_TARGET_PASSWORD": PASSWORD,
+            }
             modes = [("baseline", options.baseline)] if options.baseline else []
             for mode, checkout in [*modes, ("from byte 0", None), ("restart point", None)]:
                 committed = killed_load(server, url, env, kill_at, checkout)
@@ -138,8 +171,10 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     print(f"{'resume':<14} {'killed after':>12} {'S3 bytes':>14} {'of object':>9} {'wall s':>7} {'load s':>7}")
     for r in results:
-        print(f"{r['mode']:<14} {r['committed']:>12,} {r['s3_bytes']:>14,} {r['s3_bytes'] / size:>9.2f} "
-              f"{r['wall']:>7.1f} {r['load']:>7.1f}")
+        print(
+            f"{r['mode']:<14} {r['committed']:>12,} {r['s3_bytes']:>14,} {r['s3_bytes'] / size:>9.2f} "
+            f"{r['wall']:>7.1f} {r['load']:>7.1f}"
+        )
     for r in results:
         print(f"{r['mode']}: {r['said']}")
 

@@ -116,9 +116,11 @@ class Tracker:
         if self.resume is None or self.ordinal != self.skip_to:
             return False
         if self.digest.hexdigest() != self.resume.digest:
-            raise BadInput(f"the dump differs from the one the interrupted load was reading (statements "
-                           f"1..{self.ordinal}, through line {self.resume.line}, do not match the checkpoint); "
-                           "refusing to resume: load into an empty database instead")
+            raise BadInput(
+                f"the dump differs from the one the interrupted load was reading (statements "
+                f"1..{self.ordinal}, through line {self.resume.line}, do not match the checkpoint); "
+                "refusing to resume: load into an empty database instead"
+            )
         return True
 
     def position(self, line: int, complete: bool = False, anchor: bytes | None = None) -> Position:
@@ -126,8 +128,10 @@ class Tracker:
 
     def finish(self) -> None:
         if self.ordinal < self.skip_to:
-            raise BadInput(f"the dump ends at statement {self.ordinal} but the checkpoint is at statement "
-                           f"{self.skip_to}: this is not the dump the interrupted load was reading")
+            raise BadInput(
+                f"the dump ends at statement {self.ordinal} but the checkpoint is at statement "
+                f"{self.skip_to}: this is not the dump the interrupted load was reading"
+            )
 
 
 def table(schema: str) -> str:
@@ -137,8 +141,10 @@ def table(schema: str) -> str:
 
 def read(conn: pymysql.Connection, schema: str) -> Position | None:
     with conn.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
-                    "AND TABLE_NAME = %s", (schema, TABLE))
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+            (schema, TABLE),
+        )
         if cur.fetchone()[0] == 0:
             return None
     anchor = "anchor" if "anchor" in _columns(conn, schema) else "NULL"  # a checkpoint an older migrate made
@@ -158,8 +164,14 @@ def start(conn: pymysql.Connection, schema: str) -> Position:
     position = Position(0, 0, Digest().hexdigest())
     run_script(conn, [_CREATE.format(table=table(schema)).encode()])
     upgrade(conn, schema)
-    run_script(conn, [f"REPLACE INTO {table(schema)} (id, statement, line, digest, complete) "
-                      f"VALUES (1, 0, 0, '{position.digest}', 0)".encode(), b"COMMIT"])
+    run_script(
+        conn,
+        [
+            f"REPLACE INTO {table(schema)} (id, statement, line, digest, complete) "
+            f"VALUES (1, 0, 0, '{position.digest}', 0)".encode(),
+            b"COMMIT",
+        ],
+    )
     return position
 
 
@@ -167,9 +179,12 @@ def recording(schema: str, position: Position) -> list[bytes]:
     """The statements that write ``position`` into the current transaction and commit it, for a
     script (connection.run_script) that may put other statements before them. (The digest is hex.)"""
     anchor = f", anchor = X'{position.anchor.hex()}'" if position.anchor is not None else ""
-    return [f"UPDATE {table(schema)} SET statement = {position.statement:d}, line = {position.line:d}, "
-            f"digest = '{int(position.digest, 16):064x}', complete = {int(position.complete):d}{anchor} "
-            "WHERE id = 1".encode(), b"COMMIT"]
+    return [
+        f"UPDATE {table(schema)} SET statement = {position.statement:d}, line = {position.line:d}, "
+        f"digest = '{int(position.digest, 16):064x}', complete = {int(position.complete):d}{anchor} "
+        "WHERE id = 1".encode(),
+        b"COMMIT",
+    ]
 
 
 def commit(conn: pymysql.Connection, schema: str, position: Position) -> None:
@@ -211,15 +226,19 @@ def write_document(conn: pymysql.Connection, schema: str, column: str, document:
     assert column in DOCUMENTS
     upgrade(conn, schema)
     with conn.cursor() as cur:
-        cur.execute(f"UPDATE {table(schema)} SET `{column}` = %s WHERE id = 1",
-                    (json.dumps(document, sort_keys=True) if document is not None else None,))
+        cur.execute(
+            f"UPDATE {table(schema)} SET `{column}` = %s WHERE id = 1",
+            (json.dumps(document, sort_keys=True) if document is not None else None,),
+        )
     conn.commit()
 
 
 def _columns(conn: pymysql.Connection, schema: str) -> set[str]:
     with conn.cursor() as cur:
-        cur.execute("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
-                    (schema, TABLE))
+        cur.execute(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+            (schema, TABLE),
+        )
         return {r[0] for r in cur.fetchall()}
 
 

@@ -93,14 +93,16 @@ def plan(table: str, create: bytes, referenced: set[str], database: str | None =
     if table in referenced or not transactional(create):
         return None
     body = _body(create)
-    if body is None or not _OPTIONS.fullmatch(QUOTED.sub(b"", create[body[2]:])):
+    if body is None or not _OPTIONS.fullmatch(QUOTED.sub(b"", create[body[2] :])):
         return None
     parts = [create[start:end] for start, end in body[1]]
-    if any(referenced_tables(part) or re.match(rb"\s*(?:CONSTRAINT\b|FOREIGN\s+KEY\b)", part, re.I)
-           for part in parts):
+    if any(referenced_tables(part) or re.match(rb"\s*(?:CONSTRAINT\b|FOREIGN\s+KEY\b)", part, re.I) for part in parts):
         return None
-    auto = {unquote(m.group(1)) for part in parts
-            if _AUTO_INCREMENT.search(QUOTED.sub(b"", part)) and (m := _COLUMN.match(part))}
+    auto = {
+        unquote(m.group(1))
+        for part in parts
+        if _AUTO_INCREMENT.search(QUOTED.sub(b"", part)) and (m := _COLUMN.match(part))
+    }
     kept, keys = [], []
     for part in parts:
         key = _KEY.match(part)
@@ -110,20 +112,25 @@ def plan(table: str, create: bytes, referenced: set[str], database: str | None =
             kept.append(part)
     if not keys:
         return None
-    closing = parts[-1][len(parts[-1].rstrip()):]  # the layout's newline before ')'
-    create_without = create[:body[0]] + b",".join(kept).rstrip() + closing + create[body[2] - 1:]
+    closing = parts[-1][len(parts[-1].rstrip()) :]  # the layout's newline before ')'
+    create_without = create[: body[0]] + b",".join(kept).rstrip() + closing + create[body[2] - 1 :]
     return Deferral(table, database, create_without, tuple(keys))
 
 
 def missing_keys(conn: pymysql.Connection, deferral: Deferral) -> list[tuple[str, bytes]]:
     """The deferred keys the table does not have yet; none when the table is gone."""
     with conn.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                    "AND TABLE_NAME = %s", (deferral.table,))
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+            (deferral.table,),
+        )
         if not cur.fetchone()[0]:
             return []
-        cur.execute("SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS "
-                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s", (deferral.table,))
+        cur.execute(
+            "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+            (deferral.table,),
+        )
         present = {row[0].lower() for row in cur.fetchall()}
     return [(name, definition) for name, definition in deferral.keys if name.lower() not in present]
 
@@ -164,8 +171,14 @@ class KeyBuilder:
     proved to be the interrupted load's dump, nothing may be written.
     """
 
-    def __init__(self, connect: Callable[[], pymysql.Connection], session: Callable[[], list[bytes]],
-                 enabled: bool, limit: int, hold: bool = False) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], pymysql.Connection],
+        session: Callable[[], list[bytes]],
+        enabled: bool,
+        limit: int,
+        hold: bool = False,
+    ) -> None:
         self.connect = connect
         self.session = session
         self.enabled = enabled
@@ -198,8 +211,7 @@ class KeyBuilder:
     def create(self, step: Step, database: str | None = None) -> bytes | None:
         """The CREATE TABLE to execute for ``step`` (its own SQL when nothing is deferred)."""
         assert step.what.kind is Kind.CREATE_TABLE and step.what.name is not None
-        deferral = (plan(step.what.name, step.sql, self.referenced, database)
-                    if self.enabled and step.sql else None)
+        deferral = plan(step.what.name, step.sql, self.referenced, database) if self.enabled and step.sql else None
         self.referenced |= referenced_tables(step.statement.sql)
         self.pending = deferral
         return deferral.create if deferral is not None else step.sql
@@ -211,8 +223,11 @@ class KeyBuilder:
             self._start_pending()
         if not executes:
             return
-        independent = (kind in (Kind.CREATE_TABLE, Kind.DROP_TABLE) and not referenced_tables(step.statement.sql)
-                       or toggled is not None)
+        independent = (
+            kind in (Kind.CREATE_TABLE, Kind.DROP_TABLE)
+            and not referenced_tables(step.statement.sql)
+            or toggled is not None
+        )
         if not independent or (toggled or step.what.name) in self.building:
             self.wait()
 
@@ -256,8 +271,9 @@ class KeyBuilder:
             self._join(deferral.table)
         while len(self.building) >= self.limit:  # the oldest first
             self._join(next(iter(self.building)))
-        thread = threading.Thread(target=self._build, args=(deferral,), name=f"migrate-keys-{deferral.table}",
-                                  daemon=True)
+        thread = threading.Thread(
+            target=self._build, args=(deferral,), name=f"migrate-keys-{deferral.table}", daemon=True
+        )
         self.building[deferral.table] = thread, deferral
         thread.start()
 
@@ -277,8 +293,10 @@ class KeyBuilder:
                 self.built += added
             return
         except pymysql.err.MySQLError as e:
-            error = BuildFailed(f"adding the secondary keys of `{deferral.table}` after its rows failed: "
-                                f"{error_text(e)}", bool(e.args) and e.args[0] in CONNECTION_LOST)
+            error = BuildFailed(
+                f"adding the secondary keys of `{deferral.table}` after its rows failed: {error_text(e)}",
+                bool(e.args) and e.args[0] in CONNECTION_LOST,
+            )
         except MigrateError as e:  # no connection to build on
             error = BuildFailed(f"adding the secondary keys of `{deferral.table}` after its rows failed: {e}", True)
         except BaseException as e:  # noqa: BLE001 - re-raised by the loader

@@ -40,11 +40,22 @@ _FHCRC, _FEXTRA, _FNAME, _FCOMMENT = 2, 4, 8, 16
 
 
 class _ZStream(ctypes.Structure):
-    _fields_ = [("next_in", ctypes.c_void_p), ("avail_in", ctypes.c_uint), ("total_in", ctypes.c_ulong),
-                ("next_out", ctypes.c_void_p), ("avail_out", ctypes.c_uint), ("total_out", ctypes.c_ulong),
-                ("msg", ctypes.c_char_p), ("state", ctypes.c_void_p), ("zalloc", ctypes.c_void_p),
-                ("zfree", ctypes.c_void_p), ("opaque", ctypes.c_void_p), ("data_type", ctypes.c_int),
-                ("adler", ctypes.c_ulong), ("reserved", ctypes.c_ulong)]
+    _fields_ = [
+        ("next_in", ctypes.c_void_p),
+        ("avail_in", ctypes.c_uint),
+        ("total_in", ctypes.c_ulong),
+        ("next_out", ctypes.c_void_p),
+        ("avail_out", ctypes.c_uint),
+        ("total_out", ctypes.c_ulong),
+        ("msg", ctypes.c_char_p),
+        ("state", ctypes.c_void_p),
+        ("zalloc", ctypes.c_void_p),
+        ("zfree", ctypes.c_void_p),
+        ("opaque", ctypes.c_void_p),
+        ("data_type", ctypes.c_int),
+        ("adler", ctypes.c_ulong),
+        ("reserved", ctypes.c_ulong),
+    ]
 
 
 def _load_libz() -> ctypes.CDLL | None:
@@ -54,10 +65,14 @@ def _load_libz() -> ctypes.CDLL | None:
     except OSError:
         return None
     stream = ctypes.POINTER(_ZStream)
-    for function, args in (("inflateInit2_", [stream, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]),
-                           ("inflate", [stream, ctypes.c_int]), ("inflateEnd", [stream]),
-                           ("inflateReset", [stream]), ("inflatePrime", [stream, ctypes.c_int, ctypes.c_int]),
-                           ("inflateSetDictionary", [stream, ctypes.c_char_p, ctypes.c_uint])):
+    for function, args in (
+        ("inflateInit2_", [stream, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]),
+        ("inflate", [stream, ctypes.c_int]),
+        ("inflateEnd", [stream]),
+        ("inflateReset", [stream]),
+        ("inflatePrime", [stream, ctypes.c_int, ctypes.c_int]),
+        ("inflateSetDictionary", [stream, ctypes.c_char_p, ctypes.c_uint]),
+    ):
         getattr(lib, function).argtypes = args
         getattr(lib, function).restype = ctypes.c_int
     lib.zlibVersion.restype = ctypes.c_char_p
@@ -84,8 +99,7 @@ class Inflater:
     ``point.raw`` (or byte 0 without a point). ``position`` is the compressed bytes consumed, ``out``
     the decompressed bytes produced, both from the start of the stream."""
 
-    def __init__(self, read_raw: Callable[[int], bytes], point: AccessPoint | None = None,
-                 span: int = SPAN) -> None:
+    def __init__(self, read_raw: Callable[[int], bytes], point: AccessPoint | None = None, span: int = SPAN) -> None:
         if LIBZ is None:
             raise OSError("libz cannot be loaded")
         self._read_raw = read_raw
@@ -195,8 +209,7 @@ class Inflater:
 
     def _keep_point(self) -> None:
         bits = self._stream.data_type & 7
-        point = AccessPoint(self.position - (1 if bits else 0), bits, self.out, self._tail, self._crc,
-                            self._member_out)
+        point = AccessPoint(self.position - (1 if bits else 0), bits, self.out, self._tail, self._crc, self._member_out)
         with self._lock:
             self._points.append(point)
         self._last_point = self.out
@@ -227,7 +240,7 @@ class Inflater:
         while wanted:
             if self._in_used == len(self._in) and not self._refill():
                 break
-            piece = self._in[self._in_used:self._in_used + wanted]
+            piece = self._in[self._in_used : self._in_used + wanted]
             self._in_used += len(piece)
             parts.append(piece)
             wanted -= len(piece)

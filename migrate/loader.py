@@ -20,8 +20,15 @@ import pymysql
 from migrate import checkpoint, deferred_keys, load_data, restart
 from migrate.classify import Kind
 from migrate.commit_order import CommitOrder, Committed
-from migrate.connection import (CONNECTION_LOST, CONNECTION_REFUSED, ScriptFailed, error_code, error_text,
-                                rollback, run_script)
+from migrate.connection import (
+    CONNECTION_LOST,
+    CONNECTION_REFUSED,
+    ScriptFailed,
+    error_code,
+    error_text,
+    rollback,
+    run_script,
+)
 from migrate.data_workers import Batch, DataWorkers
 from migrate.errors import ConnectionLost, LoadFailed, PreflightFailed
 from migrate.plan import DumpSummary, Step
@@ -63,13 +70,24 @@ class Loader:
     plan read from there on.
     """
 
-    def __init__(self, control: pymysql.Connection, connect: Callable[[], pymysql.Connection], *,
-                 jobs: int, max_packet: int, check_routines: Callable[[], str | None] | None = None,
-                 on_step: Callable[[Step, DumpSummary], None] | None = None,
-                 dry_run: bool = False, resume: checkpoint.Position | None = None,
-                 load_data: bool = False, checkpoint_schema: str = "",
-                 database_map: Mapping[str, str] | None = None, link: bool = False,
-                 restart_point: restart.RestartPoint | None = None, source: DumpSource | None = None) -> None:
+    def __init__(
+        self,
+        control: pymysql.Connection,
+        connect: Callable[[], pymysql.Connection],
+        *,
+        jobs: int,
+        max_packet: int,
+        check_routines: Callable[[], str | None] | None = None,
+        on_step: Callable[[Step, DumpSummary], None] | None = None,
+        dry_run: bool = False,
+        resume: checkpoint.Position | None = None,
+        load_data: bool = False,
+        checkpoint_schema: str = "",
+        database_map: Mapping[str, str] | None = None,
+        link: bool = False,
+        restart_point: restart.RestartPoint | None = None,
+        source: DumpSource | None = None,
+    ) -> None:
         self.control = control
         self.checkpoint_schema = checkpoint_schema
         self.max_packet = max_packet
@@ -92,10 +110,16 @@ class Loader:
         self.taken: bytes | None = None  # a restart point (encoded) to store with the next position
         self.restart_due = 0  # the summary's bytes from which the next may be taken
         self.order = CommitOrder()
-        self.workers = DataWorkers(connect, self.order, self.session_sets, jobs, load_data, checkpoint_schema,
-                                   max_packet, link)
-        self.keys = deferred_keys.KeyBuilder(connect, lambda: list(self.session_sets), enabled=not dry_run,
-                                             limit=jobs, hold=bool(resume and resume.statement))
+        self.workers = DataWorkers(
+            connect, self.order, self.session_sets, jobs, load_data, checkpoint_schema, max_packet, link
+        )
+        self.keys = deferred_keys.KeyBuilder(
+            connect,
+            lambda: list(self.session_sets),
+            enabled=not dry_run,
+            limit=jobs,
+            hold=bool(resume and resume.statement),
+        )
         if point is not None:
             self.keys.restore(point.keys.referenced, point.keys.pending, point.keys.unfinished)
 
@@ -178,8 +202,9 @@ class Loader:
             try:
                 run_script(self.control, script)
             except ScriptFailed as e:
-                raise self._failure(None, f"replaying the session before the restart point: {error_text(e)}",
-                                    error_code(e)) from None
+                raise self._failure(
+                    None, f"replaying the session before the restart point: {error_text(e)}", error_code(e)
+                ) from None
         if self.tracker.ordinal == self.tracker.skip_to and self.tracker.at_resume_point:
             self.keys.release()
 
@@ -189,10 +214,21 @@ class Loader:
         if at is None:
             return
         referenced, pending, unfinished = self.keys.state()
-        point = restart.encode(restart.RestartPoint(
-            self.tracker.ordinal, self.tracker.digest.chain(), step.statement, at, self.source.identity,
-            self.session_sets, self.use, self.summary, self.innodb, restart.KeyState(referenced, pending, unfinished),
-            dict(self.rewrites)))
+        point = restart.encode(
+            restart.RestartPoint(
+                self.tracker.ordinal,
+                self.tracker.digest.chain(),
+                step.statement,
+                at,
+                self.source.identity,
+                self.session_sets,
+                self.use,
+                self.summary,
+                self.innodb,
+                restart.KeyState(referenced, pending, unfinished),
+                dict(self.rewrites),
+            )
+        )
         # Written as hex in one statement, well inside the packet.
         if 2 * len(point) + 1024 <= self.max_packet // 2:
             self.taken = point
@@ -259,8 +295,14 @@ class Loader:
             raise PreflightFailed(problem)
         raise self._failure(step, problem, None)
 
-    def _execute(self, step: Step | None, in_doubt: bool = False, record: bool = False, complete: bool = False,
-                 line: int | None = None) -> None:
+    def _execute(
+        self,
+        step: Step | None,
+        in_doubt: bool = False,
+        record: bool = False,
+        complete: bool = False,
+        line: int | None = None,
+    ) -> None:
         """Run the pending session SETs, then ``step``, then with ``record`` the checkpoint after it and
         COMMIT, as one script: one round trip, and the server stops at the first failure. A statement
         in doubt after a crash runs before its checkpoint is written, so that "already exists" can
@@ -274,8 +316,10 @@ class Loader:
             script = [s.sql for s in statements]
             recorded_with = position is not None and not in_doubt
             try:
-                run_script(self.control, script + (checkpoint.recording(self.checkpoint_schema, position)
-                                                   if recorded_with else []))
+                run_script(
+                    self.control,
+                    script + (checkpoint.recording(self.checkpoint_schema, position) if recorded_with else []),
+                )
             except ScriptFailed as e:
                 code = error_code(e)
                 if not (in_doubt and e.index == len(statements) - 1 and code in ALREADY_EXISTS):
@@ -305,10 +349,16 @@ class Loader:
                 if step.rows:
                     rows[table] += step.rows
         position = self._position(last.statement.line if last is not None else 0)
-        loadable = [self.workers.load_data and step.statement.values is not None and step.statement.values.plain
-                    and self.summary.key(step.what.name) in self.innodb for step in steps]
-        batch = Batch(self.order.ticket(), steps, position, len(self.session_sets), self.summary.database, rows,
-                      loadable)
+        loadable = [
+            self.workers.load_data
+            and step.statement.values is not None
+            and step.statement.values.plain
+            and self.summary.key(step.what.name) in self.innodb
+            for step in steps
+        ]
+        batch = Batch(
+            self.order.ticket(), steps, position, len(self.session_sets), self.summary.database, rows, loadable
+        )
         if self.dry_run:
             self.order.done(batch.rows, batch.position)
             return
@@ -338,13 +388,17 @@ class Loader:
             table = f", table `{step.what.name}`" if step.what.name else ""
             where = f"statement at line {step.statement.line} (byte {step.statement.offset}){table}"
         rows = ", ".join(f"{t}: {n}" for t, n in self.committed.rows.items()) or "no rows"
-        message = (f"{where} failed: {reason}. Committed before it: everything through line "
-                   f"{self.committed.through_line} ({rows} in this run); the rest was not written.")
+        message = (
+            f"{where} failed: {reason}. Committed before it: everything through line "
+            f"{self.committed.through_line} ({rows} in this run); the rest was not written."
+        )
         return (ConnectionLost if code in CONNECTION_LOST else LoadFailed)(message)
 
 
 def packet_fix(size: int, line: int, max_packet: int) -> str:
     need = 1 << max(size + 1024, 1).bit_length()
-    return (f"statement at line {line} is {size} bytes but the target's max_allowed_packet is "
-            f"{max_packet}: set max_allowed_packet to at least {need} in the DB parameter group "
-            f"(or re-dump with a smaller --net-buffer-length)")
+    return (
+        f"statement at line {line} is {size} bytes but the target's max_allowed_packet is "
+        f"{max_packet}: set max_allowed_packet to at least {need} in the DB parameter group "
+        f"(or re-dump with a smaller --net-buffer-length)"
+    )

@@ -52,8 +52,18 @@ _ON_DUPLICATE = re.compile(rb"\bON\s+DUPLICATE\s+KEY\s+UPDATE\b", re.I)
 _IF_NOT_EXISTS = re.compile(rb"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+IF\s+NOT\s+EXISTS\b", re.I)
 _SELECT = re.compile(rb"\bSELECT\b", re.I)
 # Statements that act on a table, view or routine of the session's database.
-_NEEDS_DATABASE = frozenset({Kind.INSERT, Kind.CREATE_TABLE, Kind.CREATE_VIEW, Kind.DROP_TABLE, Kind.ROUTINE,
-                             Kind.TRUNCATE, Kind.DELETE, Kind.UPDATE})
+_NEEDS_DATABASE = frozenset(
+    {
+        Kind.INSERT,
+        Kind.CREATE_TABLE,
+        Kind.CREATE_VIEW,
+        Kind.DROP_TABLE,
+        Kind.ROUTINE,
+        Kind.TRUNCATE,
+        Kind.DELETE,
+        Kind.UPDATE,
+    }
+)
 
 
 def insert_caveat(step: Step) -> str | None:

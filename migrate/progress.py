@@ -28,9 +28,16 @@ def human_duration(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, position: Callable[[int], int], total: int | None, stream: TextIO = sys.stderr,
-                 tty: bool | None = None, interval: float | None = None,
-                 clock: Callable[[], float] = time.monotonic, start: int = 0) -> None:
+    def __init__(
+        self,
+        position: Callable[[int], int],
+        total: int | None,
+        stream: TextIO = sys.stderr,
+        tty: bool | None = None,
+        interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        start: int = 0,
+    ) -> None:
         # Maps the executed statement's end (a decompressed offset) to raw bytes of the source, the
         # unit of ``total``: the reader runs ahead, so its own position would overstate progress.
         self.position = position

@@ -80,13 +80,21 @@ def _bytes(text: str) -> bytes:
 
 
 def _deferral(d: Deferral) -> dict[str, object]:
-    return {"table": d.table, "database": d.database, "create": _text(d.create),
-            "keys": [[name, _text(definition)] for name, definition in d.keys]}
+    return {
+        "table": d.table,
+        "database": d.database,
+        "create": _text(d.create),
+        "keys": [[name, _text(definition)] for name, definition in d.keys],
+    }
 
 
 def _undeferral(doc: dict) -> Deferral:
-    return Deferral(doc["table"], doc["database"], _bytes(doc["create"]),
-                    tuple((name, _bytes(definition)) for name, definition in doc["keys"]))
+    return Deferral(
+        doc["table"],
+        doc["database"],
+        _bytes(doc["create"]),
+        tuple((name, _bytes(definition)) for name, definition in doc["keys"]),
+    )
 
 
 def _summary(summary: DumpSummary) -> dict[str, object]:
@@ -97,24 +105,38 @@ def _summary(summary: DumpSummary) -> dict[str, object]:
 
 
 def _unsummary(doc: dict, database_map: Mapping[str, str] | None) -> DumpSummary:
-    return DumpSummary(**{**doc, "header": [_bytes(sql) for sql in doc["header"]], "largest": Largest(**doc["largest"]),
-                          "kinds": Counter(doc["kinds"]), "database_map": database_map,
-                          "locations": {key: tuple(where) for key, where in doc["locations"].items()}})
+    return DumpSummary(
+        **{
+            **doc,
+            "header": [_bytes(sql) for sql in doc["header"]],
+            "largest": Largest(**doc["largest"]),
+            "kinds": Counter(doc["kinds"]),
+            "database_map": database_map,
+            "locations": {key: tuple(where) for key, where in doc["locations"].items()},
+        }
+    )
 
 
 def encode(point: RestartPoint) -> bytes:
     restart, keys = point.restart, point.keys
     entry = restart.point
     doc = {
-        "version": VERSION, "statement": point.statement, "chain": point.chain.hex(),
+        "version": VERSION,
+        "statement": point.statement,
+        "chain": point.chain.hex(),
         "at": [point.at.offset, point.at.line, _text(point.at.delimiter)],
         "gzip": None if entry is None else {**asdict(entry), "window": None},
-        "identity": point.identity, "session_sets": [_text(sql) for sql in point.session_sets],
-        "use": None if point.use is None else _text(point.use), "summary": _summary(point.summary),
-        "innodb": sorted(point.innodb), "rewrites": point.rewrites,
-        "keys": {"referenced": sorted(keys.referenced),
-                 "pending": None if keys.pending is None else _deferral(keys.pending),
-                 "unfinished": [_deferral(d) for d in keys.unfinished]},
+        "identity": point.identity,
+        "session_sets": [_text(sql) for sql in point.session_sets],
+        "use": None if point.use is None else _text(point.use),
+        "summary": _summary(point.summary),
+        "innodb": sorted(point.innodb),
+        "rewrites": point.rewrites,
+        "keys": {
+            "referenced": sorted(keys.referenced),
+            "pending": None if keys.pending is None else _deferral(keys.pending),
+            "unfinished": [_deferral(d) for d in keys.unfinished],
+        },
     }
     text = zlib.compress(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode())
     window = zlib.compress(entry.window) if entry is not None else b""
@@ -138,18 +160,27 @@ def decode(blob: bytes, database_map: Mapping[str, str] | None) -> RestartPoint 
     entry = doc["gzip"]
     keys = doc["keys"]
     return RestartPoint(
-        doc["statement"], bytes.fromhex(doc["chain"]), Statement(b"", offset, line, delimiter=_bytes(delimiter)),
+        doc["statement"],
+        bytes.fromhex(doc["chain"]),
+        Statement(b"", offset, line, delimiter=_bytes(delimiter)),
         Restart(offset, None if entry is None else AccessPoint(**{**entry, "window": window})),
-        doc["identity"], [_bytes(sql) for sql in doc["session_sets"]],
-        None if doc["use"] is None else _bytes(doc["use"]), _unsummary(doc["summary"], database_map),
+        doc["identity"],
+        [_bytes(sql) for sql in doc["session_sets"]],
+        None if doc["use"] is None else _bytes(doc["use"]),
+        _unsummary(doc["summary"], database_map),
         set(doc["innodb"]),
-        KeyState(set(keys["referenced"]), None if keys["pending"] is None else _undeferral(keys["pending"]),
-                 [_undeferral(d) for d in keys["unfinished"]]),
-        doc["rewrites"])
+        KeyState(
+            set(keys["referenced"]),
+            None if keys["pending"] is None else _undeferral(keys["pending"]),
+            [_undeferral(d) for d in keys["unfinished"]],
+        ),
+        doc["rewrites"],
+    )
 
 
-def open_dump(path: str, position: Position | None, database_map: Mapping[str, str] | None,
-              say: Callable[[str], None]) -> tuple[DumpSource, RestartPoint | None]:
+def open_dump(
+    path: str, position: Position | None, database_map: Mapping[str, str] | None, say: Callable[[str], None]
+) -> tuple[DumpSource, RestartPoint | None]:
     """The dump, opened where a resume of ``position`` can start reading it: at the checkpoint's
     restart point when it is this file or object's, else at byte 0 (and why, said)."""
     if position is None or not position.statement:
@@ -168,16 +199,23 @@ def open_dump(path: str, position: Position | None, database_map: Mapping[str, s
     dump = DumpSource(path, point.restart)
     if dump.identity == point.identity:
         dump.read_head()
-        say(f"migrate: resuming reads {dump.name} from byte {point.restart.raw:,} of {dump.size:,} "
-            f"(statement {point.statement + 1}, line {point.at.line})")
+        say(
+            f"migrate: resuming reads {dump.name} from byte {point.restart.raw:,} of {dump.size:,} "
+            f"(statement {point.statement + 1}, line {point.at.line})"
+        )
         return dump, point
     dump.close()
     if point.identity.get("s3") == path:
-        raise BadInput(f"the object changed since the interrupted load read it ({_describe(point.identity)}; now "
-                       f"{_describe(dump.identity)}): refusing to resume; load it into an empty database", source=path)
+        raise BadInput(
+            f"the object changed since the interrupted load read it ({_describe(point.identity)}; now "
+            f"{_describe(dump.identity)}): refusing to resume; load it into an empty database",
+            source=path,
+        )
     was = f"{point.identity['s3']}: " if "s3" in point.identity else ""
-    say(f"migrate: resuming reads {dump.name} from its start and skips the statements loaded: it is not the "
-        f"{'object' if was else 'file'} the interrupted load was reading ({was}{_describe(point.identity)})")
+    say(
+        f"migrate: resuming reads {dump.name} from its start and skips the statements loaded: it is not the "
+        f"{'object' if was else 'file'} the interrupted load was reading ({was}{_describe(point.identity)})"
+    )
     return DumpSource(path), None
 
 

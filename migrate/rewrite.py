@@ -23,8 +23,17 @@ from migrate.tokens import BQ, DQ, SQ
 
 _USER_PART = rb"(?:'[^']*'|`[^`]*`|\"[^\"]*\"|[\w.%-]+)"
 _DEFINER = re.compile(
-    rb"(" + SQ + rb"|" + DQ + rb"|" + BQ + rb")|\bDEFINER\s*=\s*(?:CURRENT_USER(?:\s*\(\s*\))?|"
-    + _USER_PART + rb"(?:\s*@\s*" + _USER_PART + rb")?)\s?",
+    rb"("
+    + SQ
+    + rb"|"
+    + DQ
+    + rb"|"
+    + BQ
+    + rb")|\bDEFINER\s*=\s*(?:CURRENT_USER(?:\s*\(\s*\))?|"
+    + _USER_PART
+    + rb"(?:\s*@\s*"
+    + _USER_PART
+    + rb")?)\s?",
     re.I | re.S,
 )
 _COLLATION_TOKEN = re.compile(rb"(" + SQ + rb"|" + DQ + rb"|" + BQ + rb")|\butf8mb4_(?:\w+_)?0900_\w+", re.S)
@@ -33,6 +42,7 @@ _MARIADB_ONLY = re.compile(rb"/\*M!\d*(?:[^*]++|\*(?!/))*+\*/", re.S)
 _SESSION_ASSIGN = re.compile(
     rb"\s*(?:/\*!\d*\s*)?SET\s+(?:@@(?:GLOBAL|SESSION|LOCAL)\.|(?:GLOBAL|SESSION|LOCAL)\s+)?(\w+)\s*:?=", re.I
 )
+
 
 def strip_definer(sql: bytes) -> tuple[bytes, int]:
     """Remove every ``DEFINER = user`` outside string literals; return the text and how many."""
@@ -77,8 +87,21 @@ def map_collations(sql: bytes) -> tuple[bytes, int]:
 
 
 # sql_mode values MySQL 8.0 removed; 5.7 and MariaDB dumps set them around every routine.
-REMOVED_SQL_MODES = frozenset({b"NO_AUTO_CREATE_USER", b"NO_FIELD_OPTIONS", b"NO_KEY_OPTIONS", b"NO_TABLE_OPTIONS",
-                               b"DB2", b"MAXDB", b"MSSQL", b"MYSQL323", b"MYSQL40", b"ORACLE", b"POSTGRESQL"})
+REMOVED_SQL_MODES = frozenset(
+    {
+        b"NO_AUTO_CREATE_USER",
+        b"NO_FIELD_OPTIONS",
+        b"NO_KEY_OPTIONS",
+        b"NO_TABLE_OPTIONS",
+        b"DB2",
+        b"MAXDB",
+        b"MSSQL",
+        b"MYSQL323",
+        b"MYSQL40",
+        b"ORACLE",
+        b"POSTGRESQL",
+    }
+)
 _SQL_MODE_VALUE = re.compile(rb"(\bsql_mode\s*=\s*)'([^']*)'", re.I)
 
 
@@ -101,8 +124,6 @@ def assigned_variable(sql: bytes) -> str | None:
     """The system variable a ``SET`` statement assigns first (upper case), if any."""
     m = _SESSION_ASSIGN.match(sql)
     return m.group(1).upper().decode("ascii", "replace") if m else None
-
-
 
 
 @dataclass(frozen=True)
@@ -159,7 +180,9 @@ def _drop_kinds(*kinds: Kind) -> Rewrite:
 # they would make the target a replica of whatever it can reach, or stop it being one.
 _REPLICATION_STATEMENT = re.compile(
     rb"\s*(?:CHANGE\s+(?:MASTER|REPLICATION\s+SOURCE)\b|(?:START|STOP)\s+(?:ALL\s+)?(?:SLAVES?|REPLICAS?)\b"
-    rb"|SET\s+GLOBAL\s+gtid_slave_pos\b)", re.I)
+    rb"|SET\s+GLOBAL\s+gtid_slave_pos\b)",
+    re.I,
+)
 
 
 def _drop_replication(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None, int]:
@@ -185,33 +208,76 @@ def _collations(sql: bytes, kind: Kind, context: Context) -> tuple[bytes | None,
 
 # In the order they apply: drops first, then edits of what is sent.
 RULES: tuple[Rule, ...] = (
-    Rule("mariadb_only", "MariaDB-only /*M!…*/ statements dropped (a MySQL target sees an empty query, 1065)",
-         _drop_mariadb_only, "--keep-mariadb-only", "Send MariaDB-only /*M!…*/ statements to a MySQL target anyway.",
-         needed=lambda facts: not facts.mariadb),
-    Rule("gtid_purged", "SET @@GLOBAL.GTID_PURGED dropped (RDS rejects it)", _drop_assignment("GTID_PURGED"),
-         "--keep-gtid-purged", "Send SET @@GLOBAL.GTID_PURGED unchanged."),
-    Rule("sql_log_bin", "SQL_LOG_BIN assignments dropped (RDS rejects them)", _drop_assignment("SQL_LOG_BIN"),
-         "--keep-sql-log-bin", "Send SQL_LOG_BIN assignments unchanged."),
-    Rule("replication", "CHANGE MASTER / START SLAVE / SET GLOBAL gtid_slave_pos dropped (the dump's coordinates "
-         "are recorded for migrate replicate start instead)", _drop_replication, "--keep-replication-statements",
-         "Send the replication statements of --master-data=1 / --source-data=1 dumps unchanged."),
-    Rule("database", "USE / CREATE DATABASE dropped (the target URL names the database)",
-         _drop_kinds(Kind.USE, Kind.CREATE_DATABASE), "--keep-database-statements",
-         "Send USE / CREATE DATABASE unchanged (loads where the dump says).",
-         needed=lambda facts: facts.database is not None),
+    Rule(
+        "mariadb_only",
+        "MariaDB-only /*M!…*/ statements dropped (a MySQL target sees an empty query, 1065)",
+        _drop_mariadb_only,
+        "--keep-mariadb-only",
+        "Send MariaDB-only /*M!…*/ statements to a MySQL target anyway.",
+        needed=lambda facts: not facts.mariadb,
+    ),
+    Rule(
+        "gtid_purged",
+        "SET @@GLOBAL.GTID_PURGED dropped (RDS rejects it)",
+        _drop_assignment("GTID_PURGED"),
+        "--keep-gtid-purged",
+        "Send SET @@GLOBAL.GTID_PURGED unchanged.",
+    ),
+    Rule(
+        "sql_log_bin",
+        "SQL_LOG_BIN assignments dropped (RDS rejects them)",
+        _drop_assignment("SQL_LOG_BIN"),
+        "--keep-sql-log-bin",
+        "Send SQL_LOG_BIN assignments unchanged.",
+    ),
+    Rule(
+        "replication",
+        "CHANGE MASTER / START SLAVE / SET GLOBAL gtid_slave_pos dropped (the dump's coordinates "
+        "are recorded for migrate replicate start instead)",
+        _drop_replication,
+        "--keep-replication-statements",
+        "Send the replication statements of --master-data=1 / --source-data=1 dumps unchanged.",
+    ),
+    Rule(
+        "database",
+        "USE / CREATE DATABASE dropped (the target URL names the database)",
+        _drop_kinds(Kind.USE, Kind.CREATE_DATABASE),
+        "--keep-database-statements",
+        "Send USE / CREATE DATABASE unchanged (loads where the dump says).",
+        needed=lambda facts: facts.database is not None,
+    ),
     # Never off: the operator asked for it by giving the map (databases.py).
     Rule("map_database", "database names mapped (--map-database)", _map_databases, None),
     # Never off: under LOCK TABLES the checkpoint row could not be written.
-    Rule("lock_tables", "LOCK / UNLOCK TABLES dropped (they would lock out the checkpoint table)",
-         _drop_kinds(Kind.LOCK), None),
-    Rule("definer", "DEFINER clauses removed (RDS error 1227)", _strip_definer,
-         "--keep-definer", "Send DEFINER clauses unchanged (RDS rejects them without SUPER)."),
-    Rule("sql_mode", "sql_mode values MySQL 8 removed (NO_AUTO_CREATE_USER, …) dropped (error 1231)", _sql_modes,
-         "--keep-sql-modes", "Send sql_mode values unchanged, even those a MySQL 8 target rejects.",
-         needed=lambda facts: facts.mysql8),
-    Rule("collation", "utf8mb4_0900_* collations mapped (target lacks them, error 1273)", _collations,
-         "--keep-collations", "Never map utf8mb4_0900_* collations, even when the target lacks them.",
-         needed=lambda facts: not facts.has_0900_collations),
+    Rule(
+        "lock_tables",
+        "LOCK / UNLOCK TABLES dropped (they would lock out the checkpoint table)",
+        _drop_kinds(Kind.LOCK),
+        None,
+    ),
+    Rule(
+        "definer",
+        "DEFINER clauses removed (RDS error 1227)",
+        _strip_definer,
+        "--keep-definer",
+        "Send DEFINER clauses unchanged (RDS rejects them without SUPER).",
+    ),
+    Rule(
+        "sql_mode",
+        "sql_mode values MySQL 8 removed (NO_AUTO_CREATE_USER, …) dropped (error 1231)",
+        _sql_modes,
+        "--keep-sql-modes",
+        "Send sql_mode values unchanged, even those a MySQL 8 target rejects.",
+        needed=lambda facts: facts.mysql8,
+    ),
+    Rule(
+        "collation",
+        "utf8mb4_0900_* collations mapped (target lacks them, error 1273)",
+        _collations,
+        "--keep-collations",
+        "Never map utf8mb4_0900_* collations, even when the target lacks them.",
+        needed=lambda facts: not facts.has_0900_collations,
+    ),
 )
 EVERY_RULE = frozenset(rule.name for rule in RULES)
 
@@ -219,9 +285,11 @@ EVERY_RULE = frozenset(rule.name for rule in RULES)
 def rules_for(facts: TargetFacts | None, kept: Collection[str] = ()) -> frozenset[str]:
     """The rules on for a target: those it needs, less the kept ones. Without facts (``inspect``),
     every rule: the most rewriting any target could need."""
-    return frozenset(rule.name for rule in RULES
-                     if rule.keep_flag is None
-                     or rule.name not in kept and (facts is None or rule.needed(facts)))
+    return frozenset(
+        rule.name
+        for rule in RULES
+        if rule.keep_flag is None or rule.name not in kept and (facts is None or rule.needed(facts))
+    )
 
 
 class Rewriter:

@@ -39,8 +39,14 @@ class S3Stream:
     """``read(n)`` over the object at ``url`` from byte ``start``; ``size`` is its length, ``etag`` the
     version being read."""
 
-    def __init__(self, url: str, client: Any = None, range_size: int = RANGE,
-                 sleep: Callable[[float], None] = time.sleep, start: int = 0) -> None:
+    def __init__(
+        self,
+        url: str,
+        client: Any = None,
+        range_size: int = RANGE,
+        sleep: Callable[[float], None] = time.sleep,
+        start: int = 0,
+    ) -> None:
         from botocore.exceptions import BotoCoreError, ClientError  # deferred with boto3: ~0.3 s
 
         self._errors = (BotoCoreError, ClientError, OSError)
@@ -87,8 +93,9 @@ class S3Stream:
                 self._close_body()
                 failures += 1
                 if failures >= ATTEMPTS or _final(e):
-                    raise ConnectionFailed(f"{self.url}: reading byte {self.position} failed "
-                                           f"{failures} times: {_reason(e)}") from None
+                    raise ConnectionFailed(
+                        f"{self.url}: reading byte {self.position} failed {failures} times: {_reason(e)}"
+                    ) from None
                 self.retries += 1
                 self.sleep(min(2 ** (failures - 1), 30))
                 continue
@@ -100,8 +107,9 @@ class S3Stream:
 
     def _open(self) -> None:
         end = min(self.position + self.range_size, self.size)
-        response = self.client.get_object(Bucket=self.bucket, Key=self.key, IfMatch=self.etag,
-                                          Range=f"bytes={self.position}-{end - 1}")
+        response = self.client.get_object(
+            Bucket=self.bucket, Key=self.key, IfMatch=self.etag, Range=f"bytes={self.position}-{end - 1}"
+        )
         self._body, self._range_end = response["Body"], end
 
     def _close_body(self) -> None:

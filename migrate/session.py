@@ -22,8 +22,15 @@ import pymysql
 from migrate import checkpoint, coordinates, preflight, restart, rows
 from migrate.connection import Endpoint, connect, resolve_login, tls_context
 from migrate.databases import CHECKPOINT_SCHEMA
-from migrate.errors import (EXIT_MISMATCH, EXIT_OK, EXIT_UNPROVEN, ConnectionFailed, ConnectionLost, LoadFailed,
-                            PreflightFailed)
+from migrate.errors import (
+    EXIT_MISMATCH,
+    EXIT_OK,
+    EXIT_UNPROVEN,
+    ConnectionFailed,
+    ConnectionLost,
+    LoadFailed,
+    PreflightFailed,
+)
 from migrate.loader import Loader
 from migrate.plan import DumpSummary, steps, summarize
 from migrate.prescan import quick_summary
@@ -113,8 +120,9 @@ class CutoverSession:
 
     def login(self) -> None:
         options = self.options
-        self.endpoint, self.password = resolve_login(options.target, PASSWORD_ENV, options.prompt,
-                                                     options.password_secret_arn)
+        self.endpoint, self.password = resolve_login(
+            options.target, PASSWORD_ENV, options.prompt, options.password_secret_arn
+        )
         self.tls = tls_context(self.endpoint, options.ssl_ca, options.allow_plaintext)
         self.conn = self.connect()
 
@@ -124,19 +132,30 @@ class CutoverSession:
         facts = results.facts = preflight.gather(self.conn)
         results.rules = rules_for(facts, options.kept_rules)
         self.codec_name = self.conn.codec.name if self.conn.codec else "off"
-        self.say(f"target: {self.endpoint} ({facts.version}), max_allowed_packet {facts.max_allowed_packet:,}, "
-                 f"compression {self.codec_name}", err=True)
+        self.say(
+            f"target: {self.endpoint} ({facts.version}), max_allowed_packet {facts.max_allowed_packet:,}, "
+            f"compression {self.codec_name}",
+            err=True,
+        )
         if not facts.local_infile and not options.inserts_only:
-            self.say("target has local_infile=OFF: rows go as INSERTs (local_infile=1 in the DB parameter "
-                     "group lets plain rows go as LOAD DATA LOCAL, with less server CPU)", err=True)
+            self.say(
+                "target has local_infile=OFF: rows go as INSERTs (local_infile=1 in the DB parameter "
+                "group lets plain rows go as LOAD DATA LOCAL, with less server CPU)",
+                err=True,
+            )
         if rows.plain_rows is None:
-            self.say("migrate: the C scanner is not built (no C compiler at install): VALUES lists are read "
-                     "with regexes, ~5 s more client CPU per 650 MB", err=True)
+            self.say(
+                "migrate: the C scanner is not built (no C compiler at install): VALUES lists are read "
+                "with regexes, ~5 s more client CPU per 650 MB",
+                err=True,
+            )
         results.position = checkpoint.read(self.conn, self.checkpoint_schema)
         if results.position is not None and not results.position.complete and not options.resume:
-            results.problems.append(f"a previous load into `{self.checkpoint_schema}` stopped after line "
-                                    f"{results.position.line}: continue it with --resume, or load into an "
-                                    "empty database")
+            results.problems.append(
+                f"a previous load into `{self.checkpoint_schema}` stopped after line "
+                f"{results.position.line}: continue it with --resume, or load into an "
+                "empty database"
+            )
 
     def prescan(self) -> int | None:
         """Parse a file once before the first write, so that an oversized statement or a routine the
@@ -156,8 +175,9 @@ class CutoverSession:
                     results.prescan = quick_summary(dump.read, dump.name)
                 results.coordinates = coordinates.find(dump.head, dump.tail)
                 results.prescan_size = dump.size
-        results.problems += preflight.problems(results.facts, self.endpoint.database, results.prescan,
-                                               options.force or self.resuming)
+        results.problems += preflight.problems(
+            results.facts, self.endpoint.database, results.prescan, options.force or self.resuming
+        )
         if self.endpoint.database is None and results.prescan is not None and not (options.force or self.resuming):
             landing = [options.database_map.get(name, name) for name in results.prescan.databases]
             for database, tables in preflight.existing_tables(self.conn, landing).items():
@@ -165,8 +185,7 @@ class CutoverSession:
         if results.problems:
             raise PreflightFailed("\n".join(results.problems))
         if options.dry_run and results.prescan is not None:
-            self.say(inspect_text(options.source, results.prescan_size, False, results.prescan,
-                                  results.would_rewrite))
+            self.say(inspect_text(options.source, results.prescan_size, False, results.prescan, results.would_rewrite))
             found = results.coordinates
             self.say(f"replication: from {found.describe()}" if found else coordinates.plain_only_reason())
             self.say("dry run: preflight passed, nothing written")
@@ -216,13 +235,20 @@ class CutoverSession:
         else:
             databases = [[name, self.options.database_map.get(name, name)] for name in summary.databases]
         with self.connect(autocommit=True) as conn:
-            checkpoint.write_document(conn, self.checkpoint_schema, "origin",
-                                      {**found.as_dict(), "databases": databases})
-        self.say(f"replication can start from {found.describe()} (recorded in the checkpoint): "
-                 "next, migrate replicate start", err=True)
+            checkpoint.write_document(
+                conn, self.checkpoint_schema, "origin", {**found.as_dict(), "databases": databases}
+            )
+        self.say(
+            f"replication can start from {found.describe()} (recorded in the checkpoint): "
+            "next, migrate replicate start",
+            err=True,
+        )
         if self.options.cleanup:
-            self.say("migrate: --cleanup drops the checkpoint with that position once every table matches: "
-                     "leave it out for a replicated cutover", err=True)
+            self.say(
+                "migrate: --cleanup drops the checkpoint with that position once every table matches: "
+                "leave it out for a replicated cutover",
+                err=True,
+            )
 
     def verify(self) -> None:
         # On the load's own connection, whose last transaction has committed: over a link a new one
@@ -238,18 +264,27 @@ class CutoverSession:
         workers = loader.workers
         elapsed = results.load_seconds
         self.say(verdict_table(results.verdicts, "rows in dump"))
-        self.say(f"{summary.rows:,} rows in {elapsed:.1f} s ({summary.rows / max(elapsed, 1e-9):,.0f} rows/s); "
-                 f"{workers.rows_loaded:,} as LOAD DATA LOCAL, {workers.batches_resent} batches re-sent as "
-                 f"INSERTs; {loader.keys.built} secondary keys built after their rows")
-        write_json(self.options.report_path, {
-            "source": self.options.source, "target": str(self.endpoint), "seconds": round(elapsed, 3),
-            "match": self.matched,
-            "timings": {phase: round(seconds, 3) for phase, seconds in self.timings.items()},
-            "compression": self.codec_name, "jobs": self.jobs,
-            "load_data": {"rows": workers.rows_loaded, "batches_resent": workers.batches_resent},
-            "keys_built_after_rows": loader.keys.built,
-            "verdicts": [v.as_dict() for v in results.verdicts], **summary_document(summary, results.rewrites),
-        })
+        self.say(
+            f"{summary.rows:,} rows in {elapsed:.1f} s ({summary.rows / max(elapsed, 1e-9):,.0f} rows/s); "
+            f"{workers.rows_loaded:,} as LOAD DATA LOCAL, {workers.batches_resent} batches re-sent as "
+            f"INSERTs; {loader.keys.built} secondary keys built after their rows"
+        )
+        write_json(
+            self.options.report_path,
+            {
+                "source": self.options.source,
+                "target": str(self.endpoint),
+                "seconds": round(elapsed, 3),
+                "match": self.matched,
+                "timings": {phase: round(seconds, 3) for phase, seconds in self.timings.items()},
+                "compression": self.codec_name,
+                "jobs": self.jobs,
+                "load_data": {"rows": workers.rows_loaded, "batches_resent": workers.batches_resent},
+                "keys_built_after_rows": loader.keys.built,
+                "verdicts": [v.as_dict() for v in results.verdicts],
+                **summary_document(summary, results.rewrites),
+            },
+        )
         statuses = {v.status for v in results.verdicts}
         if MISMATCH in statuses:
             return EXIT_MISMATCH
@@ -300,8 +335,14 @@ class CutoverSession:
 
     def connect(self, autocommit: bool = False) -> pymysql.Connection:
         local_data = not self.options.inserts_only and not autocommit
-        return connect(self.endpoint, self.password, self.tls, autocommit=autocommit, local_data=local_data,
-                       compress=self.options.compress)
+        return connect(
+            self.endpoint,
+            self.password,
+            self.tls,
+            autocommit=autocommit,
+            local_data=local_data,
+            compress=self.options.compress,
+        )
 
     def _load_once(self, resume: checkpoint.Position | None) -> None:
         options, results = self.options, self.results
@@ -313,20 +354,32 @@ class CutoverSession:
                 rewriter.counts.update(point.rewrites)
             progress = Progress(dump.raw_offset, dump.size, start=dump.position)
             loader = results.loader = Loader(
-                self.conn, self.connect, jobs=self.jobs, max_packet=facts.max_allowed_packet, on_step=progress,
-                dry_run=options.dry_run, check_routines=lambda: preflight.routine_problem(facts, 1), resume=resume,
+                self.conn,
+                self.connect,
+                jobs=self.jobs,
+                max_packet=facts.max_allowed_packet,
+                on_step=progress,
+                dry_run=options.dry_run,
+                check_routines=lambda: preflight.routine_problem(facts, 1),
+                resume=resume,
                 load_data=facts.local_infile and not options.inserts_only,
-                checkpoint_schema=self.checkpoint_schema, database_map=self.database_map,
-                link=self.compressed, restart_point=point, source=dump)
+                checkpoint_schema=self.checkpoint_schema,
+                database_map=self.database_map,
+                link=self.compressed,
+                restart_point=point,
+                source=dump,
+            )
             plan = read_ahead(steps(split(dump.read, dump.name, at=point.at if point else None), rewriter))
             try:
                 results.summary = loader.run(plan)
             except KeyboardInterrupt:
-                raise LoadFailed(f"interrupted; committed through line {loader.committed.through_line}; "
-                                 "continue with --resume") from None
+                raise LoadFailed(
+                    f"interrupted; committed through line {loader.committed.through_line}; continue with --resume"
+                ) from None
             except ConnectionFailed as e:  # the dump's source (S3) gave up; a worker's would be ConnectionLost
-                raise LoadFailed(f"{e}; committed through line {loader.committed.through_line}; "
-                                 "continue with --resume") from None
+                raise LoadFailed(
+                    f"{e}; committed through line {loader.committed.through_line}; continue with --resume"
+                ) from None
             finally:
                 plan.close()
                 results.rewrites = dict(rewriter.counts)
@@ -339,7 +392,7 @@ class CutoverSession:
             command = shlex.join([*options.command] + ([] if options.resume else ["--resume"]))
             why = "stdin cannot be read again" if options.source == "-" else f"gave up after {options.retries} retries"
             raise LoadFailed(f"{lost} The connection was lost and {why}; continue with: {command}") from None
-        delay = min(2 ** attempt, 30)
+        delay = min(2**attempt, 30)
         self.say(f"migrate: connection lost; retry {attempt + 1}/{options.retries} in {delay} s", err=True)
         time.sleep(delay)
 
@@ -351,5 +404,5 @@ class CutoverSession:
             except ConnectionFailed:
                 if attempt == attempts - 1:
                     raise
-                time.sleep(min(2 ** attempt, 10))
+                time.sleep(min(2**attempt, 10))
         raise AssertionError("unreachable")

@@ -133,7 +133,7 @@ class DumpSource:
                 break
         data = self._decompress(n)
         if len(self.head) < HEAD_BYTES and self.restart is None:
-            self.head += data[:HEAD_BYTES - len(self.head)]
+            self.head += data[: HEAD_BYTES - len(self.head)]
         self.tail = (self.tail + data)[-TAIL_BYTES:] if len(data) < TAIL_BYTES else data[-TAIL_BYTES:]
         return data
 
@@ -141,8 +141,11 @@ class DumpSource:
         try:
             data = self._stream.read(n)
         except (gzip.BadGzipFile, zlib.error, EOFError, OSError) as e:
-            raise BadInput(f"corrupt or truncated gzip ({e}) after {self.decompressed} bytes of SQL",
-                           source=self.name, offset=self.position) from None
+            raise BadInput(
+                f"corrupt or truncated gzip ({e}) after {self.decompressed} bytes of SQL",
+                source=self.name,
+                offset=self.position,
+            ) from None
         self.decompressed += len(data)
         return data
 

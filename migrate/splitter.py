@@ -75,8 +75,13 @@ def statement_pattern(delimiter: bytes) -> re.Pattern[bytes]:
     return re.compile(rb"((?:" + body + rb")*+)" + re.escape(delimiter), re.S)
 
 
-def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK,
-          fast_inserts: bool = True, at: Statement | None = None) -> Iterator[Statement]:
+def split(
+    read: Callable[[int], bytes],
+    name: str = "<dump>",
+    chunk: int = CHUNK,
+    fast_inserts: bool = True,
+    at: Statement | None = None,
+) -> Iterator[Statement]:
     """Yield every statement of the stream ``read`` in order; raise BadInput on a malformed dump.
     With ``at`` (a statement split before; only its position counts), ``read`` starts at its first
     byte, and the statements, their offsets and lines are those a split from byte 0 yields from it on.
@@ -90,7 +95,7 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
     if at is not None:
         base, line, delimiter = at.offset, at.line, at.delimiter
     elif buf.startswith(BOM):
-        buf = buf[len(BOM):]
+        buf = buf[len(BOM) :]
         base, line, delimiter = len(BOM), 1, b";"
     else:
         base, line, delimiter = 0, 1, b";"
@@ -132,10 +137,10 @@ def split(read: Callable[[int], bytes], name: str = "<dump>", chunk: int = CHUNK
         if not eof and horizon < start and len(buf) - start < 2 * chunk:
             fill()
             continue
-        if fast_inserts and delimiter == b";" and buf[start:start + 6].upper() == b"INSERT":
+        if fast_inserts and delimiter == b";" and buf[start : start + 6].upper() == b"INSERT":
             if found_end := STATEMENT_END.search(buf, start):
                 body_end = found_end.start()
-                while buf[body_end - 1:body_end].isspace():
+                while buf[body_end - 1 : body_end].isspace():
                     body_end -= 1
                 if (values := read_values(buf, start, body_end)) is not None:
                     line += buf.count(b"\n", pos, start)
@@ -171,12 +176,17 @@ def last_end(buf: bytes, delimiter: bytes) -> int:
 def not_sql(buf: bytes, start: int, base: int, line: int, name: str) -> BadInput | None:
     """The error for a statement that cannot be SQL (a binary or JSON file), else None."""
     if start < len(buf) and not _STATEMENT_START.match(buf, start):
-        return BadInput(f"not SQL: statement starts with byte 0x{buf[start]:02x}",
-                        source=name, offset=base + start, line=line)
+        return BadInput(
+            f"not SQL: statement starts with byte 0x{buf[start]:02x}", source=name, offset=base + start, line=line
+        )
     if _CLIENT_MESSAGE.match(buf, start):
-        message = buf[start:buf.find(b"\n", start, start + 200)].decode("utf-8", "replace")
-        return BadInput(f"not SQL: a client's message captured into the dump ({message!r}); cut it out",
-                        source=name, offset=base + start, line=line)
+        message = buf[start : buf.find(b"\n", start, start + 200)].decode("utf-8", "replace")
+        return BadInput(
+            f"not SQL: a client's message captured into the dump ({message!r}); cut it out",
+            source=name,
+            offset=base + start,
+            line=line,
+        )
     return None
 
 
@@ -185,11 +195,19 @@ def unterminated(buf: bytes, start: int, base: int, line: int, name: str, delimi
     stop = _TOKENS.match(buf, start).end()
     if stop < len(buf):
         quote = chr(buf[stop])
-        return BadInput(f"unterminated {quote}…{quote} string (dump truncated or corrupt)", source=name,
-                        offset=base + stop, line=line + buf.count(b"\n", start, stop))
+        return BadInput(
+            f"unterminated {quote}…{quote} string (dump truncated or corrupt)",
+            source=name,
+            offset=base + stop,
+            line=line + buf.count(b"\n", start, stop),
+        )
     if buf.startswith(b"/*", start):
         return BadInput("unterminated comment (dump truncated?)", source=name, offset=base + start, line=line)
     if problem := not_sql(buf, start, base, line, name):
         return problem
-    return BadInput(f"statement never ends with {delimiter.decode(errors='replace')!r} (dump truncated?)",
-                    source=name, offset=base + start, line=line)
+    return BadInput(
+        f"statement never ends with {delimiter.decode(errors='replace')!r} (dump truncated?)",
+        source=name,
+        offset=base + start,
+        line=line,
+    )

@@ -26,8 +26,10 @@ from migrate.source import DumpSource, Restart
 from migrate.splitter import Statement, split
 
 # Routines in DELIMITER blocks, CRLF lines, comments between statements, a BOM, small and ~1 MB statements.
-ROUTINE = (b"DELIMITER ;;\r\n/*!50003 CREATE*/ /*!50003 TRIGGER `t_ins` BEFORE INSERT ON `t` FOR EACH ROW "
-           b"BEGIN SET NEW.b = 'x;y'; END */;;\nDELIMITER ;\n")
+ROUTINE = (
+    b"DELIMITER ;;\r\n/*!50003 CREATE*/ /*!50003 TRIGGER `t_ins` BEFORE INSERT ON `t` FOR EACH ROW "
+    b"BEGIN SET NEW.b = 'x;y'; END */;;\nDELIMITER ;\n"
+)
 
 
 def sample_dump(seed: int = 3) -> bytes:
@@ -90,8 +92,11 @@ def test_a_split_started_at_a_statement_yields_what_a_split_from_byte_0_does(dum
     assert {s.delimiter for s in whole} == {b";", b";;"}
     for i in range(1, len(whole), 3):
         at = whole[i]
-        again = split(io.BytesIO(dump[at.offset:]).read, chunk=chunk, at=Statement(b"", at.offset, at.line,
-                                                                                  delimiter=at.delimiter))
+        again = split(
+            io.BytesIO(dump[at.offset :]).read,
+            chunk=chunk,
+            at=Statement(b"", at.offset, at.line, delimiter=at.delimiter),
+        )
         assert [as_split(s) for s in again] == [as_split(s) for s in whole[i:]], i
 
 
@@ -115,8 +120,8 @@ def test_the_gzip_stream_reads_as_gzip_does_and_enters_again_at_every_access_poi
     for point in points:
         raw = io.BytesIO(packed)
         raw.seek(point.raw)
-        assert Inflater(raw.read, point).read(len(text)) == text[point.out:]
-        assert point.window == text[max(0, point.out - inflate.WINDOW):point.out]
+        assert Inflater(raw.read, point).read(len(text)) == text[point.out :]
+        assert point.window == text[max(0, point.out - inflate.WINDOW) : point.out]
         assert whole.point_before(point.out) == point and whole.point_before(point.out + 1) == point
 
 
@@ -129,13 +134,13 @@ def test_members_padding_and_a_resumed_member_keep_gzip_checks(text):
     raw = io.BytesIO(packed)
     raw.seek(point.raw)
     resumed = Inflater(raw.read, point)
-    assert resumed.read(len(text)) == text[point.out:]
+    assert resumed.read(len(text)) == text[point.out :]
     raw.seek(point.raw)
     wrong = Inflater(raw.read, replace(point, crc=point.crc ^ 1))  # the member's CRC still checked at its end
     with pytest.raises(gzip.BadGzipFile, match="CRC check failed"):
         wrong.read(len(text))
     with pytest.raises(EOFError):
-        Inflater(io.BytesIO(packed[:len(packed) // 2]).read).read(len(text))
+        Inflater(io.BytesIO(packed[: len(packed) // 2]).read).read(len(text))
     with pytest.raises(gzip.BadGzipFile, match="Not a gzipped file"):
         Inflater(io.BytesIO(packed[:-7] + b"garbage").read).read(len(text) + 1)
     corrupt = bytearray(gzip.compress(first, 6))
@@ -157,11 +162,11 @@ def test_a_dump_file_opens_again_at_a_statement(tmp_path, text, compress):
     assert (restart.raw == at.offset) != compress and (restart.point is not None) == compress
     with DumpSource(str(path), restart) as again:
         assert again.identity == identity
-        assert again.read(len(text)) == text[at.offset:]
+        assert again.read(len(text)) == text[at.offset :]
         assert again.decompressed == len(text) and again.position == path.stat().st_size
         assert again.head == b""
         again.read_head()
-        assert again.head == text[:source.HEAD_BYTES]
+        assert again.head == text[: source.HEAD_BYTES]
     os.utime(path, ns=(1, 1))
     assert DumpSource(str(path)).identity != identity
 
@@ -184,17 +189,30 @@ def test_without_libz_gzip_reads_as_before_but_cannot_open_again_part_way(tmp_pa
 
 def test_a_restart_point_survives_its_encoding():
     summary = DumpSummary(database_map={"old": "new"})
-    for step in steps(split(io.BytesIO(b"/*!40101 SET NAMES utf8mb4 */;\nUSE `old`;\nCREATE TABLE `t` (a INT) "
-                                       b"DEFINER=`x`@`%`;\nINSERT INTO `t` VALUES (1),(2);\n").read),
-                      Rewriter({"definer"})):
+    for step in steps(
+        split(
+            io.BytesIO(
+                b"/*!40101 SET NAMES utf8mb4 */;\nUSE `old`;\nCREATE TABLE `t` (a INT) "
+                b"DEFINER=`x`@`%`;\nINSERT INTO `t` VALUES (1),(2);\n"
+            ).read
+        ),
+        Rewriter({"definer"}),
+    ):
         summary.observe(step)
     deferral = Deferral("t", "new", b"CREATE TABLE `t` (a INT)", (("k", b"KEY `k` (`a`)"),))
     point = RestartPoint(
-        4, bytes(range(32)), Statement(b"", 1234, 7, delimiter=b";;"),
+        4,
+        bytes(range(32)),
+        Statement(b"", 1234, 7, delimiter=b";;"),
         Restart(1234, AccessPoint(900, 3, 1000, bytes(range(256)) * 4, 0xDEADBEEF, 1000)),
         {"s3": "s3://b/k", "etag": '"e-2"', "size": 99, "version": None},
-        [b"/*!40101 SET NAMES utf8mb4 */", b"SET @x = '\xff\x00'"], b"USE `new`", summary, {"new.t"},
-        KeyState({"p"}, deferral, [deferral]), {"definer": 1})
+        [b"/*!40101 SET NAMES utf8mb4 */", b"SET @x = '\xff\x00'"],
+        b"USE `new`",
+        summary,
+        {"new.t"},
+        KeyState({"p"}, deferral, [deferral]),
+        {"definer": 1},
+    )
     blob = encode(point)
     assert decode(blob, {"old": "new"}) == point
     plain = replace(point, restart=Restart(1234))

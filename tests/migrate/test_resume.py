@@ -20,9 +20,23 @@ from tests.servers.mariadb import PASSWORD, CheckpointPoller, MariaDB
 def start_run(target: MariaDB, database: str, path, *extra: str, url: str | None = None) -> subprocess.Popen:
     """``migrate run`` in a process of its own, to be killed; ``url`` reaches the target another way."""
     env = {**os.environ, "MIGRATE_TARGET_PASSWORD": PASSWORD}
-    return subprocess.Popen([sys.executable, "-c", "from migrate.cli import main; main()", "run", str(path),
-                             "--target", url or target.url(database), "--retries", "8", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from migrate.cli import main; main()",
+            "run",
+            str(path),
+            "--target",
+            url or target.url(database),
+            "--retries",
+            "8",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
 
 
 def wait_for_checkpoint(proc: subprocess.Popen, target: MariaDB, database: str, statement: int) -> bool:
@@ -57,10 +71,12 @@ def test_kill_9_at_ten_seeded_points_then_resume_loads_every_row_once(source, ta
     assert verified.exit_code == 0, verified.output
     assert "16 tables, all match" in verified.output
     assert show_create(target, database) == show_create(source, "sakila")  # keys built after rows included
-    assert query(target, database, "SELECT COUNT(*) FROM information_schema.ROUTINES "
-                                   "WHERE ROUTINE_SCHEMA = DATABASE()") == [(6,)]
-    assert query(target, database, "SELECT COUNT(*) FROM information_schema.TRIGGERS "
-                                   "WHERE TRIGGER_SCHEMA = DATABASE()") == [(6,)]
+    assert query(
+        target, database, "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()"
+    ) == [(6,)]
+    assert query(
+        target, database, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"
+    ) == [(6,)]
     assert query(target, database, f"SELECT complete FROM `{TABLE}`") == [(1,)]
 
 
@@ -152,9 +168,13 @@ def test_a_resumed_file_load_starts_at_its_restart_point_or_else_at_byte_0(targe
 def test_lost_connection_on_stdin_ends_with_the_resume_command(target, dbname, big_dump):
     env = {**os.environ, "MIGRATE_TARGET_PASSWORD": PASSWORD}
     with big_dump.open("rb") as stdin:
-        proc = subprocess.Popen([sys.executable, "-c", "from migrate.cli import main; main()", "run", "-",
-                                 "--target", target.url(dbname)], stdin=stdin, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from migrate.cli import main; main()", "run", "-", "--target", target.url(dbname)],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
         assert wait_for_checkpoint(proc, target, dbname, 4)
         target.restart()
         _, err = proc.communicate(timeout=120)
@@ -176,8 +196,9 @@ def test_a_load_placed_by_the_dumps_use_resumes_in_the_right_databases(target, t
     for name in names:
         with target.root_connection() as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        parts.append(f"CREATE DATABASE `{name}`;\nUSE `{name}`;\n"
-                     "CREATE TABLE `t` (id INT PRIMARY KEY, pad LONGTEXT);\n")
+        parts.append(
+            f"CREATE DATABASE `{name}`;\nUSE `{name}`;\nCREATE TABLE `t` (id INT PRIMARY KEY, pad LONGTEXT);\n"
+        )
         parts += [f"INSERT INTO `t` VALUES ({i},'{pad}');\n" for i in range(12)]
     path = tmp_path / "two.sql"
     path.write_text("".join(parts))

@@ -63,8 +63,9 @@ def dump_gz(tmp_path_factory):
 def get_ranges(client) -> list[str]:
     """Every GetObject's Range header, as sent."""
     ranges: list[str] = []
-    client.meta.events.register("provide-client-params.s3.GetObject",
-                                lambda params, **_: ranges.append(params["Range"]))
+    client.meta.events.register(
+        "provide-client-params.s3.GetObject", lambda params, **_: ranges.append(params["Range"])
+    )
     return ranges
 
 
@@ -182,7 +183,7 @@ def test_a_load_from_s3_killed_mid_way_resumes_exactly_once(moto_server, target,
     assert 12 <= committed and query(target, database, f"SELECT complete FROM `{TABLE}`") == [(0,)]
     resumed = migrate("run", url, "--target", target.url(database), "--resume")
     assert resumed.exit_code == 0, resumed.output
-    assert f"resuming after line" in resumed.output and "4 tables, all match" in resumed.output
+    assert "resuming after line" in resumed.output and "4 tables, all match" in resumed.output
     for table, count in rows.items():
         assert query(target, database, f"SELECT COUNT(*) FROM `{table}`") == [(count,)]
     assert os.environ["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
@@ -241,8 +242,10 @@ def s3_gets(moto_server, monkeypatch):
 
     def client(*args, **kwargs):
         made = make(*args, **kwargs)
-        made.meta.events.register("after-call.s3.GetObject", lambda parsed, **_: answers.append(
-            (parsed["ContentRange"], parsed["ContentLength"])))
+        made.meta.events.register(
+            "after-call.s3.GetObject",
+            lambda parsed, **_: answers.append((parsed["ContentRange"], parsed["ContentLength"])),
+        )
         return made
 
     monkeypatch.setattr(boto3, "client", client)
@@ -281,9 +284,20 @@ def test_a_replaced_object_is_refused_naming_it(moto_server, target, dump_8mb):
     url = killed_s3_load(moto_server, target, database, directory / "dump.sql")
     before = query(target, database, f"SELECT statement, line FROM `{TABLE}`")
     moto_server.put_object(Bucket=BUCKET, Key="dump.sql", Body=(directory / "dump.sql").read_bytes() + b"-- v2\n")
-    proc = subprocess.run([sys.executable, "-c", "from migrate.cli import main; main()", "run", url,
-                           "--target", target.url(database), "--resume"], capture_output=True,
-                          env={**os.environ, "MIGRATE_TARGET_PASSWORD": PASSWORD})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from migrate.cli import main; main()",
+            "run",
+            url,
+            "--target",
+            target.url(database),
+            "--resume",
+        ],
+        capture_output=True,
+        env={**os.environ, "MIGRATE_TARGET_PASSWORD": PASSWORD},
+    )
     err = proc.stderr.decode()
     assert proc.returncode == 2, err
     message = err.strip().splitlines()[-1]
