@@ -119,52 +119,13 @@ def test_redis_alarms_exist_per_member_cluster():
 def test_a_wrong_dimension_or_metric_is_refused():
     # A misspelt dimension would make a silently green alarm: the table refuses to build it.
     with pytest.raises(UnknownMetric, match=r"dimensions \{LoadBalancer\} are not published"):
-        Alarm(
-            "x",
-            "d",
-            "AWS/ApplicationELB",
-            "HealthyHostCount",
-            {"LoadBalancer": "a"},
-            "Minimum",
-            60,
-            1,
-            1,
-            1,
-            "LessThanThreshold",
-            "breaching",
-        )
+        _rds_alarm(namespace="AWS/ApplicationELB", metric="HealthyHostCount", dimensions={"LoadBalancer": "a"})
     with pytest.raises(UnknownMetric, match="not in the metric table"):
         check_metric("AWS/RDS", "CPUUtilisation", {"DBInstanceIdentifier"})
     with pytest.raises(ValueError, match="neither a statistic nor a percentile"):
-        Alarm(
-            "x",
-            "d",
-            "AWS/RDS",
-            "CPUUtilization",
-            {"DBInstanceIdentifier": "a"},
-            "p101",
-            60,
-            1,
-            1,
-            1,
-            "GreaterThanThreshold",
-            "missing",
-        )
+        _rds_alarm(statistic="p101")
     with pytest.raises(ValueError, match="multiple of 60"):
-        Alarm(
-            "x",
-            "d",
-            "AWS/RDS",
-            "CPUUtilization",
-            {"DBInstanceIdentifier": "a"},
-            "Average",
-            90,
-            1,
-            1,
-            1,
-            "GreaterThanThreshold",
-            "missing",
-        )
+        _rds_alarm(period=90)
     with pytest.raises(ValueError, match="at least one member cluster"):
         MonitoredResources("a", "b", "c", "d", ())
 
@@ -253,3 +214,15 @@ def test_the_monitoring_package_loads_no_cdktf():
         "for m in pkgutil.iter_modules(monitoring.__path__): importlib.import_module('monitoring.' + m.name)"
     )
     assert engine_modules_loaded_by(every_module) == []
+
+
+def _rds_alarm(
+    namespace: str = "AWS/RDS",
+    metric: str = "CPUUtilization",
+    dimensions: dict | None = None,
+    statistic: str = "Average",
+    period: int = 60,
+) -> Alarm:
+    """An alarm row that is valid but for what the caller changes."""
+    dimensions = {"DBInstanceIdentifier": "a"} if dimensions is None else dimensions
+    return Alarm("x", "d", namespace, metric, dimensions, statistic, period, 1, 1, 1, "GreaterThanThreshold", "missing")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from tests.servers.process import find_binary, free_port, wait_ready
+from tests.servers.process import find_binary, free_port, self_signed_certificate, wait_ready
 
 
 @dataclass
@@ -37,32 +37,7 @@ class RedisServer:
         return redis.Redis.from_url(self.url, **({"ssl_ca_certs": str(self.ca_file)} if self.tls else {}))
 
     def _tls_args(self) -> list[str]:
-        key = self.root / "key.pem"
-        subprocess.run(
-            [
-                find_binary("openssl"),
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-days",
-                "1",
-                "-keyout",
-                str(key),
-                "-out",
-                str(self.ca_file),
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
+        _, key = self_signed_certificate(self.root)  # the certificate is ca_file: cert.pem in root
         return [
             "--port",
             "0",
