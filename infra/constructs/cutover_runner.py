@@ -33,6 +33,7 @@ from infra.engine.aws.instance import Instance, InstanceMetadataOptions, Instanc
 from infra.engine.aws.security_group import SecurityGroup
 from infra.engine.aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from infra.engine.aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
+from infra.iam_statements import assumed_by, decrypt_through
 
 MYSQL_PORT = 3306
 EGRESS = (
@@ -144,12 +145,7 @@ class CutoverRunner(Construct):
         assume = DataAwsIamPolicyDocument(
             self,
             "assume",
-            statement=[
-                {
-                    "actions": ["sts:AssumeRole"],
-                    "principals": [{"type": "Service", "identifiers": ["ec2.amazonaws.com"]}],
-                }
-            ],
+            statement=assumed_by("ec2.amazonaws.com"),
         )
         role = IamRole(self, "role", name=self._name, assume_role_policy=assume.json)
         statements = [
@@ -165,18 +161,7 @@ class CutoverRunner(Construct):
                 "condition": [{"test": "StringLike", "variable": "s3:prefix", "values": [f"{prefix}*"]}],
             },
             {"sid": "ReadDatabaseSecret", "actions": ["secretsmanager:GetSecretValue"], "resources": [secret_arn]},
-            {
-                "sid": "DecryptDatabaseSecret",
-                "actions": ["kms:Decrypt"],
-                "resources": [secrets_key_arn],
-                "condition": [
-                    {
-                        "test": "StringEquals",
-                        "variable": "kms:ViaService",
-                        "values": [f"secretsmanager.{region}.amazonaws.com"],
-                    }
-                ],
-            },
+            decrypt_through("DecryptDatabaseSecret", secrets_key_arn, region, "secretsmanager"),
             {
                 "sid": "SessionManagerRegisters",
                 "actions": ["ssm:UpdateInstanceInformation"],

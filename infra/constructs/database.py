@@ -18,6 +18,7 @@ from infra.engine.aws.db_subnet_group import DbSubnetGroup
 from infra.engine.aws.iam_role import IamRole
 from infra.engine.aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from infra.engine.aws.secretsmanager_secret import SecretsmanagerSecret
+from infra.iam_statements import assumed_by
 from infra.names import resource_names
 
 PORT = 3306
@@ -210,12 +211,7 @@ class Database(Construct):
         assume = DataAwsIamPolicyDocument(
             self,
             "monitoring-assume",
-            statement=[
-                {
-                    "actions": ["sts:AssumeRole"],
-                    "principals": [{"type": "Service", "identifiers": ["monitoring.rds.amazonaws.com"]}],
-                }
-            ],
+            statement=assumed_by("monitoring.rds.amazonaws.com"),
         )
         role = IamRole(self, "monitoring-role", name=f"{self._name}-rds-monitoring", assume_role_policy=assume.json)
         attachment = IamRolePolicyAttachment(

@@ -35,6 +35,7 @@ from infra.engine.aws.iam_role_policy import IamRolePolicy
 from infra.engine.aws.security_group import SecurityGroup
 from infra.engine.aws.vpc_endpoint import VpcEndpoint
 from infra.engine.aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
+from infra.iam_statements import assumed_by, decrypt_through
 from infra.names import resource_names
 
 HTTPS = 443
@@ -179,7 +180,7 @@ class DatabaseProxy(Construct):
         assume = DataAwsIamPolicyDocument(
             self,
             "assume",
-            statement=[{"actions": ["sts:AssumeRole"], "principals": [{"type": "Service", "identifiers": [RDS]}]}],
+            statement=assumed_by(RDS),
         )
         role = IamRole(self, "role", name=f"{name}-rds-proxy", assume_role_policy=assume.json)
         policy = DataAwsIamPolicyDocument(
@@ -187,18 +188,7 @@ class DatabaseProxy(Construct):
             "policy-document",
             statement=[
                 {"sid": "ReadAppUserSecret", "actions": ["secretsmanager:GetSecretValue"], "resources": [secret_arn]},
-                {
-                    "sid": "DecryptAppUserSecret",
-                    "actions": ["kms:Decrypt"],
-                    "resources": [secrets_key_arn],
-                    "condition": [
-                        {
-                            "test": "StringEquals",
-                            "variable": "kms:ViaService",
-                            "values": [f"secretsmanager.{region}.amazonaws.com"],
-                        }
-                    ],
-                },
+                decrypt_through("DecryptAppUserSecret", secrets_key_arn, region, "secretsmanager"),
             ],
         )
         IamRolePolicy(self, "policy", name="read-app-user-secret", role=role.id, policy=policy.json)

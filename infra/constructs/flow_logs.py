@@ -9,6 +9,7 @@ from infra.engine.aws.data_aws_iam_policy_document import DataAwsIamPolicyDocume
 from infra.engine.aws.flow_log import FlowLog
 from infra.engine.aws.iam_role import IamRole
 from infra.engine.aws.iam_role_policy import IamRolePolicy
+from infra.iam_statements import assumed_by
 from infra.names import resource_names
 
 
@@ -30,12 +31,7 @@ class FlowLogs(Construct):
         assume = DataAwsIamPolicyDocument(
             self,
             "assume",
-            statement=[
-                {
-                    "actions": ["sts:AssumeRole"],
-                    "principals": [{"type": "Service", "identifiers": ["vpc-flow-logs.amazonaws.com"]}],
-                }
-            ],
+            statement=assumed_by("vpc-flow-logs.amazonaws.com"),
         )
         self.role = IamRole(self, "role", name=f"{name}-flow-logs", assume_role_policy=assume.json)
         write = DataAwsIamPolicyDocument(

@@ -18,6 +18,7 @@ from infra.engine.aws.data_aws_region import DataAwsRegion
 from infra.engine.aws.iam_instance_profile import IamInstanceProfile
 from infra.engine.aws.iam_role import IamRole
 from infra.engine.aws.iam_role_policy import IamRolePolicy
+from infra.iam_statements import assumed_by, decrypt_through
 
 #: The CloudWatch agent's metric namespace (bootstrap.user_data.cloudwatch_agent_config).
 METRICS_NAMESPACE = "CWAgent"
@@ -51,12 +52,7 @@ class InstanceRole(Construct):
         assume = DataAwsIamPolicyDocument(
             self,
             "assume",
-            statement=[
-                {
-                    "actions": ["sts:AssumeRole"],
-                    "principals": [{"type": "Service", "identifiers": ["ec2.amazonaws.com"]}],
-                }
-            ],
+            statement=assumed_by("ec2.amazonaws.com"),
         )
         self.role = IamRole(self, "role", name=f"{name}-app-instance", assume_role_policy=assume.json)
         parameters = f"arn:{partition}:ssm:{region}:{account}:parameter{parameter_path}"
@@ -68,19 +64,8 @@ class InstanceRole(Construct):
                 "actions": ["ssm:GetParametersByPath"],
                 "resources": [parameters, f"{parameters}/*"],
             },
-            {
-                "sid": "DecryptOwnSecrets",
-                "actions": ["kms:Decrypt"],
-                "resources": [secrets_key_arn],
-                # Only on behalf of Secrets Manager or Parameter Store, never a direct decrypt of other ciphertext.
-                "condition": [
-                    {
-                        "test": "StringEquals",
-                        "variable": "kms:ViaService",
-                        "values": [f"secretsmanager.{region}.amazonaws.com", f"ssm.{region}.amazonaws.com"],
-                    }
-                ],
-            },
+            # Only on behalf of Secrets Manager or Parameter Store, never a direct decrypt of other ciphertext.
+            decrypt_through("DecryptOwnSecrets", secrets_key_arn, region, "secretsmanager", "ssm"),
             {
                 "sid": "ShipLogs",
                 "actions": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
