@@ -74,11 +74,15 @@ class Cutover:
             self.say("the cutover is already done")
             return self._report(cut)
         if not cut or cut["step"] == AHEAD:
-            if cut:  # a crash in the check ahead may have left the applier stopped
+            if cut:
                 replica.run(link.target, replica.start(link.target_facts))
+                self.say("migrate: the last attempt stopped in its check ahead, where the target's applier may "
+                         "have stayed stopped: replication resumed, checking again", err=True)
             self._catch_up()
             try:
                 ahead = self._ahead()
+                if ahead:  # the applier stood still while the check ran: let it catch up before freezing
+                    self._catch_up()
             except ABORTING as e:
                 self._abort(self.cut, _reason(e))
             previous = binlog_source.read_only_state(link.source, link.source_facts)

@@ -330,9 +330,15 @@ def test_what_changed_after_the_check_ahead_is_verified_in_the_freeze(shop, tmp_
     assert shop.read_only() == 0 and shop.state()["cutover"] is None
     _sql(target, shop.name, "DELETE FROM ledger WHERE id = 1000000000")
 
+    # As a kill -9 inside the check ahead leaves it: the applier stopped, the attempt at that step.
+    _sql(target, None, "STOP SLAVE SQL_THREAD")
+    _sql(target, shop.name, f"UPDATE `{TABLE}` SET replication = JSON_SET(replication, '$.cutover', "
+                            "JSON_OBJECT('step', 'ahead'))")
+
     # DDL after the check: the binary log no longer says which tables changed, so all are verified.
     said = _cutover_after_the_check_ahead(shop, lambda: _sql(source, shop.name, "ALTER TABLE games COMMENT 'odds'"))
     writer.stop()
+    assert "the last attempt stopped in its check ahead" in said[0], said
     assert any("verifying every table with writes frozen" in m and "ALTER TABLE games" in m for m in said), said
     assert "exact verify of 3 tables (every table)" in said[-2]
     shop.assert_target_equals_source()
