@@ -54,7 +54,8 @@ def check(link: Link, timeout: float) -> Ahead:
     facts, started = link.target_facts, time.monotonic()
     for _ in range(ATTEMPTS):
         replica.run(link.target, replica.stop_applier(facts))
-        # Read after the applier stopped, the source's position cannot be behind the target's.
+        # Read after the applier stopped, the source's position is not behind the target's (but for a
+        # commit the replica applied before the source's own became visible: stopped_at says so, and it retries).
         point = binlog_source.snapshot(link.source, link.source_facts)
         try:
             replica.run(link.target, replica.apply_until(facts, point))
