@@ -74,7 +74,8 @@ def replicated(source: MariaDB, target: MariaDB, root: Path, writer: Writer) -> 
     times["cutover"] = timed("migrate cutover", migrate("cutover", *link, "--report", str(report)))
     facts = json.loads(report.read_text())
     times.update(freeze=facts["freeze_seconds"], applied=facts["applied_seconds"], verify=facts["verify_seconds"],
-                 rate=writer.achieved(writer.commits[0], writes_until), refused=writer.refused)
+                 rate=writer.achieved(writer.commits[0], writes_until), refused=writer.refused,
+                 ahead=(facts["ahead"] or {}).get("seconds"), in_freeze=[v["table"] for v in facts["verdicts"]])
     return times
 
 
@@ -127,10 +128,12 @@ def main() -> None:
     print(f"application: {r['rate']:.0f} transactions/s (asked {options.rate:.0f}) through the dump, load and "
           f"catch-up; {r['refused']:.0f} commits refused by the frozen source (it stays read-only after the switch)")
     print(f"replicated, before the freeze (writes on): dump {r['dump']:.1f} s, load {r['load']:.1f} s, "
-          f"replicate start {r['start']:.1f} s; migrate cutover ran {r['cutover']:.1f} s in all")
+          f"replicate start {r['start']:.1f} s, "
+          + ("no check ahead" if r["ahead"] is None else f"exact verify ahead {r['ahead']:.1f} s")
+          + f"; migrate cutover ran {r['cutover']:.1f} s in all")
     print("write freeze, same data:")
     print(f"  replicated cutover  {r['freeze']:7.2f} s  (final position applied after {r['applied']:.2f} s, "
-          f"exact verify {r['verify']:.2f} s)")
+          f"exact verify of {', '.join(r['in_freeze'])} {r['verify']:.2f} s)")
     print(f"  plain freeze-and-load {p['freeze']:5.1f} s  (dump {p['dump']:.1f} s + load {p['load']:.1f} s + "
           f"verify {p['verify']:.1f} s)")
     print(f"  ratio: the replicated freeze is {p['freeze'] / r['freeze']:.0f}x shorter; goal ≤ {GOAL_SECONDS:.0f} s: "

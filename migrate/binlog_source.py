@@ -171,6 +171,20 @@ def settled_position(conn: pymysql.Connection, facts: SourceFacts, timeout: floa
         last = now
 
 
+def snapshot(conn: pymysql.Connection, facts: SourceFacts) -> Coordinates:
+    """Open a consistent snapshot on ``conn`` and return the binary-log position it matches exactly
+    (MariaDB reports it for the session; the app keeps writing). The caller ends the transaction."""
+    with conn.cursor() as cur:
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # a snapshot needs it
+        cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        cur.execute("SHOW SESSION STATUS WHERE Variable_name IN ('binlog_snapshot_file', 'binlog_snapshot_position')")
+        found = {name.lower(): value for name, value in cur.fetchall()}
+        log_file, log_pos = found["binlog_snapshot_file"], int(found["binlog_snapshot_position"])
+        cur.execute("SELECT BINLOG_GTID_POS(%s, %s)", (log_file, log_pos))
+        gtid = cur.fetchone()[0] or None
+    return Coordinates(log_file, log_pos, gtid, facts.flavor)
+
+
 class NotPermitted(Exception):
     """The source user may not change read_only: the operator has to stop the writers."""
 

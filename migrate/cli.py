@@ -479,9 +479,10 @@ def replicate_status(sample: float, **flags: Any) -> None:
 @click.option("--report", "report_path", type=click.Path(), help="Also write the freeze and the verdict as JSON here.")
 @expected_failures
 def cutover(max_lag: float, timeout: float, report_path: str | None, **flags: Any) -> None:
-    """Freeze writes on the source, let the target apply its final position, stop replication, verify
-    every table exactly and print how long writes were frozen. Any failure puts the source back
-    read-write; a rerun after a crash continues."""
+    """Verify every table exactly at one source position while the app writes, then freeze writes on the
+    source, let the target apply its final position, stop replication, verify exactly the tables written
+    since and print how long writes were frozen. Any failure puts the source back read-write; a rerun
+    after a crash continues."""
     link = _link(flags)
     options = CutoverOptions(
         max_lag=max_lag,

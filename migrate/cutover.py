@@ -4,12 +4,15 @@ Steps, each recorded in the target's checkpoint row (the ``cutover`` part of its
 document) before the next begins, so a rerun after a crash or ``kill -9`` continues where it stopped:
 
 1. wait until the replica is at most ``max_lag`` seconds behind (nothing frozen yet);
+   ``ahead``: verify every table exactly at one position of the source's binary log while the app still
+   writes (``verify_ahead``); a difference there refuses the cutover before any freeze;
 2. ``freezing``: note the source's read_only settings, then freeze it (read_only, and super_read_only
    on MySQL); a user without the privilege is asked to stop the app instead, and confirm;
 3. ``frozen`` → ``final``: record the source's final position once its binary log stops moving;
 4. ``applied``: wait until the target has executed exactly that position;
 5. ``stopped``: stop replication (not yet reset: a failed verify can still resume it);
-6. ``verified``: exact counts and checksums of every table, source against target;
+6. ``verified``: exact counts and checksums of the tables the binary log shows written since the check
+   ahead (of every table when there was none, or when the log holds a statement naming no table);
 7. ``done``: reset replication; the target is a server of its own. The write freeze ends here.
 
 Any failure before ``done`` puts the source back as it was (read-write), resumes replication if this
@@ -26,17 +29,20 @@ from datetime import UTC, datetime
 
 import pymysql
 
-from migrate import binlog_source, replica
+from migrate import binlog_source, replica, verify_ahead
 from migrate.connection import error_text
 from migrate.coordinates import Coordinates
 from migrate.errors import EXIT_MISMATCH, EXIT_OK, MigrateError, PreflightFailed
 from migrate.replication import Link, behind
 from migrate.report import verdict_table, write_json
-from migrate.verify import TableVerdict, compare
+from migrate.verify import TableVerdict
 
 CONFIRMATION = "frozen"
 IN_FLIGHT = 1 << 20  # bytes of the source's binary log a current replica may not have fetched yet
 STEPS = ("freezing", "frozen", "final", "applied", "stopped", "verified", "done")
+AHEAD = "ahead"  # before the freeze: the target's applier may be stopped at the check's position
+ABORTING = (MigrateError, replica.ReplicationBroken, binlog_source.NotPermitted, pymysql.err.MySQLError,
+            KeyboardInterrupt)
 
 
 class CutoverRefused(MigrateError):
@@ -67,10 +73,20 @@ class Cutover:
         if cut.get("step") == "done":
             self.say("the cutover is already done")
             return self._report(cut)
-        if not cut:
+        if not cut or cut["step"] == AHEAD:
+            if cut:
+                replica.run(link.target, replica.start(link.target_facts))
+                self.say("migrate: the last attempt stopped in its check ahead, where the target's applier may "
+                         "have stayed stopped: replication resumed, checking again", err=True)
             self._catch_up()
+            try:
+                ahead = self._ahead()
+                if ahead:  # the applier stood still while the check ran: let it catch up before freezing
+                    self._catch_up()
+            except ABORTING as e:
+                self._abort(self.cut, _reason(e))
             previous = binlog_source.read_only_state(link.source, link.source_facts)
-            cut = self._save({"step": "freezing", "previous": previous, "started_at": time.time()})
+            cut = self._save({"step": "freezing", "previous": previous, "started_at": time.time(), "ahead": ahead})
         else:
             self.cut = cut
             self.say(f"migrate: continuing the cutover from step {cut['step']!r}", err=True)
@@ -81,8 +97,7 @@ class Cutover:
                 cut = self._refreeze(cut)
             while cut["step"] != "done":
                 cut = self._save(steps[cut["step"]](cut))
-        except (MigrateError, replica.ReplicationBroken, binlog_source.NotPermitted, pymysql.err.MySQLError,
-                KeyboardInterrupt) as e:
+        except ABORTING as e:
             self._abort(self.cut, _reason(e))
         return self._report(cut)
 
@@ -120,6 +135,24 @@ class Cutover:
                             else ""), err=True)
                 shown = time.monotonic()
             time.sleep(0.2)
+
+    def _ahead(self) -> dict | None:
+        """The check ahead, recorded; None (every table verified in the freeze) where it cannot run."""
+        why_not = verify_ahead.unsupported(self.link)
+        if why_not:
+            self.say(f"migrate: no check ahead ({why_not}): every table is verified with writes frozen", err=True)
+            return None
+        self._save({"step": AHEAD})
+        ahead = verify_ahead.check(self.link, self.options.timeout)
+        where = f"{ahead.position.log_file}:{ahead.position.log_pos}"
+        self.say(verdict_table(ahead.verdicts, f"rows at {where}"))
+        bad = [v.table for v in ahead.verdicts if not v.match]
+        if bad:
+            raise CutoverRefused(f"the target differs from the source at {where} (checked ahead, writes on) in "
+                                 f"{', '.join(bad)}")
+        self.say(f"checked ahead at {where}, writes on: {len(ahead.verdicts)} tables equal in {ahead.seconds:.2f} s",
+                 err=True)
+        return ahead.as_dict()
 
     # -- the steps -----------------------------------------------------------------------------------
 
@@ -170,19 +203,20 @@ class Cutover:
         return {**cut, "step": "stopped", "stopped_at": time.time()}
 
     def _verify(self, cut: dict) -> dict:
-        link = self.link
         started = time.time()
-        self.verdicts = []
-        for source_db, target_db in link.databases:
-            link.source.select_db(source_db)
-            link.target.select_db(target_db)
-            self.verdicts += [_named(v, source_db, len(link.databases)) for v in compare(link.source, link.target)]
+        only = None
+        if cut.get("ahead"):
+            only, why = verify_ahead.freeze_scope(self.link, cut["ahead"], Coordinates.from_dict(cut["final"]))
+            if only is None:
+                self.say(f"migrate: verifying every table with writes frozen: {why}", err=True)
+        self.verdicts = self.link.compare(only)
         self.say(verdict_table(self.verdicts, "rows in source"))
         bad = [v.table for v in self.verdicts if not v.match]
         if bad:
             raise CutoverRefused(f"the target differs from the frozen source in {', '.join(bad)}")
         return {**cut, "step": "verified", "verify_started_at": started, "verified_at": time.time(),
-                "tables": len(self.verdicts), "rows": sum(v.actual or 0 for v in self.verdicts)}
+                "tables": len(self.verdicts), "rows": sum(v.actual or 0 for v in self.verdicts),
+                "scope": "every table" if only is None else "written since the check ahead"}
 
     def _switch(self, cut: dict) -> dict:
         link, facts = self.link, self.link.target_facts
@@ -212,7 +246,9 @@ class Cutover:
                             "read_only = OFF on it by hand")
         elif frozen:
             told.append("writes may resume on the old server: start the app there again")
-        if cut.get("step") in ("stopped", "verified"):
+        else:
+            told.append("nothing was frozen, the source stays read-write")
+        if cut.get("step") in ("stopped", "verified", AHEAD):
             try:
                 replica.run(link.target, replica.start(link.target_facts))
                 told.append("replication resumed")
@@ -229,14 +265,20 @@ class Cutover:
         freeze = cut["done_at"] - cut["frozen_at"]
         applied = cut["applied_at"] - cut["frozen_at"]
         verify = cut["verified_at"] - cut["verify_started_at"]
+        ahead = cut.get("ahead")
+        checked = "" if not ahead else (
+            f"; before it, {ahead['tables']} tables checked ahead at {ahead['position']['log_file']}:"
+            f"{ahead['position']['log_pos']} in {ahead['seconds']:.2f} s, writes on")
         self.say(f"write freeze: {freeze:.2f} s, from the source frozen at {_clock(cut['frozen_at'])} to the target "
                  f"verified and on its own at {_clock(cut['done_at'])} (final position "
                  f"{cut['final']['log_file']}:{cut['final']['log_pos']} applied after {applied:.2f} s; exact verify "
-                 f"of {cut['tables']} tables, {cut['rows']:,} rows, {verify:.2f} s)")
+                 f"of {cut['tables']} tables ({cut.get('scope', 'every table')}), {cut['rows']:,} rows, "
+                 f"{verify:.2f} s{checked})")
         self.say("switch the app to the target now; the old server stays read-only (keep it so for rollback)")
         write_json(self.options.report_path, {
             "freeze_seconds": round(freeze, 3), "applied_seconds": round(applied, 3),
             "verify_seconds": round(verify, 3), "final": cut["final"], "how": cut["how"],
+            "verified_in_freeze": cut.get("scope", "every table"), "ahead": ahead,
             "verdicts": [v.as_dict() for v in self.verdicts]})
         return EXIT_OK
 
@@ -261,12 +303,6 @@ class Lag:
 
 def _seconds(value: float | None) -> str:
     return "an unknown time" if value is None else f"{value:.1f} s"
-
-
-def _named(verdict: TableVerdict, database: str, databases: int) -> TableVerdict:
-    if databases > 1:
-        verdict.table = f"{database}.{verdict.table}"
-    return verdict
 
 
 def _clock(at: float) -> str:

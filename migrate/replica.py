@@ -149,6 +149,20 @@ def stop(facts: ReplicaFacts) -> list[Call]:
     return [Call("STOP REPLICA" if facts.replica_words else "STOP SLAVE")]
 
 
+def stop_applier(facts: ReplicaFacts) -> list[Call]:
+    """Stop applying, keep fetching (self-managed only: RDS has no procedure for the SQL thread alone)."""
+    return [Call("STOP REPLICA SQL_THREAD" if facts.replica_words else "STOP SLAVE SQL_THREAD")]
+
+
+def apply_until(facts: ReplicaFacts, point: Coordinates) -> list[Call]:
+    """Apply up to exactly ``point`` of the source's binary log and stop there; GTID mode included."""
+    if facts.source_words:
+        return [Call("START REPLICA SQL_THREAD UNTIL SOURCE_LOG_FILE = %s, SOURCE_LOG_POS = %s",
+                     (point.log_file, point.log_pos))]
+    head = "START REPLICA" if facts.replica_words else "START SLAVE"
+    return [Call(f"{head} SQL_THREAD UNTIL MASTER_LOG_FILE = %s, MASTER_LOG_POS = %s", (point.log_file, point.log_pos))]
+
+
 def reset(facts: ReplicaFacts) -> list[Call]:
     """Forget the source: after this the target is a server of its own."""
     if facts.rds:
@@ -359,6 +373,21 @@ def wait_applied(conn: pymysql.Connection, facts: ReplicaFacts, final: Coordinat
             raise ReplicationBroken(f"the target did not reach the source's final position within {timeout:.0f} s "
                                     f"(at {now.exec_file}:{now.exec_pos}, the source at "
                                     f"{final.log_file}:{final.log_pos})")
+
+
+def stopped_at(conn: pymysql.Connection, facts: ReplicaFacts, point: Coordinates, timeout: float) -> bool:
+    """Wait until the applier started by ``apply_until`` has stopped: whether exactly at ``point``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        now = status(conn, facts)
+        if now is None or now.error:
+            raise ReplicationBroken((now.error if now is not None else None) or "replication is gone from the target")
+        if now.sql_running == "No":
+            return (now.exec_file, now.exec_pos) == (point.log_file, point.log_pos)
+        if time.monotonic() > deadline:
+            raise ReplicationBroken(f"the target did not reach {point.log_file}:{point.log_pos} within {timeout:.0f} s "
+                                    f"(at {now.exec_file}:{now.exec_pos})")
+        time.sleep(0.02)
 
 
 def at(now: ReplicaStatus | None, final: Coordinates, how: str, flavor: str) -> bool:

@@ -10,7 +10,7 @@ which source database became which target database). Progress is kept in the che
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import pymysql
@@ -20,6 +20,7 @@ from migrate.connection import Endpoint, connect, secret_password, tls_context
 from migrate.coordinates import Coordinates, plain_only_reason, transactions_behind
 from migrate.databases import CHECKPOINT_SCHEMA
 from migrate.errors import EXIT_MISMATCH, EXIT_OK, BadInput, PreflightFailed
+from migrate.verify import TableVerdict, compare
 
 REPLICATION_PASSWORD_ENV = "MIGRATE_REPLICATION_PASSWORD"
 
@@ -91,6 +92,19 @@ class Link:
 
     def ours(self, now: replica.ReplicaStatus) -> bool:
         return now.host.lower() == self.address.host.lower() and now.port == self.address.port
+
+    def compare(self, only: dict[str, Collection[str]] | None = None) -> list[TableVerdict]:
+        """Exact verdicts for every linked database (``only``: source database → the tables to checksum),
+        each table named with its database when there are several."""
+        verdicts = []
+        for source, target in self.databases:
+            self.source.select_db(source)
+            self.target.select_db(target)
+            for verdict in compare(self.source, self.target, None if only is None else only.get(source, ())):
+                if len(self.databases) > 1:
+                    verdict.table = f"{source}.{verdict.table}"
+                verdicts.append(verdict)
+        return verdicts
 
     def close(self) -> None:
         for conn in (self.source, self.target):

@@ -13,6 +13,7 @@ sums at the same time.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
@@ -195,8 +196,20 @@ def compare_table(source: pymysql.Connection, target: pymysql.Connection, table:
     return TableVerdict(table, sum(c for c, _ in src), sum(c for c, _ in dst), checksum)
 
 
-def compare(source: pymysql.Connection, target: pymysql.Connection) -> list[TableVerdict]:
-    """Every base table of the source, and any extra table in the target, with counts and checksums."""
+def untransactional(conn: pymysql.Connection) -> list[str]:
+    """Base tables whose engine has no transactions (MyISAM, Aria…): no snapshot holds them still."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT t.TABLE_NAME FROM information_schema.TABLES t JOIN information_schema.ENGINES e "
+                    "ON e.ENGINE = t.ENGINE WHERE t.TABLE_SCHEMA = DATABASE() AND e.TRANSACTIONS <> 'YES' "
+                    f"AND t.TABLE_TYPE IN {TABLE_TYPES} ORDER BY t.TABLE_NAME")
+        return [r[0] for r in cur.fetchall()]
+
+
+def compare(source: pymysql.Connection, target: pymysql.Connection,
+            only: Collection[str] | None = None) -> list[TableVerdict]:
+    """Every base table of the source, and any extra table in the target, with counts and checksums;
+    with ``only``, a table present on both sides is compared only if named there (missing and extra
+    tables are always reported: listing them costs nothing)."""
     for conn in (source, target):
         with conn.cursor() as cur:
             cur.execute("SET time_zone = '+00:00'")
@@ -204,6 +217,8 @@ def compare(source: pymysql.Connection, target: pymysql.Connection) -> list[Tabl
     verdicts = []
     try:
         for table in src_tables:
+            if only is not None and table not in only and table in dst_tables:
+                continue
             if table in dst_tables:
                 verdicts.append(compare_table(source, target, table))
             else:

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,9 @@ from pymysql.cursors import DictCursor
 
 from migrate.checkpoint import TABLE
 from migrate.cli import cli
+from migrate.connection import parse_url
+from migrate.cutover import Cutover, CutoverOptions, CutoverRefused
+from migrate.replication import Link, LinkOptions
 from tests.conftest import missing
 from tests.migrate.conftest import started_pair
 from tests.servers.app_writer import Writer, create_schema
@@ -162,6 +165,9 @@ def test_replicated_cutover_under_write_load(shop, tmp_path):
     assert "write freeze: " in cutover.output
     report = json.loads((tmp_path / "cutover.json").read_text())
     assert 0 < report["freeze_seconds"] < 30 and report["how"] == "read_only"
+    # All three tables were verified ahead; the freeze verified only those the app wrote since.
+    assert report["ahead"]["tables"] == 3 and report["verified_in_freeze"] == "written since the check ahead"
+    assert sorted(v["table"] for v in report["verdicts"]) == ["accounts", "ledger"]
     assert shop.read_only() == 1  # the old server stays read-only for rollback
     shop.assert_target_equals_source()
     assert _sql(shop.pair.target, None, "SHOW SLAVE STATUS") == []
@@ -263,7 +269,8 @@ def test_conflicts_are_refused_with_the_error_and_the_source_writable_again(shop
         time.sleep(0.005)
     refused = migrate("cutover", *shop.link("--max-lag", "30", "--timeout", "20"))
     assert refused.exit_code == 1, refused.output
-    assert "Duplicate entry" in refused.output and "the source is read-write again" in refused.output
+    # The check ahead applies up to a position past the conflict: it stops there, before any freeze.
+    assert "Duplicate entry" in refused.output and "nothing was frozen" in refused.output
     assert shop.read_only() == 0
     committed = len(writer.commits)
     writer.wait(committed + 20)  # the app writes again
@@ -275,8 +282,9 @@ def test_conflicts_are_refused_with_the_error_and_the_source_writable_again(shop
     _sql(target, shop.name, "INSERT INTO games VALUES (0, 'planted', 1.000)")
     mismatch = migrate("cutover", *shop.link())
     assert mismatch.exit_code == 1, mismatch.output
-    assert "differs from the frozen source in games" in mismatch.output
-    assert "the source is read-write again" in mismatch.output and "replication resumed" in mismatch.output
+    assert "differs from the source at binlog." in mismatch.output and "(checked ahead, writes on) in games" in (
+        mismatch.output)
+    assert "nothing was frozen" in mismatch.output and "replication resumed" in mismatch.output
     assert shop.read_only() == 0
     assert json.loads(_sql(target, shop.name, f"SELECT replication FROM `{TABLE}`")[0][0])["cutover"] is None
 
@@ -286,6 +294,54 @@ def test_conflicts_are_refused_with_the_error_and_the_source_writable_again(shop
     assert done.exit_code == 0, done.output
     shop.assert_target_equals_source()
     assert _sql(source, None, "SELECT @@GLOBAL.read_only") == [(1,)]
+
+
+def _cutover_after_the_check_ahead(shop: Shop, then: Callable[[], None]) -> list[str]:
+    """migrate cutover, doing ``then`` the moment the check ahead has passed, before the freeze; what it said."""
+    said = []
+
+    def say(message: str, err: bool = False) -> None:
+        said.append(message)
+        if message.startswith("checked ahead at "):
+            then()
+
+    link = Link(LinkOptions(source=parse_url(shop.source_url, database_required=False), source_password=PASSWORD,
+                            target=parse_url(shop.target_url), target_password=PASSWORD, allow_plaintext=True))
+    try:
+        Cutover(link, CutoverOptions(), say).run()
+    finally:
+        link.close()
+    return said
+
+
+def test_what_changed_after_the_check_ahead_is_verified_in_the_freeze(shop, tmp_path):
+    writer = shop.writer.start()
+    writer.wait(50)
+    _run(shop, shop.dump(tmp_path / "shop.sql"))
+    assert migrate("replicate", "start", *shop.link("--create-replication-user")).exit_code == 0
+    source, target = shop.pair.source, shop.pair.target
+
+    # A row replication never writes, planted in a table the app writes on: the freeze's verify sees it.
+    with pytest.raises(CutoverRefused) as refused:
+        _cutover_after_the_check_ahead(shop, lambda: _sql(
+            target, shop.name, "INSERT INTO ledger (id, account, amount) VALUES (1000000000, 0, 0.01)"))
+    assert "differs from the frozen source in ledger" in str(refused.value)
+    assert "the source is read-write again" in str(refused.value) and "replication resumed" in str(refused.value)
+    assert shop.read_only() == 0 and shop.state()["cutover"] is None
+    _sql(target, shop.name, "DELETE FROM ledger WHERE id = 1000000000")
+
+    # As a kill -9 inside the check ahead leaves it: the applier stopped, the attempt at that step.
+    _sql(target, None, "STOP SLAVE SQL_THREAD")
+    _sql(target, shop.name, f"UPDATE `{TABLE}` SET replication = JSON_SET(replication, '$.cutover', "
+                            "JSON_OBJECT('step', 'ahead'))")
+
+    # DDL after the check: the binary log no longer says which tables changed, so all are verified.
+    said = _cutover_after_the_check_ahead(shop, lambda: _sql(source, shop.name, "ALTER TABLE games COMMENT 'odds'"))
+    writer.stop()
+    assert "the last attempt stopped in its check ahead" in said[0], said
+    assert any("verifying every table with writes frozen" in m and "ALTER TABLE games" in m for m in said), said
+    assert "exact verify of 3 tables (every table)" in said[-2]
+    shop.assert_target_equals_source()
 
 
 # Stand-ins with the names and signatures of RDS for MariaDB's procedures; each records its call.
