@@ -11,7 +11,7 @@ ENV ?= dev
 unexport PYTHONDONTWRITEBYTECODE
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup system-deps synth test test-cdktn diagram bench-synth bench-migrate bench-cutover rehearse clean
+.PHONY: setup system-deps lint synth test test-cdktn diagram bench-synth bench-migrate bench-cutover rehearse clean
 
 setup: $(INSTALLED) $(CHECKOV)
 
@@ -36,8 +36,13 @@ synth: $(INSTALLED)
 system-deps:
 	@PYTHON=$(PYTHON) tools/system-deps
 
-test: system-deps $(INSTALLED) $(CHECKOV)
+test: system-deps lint $(CHECKOV)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff's rules and line length are in pyproject.toml; `$(BIN)/ruff format .` fixes what the second line reports.
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The proofs of the synthesized JSON (checkov, terraform validate, the lite rehearsal, synth) once more,
 # on CDK Terrain's output; `make test` already proves both engines' JSON equal. .ci/run runs both.

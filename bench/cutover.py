@@ -38,16 +38,24 @@ DATABASE = "bench"
 GOAL_SECONDS = 5.0
 SOURCE_SETTINGS = (*SERVER_SETTINGS, "--binlog-format=ROW", "--binlog-row-image=FULL")
 TARGET_SETTINGS = tuple("--server-id=2" if s.startswith("--server-id") else s for s in SERVER_SETTINGS)
-ENV = {**os.environ, "MYSQL_PWD": PASSWORD, "MIGRATE_TARGET_PASSWORD": PASSWORD, "MIGRATE_SOURCE_PASSWORD": PASSWORD,
-       "MIGRATE_REPLICATION_PASSWORD": "bench-repl-pw"}
+ENV = {
+    **os.environ,
+    "MYSQL_PWD": PASSWORD,
+    "MIGRATE_TARGET_PASSWORD": PASSWORD,
+    "MIGRATE_SOURCE_PASSWORD": PASSWORD,
+    "MIGRATE_REPLICATION_PASSWORD": "bench-repl-pw",
+}
 
 
 def timed(what: str, args: list[str], stdout: Path | None = None, stdin: Path | None = None) -> float:
     started = time.perf_counter()
-    with (stdout.open("wb") if stdout else open(os.devnull, "wb")) as out, \
-            (stdin.open("rb") if stdin else open(os.devnull, "rb")) as into:
-        done = subprocess.run(args, stdin=into, stdout=out if stdout else subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=ENV, check=False)
+    with (
+        stdout.open("wb") if stdout else open(os.devnull, "wb") as out,
+        stdin.open("rb") if stdin else open(os.devnull, "rb") as into,
+    ):
+        done = subprocess.run(
+            args, stdin=into, stdout=out if stdout else subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, check=False
+        )
     if done.returncode != 0:
         sys.exit(f"{what} failed ({done.returncode}):\n{done.stderr.decode(errors='replace')[-3000:]}")
     return time.perf_counter() - started
@@ -63,8 +71,7 @@ def dump(source: MariaDB, *flags: str) -> list[str]:
 
 def replicated(source: MariaDB, target: MariaDB, root: Path, writer: Writer) -> dict[str, float]:
     link = ["--source", source.url(DATABASE), "--target", target.url(DATABASE), "--allow-plaintext"]
-    times = {"dump": timed("mariadb-dump", dump(source, "--master-data=2", "--gtid"),
-                           stdout=root / "replicated.sql")}
+    times = {"dump": timed("mariadb-dump", dump(source, "--master-data=2", "--gtid"), stdout=root / "replicated.sql")}
     target.create_database(DATABASE)
     times["load"] = timed("migrate run", migrate("run", str(root / "replicated.sql"), "--target", target.url(DATABASE)))
     (root / "replicated.sql").unlink()
@@ -73,9 +80,15 @@ def replicated(source: MariaDB, target: MariaDB, root: Path, writer: Writer) -> 
     report = root / "cutover.json"
     times["cutover"] = timed("migrate cutover", migrate("cutover", *link, "--report", str(report)))
     facts = json.loads(report.read_text())
-    times.update(freeze=facts["freeze_seconds"], applied=facts["applied_seconds"], verify=facts["verify_seconds"],
-                 rate=writer.achieved(writer.commits[0], writes_until), refused=writer.refused,
-                 ahead=(facts["ahead"] or {}).get("seconds"), in_freeze=[v["table"] for v in facts["verdicts"]])
+    times.update(
+        freeze=facts["freeze_seconds"],
+        applied=facts["applied_seconds"],
+        verify=facts["verify_seconds"],
+        rate=writer.achieved(writer.commits[0], writes_until),
+        refused=writer.refused,
+        ahead=(facts["ahead"] or {}).get("seconds"),
+        in_freeze=[v["table"] for v in facts["verdicts"]],
+    )
     return times
 
 
@@ -84,8 +97,9 @@ def plain(source: MariaDB, target: MariaDB, root: Path) -> dict[str, float]:
     times = {"dump": timed("mariadb-dump", dump(source), stdout=root / "plain.sql")}
     times["load"] = timed("migrate run", migrate("run", str(root / "plain.sql"), "--target", target.url("plain")))
     (root / "plain.sql").unlink()
-    times["verify"] = timed("migrate verify", migrate("verify", "--source", source.url(DATABASE),
-                                                      "--target", target.url("plain")))
+    times["verify"] = timed(
+        "migrate verify", migrate("verify", "--source", source.url(DATABASE), "--target", target.url("plain"))
+    )
     times["freeze"] = times["dump"] + times["load"] + times["verify"]
     return times
 
@@ -110,8 +124,11 @@ def main() -> None:
         setup = timed("mariadb < dump", ["mariadb", *source.client_args(DATABASE)], stdin=root / "data.sql")
         (root / "data.sql").unlink()
         create_schema(source, DATABASE)
-        print(f"data: {options.size_mb} MB dump, {sum(rows.values()):,} rows in {len(rows)} tables, loaded into the "
-              f"source in {setup:.0f} s (untimed setup); servers: " + " ".join(SOURCE_SETTINGS), flush=True)
+        print(
+            f"data: {options.size_mb} MB dump, {sum(rows.values()):,} rows in {len(rows)} tables, loaded into the "
+            f"source in {setup:.0f} s (untimed setup); servers: " + " ".join(SOURCE_SETTINGS),
+            flush=True,
+        )
         writer = Writer(source, DATABASE, options.rate, orders=rows["orders"]).start()
         writer.wait(10)
         r = replicated(source, target, root, writer)
@@ -125,19 +142,29 @@ def main() -> None:
         target.stop()
         if not options.keep:
             shutil.rmtree(root, ignore_errors=True)
-    print(f"application: {r['rate']:.0f} transactions/s (asked {options.rate:.0f}) through the dump, load and "
-          f"catch-up; {r['refused']:.0f} commits refused by the frozen source (it stays read-only after the switch)")
-    print(f"replicated, before the freeze (writes on): dump {r['dump']:.1f} s, load {r['load']:.1f} s, "
-          f"replicate start {r['start']:.1f} s, "
-          + ("no check ahead" if r["ahead"] is None else f"exact verify ahead {r['ahead']:.1f} s")
-          + f"; migrate cutover ran {r['cutover']:.1f} s in all")
+    print(
+        f"application: {r['rate']:.0f} transactions/s (asked {options.rate:.0f}) through the dump, load and "
+        f"catch-up; {r['refused']:.0f} commits refused by the frozen source (it stays read-only after the switch)"
+    )
+    print(
+        f"replicated, before the freeze (writes on): dump {r['dump']:.1f} s, load {r['load']:.1f} s, "
+        f"replicate start {r['start']:.1f} s, "
+        + ("no check ahead" if r["ahead"] is None else f"exact verify ahead {r['ahead']:.1f} s")
+        + f"; migrate cutover ran {r['cutover']:.1f} s in all"
+    )
     print("write freeze, same data:")
-    print(f"  replicated cutover  {r['freeze']:7.2f} s  (final position applied after {r['applied']:.2f} s, "
-          f"exact verify of {', '.join(r['in_freeze'])} {r['verify']:.2f} s)")
-    print(f"  plain freeze-and-load {p['freeze']:5.1f} s  (dump {p['dump']:.1f} s + load {p['load']:.1f} s + "
-          f"verify {p['verify']:.1f} s)")
-    print(f"  ratio: the replicated freeze is {p['freeze'] / r['freeze']:.0f}x shorter; goal ≤ {GOAL_SECONDS:.0f} s: "
-          + ("met" if r["freeze"] <= GOAL_SECONDS else "NOT met"))
+    print(
+        f"  replicated cutover  {r['freeze']:7.2f} s  (final position applied after {r['applied']:.2f} s, "
+        f"exact verify of {', '.join(r['in_freeze'])} {r['verify']:.2f} s)"
+    )
+    print(
+        f"  plain freeze-and-load {p['freeze']:5.1f} s  (dump {p['dump']:.1f} s + load {p['load']:.1f} s + "
+        f"verify {p['verify']:.1f} s)"
+    )
+    print(
+        f"  ratio: the replicated freeze is {p['freeze'] / r['freeze']:.0f}x shorter; goal ≤ {GOAL_SECONDS:.0f} s: "
+        + ("met" if r["freeze"] <= GOAL_SECONDS else "NOT met")
+    )
 
 
 if __name__ == "__main__":

@@ -22,13 +22,34 @@ from migrate.coordinates import Coordinates
 PAGE = 10_000  # events per SHOW BINLOG EVENTS round trip
 # Events that change nothing themselves: transaction bounds, bookkeeping, and the rows events, whose
 # table the Table_map before them names. Both MariaDB's and MySQL's names.
-_QUIET = frozenset({
-    "Format_desc", "Rotate", "Stop", "Gtid", "Gtid_list", "Binlog_checkpoint", "Start_encryption", "Xid",
-    "Annotate_rows", "Previous_gtids", "Anonymous_Gtid", "Rows_query", "Heartbeat", "Heartbeat_log",
-    "Write_rows", "Update_rows", "Delete_rows", "Partial_update_rows",
-    "Write_rows_v1", "Update_rows_v1", "Delete_rows_v1",
-    "Write_rows_compressed_v1", "Update_rows_compressed_v1", "Delete_rows_compressed_v1",
-})
+_QUIET = frozenset(
+    {
+        "Format_desc",
+        "Rotate",
+        "Stop",
+        "Gtid",
+        "Gtid_list",
+        "Binlog_checkpoint",
+        "Start_encryption",
+        "Xid",
+        "Annotate_rows",
+        "Previous_gtids",
+        "Anonymous_Gtid",
+        "Rows_query",
+        "Heartbeat",
+        "Heartbeat_log",
+        "Write_rows",
+        "Update_rows",
+        "Delete_rows",
+        "Partial_update_rows",
+        "Write_rows_v1",
+        "Update_rows_v1",
+        "Delete_rows_v1",
+        "Write_rows_compressed_v1",
+        "Update_rows_compressed_v1",
+        "Delete_rows_compressed_v1",
+    }
+)
 _BOUNDS = frozenset({"BEGIN", "COMMIT", "ROLLBACK"})  # Query events that only open or close a transaction
 _TABLE_MAP = re.compile(r"^table_id: \d+ \((.*)\)$", re.S)
 
@@ -66,7 +87,7 @@ def written(events: Iterable[Event], databases: Iterable[str]) -> Written:
                 return Written(everything=f"a table map this version of migrate cannot read ({event})")
             for database in known:
                 if m.group(1).startswith(database + "."):
-                    found.setdefault(database, set()).add(m.group(1)[len(database) + 1:])
+                    found.setdefault(database, set()).add(m.group(1)[len(database) + 1 :])
         elif event.kind == "Query" and event.info.strip().upper() in _BOUNDS:
             continue
         elif event.kind not in _QUIET:

@@ -62,9 +62,21 @@ def _variables(cur: pymysql.cursors.Cursor, names: tuple[str, ...]) -> dict[str,
 def gather(conn: pymysql.Connection) -> SourceFacts:
     try:
         with conn.cursor() as cur:
-            found = _variables(cur, ("version", "server_id", "log_bin", "binlog_format", "binlog_row_image",
-                                     "have_ssl", "binlog_expire_logs_seconds", "expire_logs_days", "gtid_mode",
-                                     "read_only"))
+            found = _variables(
+                cur,
+                (
+                    "version",
+                    "server_id",
+                    "log_bin",
+                    "binlog_format",
+                    "binlog_row_image",
+                    "have_ssl",
+                    "binlog_expire_logs_seconds",
+                    "expire_logs_days",
+                    "gtid_mode",
+                    "read_only",
+                ),
+            )
             try:
                 cur.execute("SHOW BINARY LOGS")
                 logs: tuple[str, ...] | None = tuple(row[0] for row in cur.fetchall())
@@ -79,39 +91,60 @@ def gather(conn: pymysql.Connection) -> SourceFacts:
     expire = int(found.get("binlog_expire_logs_seconds") or 0) or int(float(found.get("expire_logs_days") or 0) * DAY)
     have_ssl = found.get("have_ssl")
     return SourceFacts(
-        version=found.get("version", ""), server_id=int(found.get("server_id") or 0),
-        log_bin=found.get("log_bin", "OFF").upper() in ("ON", "1"), binlog_format=found.get("binlog_format", ""),
-        row_image=found.get("binlog_row_image", "FULL"), tls=None if have_ssl is None else have_ssl.upper() == "YES",
-        binary_logs=logs, expire_seconds=expire, gtid_mode=found.get("gtid_mode"), databases=databases,
-        read_only=found.get("read_only", "OFF").upper() in ("ON", "1"))
+        version=found.get("version", ""),
+        server_id=int(found.get("server_id") or 0),
+        log_bin=found.get("log_bin", "OFF").upper() in ("ON", "1"),
+        binlog_format=found.get("binlog_format", ""),
+        row_image=found.get("binlog_row_image", "FULL"),
+        tls=None if have_ssl is None else have_ssl.upper() == "YES",
+        binary_logs=logs,
+        expire_seconds=expire,
+        gtid_mode=found.get("gtid_mode"),
+        databases=databases,
+        read_only=found.get("read_only", "OFF").upper() in ("ON", "1"),
+    )
 
 
-def problems(facts: SourceFacts, origin: Coordinates, *, target_server_id: int, target_flavor: str,
-             tls: bool) -> tuple[list[str], list[str]]:
+def problems(
+    facts: SourceFacts, origin: Coordinates, *, target_server_id: int, target_flavor: str, tls: bool
+) -> tuple[list[str], list[str]]:
     """(what makes replication from this source impossible, what merely risks it)."""
     found, warnings = [], []
     if facts.flavor != target_flavor:
-        found.append(f"the source is {facts.flavor} {facts.version} and the target {target_flavor}: neither replicates "
-                     "from the other's binary log; use the plain cutover (freeze, dump, load, verify)")
+        found.append(
+            f"the source is {facts.flavor} {facts.version} and the target {target_flavor}: neither replicates "
+            "from the other's binary log; use the plain cutover (freeze, dump, load, verify)"
+        )
     if not facts.log_bin:
-        found.append("the source does not write a binary log (log_bin is OFF): nothing to replicate from; set "
-                     "log_bin and server_id in its my.cnf, restart it, then dump again with --source-data=2")
+        found.append(
+            "the source does not write a binary log (log_bin is OFF): nothing to replicate from; set "
+            "log_bin and server_id in its my.cnf, restart it, then dump again with --source-data=2"
+        )
     if facts.binlog_format.upper() != "ROW":
-        found.append(f"the source's binlog_format is {facts.binlog_format or 'unset'}: replicas apply rows exactly "
-                     "only with ROW (SET GLOBAL binlog_format = 'ROW' and in my.cnf; sessions already open keep "
-                     "theirs, so restart the app's connections)")
+        found.append(
+            f"the source's binlog_format is {facts.binlog_format or 'unset'}: replicas apply rows exactly "
+            "only with ROW (SET GLOBAL binlog_format = 'ROW' and in my.cnf; sessions already open keep "
+            "theirs, so restart the app's connections)"
+        )
     if facts.row_image.upper() != "FULL":
-        found.append(f"the source's binlog_row_image is {facts.row_image}: set it to FULL (SET GLOBAL "
-                     "binlog_row_image = 'FULL' and in my.cnf) so every change carries whole rows")
+        found.append(
+            f"the source's binlog_row_image is {facts.row_image}: set it to FULL (SET GLOBAL "
+            "binlog_row_image = 'FULL' and in my.cnf) so every change carries whole rows"
+        )
     if facts.server_id == 0:
-        found.append("the source's server_id is 0, which a replication source may not have: set server_id in "
-                     "its my.cnf")
+        found.append(
+            "the source's server_id is 0, which a replication source may not have: set server_id in its my.cnf"
+        )
     elif facts.server_id == target_server_id:
-        found.append(f"the source and the target share server_id {facts.server_id}: the replica would skip every "
-                     "event as its own; give one of them another server_id")
+        found.append(
+            f"the source and the target share server_id {facts.server_id}: the replica would skip every "
+            "event as its own; give one of them another server_id"
+        )
     if tls and facts.tls is False:
-        found.append("the source offers no TLS for the replica's connection (have_ssl is not YES): configure "
-                     "ssl_cert and ssl_key on it, or pass --allow-plaintext over a private link (VPN)")
+        found.append(
+            "the source offers no TLS for the replica's connection (have_ssl is not YES): configure "
+            "ssl_cert and ssl_key on it, or pass --allow-plaintext over a private link (VPN)"
+        )
     found += _retention(facts, origin, warnings)
     return found, warnings
 
@@ -120,20 +153,28 @@ def _retention(facts: SourceFacts, origin: Coordinates, warnings: list[str]) -> 
     if not origin.file_position or not facts.log_bin:
         return []
     if facts.binary_logs is None:
-        return ["the source user may not list the binary logs (SHOW BINARY LOGS): grant it REPLICATION CLIENT "
-                "(MariaDB: BINLOG MONITOR)"]
+        return [
+            "the source user may not list the binary logs (SHOW BINARY LOGS): grant it REPLICATION CLIENT "
+            "(MariaDB: BINLOG MONITOR)"
+        ]
     if origin.log_file not in facts.binary_logs:
         oldest = facts.binary_logs[0] if facts.binary_logs else "none"
-        return [f"the source no longer holds {origin.log_file}, where the dump's position is (its oldest binary log "
-                f"is {oldest}): the target cannot catch up from this dump; keep binary logs longer "
-                "(binlog_expire_logs_seconds), dump and load again"]
+        return [
+            f"the source no longer holds {origin.log_file}, where the dump's position is (its oldest binary log "
+            f"is {oldest}): the target cannot catch up from this dump; keep binary logs longer "
+            "(binlog_expire_logs_seconds), dump and load again"
+        ]
     if facts.expire_seconds and facts.expire_seconds < DAY:
-        warnings.append(f"the source purges binary logs after {facts.expire_seconds / 3600:.1f} h: if the target "
-                        f"falls that far behind, {origin.log_file} is gone and the load must be redone (raise "
-                        "binlog_expire_logs_seconds for the migration)")
+        warnings.append(
+            f"the source purges binary logs after {facts.expire_seconds / 3600:.1f} h: if the target "
+            f"falls that far behind, {origin.log_file} is gone and the load must be redone (raise "
+            "binlog_expire_logs_seconds for the migration)"
+        )
     elif origin.log_file == facts.binary_logs[0] and facts.expire_seconds:
-        warnings.append(f"{origin.log_file} is the source's oldest binary log: it is the next one purged "
-                        f"(binlog_expire_logs_seconds = {facts.expire_seconds})")
+        warnings.append(
+            f"{origin.log_file} is the source's oldest binary log: it is the next one purged "
+            f"(binlog_expire_logs_seconds = {facts.expire_seconds})"
+        )
     return []
 
 
@@ -152,8 +193,9 @@ def position(conn: pymysql.Connection, facts: SourceFacts) -> Coordinates:
     return Coordinates(row[0], int(row[1]), gtid, facts.flavor)
 
 
-def settled_position(conn: pymysql.Connection, facts: SourceFacts, timeout: float,
-                     interval: float = 0.1) -> Coordinates:
+def settled_position(
+    conn: pymysql.Connection, facts: SourceFacts, timeout: float, interval: float = 0.1
+) -> Coordinates:
     """The position once it stops moving: commits already under way when writes were frozen land
     first. One that keeps moving means someone still writes (a user the freeze does not stop)."""
     deadline = time.monotonic() + timeout
@@ -166,8 +208,9 @@ def settled_position(conn: pymysql.Connection, facts: SourceFacts, timeout: floa
         if time.monotonic() > deadline:
             raise PreflightFailed(
                 f"the source's binary log still advances ({last.log_file}:{last.log_pos} → "
-                f"{now.log_file}:{now.log_pos}) with writes frozen: a user with SUPER (MariaDB: READ_ONLY ADMIN) or the event scheduler is still "
-                "writing; stop it, then run migrate cutover again")
+                f"{now.log_file}:{now.log_pos}) with writes frozen: a user with SUPER (MariaDB: READ_ONLY ADMIN) "
+                "or the event scheduler is still writing; stop it, then run migrate cutover again"
+            )
         last = now
 
 
@@ -238,9 +281,11 @@ def ensure_user(conn: pymysql.Connection, user: str, host: str, password: str, t
             if exists:
                 extra = _extra_privileges(cur, user, host)
                 if extra:
-                    raise PreflightFailed(f"the source already has a user '{user}'@'{host}' holding more than "
-                                          f"replication needs ({', '.join(extra)}): name another with "
-                                          "--replication-user")
+                    raise PreflightFailed(
+                        f"the source already has a user '{user}'@'{host}' holding more than "
+                        f"replication needs ({', '.join(extra)}): name another with "
+                        "--replication-user"
+                    )
                 cur.execute(f"ALTER USER %s@%s IDENTIFIED BY %s{require}", (user, host, password))
             else:
                 cur.execute(f"CREATE USER %s@%s IDENTIFIED BY %s{require}", (user, host, password))
@@ -248,8 +293,9 @@ def ensure_user(conn: pymysql.Connection, user: str, host: str, password: str, t
             if unlogged:
                 cur.execute("SET SESSION sql_log_bin = 1")
     except pymysql.err.MySQLError as e:
-        raise PreflightFailed(f"source: cannot create the replication user '{user}'@'{host}': "
-                              f"{error_text(e)}") from None
+        raise PreflightFailed(
+            f"source: cannot create the replication user '{user}'@'{host}': {error_text(e)}"
+        ) from None
     return f"{'updated' if exists else 'created'} replication user '{user}'@'{host}' (REPLICATION SLAVE, CLIENT only)"
 
 

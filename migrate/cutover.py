@@ -41,8 +41,13 @@ CONFIRMATION = "frozen"
 IN_FLIGHT = 1 << 20  # bytes of the source's binary log a current replica may not have fetched yet
 STEPS = ("freezing", "frozen", "final", "applied", "stopped", "verified", "done")
 AHEAD = "ahead"  # before the freeze: the target's applier may be stopped at the check's position
-ABORTING = (MigrateError, replica.ReplicationBroken, binlog_source.NotPermitted, pymysql.err.MySQLError,
-            KeyboardInterrupt)
+ABORTING = (
+    MigrateError,
+    replica.ReplicationBroken,
+    binlog_source.NotPermitted,
+    pymysql.err.MySQLError,
+    KeyboardInterrupt,
+)
 
 
 class CutoverRefused(MigrateError):
@@ -76,8 +81,11 @@ class Cutover:
         if not cut or cut["step"] == AHEAD:
             if cut:
                 replica.run(link.target, replica.start(link.target_facts))
-                self.say("migrate: the last attempt stopped in its check ahead, where the target's applier may "
-                         "have stayed stopped: replication resumed, checking again", err=True)
+                self.say(
+                    "migrate: the last attempt stopped in its check ahead, where the target's applier may "
+                    "have stayed stopped: replication resumed, checking again",
+                    err=True,
+                )
             self._catch_up()
             try:
                 ahead = self._ahead()
@@ -90,8 +98,14 @@ class Cutover:
         else:
             self.cut = cut
             self.say(f"migrate: continuing the cutover from step {cut['step']!r}", err=True)
-        steps = {"freezing": self._freeze, "frozen": self._final, "final": self._applied, "applied": self._stop,
-                 "stopped": self._verify, "verified": self._switch}
+        steps = {
+            "freezing": self._freeze,
+            "frozen": self._final,
+            "final": self._applied,
+            "applied": self._stop,
+            "stopped": self._verify,
+            "verified": self._switch,
+        }
         try:
             if cut["step"] != "freezing":
                 cut = self._refreeze(cut)
@@ -111,14 +125,19 @@ class Cutover:
             source = binlog_source.position(link.source, link.source_facts)
             now = link.status()
             if now is None or not link.ours(now):
-                raise PreflightFailed("the target does not replicate from the source: run migrate replicate start "
-                                      "first; nothing was frozen, the source stays read-write")
+                raise PreflightFailed(
+                    "the target does not replicate from the source: run migrate replicate start "
+                    "first; nothing was frozen, the source stays read-write"
+                )
             if now.error:
-                raise CutoverRefused(f"replication fails on the target: {now.error}; nothing was frozen, the "
-                                     "source stays read-write")
+                raise CutoverRefused(
+                    f"replication fails on the target: {now.error}; nothing was frozen, the source stays read-write"
+                )
             if now.sql_running != "Yes" or now.io_running == "No":
-                raise CutoverRefused("replication is stopped on the target: start it with migrate replicate start; "
-                                     "nothing was frozen, the source stays read-write")
+                raise CutoverRefused(
+                    "replication is stopped on the target: start it with migrate replicate start; "
+                    "nothing was frozen, the source stays read-write"
+                )
             seconds = lag.observe(time.monotonic(), (source.log_file, source.log_pos), (now.exec_file, now.exec_pos))
             read_all = now.read_file == source.log_file and source.log_pos - now.read_pos <= IN_FLIGHT
             if seconds is None and read_all:
@@ -126,13 +145,17 @@ class Cutover:
             if now.running and seconds is not None and seconds <= options.max_lag:
                 return
             if time.monotonic() > deadline:
-                raise CutoverRefused(f"the target is still {_seconds(seconds)} behind after {options.timeout:.0f} s "
-                                     "(--timeout); nothing was frozen, the source stays read-write")
+                raise CutoverRefused(
+                    f"the target is still {_seconds(seconds)} behind after {options.timeout:.0f} s "
+                    "(--timeout); nothing was frozen, the source stays read-write"
+                )
             if time.monotonic() - shown >= 5:
                 behind_now = behind(link, now)
-                self.say(f"catching up: {_seconds(seconds)} behind"
-                         + (f", {behind_now.transactions:,} transactions" if behind_now.transactions is not None
-                            else ""), err=True)
+                self.say(
+                    f"catching up: {_seconds(seconds)} behind"
+                    + (f", {behind_now.transactions:,} transactions" if behind_now.transactions is not None else ""),
+                    err=True,
+                )
                 shown = time.monotonic()
             time.sleep(0.2)
 
@@ -148,10 +171,13 @@ class Cutover:
         self.say(verdict_table(ahead.verdicts, f"rows at {where}"))
         bad = [v.table for v in ahead.verdicts if not v.match]
         if bad:
-            raise CutoverRefused(f"the target differs from the source at {where} (checked ahead, writes on) in "
-                                 f"{', '.join(bad)}")
-        self.say(f"checked ahead at {where}, writes on: {len(ahead.verdicts)} tables equal in {ahead.seconds:.2f} s",
-                 err=True)
+            raise CutoverRefused(
+                f"the target differs from the source at {where} (checked ahead, writes on) in {', '.join(bad)}"
+            )
+        self.say(
+            f"checked ahead at {where}, writes on: {len(ahead.verdicts)} tables equal in {ahead.seconds:.2f} s",
+            err=True,
+        )
         return ahead.as_dict()
 
     # -- the steps -----------------------------------------------------------------------------------
@@ -166,7 +192,8 @@ class Cutover:
             cut = self._save({**cut, "how": "operator"})
             answer = self.options.ask(
                 f"the source user may not set read_only ({e}). Stop every writer of the old server now (the app: "
-                f"pm2 stop all; check SHOW PROCESSLIST), then type '{CONFIRMATION}' to continue, anything else to stop")
+                f"pm2 stop all; check SHOW PROCESSLIST), then type '{CONFIRMATION}' to continue, anything else to stop"
+            )
             if answer.strip().lower() != CONFIRMATION:
                 raise CutoverRefused("stopped at the operator's answer") from None
             return {**cut, "step": "frozen", "how": "operator", "frozen_at": asked}
@@ -183,8 +210,11 @@ class Cutover:
         now = binlog_source.position(link.source, link.source_facts)
         if (now.log_file, now.log_pos) == (final["log_file"], final["log_pos"]):
             return cut
-        self.say(f"migrate: the source moved past the recorded final position ({final['log_file']}:{final['log_pos']} "
-                 f"→ {now.log_file}:{now.log_pos}) while no cutover ran: taking a new one", err=True)
+        self.say(
+            f"migrate: the source moved past the recorded final position ({final['log_file']}:{final['log_pos']} "
+            f"→ {now.log_file}:{now.log_pos}) while no cutover ran: taking a new one",
+            err=True,
+        )
         if cut["step"] in ("stopped", "verified"):
             replica.run(link.target, replica.start(link.target_facts))
         return self._save({**cut, "step": "frozen", "final": None})
@@ -214,9 +244,15 @@ class Cutover:
         bad = [v.table for v in self.verdicts if not v.match]
         if bad:
             raise CutoverRefused(f"the target differs from the frozen source in {', '.join(bad)}")
-        return {**cut, "step": "verified", "verify_started_at": started, "verified_at": time.time(),
-                "tables": len(self.verdicts), "rows": sum(v.actual or 0 for v in self.verdicts),
-                "scope": "every table" if only is None else "written since the check ahead"}
+        return {
+            **cut,
+            "step": "verified",
+            "verify_started_at": started,
+            "verified_at": time.time(),
+            "tables": len(self.verdicts),
+            "rows": sum(v.actual or 0 for v in self.verdicts),
+            "scope": "every table" if only is None else "written since the check ahead",
+        }
 
     def _switch(self, cut: dict) -> dict:
         link, facts = self.link, self.link.target_facts
@@ -242,8 +278,10 @@ class Cutover:
                 binlog_source.thaw(link.source, cut["previous"])
                 told.append("the source is read-write again")
             except pymysql.err.MySQLError as e:
-                told.append(f"the source could NOT be put back read-write ({error_text(e)}): run SET GLOBAL "
-                            "read_only = OFF on it by hand")
+                told.append(
+                    f"the source could NOT be put back read-write ({error_text(e)}): run SET GLOBAL "
+                    "read_only = OFF on it by hand"
+                )
         elif frozen:
             told.append("writes may resume on the old server: start the app there again")
         else:
@@ -266,20 +304,35 @@ class Cutover:
         applied = cut["applied_at"] - cut["frozen_at"]
         verify = cut["verified_at"] - cut["verify_started_at"]
         ahead = cut.get("ahead")
-        checked = "" if not ahead else (
-            f"; before it, {ahead['tables']} tables checked ahead at {ahead['position']['log_file']}:"
-            f"{ahead['position']['log_pos']} in {ahead['seconds']:.2f} s, writes on")
-        self.say(f"write freeze: {freeze:.2f} s, from the source frozen at {_clock(cut['frozen_at'])} to the target "
-                 f"verified and on its own at {_clock(cut['done_at'])} (final position "
-                 f"{cut['final']['log_file']}:{cut['final']['log_pos']} applied after {applied:.2f} s; exact verify "
-                 f"of {cut['tables']} tables ({cut.get('scope', 'every table')}), {cut['rows']:,} rows, "
-                 f"{verify:.2f} s{checked})")
+        checked = (
+            ""
+            if not ahead
+            else (
+                f"; before it, {ahead['tables']} tables checked ahead at {ahead['position']['log_file']}:"
+                f"{ahead['position']['log_pos']} in {ahead['seconds']:.2f} s, writes on"
+            )
+        )
+        self.say(
+            f"write freeze: {freeze:.2f} s, from the source frozen at {_clock(cut['frozen_at'])} to the target "
+            f"verified and on its own at {_clock(cut['done_at'])} (final position "
+            f"{cut['final']['log_file']}:{cut['final']['log_pos']} applied after {applied:.2f} s; exact verify "
+            f"of {cut['tables']} tables ({cut.get('scope', 'every table')}), {cut['rows']:,} rows, "
+            f"{verify:.2f} s{checked})"
+        )
         self.say("switch the app to the target now; the old server stays read-only (keep it so for rollback)")
-        write_json(self.options.report_path, {
-            "freeze_seconds": round(freeze, 3), "applied_seconds": round(applied, 3),
-            "verify_seconds": round(verify, 3), "final": cut["final"], "how": cut["how"],
-            "verified_in_freeze": cut.get("scope", "every table"), "ahead": ahead,
-            "verdicts": [v.as_dict() for v in self.verdicts]})
+        write_json(
+            self.options.report_path,
+            {
+                "freeze_seconds": round(freeze, 3),
+                "applied_seconds": round(applied, 3),
+                "verify_seconds": round(verify, 3),
+                "final": cut["final"],
+                "how": cut["how"],
+                "verified_in_freeze": cut.get("scope", "every table"),
+                "ahead": ahead,
+                "verdicts": [v.as_dict() for v in self.verdicts],
+            },
+        )
         return EXIT_OK
 
 
@@ -315,4 +368,3 @@ def _reason(e: BaseException) -> str:
     if isinstance(e, pymysql.err.MySQLError):
         return error_text(e)
     return str(e)
-

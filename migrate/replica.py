@@ -26,10 +26,17 @@ from migrate.connection import error_text
 from migrate.coordinates import MARIADB, MYSQL, Coordinates, transactions_behind
 from migrate.errors import ConnectionFailed
 
-RDS_PROCEDURES = ("rds_set_external_master", "rds_set_external_source", "rds_set_external_master_gtid",
-                  "rds_set_external_master_with_auto_position", "rds_set_external_source_with_auto_position",
-                  "rds_start_replication", "rds_stop_replication", "rds_reset_external_master",
-                  "rds_reset_external_source")
+RDS_PROCEDURES = (
+    "rds_set_external_master",
+    "rds_set_external_source",
+    "rds_set_external_master_gtid",
+    "rds_set_external_master_with_auto_position",
+    "rds_set_external_source_with_auto_position",
+    "rds_start_replication",
+    "rds_stop_replication",
+    "rds_reset_external_master",
+    "rds_reset_external_source",
+)
 GTID, FILE = "gtid", "file"
 
 
@@ -105,15 +112,24 @@ def point(facts: ReplicaFacts, source: Address, user: str, password: str, origin
     how = mode(facts, origin)
     if facts.rds:
         if how == GTID and facts.flavor == MARIADB:
-            return [Call("CALL mysql.rds_set_external_master_gtid(%s, %s, %s, %s, %s, %s)",
-                         (source.host, source.port, user, password, origin.gtid, ssl))]
+            return [
+                Call(
+                    "CALL mysql.rds_set_external_master_gtid(%s, %s, %s, %s, %s, %s)",
+                    (source.host, source.port, user, password, origin.gtid, ssl),
+                )
+            ]
         if how == GTID:
             name = _procedure(facts, "rds_set_external_master_with_auto_position")
-            return [Call(f"CALL mysql.{name}(%s, %s, %s, %s, %s, %s)",
-                         (source.host, source.port, user, password, ssl, 0))]
+            return [
+                Call(f"CALL mysql.{name}(%s, %s, %s, %s, %s, %s)", (source.host, source.port, user, password, ssl, 0))
+            ]
         name = _procedure(facts, "rds_set_external_master")
-        return [Call(f"CALL mysql.{name}(%s, %s, %s, %s, %s, %s, %s)",
-                     (source.host, source.port, user, password, origin.log_file, origin.log_pos, ssl))]
+        return [
+            Call(
+                f"CALL mysql.{name}(%s, %s, %s, %s, %s, %s, %s)",
+                (source.host, source.port, user, password, origin.log_file, origin.log_pos, ssl),
+            )
+        ]
     word = "SOURCE" if facts.source_words else "MASTER"
     head = "CHANGE REPLICATION SOURCE TO " if facts.source_words else "CHANGE MASTER TO "
     options = [f"{word}_HOST = %s", f"{word}_PORT = %s", f"{word}_USER = %s", f"{word}_PASSWORD = %s"]
@@ -157,8 +173,12 @@ def stop_applier(facts: ReplicaFacts) -> list[Call]:
 def apply_until(facts: ReplicaFacts, point: Coordinates) -> list[Call]:
     """Apply up to exactly ``point`` of the source's binary log and stop there; GTID mode included."""
     if facts.source_words:
-        return [Call("START REPLICA SQL_THREAD UNTIL SOURCE_LOG_FILE = %s, SOURCE_LOG_POS = %s",
-                     (point.log_file, point.log_pos))]
+        return [
+            Call(
+                "START REPLICA SQL_THREAD UNTIL SOURCE_LOG_FILE = %s, SOURCE_LOG_POS = %s",
+                (point.log_file, point.log_pos),
+            )
+        ]
     head = "START REPLICA" if facts.replica_words else "START SLAVE"
     return [Call(f"{head} SQL_THREAD UNTIL MASTER_LOG_FILE = %s, MASTER_LOG_POS = %s", (point.log_file, point.log_pos))]
 
@@ -181,10 +201,14 @@ def set_filters(facts: ReplicaFacts, databases: list[tuple[str, str]]) -> list[C
     wild = [_wild(target) for _, target in databases]
     renamed = [(source, target) for source, target in databases if source != target]
     if facts.flavor == MARIADB:
-        return [Call("SET GLOBAL replicate_wild_do_table = %s", (",".join(wild),)),
-                Call("SET GLOBAL replicate_rewrite_db = %s", (",".join(f"{s}->{t}" for s, t in renamed),))]
-    rules = [f"REPLICATE_WILD_DO_TABLE = ({', '.join(_literal(w) for w in wild)})",
-             f"REPLICATE_REWRITE_DB = ({', '.join(f'({_name(s)}, {_name(t)})' for s, t in renamed)})"]
+        return [
+            Call("SET GLOBAL replicate_wild_do_table = %s", (",".join(wild),)),
+            Call("SET GLOBAL replicate_rewrite_db = %s", (",".join(f"{s}->{t}" for s, t in renamed),)),
+        ]
+    rules = [
+        f"REPLICATE_WILD_DO_TABLE = ({', '.join(_literal(w) for w in wild)})",
+        f"REPLICATE_REWRITE_DB = ({', '.join(f'({_name(s)}, {_name(t)})' for s, t in renamed)})",
+    ]
     return [Call("CHANGE REPLICATION FILTER " + ", ".join(rules))]
 
 
@@ -202,25 +226,35 @@ def _name(text: str) -> str:
     return "`" + text.replace("`", "``") + "`"
 
 
-def problems(facts: ReplicaFacts, origin: Coordinates, databases: list[tuple[str, str]],
-             source_databases: tuple[str, ...]) -> list[str]:
+def problems(
+    facts: ReplicaFacts, origin: Coordinates, databases: list[tuple[str, str]], source_databases: tuple[str, ...]
+) -> list[str]:
     """What stops this target from replicating the dump's databases, and nothing else, from the source."""
     found = []
     if facts.rds and any(s != t for s, t in databases):
         pairs = ", ".join(f"{s} → {t}" for s, t in databases if s != t)
-        found.append(f"the dump loaded under other names ({pairs}), and RDS cannot rename databases in replication "
-                     "(no replicate-rewrite-db): load into a database of the source's name for a replicated cutover")
-    if mode(facts, origin) == GTID and facts.flavor == MYSQL and (
-            facts.gtid_mode != "ON" or transactions_behind(origin.gtid, facts.gtid_executed or "", MYSQL)):
+        found.append(
+            f"the dump loaded under other names ({pairs}), and RDS cannot rename databases in replication "
+            "(no replicate-rewrite-db): load into a database of the source's name for a replicated cutover"
+        )
+    if (
+        mode(facts, origin) == GTID
+        and facts.flavor == MYSQL
+        and (facts.gtid_mode != "ON" or transactions_behind(origin.gtid, facts.gtid_executed or "", MYSQL))
+    ):
         # Auto-positioning fetches every transaction the target has not executed; migrate drops the
         # dump's SET @@GLOBAL.GTID_PURGED (RDS rejects it), so the loaded rows would be applied again.
-        found.append("the dump carries a GTID set but no binlog file and position, and the target has not executed "
-                     "that set (gtid_mode ON, GTID_PURGED applied): dump again with --source-data=2, which writes both")
+        found.append(
+            "the dump carries a GTID set but no binlog file and position, and the target has not executed "
+            "that set (gtid_mode ON, GTID_PURGED applied): dump again with --source-data=2, which writes both"
+        )
     others = sorted(set(source_databases) - {s for s, _ in databases})
     if facts.rds and others and not _filtered(facts, [t for _, t in databases]):
-        found.append(f"the source also holds {', '.join(others)}, whose changes the target would try to apply (and "
-                     f"stop at): set replicate-wild-do-table = '{','.join(_wild(t) for _, t in databases)}' in the "
-                     "target's DB parameter group (the data stack's database.replication_databases)")
+        found.append(
+            f"the source also holds {', '.join(others)}, whose changes the target would try to apply (and "
+            f"stop at): set replicate-wild-do-table = '{','.join(_wild(t) for _, t in databases)}' in the "
+            "target's DB parameter group (the data stack's database.replication_databases)"
+        )
     return found
 
 
@@ -236,17 +270,22 @@ def gather(conn: pymysql.Connection) -> ReplicaFacts:
         with conn.cursor() as cur:
             cur.execute("SELECT VERSION(), @@server_id")
             version, server_id = cur.fetchone()
-            cur.execute("SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'mysql' "
-                        "AND ROUTINE_TYPE = 'PROCEDURE' AND ROUTINE_NAME LIKE 'rds\\_%%'")
+            cur.execute(
+                "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'mysql' "
+                "AND ROUTINE_TYPE = 'PROCEDURE' AND ROUTINE_NAME LIKE 'rds\\_%%'"
+            )
             procedures = frozenset(r[0] for r in cur.fetchall()) & frozenset(RDS_PROCEDURES)
-            cur.execute("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('gtid_mode', 'replicate_do_db', "
-                        "'replicate_wild_do_table', 'replicate_rewrite_db')")
+            cur.execute(
+                "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('gtid_mode', 'replicate_do_db', "
+                "'replicate_wild_do_table', 'replicate_rewrite_db')"
+            )
             variables = {name.lower(): value for name, value in cur.fetchall()}
             filters = {name.upper(): value for name, value in variables.items() if name.startswith("replicate_")}
             executed = None
             if "mariadb" not in str(version).lower():
-                cur.execute("SELECT FILTER_NAME, FILTER_RULE "
-                            "FROM performance_schema.replication_applier_global_filters")
+                cur.execute(
+                    "SELECT FILTER_NAME, FILTER_RULE FROM performance_schema.replication_applier_global_filters"
+                )
                 filters = {name.upper(): rule for name, rule in cur.fetchall()}
                 cur.execute("SELECT @@GLOBAL.gtid_executed")
                 executed = (cur.fetchone()[0] or "").replace("\n", "")
@@ -333,10 +372,12 @@ def status(conn: pymysql.Connection, facts: ReplicaFacts) -> ReplicaStatus | Non
         read_pos=int(_field(row, "Read_Master_Log_Pos", "Read_Source_Log_Pos", default=0)),
         exec_file=str(_field(row, "Relay_Master_Log_File", "Relay_Source_Log_File")),
         exec_pos=int(_field(row, "Exec_Master_Log_Pos", "Exec_Source_Log_Pos", default=0)),
-        io_error=str(_field(row, "Last_IO_Error")), sql_error=str(_field(row, "Last_SQL_Error")),
+        io_error=str(_field(row, "Last_IO_Error")),
+        sql_error=str(_field(row, "Last_SQL_Error")),
         executed_gtid=(str(executed).replace("\n", "") or None) if executed is not None else None,
-        using_gtid=str(_field(row, "Using_Gtid", default="No")).lower() not in ("no", "") or
-        str(_field(row, "Auto_Position", default="0")) == "1")
+        using_gtid=str(_field(row, "Using_Gtid", default="No")).lower() not in ("no", "")
+        or str(_field(row, "Auto_Position", default="0")) == "1",
+    )
 
 
 class ReplicationBroken(Exception):
@@ -370,9 +411,11 @@ def wait_applied(conn: pymysql.Connection, facts: ReplicaFacts, final: Coordinat
         if reached and at(status(conn, facts), final, how, facts.flavor):
             return
         if time.monotonic() > deadline:
-            raise ReplicationBroken(f"the target did not reach the source's final position within {timeout:.0f} s "
-                                    f"(at {now.exec_file}:{now.exec_pos}, the source at "
-                                    f"{final.log_file}:{final.log_pos})")
+            raise ReplicationBroken(
+                f"the target did not reach the source's final position within {timeout:.0f} s "
+                f"(at {now.exec_file}:{now.exec_pos}, the source at "
+                f"{final.log_file}:{final.log_pos})"
+            )
 
 
 def stopped_at(conn: pymysql.Connection, facts: ReplicaFacts, point: Coordinates, timeout: float) -> bool:
@@ -385,8 +428,10 @@ def stopped_at(conn: pymysql.Connection, facts: ReplicaFacts, point: Coordinates
         if now.sql_running == "No":
             return (now.exec_file, now.exec_pos) == (point.log_file, point.log_pos)
         if time.monotonic() > deadline:
-            raise ReplicationBroken(f"the target did not reach {point.log_file}:{point.log_pos} within {timeout:.0f} s "
-                                    f"(at {now.exec_file}:{now.exec_pos})")
+            raise ReplicationBroken(
+                f"the target did not reach {point.log_file}:{point.log_pos} within {timeout:.0f} s "
+                f"(at {now.exec_file}:{now.exec_pos})"
+            )
         time.sleep(0.02)
 
 

@@ -46,16 +46,24 @@ class Link:
     def __init__(self, options: LinkOptions) -> None:
         self.options = options
         self.schema = options.target.database or CHECKPOINT_SCHEMA
-        self.source = connect(_bare(options.source), options.source_password,
-                              tls_context(options.source, options.source_ssl_ca, options.allow_plaintext))
-        self.target = connect(_bare(options.target), options.target_password,
-                              tls_context(options.target, options.ssl_ca, options.allow_plaintext))
+        self.source = connect(
+            _bare(options.source),
+            options.source_password,
+            tls_context(options.source, options.source_ssl_ca, options.allow_plaintext),
+        )
+        self.target = connect(
+            _bare(options.target),
+            options.target_password,
+            tls_context(options.target, options.ssl_ca, options.allow_plaintext),
+        )
         self.source_facts = binlog_source.gather(self.source)
         self.target_facts = replica.gather(self.target)
         position = checkpoint.read(self.target, self.schema)
         if position is None or not position.complete:
-            raise PreflightFailed(f"the target has no complete load in `{self.schema}` (no finished migrate run "
-                                  "there): load the dump first")
+            raise PreflightFailed(
+                f"the target has no complete load in `{self.schema}` (no finished migrate run "
+                "there): load the dump first"
+            )
         document = checkpoint.read_document(self.target, self.schema, "origin")
         if not document:
             raise PreflightFailed(f"{plain_only_reason()} (the load in `{self.schema}` recorded none)")
@@ -73,8 +81,10 @@ class Link:
         pairs = [(source, target) for source, target in recorded]
         unnamed = [target for source, target in pairs if not source]
         if unnamed or not pairs:
-            raise BadInput("--source: name the source database in the URL (…/dbname): the dump does not say which "
-                           "database it holds")
+            raise BadInput(
+                "--source: name the source database in the URL (…/dbname): the dump does not say which "
+                "database it holds"
+            )
         return [(str(source), str(target)) for source, target in pairs]
 
     @property
@@ -124,8 +134,9 @@ def replication_password(secret_arn: str | None, environ: dict[str, str]) -> str
         return secret_password(secret_arn)[0]
     password = environ.get(REPLICATION_PASSWORD_ENV)
     if not password:
-        raise BadInput(f"the replication user's password: set {REPLICATION_PASSWORD_ENV} or pass "
-                       "--replication-password-secret-arn")
+        raise BadInput(
+            f"the replication user's password: set {REPLICATION_PASSWORD_ENV} or pass --replication-password-secret-arn"
+        )
     return password
 
 
@@ -139,8 +150,12 @@ class StartOptions:
 def start(link: Link, options: StartOptions, say: Callable[..., None]) -> int:
     """Point the target at the dump's position and start it; a rerun finishes what a crash left."""
     problems, warnings = binlog_source.problems(
-        link.source_facts, link.origin, target_server_id=link.target_facts.server_id,
-        target_flavor=link.target_facts.flavor, tls=link.tls)
+        link.source_facts,
+        link.origin,
+        target_server_id=link.target_facts.server_id,
+        target_flavor=link.target_facts.flavor,
+        tls=link.tls,
+    )
     problems += replica.problems(link.target_facts, link.origin, link.databases, link.source_facts.databases)
     if problems:
         raise PreflightFailed("\n".join(problems))
@@ -148,23 +163,37 @@ def start(link: Link, options: StartOptions, say: Callable[..., None]) -> int:
         say(f"migrate: warning: {warning}", err=True)
     facts, state, now = link.target_facts, link.state(), link.status()
     if now is not None and not link.ours(now):
-        raise PreflightFailed(f"the target already replicates from {now.host}:{now.port}, not {link.address}: "
-                              "reset its replication first")
+        raise PreflightFailed(
+            f"the target already replicates from {now.host}:{now.port}, not {link.address}: reset its replication first"
+        )
     if now is None and (state.get("cutover") or {}).get("step") == "done":
         raise PreflightFailed("the cutover is done: the target is a server of its own, replicating nothing")
     if now is None and state.get("started_at"):
-        raise PreflightFailed("replication was set up here and has since been reset: the target has applied changes "
-                              "past the dump's position, which no longer fits it; load again for a replicated cutover")
+        raise PreflightFailed(
+            "replication was set up here and has since been reset: the target has applied changes "
+            "past the dump's position, which no longer fits it; load again for a replicated cutover"
+        )
     if now is None:
         if options.create_user:
-            say(binlog_source.ensure_user(link.source, link.options.replication_user, options.user_host,
-                                          options.password(), link.tls), err=True)
+            say(
+                binlog_source.ensure_user(
+                    link.source, link.options.replication_user, options.user_host, options.password(), link.tls
+                ),
+                err=True,
+            )
         if not facts.rds:
             replica.run(link.target, replica.set_filters(facts, link.databases))
-        replica.run(link.target, replica.point(facts, link.address, link.options.replication_user, options.password(),
-                                               link.origin, link.tls))
-        say(f"target: replica of {link.address} from {link.origin.describe()}, by "
-            f"{'GTID' if link.mode == replica.GTID else 'file and position'}", err=True)
+        replica.run(
+            link.target,
+            replica.point(
+                facts, link.address, link.options.replication_user, options.password(), link.origin, link.tls
+            ),
+        )
+        say(
+            f"target: replica of {link.address} from {link.origin.describe()}, by "
+            f"{'GTID' if link.mode == replica.GTID else 'file and position'}",
+            err=True,
+        )
     elif now.error:
         say(describe(link, now))
         return EXIT_MISMATCH
@@ -174,8 +203,16 @@ def start(link: Link, options: StartOptions, say: Callable[..., None]) -> int:
             replica.run(link.target, replica.stop(facts) + filters)
         replica.run(link.target, replica.start(facts))
     if not state.get("started_at"):
-        link.save({**state, "source": str(link.address), "user": link.options.replication_user, "mode": link.mode,
-                   "filters": not facts.rds, "started_at": time.time()})
+        link.save(
+            {
+                **state,
+                "source": str(link.address),
+                "user": link.options.replication_user,
+                "mode": link.mode,
+                "filters": not facts.rds,
+                "started_at": time.time(),
+            }
+        )
     say(describe(link, _settled_status(link)))
     say("follow it with: migrate replicate status; switch with: migrate cutover", err=True)
     return EXIT_OK
@@ -210,8 +247,10 @@ def behind(link: Link, now: replica.ReplicaStatus) -> Behind:
 def describe(link: Link, now: replica.ReplicaStatus | None, lag: Behind | None = None, eta: str | None = None) -> str:
     if now is None:
         return "replication: not configured (run migrate replicate start)"
-    lines = [f"replication: {now.state} (I/O {now.io_running}, SQL {now.sql_running}) from {now.host}:{now.port} "
-             f"as {now.user}, {'by GTID' if now.using_gtid else 'by file and position'}"]
+    lines = [
+        f"replication: {now.state} (I/O {now.io_running}, SQL {now.sql_running}) from {now.host}:{now.port} "
+        f"as {now.user}, {'by GTID' if now.using_gtid else 'by file and position'}"
+    ]
     if lag is not None:
         parts = [f"{lag.seconds} s" if lag.seconds is not None else "seconds unknown (SQL thread not running)"]
         if lag.transactions is not None:

@@ -28,9 +28,23 @@ CHUNK_IDS = 100_000
 TABLE_TYPES = "('BASE TABLE', 'SYSTEM VERSIONED')"
 
 _TEXT = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
-_BYTES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "geometry", "point",
-          "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
-          "geometrycollection", "geomcollection"}
+_BYTES = {
+    "binary",
+    "varbinary",
+    "tinyblob",
+    "blob",
+    "mediumblob",
+    "longblob",
+    "geometry",
+    "point",
+    "linestring",
+    "polygon",
+    "multipoint",
+    "multilinestring",
+    "multipolygon",
+    "geometrycollection",
+    "geomcollection",
+}
 _INTEGER = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 
 
@@ -88,8 +102,9 @@ def row_hash(columns: list[tuple[str, str]]) -> str:
     return f"CRC32({row})"
 
 
-def count_rows(conn: pymysql.Connection, tables: list[str],
-               locations: dict[str, tuple[str | None, str]] | None = None) -> dict[str, int | None]:
+def count_rows(
+    conn: pymysql.Connection, tables: list[str], locations: dict[str, tuple[str | None, str]] | None = None
+) -> dict[str, int | None]:
     """COUNT(*) of each table, None where it is missing; ``locations`` places a key in a database
     other than the session's (a dump that names its databases). Two round trips whatever the
     number of tables: over a link, one per table would cost the RTT each."""
@@ -100,47 +115,60 @@ def count_rows(conn: pymysql.Connection, tables: list[str],
         return counts
     with conn.cursor() as cur:
         wanted = " UNION ALL ".join("SELECT %s AS k, %s AS s, %s AS n" for _ in places)
-        cur.execute(f"SELECT w.k FROM ({wanted}) w WHERE EXISTS (SELECT 1 FROM information_schema.TABLES x "
-                    "WHERE x.TABLE_SCHEMA = COALESCE(w.s, DATABASE()) AND x.TABLE_NAME = w.n "
-                    f"AND x.TABLE_TYPE IN {TABLE_TYPES})",
-                    [value for i, (database, table) in enumerate(places) for value in (i, database, table)])
+        cur.execute(
+            f"SELECT w.k FROM ({wanted}) w WHERE EXISTS (SELECT 1 FROM information_schema.TABLES x "
+            "WHERE x.TABLE_SCHEMA = COALESCE(w.s, DATABASE()) AND x.TABLE_NAME = w.n "
+            f"AND x.TABLE_TYPE IN {TABLE_TYPES})",
+            [value for i, (database, table) in enumerate(places) for value in (i, database, table)],
+        )
         present = sorted(int(row[0]) for row in cur.fetchall())
         if present:
-            cur.execute(" UNION ALL ".join(
-                f"SELECT {i:d}, COUNT(*) FROM {quote(places[i][0]) + '.' if places[i][0] else ''}{quote(places[i][1])}"
-                for i in present))
+            cur.execute(" UNION ALL ".join(f"SELECT {i:d}, COUNT(*) FROM {_qualified(*places[i])}" for i in present))
             for i, count in cur.fetchall():
                 counts[tables[int(i)]] = count
     return counts
 
 
-def count_verdict(conn: pymysql.Connection, expected: dict[str, int | None], caveats: dict[str, str],
-                  locations: dict[str, tuple[str | None, str]] | None = None) -> list[TableVerdict]:
+def count_verdict(
+    conn: pymysql.Connection,
+    expected: dict[str, int | None],
+    caveats: dict[str, str],
+    locations: dict[str, tuple[str | None, str]] | None = None,
+) -> list[TableVerdict]:
     actual = count_rows(conn, list(expected), locations)
     return [TableVerdict(t, expected[t], actual[t], caveat=caveats.get(t)) for t in sorted(expected)]
 
 
 def base_tables(conn: pymysql.Connection) -> list[str]:
     with conn.cursor() as cur:
-        cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                    f"AND TABLE_TYPE IN {TABLE_TYPES} AND TABLE_NAME <> %s ORDER BY TABLE_NAME", (checkpoint.TABLE,))
+        cur.execute(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+            f"AND TABLE_TYPE IN {TABLE_TYPES} AND TABLE_NAME <> %s ORDER BY TABLE_NAME",
+            (checkpoint.TABLE,),
+        )
         return [r[0] for r in cur.fetchall()]
 
 
 def _columns(conn: pymysql.Connection, table: str) -> list[tuple[str, str]]:
     with conn.cursor() as cur:
         # A system-versioned table's period columns hold when each side wrote the row, not the data.
-        cur.execute("SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
-                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND EXTRA NOT LIKE '%%ROW START%%' "
-                    "AND EXTRA NOT LIKE '%%ROW END%%' ORDER BY COLUMN_NAME", (table,))
+        cur.execute(
+            "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND EXTRA NOT LIKE '%%ROW START%%' "
+            "AND EXTRA NOT LIKE '%%ROW END%%' ORDER BY COLUMN_NAME",
+            (table,),
+        )
         return [(r[0], r[1]) for r in cur.fetchall()]
 
 
 def _integer_key(conn: pymysql.Connection, table: str, columns: list[tuple[str, str]]) -> str | None:
     """The single integer primary-key column, which lets the checksum run in bounded id ranges."""
     with conn.cursor() as cur:
-        cur.execute("SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = "
-                    "DATABASE() AND TABLE_NAME = %s AND CONSTRAINT_NAME = 'PRIMARY'", (table,))
+        cur.execute(
+            "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = "
+            "DATABASE() AND TABLE_NAME = %s AND CONSTRAINT_NAME = 'PRIMARY'",
+            (table,),
+        )
         key = [r[0] for r in cur.fetchall()]
     types = dict(columns)
     if len(key) == 1 and types.get(key[0], "").lower() in _INTEGER:
@@ -148,8 +176,9 @@ def _integer_key(conn: pymysql.Connection, table: str, columns: list[tuple[str, 
     return None
 
 
-def _sums(conn: pymysql.Connection, table: str, columns: list[tuple[str, str]], key: str | None,
-          ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _sums(
+    conn: pymysql.Connection, table: str, columns: list[tuple[str, str]], key: str | None, ranges: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
     select = f"SELECT COUNT(*), COALESCE(SUM({row_hash(columns)}), 0) FROM {quote(table)}"
     with conn.cursor() as cur:
         if key is None:
@@ -199,14 +228,17 @@ def compare_table(source: pymysql.Connection, target: pymysql.Connection, table:
 def untransactional(conn: pymysql.Connection) -> list[str]:
     """Base tables whose engine has no transactions (MyISAM, Aria…): no snapshot holds them still."""
     with conn.cursor() as cur:
-        cur.execute("SELECT t.TABLE_NAME FROM information_schema.TABLES t JOIN information_schema.ENGINES e "
-                    "ON e.ENGINE = t.ENGINE WHERE t.TABLE_SCHEMA = DATABASE() AND e.TRANSACTIONS <> 'YES' "
-                    f"AND t.TABLE_TYPE IN {TABLE_TYPES} ORDER BY t.TABLE_NAME")
+        cur.execute(
+            "SELECT t.TABLE_NAME FROM information_schema.TABLES t JOIN information_schema.ENGINES e "
+            "ON e.ENGINE = t.ENGINE WHERE t.TABLE_SCHEMA = DATABASE() AND e.TRANSACTIONS <> 'YES' "
+            f"AND t.TABLE_TYPE IN {TABLE_TYPES} ORDER BY t.TABLE_NAME"
+        )
         return [r[0] for r in cur.fetchall()]
 
 
-def compare(source: pymysql.Connection, target: pymysql.Connection,
-            only: Collection[str] | None = None) -> list[TableVerdict]:
+def compare(
+    source: pymysql.Connection, target: pymysql.Connection, only: Collection[str] | None = None
+) -> list[TableVerdict]:
     """Every base table of the source, and any extra table in the target, with counts and checksums;
     with ``only``, a table present on both sides is compared only if named there (missing and extra
     tables are always reported: listing them costs nothing)."""
@@ -228,3 +260,8 @@ def compare(source: pymysql.Connection, target: pymysql.Connection,
     except pymysql.err.MySQLError as e:
         raise ConnectionFailed(f"verification query failed: {error_text(e)}") from None
     return verdicts
+
+
+def _qualified(database: str | None, table: str) -> str:
+    """`database`.`table`, or `table` alone in the connection's database."""
+    return f"{quote(database)}.{quote(table)}" if database else quote(table)

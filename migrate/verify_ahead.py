@@ -34,9 +34,13 @@ class Ahead:
     seconds: float
 
     def as_dict(self) -> dict:
-        return {"position": self.position.as_dict(), "tables": len(self.verdicts),
-                "rows": sum(v.actual or 0 for v in self.verdicts), "seconds": round(self.seconds, 3),
-                "unchecked": self.unchecked}
+        return {
+            "position": self.position.as_dict(),
+            "tables": len(self.verdicts),
+            "rows": sum(v.actual or 0 for v in self.verdicts),
+            "seconds": round(self.seconds, 3),
+            "unchecked": self.unchecked,
+        }
 
 
 def unsupported(link: Link) -> str | None:
@@ -87,11 +91,14 @@ def freeze_scope(link: Link, ahead: dict, final: Coordinates) -> tuple[dict[str,
     and those it left; (None, why) when every table must be."""
     start = Coordinates.from_dict(ahead["position"])
     try:
-        seen = binlog_events.written(binlog_events.between(link.source, start, final),
-                                     [source for source, _ in link.databases])
+        seen = binlog_events.written(
+            binlog_events.between(link.source, start, final), [source for source, _ in link.databases]
+        )
     except pymysql.err.MySQLError as e:
         return None, f"the source's binary log could not be read since the check ahead ({error_text(e)})"
     if seen.everything:
         return None, f"since the check ahead the binary log holds {seen.everything}"
-    return {source: seen.tables.get(source, frozenset()) | set(ahead["unchecked"].get(source, ()))
-            for source, _ in link.databases}, ""
+    return {
+        source: seen.tables.get(source, frozenset()) | set(ahead["unchecked"].get(source, ()))
+        for source, _ in link.databases
+    }, ""

@@ -30,8 +30,11 @@ from tests.servers.process import find_binary, self_signed_certificate
 
 REPLICATION_PASSWORD = "repl-pw-4"
 RATE = 300  # transactions/s the writer aims at; the issue asks for ≥ 200
-ENV = {"MIGRATE_TARGET_PASSWORD": PASSWORD, "MIGRATE_SOURCE_PASSWORD": PASSWORD,
-       "MIGRATE_REPLICATION_PASSWORD": REPLICATION_PASSWORD}
+ENV = {
+    "MIGRATE_TARGET_PASSWORD": PASSWORD,
+    "MIGRATE_SOURCE_PASSWORD": PASSWORD,
+    "MIGRATE_REPLICATION_PASSWORD": REPLICATION_PASSWORD,
+}
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +55,14 @@ def shop(pair: ServerPair, request: pytest.FixtureRequest) -> Iterator[Shop]:
     yield shop
     shop.writer.stop()
     _sql(pair.source, None, "SET GLOBAL read_only = OFF")
-    _sql(pair.target, None, "STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL replicate_wild_do_table = ''",
-         "SET GLOBAL replicate_rewrite_db = ''")
+    _sql(
+        pair.target,
+        None,
+        "STOP SLAVE",
+        "RESET SLAVE ALL",
+        "SET GLOBAL replicate_wild_do_table = ''",
+        "SET GLOBAL replicate_rewrite_db = ''",
+    )
 
 
 def migrate(*args: str) -> Result:
@@ -90,21 +99,41 @@ class Shop:
         self.pair.source.create_database(self.name)
         self.pair.target.create_database(self.name)
         create_schema(self.pair.source, self.name)
-        _sql(self.pair.source, self.name,
-             "CREATE TABLE games (id INT PRIMARY KEY, name VARCHAR(30), odds DECIMAL(8,3))",
-             f"INSERT INTO games SELECT seq, CONCAT('game ', seq), seq / 7 FROM seq_1_to_{games}")
+        _sql(
+            self.pair.source,
+            self.name,
+            "CREATE TABLE games (id INT PRIMARY KEY, name VARCHAR(30), odds DECIMAL(8,3))",
+            f"INSERT INTO games SELECT seq, CONCAT('game ', seq), seq / 7 FROM seq_1_to_{games}",
+        )
 
     def dump(self, path: Path, *flags: str, coordinates: tuple[str, ...] = ("--master-data=2", "--gtid")) -> Path:
         """mariadb-dump as the runbook says: one consistent snapshot, with its binlog coordinates."""
         with path.open("wb") as out:
-            subprocess.run(["mariadb-dump", *self.pair.source.client_args(), "--single-transaction", *coordinates,
-                            *flags, self.name], stdout=out, check=True, env=native_env())
+            subprocess.run(
+                [
+                    "mariadb-dump",
+                    *self.pair.source.client_args(),
+                    "--single-transaction",
+                    *coordinates,
+                    *flags,
+                    self.name,
+                ],
+                stdout=out,
+                check=True,
+                env=native_env(),
+            )
         return path
 
     def link(self, *extra: str, tls: bool = False) -> list[str]:
         """Both servers. The tool's own connections are on loopback; ``tls`` is the replica's to the source."""
-        return ["--source", self.source_url, "--target", self.target_url, *([] if tls else ["--allow-plaintext"]),
-                *extra]
+        return [
+            "--source",
+            self.source_url,
+            "--target",
+            self.target_url,
+            *([] if tls else ["--allow-plaintext"]),
+            *extra,
+        ]
 
     def state(self) -> dict:
         rows = _sql(self.pair.target, self.name, f"SELECT replication FROM `{TABLE}`")
@@ -122,8 +151,9 @@ class Shop:
         source = _sql(self.pair.source, self.name, f"CHECKSUM TABLE {tables}")
         target = _sql(self.pair.target, self.name, f"CHECKSUM TABLE {tables}")
         assert [(t.split(".")[1], c) for t, c in source] == [(t.split(".")[1], c) for t, c in target]
-        count = ("SELECT (SELECT COUNT(*) FROM ledger), (SELECT SUM(balance) FROM accounts), "
-                 "(SELECT COUNT(*) FROM games)")
+        count = (
+            "SELECT (SELECT COUNT(*) FROM ledger), (SELECT SUM(balance) FROM accounts), (SELECT COUNT(*) FROM games)"
+        )
         assert _sql(self.pair.source, self.name, count) == _sql(self.pair.target, self.name, count)
         assert self.writer.last_id > 0
         last = f"SELECT COUNT(*) FROM ledger WHERE id = {self.writer.last_id}"
@@ -189,8 +219,13 @@ def test_a_dump_without_coordinates_is_plain_cutover_only(shop, tmp_path):
 
 
 def _migrate_process(*args: str, stdin: int | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "from migrate.cli import main; main()", *args], stdin=stdin,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **ENV})
+    return subprocess.Popen(
+        [sys.executable, "-c", "from migrate.cli import main; main()", *args],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **ENV},
+    )
 
 
 def _kill_when(proc: subprocess.Popen, ready, what: str) -> None:
@@ -283,7 +318,8 @@ def test_conflicts_are_refused_with_the_error_and_the_source_writable_again(shop
     mismatch = migrate("cutover", *shop.link())
     assert mismatch.exit_code == 1, mismatch.output
     assert "differs from the source at binlog." in mismatch.output and "(checked ahead, writes on) in games" in (
-        mismatch.output)
+        mismatch.output
+    )
     assert "nothing was frozen" in mismatch.output and "replication resumed" in mismatch.output
     assert shop.read_only() == 0
     assert json.loads(_sql(target, shop.name, f"SELECT replication FROM `{TABLE}`")[0][0])["cutover"] is None
@@ -305,8 +341,15 @@ def _cutover_after_the_check_ahead(shop: Shop, then: Callable[[], None]) -> list
         if message.startswith("checked ahead at "):
             then()
 
-    link = Link(LinkOptions(source=parse_url(shop.source_url, database_required=False), source_password=PASSWORD,
-                            target=parse_url(shop.target_url), target_password=PASSWORD, allow_plaintext=True))
+    link = Link(
+        LinkOptions(
+            source=parse_url(shop.source_url, database_required=False),
+            source_password=PASSWORD,
+            target=parse_url(shop.target_url),
+            target_password=PASSWORD,
+            allow_plaintext=True,
+        )
+    )
     try:
         Cutover(link, CutoverOptions(), say).run()
     finally:
@@ -323,8 +366,10 @@ def test_what_changed_after_the_check_ahead_is_verified_in_the_freeze(shop, tmp_
 
     # A row replication never writes, planted in a table the app writes on: the freeze's verify sees it.
     with pytest.raises(CutoverRefused) as refused:
-        _cutover_after_the_check_ahead(shop, lambda: _sql(
-            target, shop.name, "INSERT INTO ledger (id, account, amount) VALUES (1000000000, 0, 0.01)"))
+        _cutover_after_the_check_ahead(
+            shop,
+            lambda: _sql(target, shop.name, "INSERT INTO ledger (id, account, amount) VALUES (1000000000, 0, 0.01)"),
+        )
     assert "differs from the frozen source in ledger" in str(refused.value)
     assert "the source is read-write again" in str(refused.value) and "replication resumed" in str(refused.value)
     assert shop.read_only() == 0 and shop.state()["cutover"] is None
@@ -332,8 +377,11 @@ def test_what_changed_after_the_check_ahead_is_verified_in_the_freeze(shop, tmp_
 
     # As a kill -9 inside the check ahead leaves it: the applier stopped, the attempt at that step.
     _sql(target, None, "STOP SLAVE SQL_THREAD")
-    _sql(target, shop.name, f"UPDATE `{TABLE}` SET replication = JSON_SET(replication, '$.cutover', "
-                            "JSON_OBJECT('step', 'ahead'))")
+    _sql(
+        target,
+        shop.name,
+        f"UPDATE `{TABLE}` SET replication = JSON_SET(replication, '$.cutover', JSON_OBJECT('step', 'ahead'))",
+    )
 
     # DDL after the check: the binary log no longer says which tables changed, so all are verified.
     said = _cutover_after_the_check_ahead(shop, lambda: _sql(source, shop.name, "ALTER TABLE games COMMENT 'odds'"))
@@ -367,16 +415,25 @@ RDS_STAND_INS = (
     "CREATE PROCEDURE mysql.rds_reset_external_master() BEGIN "
     "INSERT INTO mysql.rds_calls (name) VALUES ('rds_reset_external_master'); RESET SLAVE ALL; END",
 )
-RDS_NAMES = ("rds_set_external_master_gtid", "rds_set_external_master", "rds_start_replication",
-             "rds_stop_replication", "rds_reset_external_master")
+RDS_NAMES = (
+    "rds_set_external_master_gtid",
+    "rds_set_external_master",
+    "rds_start_replication",
+    "rds_stop_replication",
+    "rds_reset_external_master",
+)
 
 
 @pytest.fixture
 def rds_target(pair: ServerPair) -> Iterator[MariaDB]:
     _sql(pair.target, None, *RDS_STAND_INS)
     yield pair.target
-    _sql(pair.target, None, *(f"DROP PROCEDURE IF EXISTS mysql.{name}" for name in RDS_NAMES),
-         "DROP TABLE mysql.rds_calls")
+    _sql(
+        pair.target,
+        None,
+        *(f"DROP PROCEDURE IF EXISTS mysql.{name}" for name in RDS_NAMES),
+        "DROP TABLE mysql.rds_calls",
+    )
 
 
 def test_rds_procedures_drive_the_whole_flow(shop, rds_target, tmp_path):
@@ -397,30 +454,47 @@ def test_rds_procedures_drive_the_whole_flow(shop, rds_target, tmp_path):
     shop.assert_target_equals_source()
     calls = _sql(rds_target, None, "SELECT name, args FROM mysql.rds_calls ORDER BY n")
     gtid = json.loads(_sql(rds_target, shop.name, f"SELECT origin FROM `{TABLE}`")[0][0])["gtid"]
-    assert calls == [("rds_set_external_master_gtid", f"127.0.0.1,{shop.pair.source.port},migrate_repl,{gtid},0"),
-                     ("rds_start_replication", None), ("rds_stop_replication", None),
-                     ("rds_reset_external_master", None)]
+    assert calls == [
+        ("rds_set_external_master_gtid", f"127.0.0.1,{shop.pair.source.port},migrate_repl,{gtid},0"),
+        ("rds_start_replication", None),
+        ("rds_stop_replication", None),
+        ("rds_reset_external_master", None),
+    ]
 
 
 def test_without_the_privilege_the_operator_stops_the_app(shop, tmp_path):
     source = shop.pair.source
     # An operator account that may read and watch the binary log but not set read_only.
-    _sql(source, None, "CREATE USER IF NOT EXISTS 'ops'@'127.0.0.1' IDENTIFIED BY 'ops-pw'",
-         "GRANT SELECT, REPLICATION CLIENT ON *.* TO 'ops'@'127.0.0.1'")
+    _sql(
+        source,
+        None,
+        "CREATE USER IF NOT EXISTS 'ops'@'127.0.0.1' IDENTIFIED BY 'ops-pw'",
+        "GRANT SELECT, REPLICATION CLIENT ON *.* TO 'ops'@'127.0.0.1'",
+    )
     writer = shop.writer.start()
     writer.wait(50)
     _run(shop, shop.dump(tmp_path / "shop.sql"))
     assert migrate("replicate", "start", *shop.link("--create-replication-user")).exit_code == 0
-    as_ops = ["--source", f"mysql+pymysql://ops@127.0.0.1:{source.port}/{shop.name}", "--target", shop.target_url,
-              "--allow-plaintext"]
-    declined = CliRunner().invoke(cli, ["cutover", *as_ops], input="not yet\n",
-                                  env={**ENV, "MIGRATE_SOURCE_PASSWORD": "ops-pw"})
+    as_ops = [
+        "--source",
+        f"mysql+pymysql://ops@127.0.0.1:{source.port}/{shop.name}",
+        "--target",
+        shop.target_url,
+        "--allow-plaintext",
+    ]
+    declined = CliRunner().invoke(
+        cli, ["cutover", *as_ops], input="not yet\n", env={**ENV, "MIGRATE_SOURCE_PASSWORD": "ops-pw"}
+    )
     assert declined.exit_code == 1, declined.output
     assert "stopped at the operator's answer" in declined.output and "start the app there again" in declined.output
     assert shop.state()["cutover"] is None and shop.read_only() == 0
-    cutover = subprocess.Popen([sys.executable, "-c", "from migrate.cli import main; main()", "cutover", *as_ops],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               env={**os.environ, **ENV, "MIGRATE_SOURCE_PASSWORD": "ops-pw"})
+    cutover = subprocess.Popen(
+        [sys.executable, "-c", "from migrate.cli import main; main()", "cutover", *as_ops],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **ENV, "MIGRATE_SOURCE_PASSWORD": "ops-pw"},
+    )
     asked = b""
     while b"type 'frozen'" not in asked:
         chunk = os.read(cutover.stderr.fileno(), 4096)

@@ -100,8 +100,14 @@ DUMP_SLAVE_HEAD = b"""/*!40111 SET @OLD_SQL_NOTES=@@SQL_NOTES, SQL_NOTES=0 */;
 
 def test_mysql_8_source_data_with_gtids():
     found = coordinates.find(MYSQL8_HEAD, b"-- Dump completed\n")
-    assert found == Coordinates("binlog.000002", 157, "916941de-9c55-11f1-8057-926cb20853d9:1-761,"
-                                "a849f9cd-9d43-11f1-b163-f2b10cab70b0:1-17", MYSQL, False, "duewin")
+    assert found == Coordinates(
+        "binlog.000002",
+        157,
+        "916941de-9c55-11f1-8057-926cb20853d9:1-761,a849f9cd-9d43-11f1-b163-f2b10cab70b0:1-17",
+        MYSQL,
+        False,
+        "duewin",
+    )
 
 
 def test_mysql_57_master_data_and_mariadb_gtid_at_the_end():
@@ -122,8 +128,10 @@ def test_dump_slave_coordinates_are_the_primarys_unless_the_servers_own_are_ther
 
 
 def test_a_dump_without_coordinates_is_plain_cutover_only():
-    assert coordinates.find(b"-- MySQL dump\nSET @@GLOBAL.GTID_PURGED=/*!80000 '+'*/ '';\nCREATE TABLE t (a int);\n",
-                            b"") is None
+    assert (
+        coordinates.find(b"-- MySQL dump\nSET @@GLOBAL.GTID_PURGED=/*!80000 '+'*/ '';\nCREATE TABLE t (a int);\n", b"")
+        is None
+    )
     assert "--source-data=2" in coordinates.plain_only_reason()
 
 
@@ -137,9 +145,14 @@ def test_transactions_behind_in_both_gtid_syntaxes():
 
 def test_replication_statements_of_master_data_1_are_dropped_and_counted():
     rewriter = Rewriter(EVERY_RULE)
-    for sql in (b"CHANGE MASTER TO MASTER_LOG_FILE='binlog.000001', MASTER_LOG_POS=1553",
-                b"CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE='binlog.000002', SOURCE_LOG_POS=157",
-                b"SET GLOBAL gtid_slave_pos='0-7-7'", b"STOP ALL SLAVES", b"START SLAVE", b"STOP REPLICA"):
+    for sql in (
+        b"CHANGE MASTER TO MASTER_LOG_FILE='binlog.000001', MASTER_LOG_POS=1553",
+        b"CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE='binlog.000002', SOURCE_LOG_POS=157",
+        b"SET GLOBAL gtid_slave_pos='0-7-7'",
+        b"STOP ALL SLAVES",
+        b"START SLAVE",
+        b"STOP REPLICA",
+    ):
         assert rewriter.apply(sql, classify(sql).kind) is None, sql
     kept = b"CREATE TABLE `change_master` (a int)"
     assert rewriter.apply(kept, classify(kept).kind) == kept
@@ -152,81 +165,219 @@ FILE_POS = Coordinates("mysql-bin-changelog.000123", 157, None, None)
 WITH_GTID = Coordinates("mysql-bin-changelog.000123", 157, "uuid:1-5", MYSQL)
 GTID_ONLY = Coordinates(None, None, "uuid:1-5", MYSQL)
 MARIADB_GTID = Coordinates("binlog.000001", 1553, "0-7-7", MARIADB)
-RDS_80 = frozenset({"rds_set_external_master", "rds_set_external_master_with_auto_position",
-                    "rds_start_replication", "rds_stop_replication", "rds_reset_external_master"})
-RDS_84 = frozenset({"rds_set_external_source", "rds_set_external_source_with_auto_position",
-                    "rds_start_replication", "rds_stop_replication", "rds_reset_external_source"})
-RDS_MARIADB = frozenset({"rds_set_external_master", "rds_set_external_master_gtid", "rds_start_replication",
-                         "rds_stop_replication", "rds_reset_external_master"})
+RDS_80 = frozenset(
+    {
+        "rds_set_external_master",
+        "rds_set_external_master_with_auto_position",
+        "rds_start_replication",
+        "rds_stop_replication",
+        "rds_reset_external_master",
+    }
+)
+RDS_84 = frozenset(
+    {
+        "rds_set_external_source",
+        "rds_set_external_source_with_auto_position",
+        "rds_start_replication",
+        "rds_stop_replication",
+        "rds_reset_external_source",
+    }
+)
+RDS_MARIADB = frozenset(
+    {
+        "rds_set_external_master",
+        "rds_set_external_master_gtid",
+        "rds_start_replication",
+        "rds_stop_replication",
+        "rds_reset_external_master",
+    }
+)
 
 
-@pytest.mark.parametrize("facts, origin, tls, calls", [
-    (replica.ReplicaFacts("8.0.39", 2, RDS_80), WITH_GTID, True,
-     [("CALL mysql.rds_set_external_master(%s, %s, %s, %s, %s, %s, %s)",
-       ("203.0.113.10", 3306, "repl", "pw", "mysql-bin-changelog.000123", 157, 1))]),
-    (replica.ReplicaFacts("8.4.3", 2, RDS_84), FILE_POS, True,
-     [("CALL mysql.rds_set_external_source(%s, %s, %s, %s, %s, %s, %s)",
-       ("203.0.113.10", 3306, "repl", "pw", "mysql-bin-changelog.000123", 157, 1))]),
-    (replica.ReplicaFacts("8.0.39", 2, RDS_80, "ON"), GTID_ONLY, False,
-     [("CALL mysql.rds_set_external_master_with_auto_position(%s, %s, %s, %s, %s, %s)",
-       ("203.0.113.10", 3306, "repl", "pw", 0, 0))]),
-    (replica.ReplicaFacts("8.4.3", 2, RDS_84, "ON"), GTID_ONLY, True,
-     [("CALL mysql.rds_set_external_source_with_auto_position(%s, %s, %s, %s, %s, %s)",
-       ("203.0.113.10", 3306, "repl", "pw", 1, 0))]),
-    (replica.ReplicaFacts("10.11.9-MariaDB-log", 2, RDS_MARIADB), MARIADB_GTID, True,
-     [("CALL mysql.rds_set_external_master_gtid(%s, %s, %s, %s, %s, %s)",
-       ("203.0.113.10", 3306, "repl", "pw", "0-7-7", 1))]),
-    (replica.ReplicaFacts("10.11.9-MariaDB-log", 2, RDS_MARIADB), FILE_POS, True,
-     [("CALL mysql.rds_set_external_master(%s, %s, %s, %s, %s, %s, %s)",
-       ("203.0.113.10", 3306, "repl", "pw", "mysql-bin-changelog.000123", 157, 1))]),
-    (replica.ReplicaFacts("8.0.35", 2), FILE_POS, True,
-     [("CHANGE REPLICATION SOURCE TO SOURCE_HOST = %s, SOURCE_PORT = %s, SOURCE_USER = %s, SOURCE_PASSWORD = %s, "
-       "SOURCE_LOG_FILE = %s, SOURCE_LOG_POS = %s, SOURCE_SSL = 1",
-       ("203.0.113.10", 3306, "repl", "pw", "mysql-bin-changelog.000123", 157))]),
-    (replica.ReplicaFacts("8.0.35", 2), FILE_POS, False,
-     [("CHANGE REPLICATION SOURCE TO SOURCE_HOST = %s, SOURCE_PORT = %s, SOURCE_USER = %s, SOURCE_PASSWORD = %s, "
-       "SOURCE_LOG_FILE = %s, SOURCE_LOG_POS = %s, SOURCE_SSL = 0, GET_SOURCE_PUBLIC_KEY = 1",
-       ("203.0.113.10", 3306, "repl", "pw", "mysql-bin-changelog.000123", 157))]),
-    (replica.ReplicaFacts("5.7.44-log", 2), FILE_POS, True,
-     [("CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, MASTER_PASSWORD = %s, "
-       "MASTER_LOG_FILE = %s, MASTER_LOG_POS = %s, MASTER_SSL = 1",
-       ("203.0.113.10", 3306, "repl", "pw", "mysql-bin-changelog.000123", 157))]),
-    (replica.ReplicaFacts("10.11.19-MariaDB", 2), MARIADB_GTID, True,
-     [("SET GLOBAL gtid_slave_pos = %s", ("0-7-7",)),
-      ("CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, MASTER_PASSWORD = %s, "
-       "MASTER_USE_GTID = slave_pos, MASTER_SSL = 1", ("203.0.113.10", 3306, "repl", "pw"))]),
-])
+@pytest.mark.parametrize(
+    "facts, origin, tls, calls",
+    [
+        (
+            replica.ReplicaFacts("8.0.39", 2, RDS_80),
+            WITH_GTID,
+            True,
+            [
+                (
+                    "CALL mysql.rds_set_external_master(%s, %s, %s, %s, %s, %s, %s)",
+                    ("203.0.113.10", 3306, "repl", "pw", "mysql-bin-changelog.000123", 157, 1),
+                )
+            ],
+        ),
+        (
+            replica.ReplicaFacts("8.4.3", 2, RDS_84),
+            FILE_POS,
+            True,
+            [
+                (
+                    "CALL mysql.rds_set_external_source(%s, %s, %s, %s, %s, %s, %s)",
+                    ("203.0.113.10", 3306, "repl", "pw", "mysql-bin-changelog.000123", 157, 1),
+                )
+            ],
+        ),
+        (
+            replica.ReplicaFacts("8.0.39", 2, RDS_80, "ON"),
+            GTID_ONLY,
+            False,
+            [
+                (
+                    "CALL mysql.rds_set_external_master_with_auto_position(%s, %s, %s, %s, %s, %s)",
+                    ("203.0.113.10", 3306, "repl", "pw", 0, 0),
+                )
+            ],
+        ),
+        (
+            replica.ReplicaFacts("8.4.3", 2, RDS_84, "ON"),
+            GTID_ONLY,
+            True,
+            [
+                (
+                    "CALL mysql.rds_set_external_source_with_auto_position(%s, %s, %s, %s, %s, %s)",
+                    ("203.0.113.10", 3306, "repl", "pw", 1, 0),
+                )
+            ],
+        ),
+        (
+            replica.ReplicaFacts("10.11.9-MariaDB-log", 2, RDS_MARIADB),
+            MARIADB_GTID,
+            True,
+            [
+                (
+                    "CALL mysql.rds_set_external_master_gtid(%s, %s, %s, %s, %s, %s)",
+                    ("203.0.113.10", 3306, "repl", "pw", "0-7-7", 1),
+                )
+            ],
+        ),
+        (
+            replica.ReplicaFacts("10.11.9-MariaDB-log", 2, RDS_MARIADB),
+            FILE_POS,
+            True,
+            [
+                (
+                    "CALL mysql.rds_set_external_master(%s, %s, %s, %s, %s, %s, %s)",
+                    ("203.0.113.10", 3306, "repl", "pw", "mysql-bin-changelog.000123", 157, 1),
+                )
+            ],
+        ),
+        (
+            replica.ReplicaFacts("8.0.35", 2),
+            FILE_POS,
+            True,
+            [
+                (
+                    "CHANGE REPLICATION SOURCE TO SOURCE_HOST = %s, SOURCE_PORT = %s, SOURCE_USER = %s, "
+                    "SOURCE_PASSWORD = %s, "
+                    "SOURCE_LOG_FILE = %s, SOURCE_LOG_POS = %s, SOURCE_SSL = 1",
+                    ("203.0.113.10", 3306, "repl", "pw", "mysql-bin-changelog.000123", 157),
+                )
+            ],
+        ),
+        (
+            replica.ReplicaFacts("8.0.35", 2),
+            FILE_POS,
+            False,
+            [
+                (
+                    "CHANGE REPLICATION SOURCE TO SOURCE_HOST = %s, SOURCE_PORT = %s, SOURCE_USER = %s, "
+                    "SOURCE_PASSWORD = %s, "
+                    "SOURCE_LOG_FILE = %s, SOURCE_LOG_POS = %s, SOURCE_SSL = 0, GET_SOURCE_PUBLIC_KEY = 1",
+                    ("203.0.113.10", 3306, "repl", "pw", "mysql-bin-changelog.000123", 157),
+                )
+            ],
+        ),
+        (
+            replica.ReplicaFacts("5.7.44-log", 2),
+            FILE_POS,
+            True,
+            [
+                (
+                    "CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, MASTER_PASSWORD = %s, "
+                    "MASTER_LOG_FILE = %s, MASTER_LOG_POS = %s, MASTER_SSL = 1",
+                    ("203.0.113.10", 3306, "repl", "pw", "mysql-bin-changelog.000123", 157),
+                )
+            ],
+        ),
+        (
+            replica.ReplicaFacts("10.11.19-MariaDB", 2),
+            MARIADB_GTID,
+            True,
+            [
+                ("SET GLOBAL gtid_slave_pos = %s", ("0-7-7",)),
+                (
+                    "CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, MASTER_PASSWORD = %s, "
+                    "MASTER_USE_GTID = slave_pos, MASTER_SSL = 1",
+                    ("203.0.113.10", 3306, "repl", "pw"),
+                ),
+            ],
+        ),
+    ],
+)
 def test_point_calls_per_kind_of_target(facts, origin, tls, calls):
     assert [(c.sql, c.args) for c in replica.point(facts, SOURCE, "repl", "pw", origin, tls)] == calls
 
 
-@pytest.mark.parametrize("facts, start, stop, reset, wait", [
-    (replica.ReplicaFacts("8.0.39", 2, RDS_80), "CALL mysql.rds_start_replication", "CALL mysql.rds_stop_replication",
-     "CALL mysql.rds_reset_external_master", "SELECT SOURCE_POS_WAIT(%s, %s, %s)"),
-    (replica.ReplicaFacts("8.4.3", 2, RDS_84), "CALL mysql.rds_start_replication", "CALL mysql.rds_stop_replication",
-     "CALL mysql.rds_reset_external_source", "SELECT SOURCE_POS_WAIT(%s, %s, %s)"),
-    (replica.ReplicaFacts("8.0.21", 2), "START SLAVE", "STOP SLAVE", "RESET SLAVE ALL",
-     "SELECT MASTER_POS_WAIT(%s, %s, %s)"),
-    (replica.ReplicaFacts("8.0.35", 2), "START REPLICA", "STOP REPLICA", "RESET REPLICA ALL",
-     "SELECT SOURCE_POS_WAIT(%s, %s, %s)"),
-    (replica.ReplicaFacts("10.11.19-MariaDB", 2), "START SLAVE", "STOP SLAVE", "RESET SLAVE ALL",
-     "SELECT MASTER_POS_WAIT(%s, %s, %s)"),
-])
+@pytest.mark.parametrize(
+    "facts, start, stop, reset, wait",
+    [
+        (
+            replica.ReplicaFacts("8.0.39", 2, RDS_80),
+            "CALL mysql.rds_start_replication",
+            "CALL mysql.rds_stop_replication",
+            "CALL mysql.rds_reset_external_master",
+            "SELECT SOURCE_POS_WAIT(%s, %s, %s)",
+        ),
+        (
+            replica.ReplicaFacts("8.4.3", 2, RDS_84),
+            "CALL mysql.rds_start_replication",
+            "CALL mysql.rds_stop_replication",
+            "CALL mysql.rds_reset_external_source",
+            "SELECT SOURCE_POS_WAIT(%s, %s, %s)",
+        ),
+        (
+            replica.ReplicaFacts("8.0.21", 2),
+            "START SLAVE",
+            "STOP SLAVE",
+            "RESET SLAVE ALL",
+            "SELECT MASTER_POS_WAIT(%s, %s, %s)",
+        ),
+        (
+            replica.ReplicaFacts("8.0.35", 2),
+            "START REPLICA",
+            "STOP REPLICA",
+            "RESET REPLICA ALL",
+            "SELECT SOURCE_POS_WAIT(%s, %s, %s)",
+        ),
+        (
+            replica.ReplicaFacts("10.11.19-MariaDB", 2),
+            "START SLAVE",
+            "STOP SLAVE",
+            "RESET SLAVE ALL",
+            "SELECT MASTER_POS_WAIT(%s, %s, %s)",
+        ),
+    ],
+)
 def test_start_stop_reset_and_wait_per_kind_of_target(facts, start, stop, reset, wait):
     assert [c.sql for c in replica.start(facts) + replica.stop(facts) + replica.reset(facts)] == [start, stop, reset]
     assert replica.wait_call(facts, FILE_POS, replica.FILE, 1).sql == wait
     assert replica.wait_call(facts, WITH_GTID, replica.GTID, 1).sql == (
-        "SELECT MASTER_GTID_WAIT(%s, %s)" if facts.flavor == MARIADB else "SELECT WAIT_FOR_EXECUTED_GTID_SET(%s, %s)")
+        "SELECT MASTER_GTID_WAIT(%s, %s)" if facts.flavor == MARIADB else "SELECT WAIT_FOR_EXECUTED_GTID_SET(%s, %s)"
+    )
 
 
 def test_filters_name_the_target_databases_and_rename_where_they_differ():
     mariadb = replica.set_filters(replica.ReplicaFacts("10.11.19-MariaDB", 2), [("duewin", "duewin_prod"), ("x", "x")])
     assert [(c.sql, c.args) for c in mariadb] == [
         ("SET GLOBAL replicate_wild_do_table = %s", ("duewin\\_prod.%,x.%",)),
-        ("SET GLOBAL replicate_rewrite_db = %s", ("duewin->duewin_prod",))]
+        ("SET GLOBAL replicate_rewrite_db = %s", ("duewin->duewin_prod",)),
+    ]
     [mysql] = replica.set_filters(replica.ReplicaFacts("8.0.35", 2), [("duewin", "app")])
-    assert mysql.sql == ("CHANGE REPLICATION FILTER REPLICATE_WILD_DO_TABLE = ('app.%'), "
-                         "REPLICATE_REWRITE_DB = ((`duewin`, `app`))")
+    assert mysql.sql == (
+        "CHANGE REPLICATION FILTER REPLICATE_WILD_DO_TABLE = ('app.%'), REPLICATE_REWRITE_DB = ((`duewin`, `app`))"
+    )
 
 
 def test_rds_targets_cannot_rename_and_need_a_parameter_group_filter_when_the_source_holds_more():
@@ -241,9 +392,18 @@ def test_rds_targets_cannot_rename_and_need_a_parameter_group_filter_when_the_so
 
 
 def _source(**changes) -> binlog_source.SourceFacts:
-    facts = dict(version="8.0.35-log", server_id=1, log_bin=True, binlog_format="ROW", row_image="FULL", tls=True,
-                 binary_logs=("binlog.000001", "binlog.000002"), expire_seconds=7 * 86400, gtid_mode="ON",
-                 databases=("duewin",))
+    facts = dict(
+        version="8.0.35-log",
+        server_id=1,
+        log_bin=True,
+        binlog_format="ROW",
+        row_image="FULL",
+        tls=True,
+        binary_logs=("binlog.000001", "binlog.000002"),
+        expire_seconds=7 * 86400,
+        gtid_mode="ON",
+        databases=("duewin",),
+    )
     return binlog_source.SourceFacts(**{**facts, **changes})
 
 
@@ -258,17 +418,20 @@ def test_a_sound_source_passes():
     assert _problems(_source()) == ([], [])
 
 
-@pytest.mark.parametrize("changes, origin_file, needle", [
-    ({"log_bin": False}, "binlog.000002", "log_bin is OFF"),
-    ({"binlog_format": "MIXED"}, "binlog.000002", "binlog_format is MIXED"),
-    ({"row_image": "MINIMAL"}, "binlog.000002", "binlog_row_image is MINIMAL"),
-    ({"server_id": 2}, "binlog.000002", "share server_id 2"),
-    ({"server_id": 0}, "binlog.000002", "server_id is 0"),
-    ({"tls": False}, "binlog.000002", "offers no TLS"),
-    ({}, "binlog.000000", "no longer holds binlog.000000"),
-    ({"binary_logs": None}, "binlog.000002", "SHOW BINARY LOGS"),
-    ({"version": "10.11.19-MariaDB"}, "binlog.000002", "neither replicates"),
-])
+@pytest.mark.parametrize(
+    "changes, origin_file, needle",
+    [
+        ({"log_bin": False}, "binlog.000002", "log_bin is OFF"),
+        ({"binlog_format": "MIXED"}, "binlog.000002", "binlog_format is MIXED"),
+        ({"row_image": "MINIMAL"}, "binlog.000002", "binlog_row_image is MINIMAL"),
+        ({"server_id": 2}, "binlog.000002", "share server_id 2"),
+        ({"server_id": 0}, "binlog.000002", "server_id is 0"),
+        ({"tls": False}, "binlog.000002", "offers no TLS"),
+        ({}, "binlog.000000", "no longer holds binlog.000000"),
+        ({"binary_logs": None}, "binlog.000002", "SHOW BINARY LOGS"),
+        ({"version": "10.11.19-MariaDB"}, "binlog.000002", "neither replicates"),
+    ],
+)
 def test_each_source_problem_is_named_with_its_fix(changes, origin_file, needle):
     problems, _ = _problems(_source(**changes), Coordinates(origin_file, 4))
     assert len(problems) == 1 and needle in problems[0], problems
@@ -298,6 +461,10 @@ def test_lag_is_the_age_of_the_newest_source_position_the_replica_has_executed()
 def test_a_gtid_set_without_file_and_position_needs_a_target_that_executed_it():
     executed = replica.ReplicaFacts("8.0.39", 2, RDS_80, "ON", gtid_executed="uuid:1-5")
     assert replica.problems(executed, GTID_ONLY, [("duewin", "duewin")], ("duewin",)) == []
-    [fresh] = replica.problems(replica.ReplicaFacts("8.0.39", 2, RDS_80, "ON", gtid_executed=""), GTID_ONLY,
-                               [("duewin", "duewin")], ("duewin",))
+    [fresh] = replica.problems(
+        replica.ReplicaFacts("8.0.39", 2, RDS_80, "ON", gtid_executed=""),
+        GTID_ONLY,
+        [("duewin", "duewin")],
+        ("duewin",),
+    )
     assert "--source-data=2" in fresh
