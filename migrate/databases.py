@@ -79,8 +79,3 @@ def map_names(sql: bytes, mapping: Mapping[str, str]) -> tuple[bytes, int]:
         sql = statement.group(1) + rename(statement.group(2)) + sql[statement.end() :]
     sql = _QUALIFIER.sub(lambda m: rename(m.group(1)) if m.group(1) is not None else m.group(0), sql)
     return sql, changed
-
-
-def foreign_references(sql: bytes, databases: Iterable[str], target: str) -> set[str]:
-    """The dump's databases other than ``target`` that ``sql`` qualifies a name with."""
-    return {name for name in qualifiers(sql) & set(databases) if name != target}

@@ -29,10 +29,6 @@ MASTER_SECRET_ARN = "${aws_db_instance.database_instance_D7FC2283.master_user_se
 PROXY_TYPES = ("aws_db_proxy", "aws_db_proxy_default_target_group", "aws_db_proxy_target", "aws_vpc_endpoint")
 
 
-def _address(resource_type: str, name: str) -> str:
-    return f"${{{resource_type}.{name}"
-
-
 # ---------------------------------------------------------------- policies (functions over one stack's JSON)
 
 
